@@ -1,0 +1,78 @@
+package latchkey
+
+import (
+	"context"
+	"time"
+)
+
+// APIKey is a long-lived credential owned by a user or a service account.
+// The key text itself is never stored or returned after creation: the store
+// keeps its SHA-256 only.
+type APIKey struct {
+	ID   string
+	Name string
+
+	// UserID is the owner: a human user or a service account.
+	UserID string
+
+	// CreatedByUserID is who minted it (an admin, for service-account keys).
+	CreatedByUserID string
+
+	// DefaultTenantID is the tenant the key acts in when the caller does
+	// not name one. A service-account key is bound to its account's tenant.
+	DefaultTenantID string
+
+	CreatedAt  time.Time
+	ExpiresAt  *time.Time // nil: never
+	LastUsedAt *time.Time // nil: never used
+}
+
+// Validate returns EINVALID for a missing or over-long name.
+func (k *APIKey) Validate() error {
+	if k.Name == "" {
+		return Errorf(EINVALID, "API key name required.")
+	} else if len(k.Name) > 200 {
+		return Errorf(EINVALID, "API key name must be at most 200 characters.")
+	}
+	return nil
+}
+
+// Expired reports whether the key has expired at now.
+func (k *APIKey) Expired(now time.Time) bool {
+	return k.ExpiresAt != nil && !now.Before(*k.ExpiresAt)
+}
+
+// APIKeyFilter selects keys. Nil fields do not filter.
+type APIKeyFilter struct {
+	ID       *string
+	IDs      []string
+	UserID   *string
+	TenantID *string // keys whose default tenant is this one
+
+	OrderBy []SortOrder // allowed fields: created_at, name, expires_at
+	Offset  int
+	Limit   int
+}
+
+// APIKeyService manages API keys.
+type APIKeyService interface {
+	// FindAPIKeys returns the caller's own keys and, for a TENANT_ADMIN,
+	// every service-account key of the acting tenant. Returns the count
+	// before Offset and Limit.
+	FindAPIKeys(ctx context.Context, filter APIKeyFilter) ([]*APIKey, int, error)
+
+	// CreateAPIKey creates a key and returns its text, which is shown this
+	// once and never again. key.UserID empty means the caller. Users create
+	// keys for themselves (DefaultTenantID empty: the acting tenant; else a
+	// tenant they belong to). Keys for a service account may only be
+	// created by a TENANT_ADMIN of its tenant; keys for any other user by
+	// no one (EFORBIDDEN). A service account cannot create keys. An
+	// ExpiresAt in the past is EINVALID.
+	CreateAPIKey(ctx context.Context, key *APIKey) (secret string, err error)
+
+	// DeleteAPIKey revokes a key at once, and with it every access token
+	// and refresh token minted from it. Owners delete their own keys;
+	// TENANT_ADMINs delete service-account keys of their tenant. Anything
+	// else is ENOTFOUND (a key the caller may not see does not exist).
+	DeleteAPIKey(ctx context.Context, id string) error
+}

@@ -1,0 +1,151 @@
+// Package latchkeytest holds test helpers shared by Latchkey's packages:
+// databases on every engine, a settable clock, and fixtures.
+package latchkeytest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/url"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/latchkey/latchkey/sqldb"
+)
+
+// PostgresDSNEnv names the environment variable that enables the PostgreSQL
+// half of the conformance suite.
+const PostgresDSNEnv = "LATCHKEY_TEST_POSTGRES_DSN"
+
+// Engines returns the engines to test: "sqlite" always, "postgres" when
+// LATCHKEY_TEST_POSTGRES_DSN is set.
+func Engines() []string {
+	if os.Getenv(PostgresDSNEnv) != "" {
+		return []string{"sqlite", "postgres"}
+	}
+	return []string{"sqlite"}
+}
+
+// RunWithDB runs fn as a subtest once per engine, each with a fresh,
+// migrated database whose clock is clock (a new Clock if nil).
+func RunWithDB(t *testing.T, fn func(t *testing.T, db *sqldb.DB, clock *Clock)) {
+	t.Helper()
+	for _, engine := range Engines() {
+		t.Run(engine, func(t *testing.T) {
+			clock := NewClock()
+			db := MustOpenDB(t, engine, clock)
+			fn(t, db, clock)
+		})
+	}
+}
+
+// MustOpenDB opens a fresh, migrated database on engine ("sqlite" or
+// "postgres") and closes it when the test ends. On PostgreSQL each call
+// gets its own schema, dropped afterwards.
+func MustOpenDB(tb testing.TB, engine string, clock *Clock) *sqldb.DB {
+	tb.Helper()
+	dsn := MustDSN(tb, engine)
+	db := sqldb.NewDB(dsn)
+	if clock != nil {
+		db.Now = clock.Now
+	}
+	if err := db.Open(context.Background()); err != nil {
+		tb.Fatalf("open %s db: %v", engine, err)
+	}
+	tb.Cleanup(func() {
+		if err := db.Close(); err != nil {
+			tb.Errorf("close db: %v", err)
+		}
+	})
+	return db
+}
+
+// MustDSN returns the DSN of a fresh, empty database on engine. Several
+// sqldb.DBs opened on it share the data, as replicas do.
+func MustDSN(tb testing.TB, engine string) string {
+	tb.Helper()
+	switch engine {
+	case "sqlite":
+		return "sqlite:" + tb.TempDir() + "/latchkey.db"
+	case "postgres":
+		base := os.Getenv(PostgresDSNEnv)
+		if base == "" {
+			tb.Skipf("%s not set", PostgresDSNEnv)
+		}
+		return mustPostgresSchema(tb, base)
+	}
+	tb.Fatalf("unknown engine %q", engine)
+	return ""
+}
+
+func mustPostgresSchema(tb testing.TB, base string) string {
+	tb.Helper()
+	var b [6]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		tb.Fatal(err)
+	}
+	schema := "lkt_" + hex.EncodeToString(b[:])
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		tb.Fatalf("connect to postgres: %v", err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		tb.Fatalf("create schema: %v", err)
+	}
+	tb.Cleanup(func() {
+		conn, err := pgx.Connect(ctx, base)
+		if err != nil {
+			tb.Errorf("connect to postgres: %v", err)
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
+			tb.Errorf("drop schema: %v", err)
+		}
+	})
+	u, err := url.Parse(base)
+	if err != nil {
+		tb.Fatalf("parse %s: %v", PostgresDSNEnv, err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// Clock is a settable clock for tests. The zero value is not usable; use NewClock.
+type Clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+// NewClock returns a clock set to a fixed instant in 2030.
+func NewClock() *Clock {
+	return &Clock{now: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
+}
+
+// Now returns the clock's time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// Add moves the clock forward by d.
+func (c *Clock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// Set sets the clock.
+func (c *Clock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = t
+}

@@ -1,0 +1,63 @@
+package latchkey
+
+import (
+	"context"
+	"time"
+)
+
+// Membership gives a user a role in a tenant.
+type Membership struct {
+	ID        string
+	TenantID  string
+	UserID    string
+	Role      Role
+	CreatedAt time.Time
+
+	// User is the member, filled in by finds.
+	User *User
+}
+
+// MembershipCreate asks for a user to be added to a tenant. Exactly one of
+// UserID or Email is set; an unknown email creates a human user with no
+// password, who then needs a password reset link (see UserService).
+type MembershipCreate struct {
+	TenantID string
+	UserID   string
+	Email    string
+	Role     Role
+}
+
+// MembershipFilter selects memberships. Nil fields do not filter.
+type MembershipFilter struct {
+	ID       *string
+	TenantID *string
+	UserID   *string
+
+	Offset int
+	Limit  int
+}
+
+// MembershipService manages who belongs to which tenant with which role.
+type MembershipService interface {
+	// FindMemberships returns memberships of tenants the caller acts in:
+	// admins see every member of their tenant, others only their own
+	// membership. Returns the count before Offset and Limit.
+	FindMemberships(ctx context.Context, filter MembershipFilter) ([]*Membership, int, error)
+
+	// CreateMembership adds a human user to a tenant. Only a TENANT_ADMIN
+	// of that tenant may (EFORBIDDEN). Returns ECONFLICT if already a
+	// member, EINVALID for a bad role or email, ENOTFOUND for an unknown
+	// user id.
+	CreateMembership(ctx context.Context, in MembershipCreate) (*Membership, error)
+
+	// UpdateMembershipRole changes a member's role. Admins of the tenant
+	// only. Returns ECONFLICT when it would leave the tenant without a
+	// human TENANT_ADMIN.
+	UpdateMembershipRole(ctx context.Context, id string, role Role) (*Membership, error)
+
+	// DeleteMembership removes a member. Admins of the tenant only;
+	// ECONFLICT when it would remove the last human admin. The user's keys
+	// are kept, but from that moment none of their credentials (keys,
+	// tokens, access tokens) authenticates in that tenant.
+	DeleteMembership(ctx context.Context, id string) error
+}

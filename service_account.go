@@ -1,0 +1,56 @@
+package latchkey
+
+import (
+	"context"
+	"time"
+)
+
+// ServiceAccount is a non-human principal that belongs to exactly one
+// tenant, with a role there. Agents and the flow runs they start use its
+// API keys; only admins of its tenant mint or revoke them.
+type ServiceAccount struct {
+	ID              string
+	TenantID        string
+	Name            string
+	Role            Role
+	CreatedByUserID string
+	CreatedAt       time.Time
+}
+
+// Validate returns EINVALID for a missing name or a bad role.
+func (sa *ServiceAccount) Validate() error {
+	if sa.Name == "" {
+		return Errorf(EINVALID, "Service account name required.")
+	} else if len(sa.Name) > 200 {
+		return Errorf(EINVALID, "Service account name must be at most 200 characters.")
+	}
+	if !sa.Role.Valid() {
+		return Errorf(EINVALID, "Invalid role %q.", sa.Role)
+	}
+	return nil
+}
+
+// ServiceAccountFilter selects service accounts. Nil fields do not filter.
+type ServiceAccountFilter struct {
+	ID       *string
+	TenantID *string
+
+	Offset int
+	Limit  int
+}
+
+// ServiceAccountService manages service accounts. Every method is for
+// TENANT_ADMINs of the account's tenant only (EFORBIDDEN for other members).
+type ServiceAccountService interface {
+	// FindServiceAccounts lists the service accounts of the caller's acting
+	// tenant (a filter naming another tenant matches nothing).
+	FindServiceAccounts(ctx context.Context, filter ServiceAccountFilter) ([]*ServiceAccount, int, error)
+
+	// CreateServiceAccount creates a service account in the caller's acting
+	// tenant (sa.TenantID, if set, must be that tenant). An empty role
+	// means USER.
+	CreateServiceAccount(ctx context.Context, sa *ServiceAccount) error
+
+	// DeleteServiceAccount deletes the account and revokes all its keys at once.
+	DeleteServiceAccount(ctx context.Context, id string) error
+}

@@ -1,0 +1,268 @@
+// Package sqldb implements Latchkey's services on database/sql, for SQLite
+// (modernc.org/sqlite, the default) and PostgreSQL (pgx). One set of store
+// code serves both engines; dialect.go holds the few differences.
+package sqldb
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+//go:embed migrations/sqlite/*.sql migrations/postgres/*.sql
+var migrationFS embed.FS
+
+// DB is a handle on a Latchkey database. Set its fields, then call Open.
+type DB struct {
+	// DSN is a PostgreSQL URL (postgres://... or postgresql://...), or an
+	// SQLite file path, optionally prefixed with "sqlite:" or "file:".
+	DSN string
+
+	// Now returns the current time; time.Now by default. Each transaction
+	// reads it once, so tests can move time without sleeping.
+	Now func() time.Time
+
+	// Rand is the source of randomness for ids and secrets; crypto/rand by default.
+	Rand io.Reader
+
+	// Logger receives operational messages; discarded by default.
+	Logger *slog.Logger
+
+	// MaxReadConns caps the read pool (SQLite) or the whole pool (PostgreSQL); 0 picks a default.
+	MaxReadConns int
+
+	dialect dialect
+	rdb     *sql.DB // reads
+	wdb     *sql.DB // writes: one connection on SQLite, the same pool on PostgreSQL
+	pool    *pgxpool.Pool
+}
+
+// NewDB returns a DB for dsn with default clock, randomness and logger.
+func NewDB(dsn string) *DB {
+	return &DB{DSN: dsn, Now: time.Now, Rand: rand.Reader, Logger: slog.New(slog.DiscardHandler)}
+}
+
+// Postgres reports whether the DB is on PostgreSQL.
+func (db *DB) Postgres() bool { return db.dialect == postgres }
+
+// Pool returns the pgx pool on PostgreSQL, nil on SQLite.
+func (db *DB) Pool() *pgxpool.Pool { return db.pool }
+
+// Open connects and applies pending migrations. Replicas may call it at the
+// same time: on PostgreSQL migrations run under a session advisory lock.
+func (db *DB) Open(ctx context.Context) (err error) {
+	if db.DSN == "" {
+		return fmt.Errorf("open db: dsn required")
+	}
+	if db.Now == nil {
+		db.Now = time.Now
+	}
+	if db.Rand == nil {
+		db.Rand = rand.Reader
+	}
+	if db.Logger == nil {
+		db.Logger = slog.New(slog.DiscardHandler)
+	}
+	if strings.HasPrefix(db.DSN, "postgres://") || strings.HasPrefix(db.DSN, "postgresql://") {
+		err = db.openPostgres(ctx)
+	} else {
+		err = db.openSQLite(ctx)
+	}
+	if err != nil {
+		db.Close()
+		return err
+	}
+	if err := db.migrate(ctx); err != nil {
+		db.Close()
+		return err
+	}
+	return nil
+}
+
+func (db *DB) openSQLite(ctx context.Context) error {
+	db.dialect = sqlite
+	path := strings.TrimPrefix(strings.TrimPrefix(db.DSN, "sqlite:"), "file:")
+	if i := strings.IndexByte(path, '?'); i >= 0 {
+		path = path[:i]
+	}
+	if path == "" || path == ":memory:" {
+		return fmt.Errorf("open db: sqlite needs a file path (in-memory databases cannot be shared by the read and write pools)")
+	}
+	// busy_timeout first (PocketBase's note); immediate transactions so a
+	// read-then-write transaction never fails its lock upgrade.
+	q := url.Values{}
+	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(NORMAL)", "foreign_keys(1)"} {
+		q.Add("_pragma", p)
+	}
+	q.Set("_txlock", "immediate")
+	dsn := "file:" + path + "?" + q.Encode()
+	var err error
+	if db.wdb, err = sql.Open("sqlite", dsn); err != nil {
+		return fmt.Errorf("open db: %w", err)
+	}
+	db.wdb.SetMaxOpenConns(1)
+	db.wdb.SetConnMaxIdleTime(0)
+	var mode string
+	if err := db.wdb.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode); err != nil {
+		return fmt.Errorf("open db %s: %w", path, err)
+	} else if mode != "wal" {
+		return fmt.Errorf("open db %s: journal_mode is %q, want wal", path, mode)
+	}
+	if db.rdb, err = sql.Open("sqlite", dsn); err != nil {
+		return fmt.Errorf("open db: %w", err)
+	}
+	n := db.MaxReadConns
+	if n <= 0 {
+		n = 8
+	}
+	db.rdb.SetMaxOpenConns(n)
+	db.rdb.SetMaxIdleConns(n)
+	return nil
+}
+
+func (db *DB) openPostgres(ctx context.Context) error {
+	db.dialect = postgres
+	cfg, err := pgxpool.ParseConfig(db.DSN)
+	if err != nil {
+		return fmt.Errorf("open db: parse postgres dsn: %w", errors.New(redactDSN(err.Error())))
+	}
+	if db.MaxReadConns > 0 {
+		cfg.MaxConns = int32(db.MaxReadConns)
+	}
+	if db.pool, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
+		return fmt.Errorf("open db: %w", err)
+	}
+	if err := db.pool.Ping(ctx); err != nil {
+		return fmt.Errorf("open db: ping postgres: %w", err)
+	}
+	db.rdb = stdlib.OpenDBFromPool(db.pool)
+	db.wdb = db.rdb
+	return nil
+}
+
+// redactDSN hides a password in a connection-string error.
+func redactDSN(s string) string {
+	if i := strings.Index(s, "://"); i >= 0 {
+		if j := strings.Index(s[i:], "@"); j >= 0 {
+			return s[:i+3] + "…" + s[i+j:]
+		}
+	}
+	return s
+}
+
+func (db *DB) migrate(ctx context.Context) error {
+	var (
+		gd   goose.Dialect
+		opts []goose.ProviderOption
+	)
+	sub, err := fs.Sub(migrationFS, "migrations/"+string(db.dialect))
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	switch db.dialect {
+	case sqlite:
+		gd = goose.DialectSQLite3
+	case postgres:
+		gd = goose.DialectPostgres
+		locker, err := lock.NewPostgresSessionLocker()
+		if err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+		opts = append(opts, goose.WithSessionLocker(locker))
+	}
+	p, err := goose.NewProvider(gd, db.wdb, sub, opts...)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	results, err := p.Up(ctx)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	for _, r := range results {
+		db.Logger.Info("applied migration", "version", r.Source.Version, "path", r.Source.Path, "duration", r.Duration)
+	}
+	return nil
+}
+
+// Close closes the database.
+func (db *DB) Close() error {
+	var errs []error
+	if db.rdb != nil && db.rdb != db.wdb {
+		errs = append(errs, db.rdb.Close())
+	}
+	if db.wdb != nil {
+		errs = append(errs, db.wdb.Close())
+	}
+	if db.pool != nil {
+		db.pool.Close()
+	}
+	db.rdb, db.wdb, db.pool = nil, nil, nil
+	return errors.Join(errs...)
+}
+
+// Tx wraps a database transaction and the time it started. Store methods
+// open one, call unexported helpers that take it, and commit.
+type Tx struct {
+	*sql.Tx
+	db  *DB
+	now time.Time // read once per transaction, UTC, truncated to microseconds
+}
+
+// BeginTx starts a transaction; writable ones go through the write pool.
+func (db *DB) BeginTx(ctx context.Context, writable bool) (*Tx, error) {
+	h := db.rdb
+	var opts *sql.TxOptions
+	if writable {
+		h = db.wdb
+	} else if db.dialect == postgres {
+		opts = &sql.TxOptions{ReadOnly: true}
+	}
+	tx, err := h.BeginTx(ctx, opts)
+	if err != nil {
+		return nil, fmt.Errorf("begin tx: %w", err)
+	}
+	return &Tx{Tx: tx, db: db, now: db.Now().UTC().Truncate(time.Microsecond)}, nil
+}
+
+// Now returns the transaction's time.
+func (tx *Tx) Now() time.Time { return tx.now }
+
+// ExecContext runs a statement written with ? placeholders.
+func (tx *Tx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return tx.Tx.ExecContext(ctx, tx.db.dialect.rebind(query), args...)
+}
+
+// QueryContext runs a query written with ? placeholders.
+func (tx *Tx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return tx.Tx.QueryContext(ctx, tx.db.dialect.rebind(query), args...)
+}
+
+// QueryRowContext runs a query written with ? placeholders.
+func (tx *Tx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	return tx.Tx.QueryRowContext(ctx, tx.db.dialect.rebind(query), args...)
+}
+
+// newID returns a random (v4) UUID drawn from the DB's randomness.
+func (db *DB) newID() (string, error) {
+	u, err := uuid.NewRandomFromReader(db.Rand)
+	if err != nil {
+		return "", fmt.Errorf("new id: %w", err)
+	}
+	return u.String(), nil
+}
