@@ -88,8 +88,8 @@ type TenantService interface {
 	FindTenants(ctx context.Context, filter TenantFilter) ([]*Tenant, int, error)
 
 	// CreateTenant creates a tenant and makes the caller its TENANT_ADMIN.
-	// Only a human who is a tenant admin somewhere may create tenants
-	// (EFORBIDDEN otherwise). An empty slug is derived from the name.
+	// Only a human TENANT_ADMIN of the acting tenant, not using a scoped
+	// legacy token, may create tenants (EFORBIDDEN otherwise). An empty slug is derived from the name.
 	// Returns ECONFLICT if the slug is taken.
 	CreateTenant(ctx context.Context, tenant *Tenant) error
 }

@@ -100,8 +100,11 @@ type UserService interface {
 	SetPassword(ctx context.Context, current, password string) error
 
 	// CreatePasswordReset returns a one-time secret (shown once) with which
-	// the user can set a password without the current one. Only an admin
-	// of a tenant the user is a member of may call it, else EFORBIDDEN.
+	// the user can set a password without the current one. The caller must
+	// be a TENANT_ADMIN of the acting tenant, the user a human member of it,
+	// and the caller an admin of EVERY tenant the user belongs to (else an
+	// admin of tenant A could add B's admin to A and take over B):
+	// EFORBIDDEN otherwise. A new reset cancels earlier unused ones.
 	CreatePasswordReset(ctx context.Context, userID string) (secret string, expiresAt time.Time, err error)
 
 	// ResetPassword consumes a secret from CreatePasswordReset and sets the

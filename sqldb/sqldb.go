@@ -110,6 +110,10 @@ func (db *DB) openSQLite(ctx context.Context) error {
 	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(NORMAL)", "foreign_keys(1)"} {
 		q.Add("_pragma", p)
 	}
+	// Readers use deferred transactions and cannot write; only the
+	// one-connection write pool takes the write lock.
+	rq := url.Values{"_pragma": append(append([]string{}, q["_pragma"]...), "query_only(1)")}
+	rdsn := "file:" + path + "?" + rq.Encode()
 	q.Set("_txlock", "immediate")
 	dsn := "file:" + path + "?" + q.Encode()
 	var err error
@@ -124,7 +128,7 @@ func (db *DB) openSQLite(ctx context.Context) error {
 	} else if mode != "wal" {
 		return fmt.Errorf("open db %s: journal_mode is %q, want wal", path, mode)
 	}
-	if db.rdb, err = sql.Open("sqlite", dsn); err != nil {
+	if db.rdb, err = sql.Open("sqlite", rdsn); err != nil {
 		return fmt.Errorf("open db: %w", err)
 	}
 	n := db.MaxReadConns
@@ -265,4 +269,9 @@ func (db *DB) newID() (string, error) {
 		return "", fmt.Errorf("new id: %w", err)
 	}
 	return u.String(), nil
+}
+
+// Ping checks that the database answers.
+func (db *DB) Ping(ctx context.Context) error {
+	return db.rdb.PingContext(ctx)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/latchkey/latchkey/internal/latchkeytest"
 	"github.com/latchkey/latchkey/sqldb"
@@ -25,10 +26,14 @@ func TestDB_Open(t *testing.T) {
 	})
 }
 
-// Replicas starting at once on one database must apply migrations once and
-// all come up.
+// Replicas starting at once on one PostgreSQL database must apply
+// migrations once and all come up. (SQLite is single-node: see
+// TestDB_ReadersDoNotBlock and TestDB_Reopen.)
 func TestDB_ConcurrentOpen(t *testing.T) {
 	for _, engine := range latchkeytest.Engines() {
+		if engine != "postgres" {
+			continue
+		}
 		t.Run(engine, func(t *testing.T) {
 			dsn := latchkeytest.MustDSN(t, engine)
 			var wg sync.WaitGroup
@@ -56,5 +61,76 @@ func TestDB_ConcurrentOpen(t *testing.T) {
 func TestDB_OpenMemoryRefused(t *testing.T) {
 	if err := sqldb.NewDB(":memory:").Open(context.Background()); err == nil {
 		t.Fatal("expected error for :memory:")
+	}
+}
+
+// Two read transactions run side by side, and beside a writer: readers
+// must not take SQLite's write lock.
+func TestDB_ReadersDoNotBlock(t *testing.T) {
+	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, _ *latchkeytest.Clock) {
+		ctx := context.Background()
+		w, err := db.BeginTx(ctx, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w.Rollback()
+		if _, err := w.ExecContext(ctx, `INSERT INTO tenants (id, slug, name, created_at) VALUES (?, ?, ?, ?)`,
+			"00000000-0000-4000-8000-000000000001", "t1", "T1", sqldb.Time(w.Now())); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() {
+			r1, err := db.BeginTx(ctx, false)
+			if err != nil {
+				done <- err
+				return
+			}
+			defer r1.Rollback()
+			r2, err := db.BeginTx(ctx, false)
+			if err != nil {
+				done <- err
+				return
+			}
+			defer r2.Rollback()
+			var n int
+			done <- r2.QueryRowContext(ctx, `SELECT COUNT(*) FROM tenants`).Scan(&n)
+		}()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(2 * time.Second):
+			t.Fatal("readers blocked behind a writer")
+		}
+	})
+}
+
+// Readers cannot write, even by mistake.
+func TestDB_ReadTxIsReadOnly(t *testing.T) {
+	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, _ *latchkeytest.Clock) {
+		ctx := context.Background()
+		r, err := db.BeginTx(ctx, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Rollback()
+		if _, err := r.ExecContext(ctx, `INSERT INTO tenants (id, slug, name, created_at) VALUES (?, ?, ?, ?)`,
+			"00000000-0000-4000-8000-000000000002", "t2", "T2", sqldb.Time(r.Now())); err == nil {
+			t.Fatal("write in a read transaction succeeded")
+		}
+	})
+}
+
+func TestDB_Reopen(t *testing.T) {
+	dsn := latchkeytest.MustDSN(t, "sqlite")
+	for i := 0; i < 2; i++ {
+		db := sqldb.NewDB(dsn)
+		if err := db.Open(context.Background()); err != nil {
+			t.Fatalf("open #%d: %v", i, err)
+		}
+		if err := db.Close(); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -1,0 +1,59 @@
+package latchkey
+
+import (
+	"context"
+	"log/slog"
+)
+
+// NewRedactingHandler wraps h so that every string in a log record (the
+// message, string attributes, and errors) passes through RedactSecrets.
+// Code must not log secrets in the first place; this is the backstop.
+func NewRedactingHandler(h slog.Handler) slog.Handler { return redactingHandler{h} }
+
+type redactingHandler struct{ h slog.Handler }
+
+func (r redactingHandler) Enabled(ctx context.Context, l slog.Level) bool { return r.h.Enabled(ctx, l) }
+
+func (r redactingHandler) Handle(ctx context.Context, rec slog.Record) error {
+	out := slog.NewRecord(rec.Time, rec.Level, RedactSecrets(rec.Message), rec.PC)
+	rec.Attrs(func(a slog.Attr) bool {
+		out.AddAttrs(redactAttr(a))
+		return true
+	})
+	return r.h.Handle(ctx, out)
+}
+
+func (r redactingHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	red := make([]slog.Attr, len(as))
+	for i, a := range as {
+		red[i] = redactAttr(a)
+	}
+	return redactingHandler{r.h.WithAttrs(red)}
+}
+
+func (r redactingHandler) WithGroup(name string) slog.Handler {
+	return redactingHandler{r.h.WithGroup(name)}
+}
+
+func redactAttr(a slog.Attr) slog.Attr {
+	v := a.Value.Resolve()
+	switch v.Kind() {
+	case slog.KindString:
+		return slog.String(a.Key, RedactSecrets(v.String()))
+	case slog.KindGroup:
+		g := v.Group()
+		red := make([]any, len(g))
+		for i, ga := range g {
+			red[i] = redactAttr(ga)
+		}
+		return slog.Group(a.Key, red...)
+	case slog.KindAny:
+		if err, ok := v.Any().(error); ok {
+			return slog.String(a.Key, RedactSecrets(err.Error()))
+		}
+		if s, ok := v.Any().(interface{ String() string }); ok {
+			return slog.String(a.Key, RedactSecrets(s.String()))
+		}
+	}
+	return slog.Attr{Key: a.Key, Value: v}
+}
