@@ -1,0 +1,341 @@
+package sqldb
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/latchkey/latchkey"
+)
+
+var _ latchkey.APIKeyService = (*APIKeyService)(nil)
+
+// APIKeyService stores API keys. Only the SHA-256 of a key is stored; the
+// key text is returned once, by CreateAPIKey.
+type APIKeyService struct {
+	db *DB
+}
+
+// NewAPIKeyService returns an APIKeyService on db.
+func NewAPIKeyService(db *DB) *APIKeyService {
+	return &APIKeyService{db: db}
+}
+
+// FindAPIKeys returns the caller's own keys and, for a TENANT_ADMIN, every
+// key of the acting tenant's service accounts, with the count before
+// Offset and Limit. RUNNER tokens get EFORBIDDEN.
+func (s *APIKeyService) FindAPIKeys(ctx context.Context, filter latchkey.APIKeyFilter) ([]*latchkey.APIKey, int, error) {
+	a, err := requireAuth(ctx)
+	if err != nil {
+		return nil, 0, err
+	} else if err := requireNotRunner(a); err != nil {
+		return nil, 0, err
+	}
+	tx, err := s.db.BeginTx(ctx, false)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer tx.Rollback()
+	keys, n, err := findAPIKeys(ctx, tx, a, filter)
+	if err != nil {
+		return nil, 0, err
+	}
+	return keys, n, tx.Commit()
+}
+
+// CreateAPIKey creates a key for the caller (key.UserID empty or the
+// caller's id) or, for a TENANT_ADMIN, for a service account of the acting
+// tenant, and returns its text, shown this once. On success key is filled
+// in (ID, UserID, CreatedByUserID, DefaultTenantID, CreatedAt).
+//
+// Returns EFORBIDDEN for a service-account caller, a TENANT or RUNNER
+// token, a key for another human, a service-account key by a non-admin or
+// for another tenant's account, or a personal default tenant the caller is
+// not a member of; ENOTFOUND for an unknown user; EINVALID for a bad name,
+// an expiry not in the future, or a service-account key with a default
+// tenant other than the account's.
+func (s *APIKeyService) CreateAPIKey(ctx context.Context, key *latchkey.APIKey) (string, error) {
+	a, err := requireAuth(ctx)
+	if err != nil {
+		return "", err
+	} else if err := requireNotScopedToken(a); err != nil {
+		return "", err
+	} else if err := requireHuman(a); err != nil {
+		return "", latchkey.Errorf(latchkey.EFORBIDDEN, "Service accounts cannot create API keys.")
+	}
+	if err := key.Validate(); err != nil {
+		return "", err
+	}
+	tx, err := s.db.BeginTx(ctx, true)
+	if err != nil {
+		return "", err
+	}
+	defer tx.Rollback()
+	secret, err := createAPIKey(ctx, tx, a, key)
+	if err != nil {
+		return "", err
+	}
+	if err := tx.Commit(); err != nil {
+		return "", fmt.Errorf("create api key: commit: %w", err)
+	}
+	return secret, nil
+}
+
+// DeleteAPIKey deletes a key the caller owns or, for a TENANT_ADMIN, a key
+// of a service account of the acting tenant. Refresh tokens minted from it
+// go with it (foreign key cascade), and access tokens minted from it stop
+// authenticating because their source is gone. Returns ENOTFOUND for any
+// other key; EFORBIDDEN for RUNNER tokens.
+func (s *APIKeyService) DeleteAPIKey(ctx context.Context, id string) error {
+	a, err := requireAuth(ctx)
+	if err != nil {
+		return err
+	} else if err := requireNotRunner(a); err != nil {
+		return err
+	}
+	tx, err := s.db.BeginTx(ctx, true)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	where, args := apiKeyVisibility(a)
+	res, err := tx.ExecContext(ctx, `DELETE FROM api_keys WHERE id = ? AND `+where, append([]any{id}, args...)...)
+	if err != nil {
+		return fmt.Errorf("delete api key: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("delete api key: %w", err)
+	} else if n == 0 {
+		return latchkey.Errorf(latchkey.ENOTFOUND, "API key not found.")
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("delete api key: commit: %w", err)
+	}
+	return nil
+}
+
+// createAPIKey checks who the key is for, then stores it and fills key in.
+// The caller has already been checked to be a human holding neither a
+// TENANT nor a RUNNER token.
+func createAPIKey(ctx context.Context, tx *Tx, a *latchkey.Auth, key *latchkey.APIKey) (string, error) {
+	now := tx.Now()
+	if key.ExpiresAt != nil && !key.ExpiresAt.After(now) {
+		return "", latchkey.Errorf(latchkey.EINVALID, "Expiration must be in the future.")
+	}
+	targetID := key.UserID
+	if targetID == "" {
+		targetID = a.User.ID
+	}
+	var prefix, defaultTenantID string
+	if targetID == a.User.ID {
+		prefix = latchkey.PrefixUserKey
+		defaultTenantID = key.DefaultTenantID
+		if defaultTenantID == "" {
+			defaultTenantID = a.TenantID
+		}
+		// Checked even for the acting tenant: the membership may have gone
+		// since the caller authenticated.
+		if role, err := findMembershipRole(ctx, tx, a.User.ID, defaultTenantID); err != nil {
+			return "", err
+		} else if role == "" {
+			return "", latchkey.Errorf(latchkey.EFORBIDDEN, "You are not a member of that tenant.")
+		}
+	} else {
+		target, err := findUserByID(ctx, tx, targetID)
+		if err != nil {
+			return "", err
+		}
+		if !target.IsServiceAccount() {
+			return "", latchkey.Errorf(latchkey.EFORBIDDEN, "You can only create keys for yourself or, as a tenant admin, for service accounts.")
+		}
+		if err := requireAdmin(a); err != nil {
+			return "", err
+		} else if target.TenantID != a.TenantID {
+			return "", latchkey.Errorf(latchkey.EFORBIDDEN, "Switch to that tenant first.")
+		}
+		if key.DefaultTenantID != "" && key.DefaultTenantID != target.TenantID {
+			return "", latchkey.Errorf(latchkey.EINVALID, "A service account key acts in the account's tenant only.")
+		}
+		prefix = latchkey.PrefixServiceKey
+		defaultTenantID = target.TenantID
+	}
+
+	secret, err := latchkey.NewSecret(tx.db.Rand, prefix)
+	if err != nil {
+		return "", fmt.Errorf("create api key: %w", err)
+	}
+	id, err := tx.db.newID()
+	if err != nil {
+		return "", fmt.Errorf("create api key: %w", err)
+	}
+	var expiresAt *time.Time
+	if key.ExpiresAt != nil {
+		t := key.ExpiresAt.UTC().Truncate(time.Microsecond)
+		expiresAt = &t
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO api_keys (id, user_id, name, key_hash, created_by_user_id, default_tenant_id, created_at, expires_at, last_used_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)`,
+		id, targetID, key.Name, latchkey.HashSecret(secret), a.User.ID, defaultTenantID, Time(now), timePtr(expiresAt)); err != nil {
+		return "", fmt.Errorf("create api key: %w", formatError(err, "API key already exists."))
+	}
+	key.ID = id
+	key.UserID = targetID
+	key.CreatedByUserID = a.User.ID
+	key.DefaultTenantID = defaultTenantID
+	key.CreatedAt = now
+	key.ExpiresAt = expiresAt
+	key.LastUsedAt = nil
+	return secret, nil
+}
+
+// apiKeyVisibility returns a condition on api_keys, with its arguments,
+// matching the keys a may see: its own and, for a TENANT_ADMIN, the keys
+// of the acting tenant's service accounts.
+func apiKeyVisibility(a *latchkey.Auth) (string, []any) {
+	if a.IsAdmin(a.TenantID) {
+		return `(api_keys.user_id = ? OR api_keys.user_id IN (SELECT users.id FROM users WHERE users.kind = ? AND users.tenant_id = ?))`,
+			[]any{a.User.ID, string(latchkey.UserKindServiceAccount), a.TenantID}
+	}
+	return `api_keys.user_id = ?`, []any{a.User.ID}
+}
+
+// apiKeyColumns are the api_keys columns scanAPIKey reads, in order. The
+// hash is never among them.
+const apiKeyColumns = `api_keys.id, api_keys.name, api_keys.user_id, api_keys.created_by_user_id, api_keys.default_tenant_id, api_keys.created_at, api_keys.expires_at, api_keys.last_used_at`
+
+// scanAPIKey reads apiKeyColumns (and then extra, if any) into an APIKey.
+func scanAPIKey(s rowScanner, extra ...any) (*latchkey.APIKey, error) {
+	var (
+		k                            latchkey.APIKey
+		createdBy                    sql.NullString
+		createdAt, expires, lastUsed Time
+	)
+	dest := append([]any{&k.ID, &k.Name, &k.UserID, &createdBy, &k.DefaultTenantID, &createdAt, &expires, &lastUsed}, extra...)
+	if err := s.Scan(dest...); err != nil {
+		return nil, err
+	}
+	k.CreatedByUserID = createdBy.String
+	k.CreatedAt = time.Time(createdAt)
+	k.ExpiresAt = expires.Ptr()
+	k.LastUsedAt = lastUsed.Ptr()
+	return &k, nil
+}
+
+// apiKeyOrderColumns maps the sort fields APIKeyFilter allows to columns.
+var apiKeyOrderColumns = map[string]string{
+	"created_at": "api_keys.created_at",
+	"name":       "api_keys.name",
+	"expires_at": "api_keys.expires_at",
+}
+
+// findAPIKeys returns the keys a may see that match filter, and their
+// count before Offset and Limit.
+func findAPIKeys(ctx context.Context, tx *Tx, a *latchkey.Auth, filter latchkey.APIKeyFilter) ([]*latchkey.APIKey, int, error) {
+	where, args := apiKeyVisibility(a)
+	conds := []string{where}
+	if v := filter.ID; v != nil {
+		conds, args = append(conds, `api_keys.id = ?`), append(args, *v)
+	}
+	if filter.IDs != nil {
+		if len(filter.IDs) == 0 {
+			return []*latchkey.APIKey{}, 0, nil
+		}
+		conds = append(conds, `api_keys.id IN (`+placeholders(len(filter.IDs))+`)`)
+		for _, id := range filter.IDs {
+			args = append(args, id)
+		}
+	}
+	if v := filter.UserID; v != nil {
+		conds, args = append(conds, `api_keys.user_id = ?`), append(args, *v)
+	}
+	if v := filter.TenantID; v != nil {
+		conds, args = append(conds, `api_keys.default_tenant_id = ?`), append(args, *v)
+	}
+	var orderBy []string
+	for _, o := range filter.OrderBy {
+		col, ok := apiKeyOrderColumns[o.Field]
+		if !ok {
+			return nil, 0, latchkey.Errorf(latchkey.EINVALID, "Cannot order API keys by %q.", o.Field)
+		}
+		dir := ""
+		if o.Desc {
+			dir = " DESC"
+		}
+		if o.Field == "expires_at" {
+			// NULL (never) sorts as the latest time on both engines.
+			orderBy = append(orderBy, "(api_keys.expires_at IS NULL)"+dir)
+		}
+		orderBy = append(orderBy, col+dir)
+	}
+	orderBy = append(orderBy, "api_keys.created_at", "api_keys.id")
+
+	rows, err := tx.QueryContext(ctx, `SELECT `+apiKeyColumns+`, COUNT(*) OVER ()
+		FROM api_keys
+		WHERE `+strings.Join(conds, " AND ")+`
+		ORDER BY `+strings.Join(orderBy, ", ")+
+		formatLimitOffset(filter.Limit, filter.Offset), args...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("find api keys: %w", err)
+	}
+	defer rows.Close()
+	keys, n := []*latchkey.APIKey{}, 0
+	for rows.Next() {
+		k, err := scanAPIKey(rows, &n)
+		if err != nil {
+			return nil, 0, fmt.Errorf("find api keys: %w", err)
+		}
+		keys = append(keys, k)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, fmt.Errorf("find api keys: %w", err)
+	}
+	if len(keys) == 0 && filter.Offset > 0 {
+		// The window count is lost when the offset skips every row.
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM api_keys WHERE `+strings.Join(conds, " AND "), args...).Scan(&n); err != nil {
+			return nil, 0, fmt.Errorf("count api keys: %w", err)
+		}
+	}
+	return keys, n, nil
+}
+
+// findAPIKeyByHash returns the key with the given SHA-256 and its owner, or
+// nil, nil, nil if there is none. It is the lookup behind API-key
+// authentication and reads exactly what a cache in front of it would hold:
+// such a cache must drop an entry when the key is deleted or expires, and
+// when its owner is deleted.
+func findAPIKeyByHash(ctx context.Context, tx *Tx, hash []byte) (*latchkey.APIKey, *latchkey.User, error) {
+	return findAPIKeyWithOwner(ctx, tx, `api_keys.key_hash = ?`, hash)
+}
+
+// findAPIKeyByIDWithOwner is findAPIKeyByHash by id, for access tokens minted
+// from a key.
+func findAPIKeyByIDWithOwner(ctx context.Context, tx *Tx, id string) (*latchkey.APIKey, *latchkey.User, error) {
+	return findAPIKeyWithOwner(ctx, tx, `api_keys.id = ?`, id)
+}
+
+func findAPIKeyWithOwner(ctx context.Context, tx *Tx, cond string, arg any) (*latchkey.APIKey, *latchkey.User, error) {
+	row := tx.QueryRowContext(ctx, `SELECT `+apiKeyColumns+`, `+userColumns+`
+		FROM api_keys JOIN users ON users.id = api_keys.user_id
+		WHERE `+cond, arg)
+	var k *latchkey.APIKey
+	u, err := scanUser(scanFunc(func(userDest ...any) (err error) {
+		k, err = scanAPIKey(row, userDest...)
+		return err
+	}))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil, nil
+	} else if err != nil {
+		return nil, nil, fmt.Errorf("find api key: %w", err)
+	}
+	return k, u, nil
+}
+
+// scanFunc adapts a function to rowScanner, so that scanUser can read the
+// user columns that follow another row's columns in one result.
+type scanFunc func(dest ...any) error
+
+// Scan calls f.
+func (f scanFunc) Scan(dest ...any) error { return f(dest...) }

@@ -1,0 +1,689 @@
+package sqldb
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/latchkey/latchkey"
+)
+
+var _ latchkey.AuthService = (*AuthService)(nil)
+
+// DefaultSessionTTL is the lifetime of a web UI session unless configured otherwise.
+const DefaultSessionTTL = 7 * 24 * time.Hour
+
+// lastUsedInterval is how stale a credential's last_used_at (a session's
+// last_seen_at) may get before Authenticate writes it again, so that busy
+// credentials cost one write a minute, not one per request.
+const lastUsedInterval = time.Minute
+
+// AuthService checks credentials and mints access, refresh and session
+// secrets. Only hashes of the secrets it issues are stored.
+//
+// Authenticate reads everything a request needs in one read-only
+// transaction and writes only to record a credential's use, at most once a
+// minute per credential. Its lookups (findAPIKeyByHash, findAPITokenByHash,
+// findSessionByHash, accessTokenAuth) are separate so that a cache can sit
+// in front of them; such a cache must be invalidated when a key, token,
+// session, user or membership is deleted, so that revocation stays
+// immediate.
+type AuthService struct {
+	db *DB
+
+	// Tokens signs and verifies access tokens.
+	Tokens latchkey.TokenService
+
+	// AccessTTL, RefreshTTL and SessionTTL are the lifetimes of access
+	// tokens, refresh tokens and web UI sessions. NewAuthService sets them
+	// to latchkey.DefaultAccessTokenTTL, latchkey.DefaultRefreshTokenTTL and
+	// DefaultSessionTTL; zero means the default.
+	AccessTTL  time.Duration
+	RefreshTTL time.Duration
+	SessionTTL time.Duration
+}
+
+// NewAuthService returns an AuthService on db that signs access tokens with tokens.
+func NewAuthService(db *DB, tokens latchkey.TokenService) *AuthService {
+	return &AuthService{
+		db:         db,
+		Tokens:     tokens,
+		AccessTTL:  latchkey.DefaultAccessTokenTTL,
+		RefreshTTL: latchkey.DefaultRefreshTokenTTL,
+		SessionTTL: DefaultSessionTTL,
+	}
+}
+
+func (s *AuthService) accessTTL() time.Duration {
+	if s.AccessTTL > 0 {
+		return s.AccessTTL
+	}
+	return latchkey.DefaultAccessTokenTTL
+}
+
+func (s *AuthService) refreshTTL() time.Duration {
+	if s.RefreshTTL > 0 {
+		return s.RefreshTTL
+	}
+	return latchkey.DefaultRefreshTokenTTL
+}
+
+func (s *AuthService) sessionTTL() time.Duration {
+	if s.SessionTTL > 0 {
+		return s.SessionTTL
+	}
+	return DefaultSessionTTL
+}
+
+// unauthenticatedf returns an EUNAUTHENTICATED error. Messages never
+// contain the credential.
+func unauthenticatedf(format string, args ...any) error {
+	return latchkey.Errorf(latchkey.EUNAUTHENTICATED, format, args...)
+}
+
+// notMember is the error for a principal that may not act in tenantID, a
+// canonical UUID.
+func notMember(tenantID string) error {
+	return unauthenticatedf("Not a member of tenant %s.", tenantID)
+}
+
+// Authenticate checks a bearer credential and returns the caller it
+// stands for, acting in tenantID (the X-PREFECT-TENANT-ID header) or, when
+// that is empty, the credential's default tenant. Every refusal is
+// EUNAUTHENTICATED, with a message that never contains the credential;
+// database and signing-key outages are internal errors.
+func (s *AuthService) Authenticate(ctx context.Context, credential, tenantID string) (*latchkey.Auth, error) {
+	if tenantID != "" {
+		id, err := uuid.Parse(tenantID)
+		if err != nil {
+			return nil, unauthenticatedf("Invalid tenant id.")
+		}
+		tenantID = id.String()
+	}
+	if strings.Count(credential, ".") == 2 {
+		return s.authenticateAccessToken(ctx, credential, tenantID)
+	}
+	prefix, err := latchkey.ParseSecret(credential)
+	if err != nil {
+		// Only the (public) prefix is looked at, to say what was mistyped.
+		switch {
+		case strings.HasPrefix(credential, latchkey.PrefixUserKey), strings.HasPrefix(credential, latchkey.PrefixServiceKey):
+			return nil, unauthenticatedf("Malformed API key.")
+		case strings.HasPrefix(credential, latchkey.PrefixAPIToken):
+			return nil, unauthenticatedf("Malformed API token.")
+		}
+		return nil, unauthenticatedf("Invalid credential.")
+	}
+	switch prefix {
+	case latchkey.PrefixUserKey, latchkey.PrefixServiceKey:
+		return s.authenticateAPIKey(ctx, credential, tenantID)
+	case latchkey.PrefixAPIToken:
+		return s.authenticateAPIToken(ctx, credential, tenantID)
+	case latchkey.PrefixSession:
+		return s.authenticateSession(ctx, credential, tenantID)
+	}
+	return nil, unauthenticatedf("Invalid credential.")
+}
+
+func (s *AuthService) authenticateAPIKey(ctx context.Context, secret, tenantID string) (*latchkey.Auth, error) {
+	tx, err := s.db.BeginTx(ctx, false)
+	if err != nil {
+		return nil, fmt.Errorf("authenticate: %w", err)
+	}
+	defer tx.Rollback()
+	now := tx.Now()
+	key, user, err := findAPIKeyByHash(ctx, tx, latchkey.HashSecret(secret))
+	if err != nil {
+		return nil, fmt.Errorf("authenticate: %w", err)
+	} else if key == nil {
+		return nil, unauthenticatedf("Invalid API key.")
+	} else if key.Expired(now) {
+		return nil, unauthenticatedf("API key expired.")
+	}
+	if tenantID == "" {
+		tenantID = key.DefaultTenantID
+	}
+	role, err := principalRole(ctx, tx, user, tenantID)
+	if err != nil {
+		return nil, err
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("authenticate: %w", err)
+	}
+	s.recordUse(ctx, `UPDATE api_keys SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at <= ?)`, key.ID, key.LastUsedAt, now)
+	return &latchkey.Auth{
+		User:     user,
+		TenantID: tenantID,
+		Role:     role,
+		Kind:     latchkey.CredentialAPIKey,
+		APIKeyID: key.ID,
+	}, nil
+}
+
+func (s *AuthService) authenticateAPIToken(ctx context.Context, secret, tenantID string) (*latchkey.Auth, error) {
+	tx, err := s.db.BeginTx(ctx, false)
+	if err != nil {
+		return nil, fmt.Errorf("authenticate: %w", err)
+	}
+	defer tx.Rollback()
+	now := tx.Now()
+	token, user, err := findAPITokenByHash(ctx, tx, latchkey.HashSecret(secret))
+	if err != nil {
+		return nil, fmt.Errorf("authenticate: %w", err)
+	} else if token == nil {
+		return nil, unauthenticatedf("Invalid API token.")
+	} else if tenantID != "" && tenantID != token.TenantID {
+		return nil, unauthenticatedf("An API token acts only in its own tenant; do not send a tenant id with it.")
+	}
+	role, err := principalRole(ctx, tx, user, token.TenantID)
+	if err != nil {
+		return nil, err
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("authenticate: %w", err)
+	}
+	s.recordUse(ctx, `UPDATE api_tokens SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at <= ?)`, token.ID, token.LastUsedAt, now)
+	return &latchkey.Auth{
+		User:       user,
+		TenantID:   token.TenantID,
+		Role:       capRole(role, token.Scope),
+		Kind:       latchkey.CredentialAPIToken,
+		APITokenID: token.ID,
+		TokenScope: token.Scope,
+	}, nil
+}
+
+func (s *AuthService) authenticateAccessToken(ctx context.Context, token, tenantID string) (*latchkey.Auth, error) {
+	if s.Tokens == nil {
+		return nil, errors.New("authenticate: no token service")
+	}
+	claims, err := s.Tokens.VerifyAccessToken(ctx, token, false)
+	if err != nil {
+		if latchkey.ErrorCode(err) == latchkey.EUNAUTHENTICATED {
+			return nil, err
+		}
+		return nil, fmt.Errorf("authenticate: %w", err)
+	}
+	if tenantID != "" && tenantID != claims.TenantID {
+		return nil, unauthenticatedf("This access token is for another tenant; switch tenants first.")
+	}
+	tx, err := s.db.BeginTx(ctx, false)
+	if err != nil {
+		return nil, fmt.Errorf("authenticate: %w", err)
+	}
+	defer tx.Rollback()
+	a, err := accessTokenAuth(ctx, tx, claims)
+	if err != nil {
+		return nil, err
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("authenticate: %w", err)
+	}
+	return a, nil
+}
+
+// accessTokenAuth checks, at the transaction's time, that what claims were
+// minted from still holds: the source key (not expired) or legacy token
+// still exists and belongs to the subject, and the subject may still act in
+// the tenant. The role is read now, never taken from a token.
+func accessTokenAuth(ctx context.Context, tx *Tx, claims *latchkey.AccessClaims) (*latchkey.Auth, error) {
+	a := &latchkey.Auth{
+		TenantID:   claims.TenantID,
+		Kind:       latchkey.CredentialAccessToken,
+		APIKeyID:   claims.APIKeyID,
+		APITokenID: claims.APITokenID,
+	}
+	revoked := unauthenticatedf("The API key or token this access token was issued from has been revoked.")
+	switch {
+	case claims.APIKeyID != "" && claims.APITokenID != "":
+		return nil, unauthenticatedf("Invalid access token.")
+	case claims.APIKeyID != "":
+		key, user, err := findAPIKeyByIDWithOwner(ctx, tx, claims.APIKeyID)
+		if err != nil {
+			return nil, fmt.Errorf("authenticate: %w", err)
+		} else if key == nil || key.UserID != claims.UserID {
+			return nil, revoked
+		} else if key.Expired(tx.Now()) {
+			return nil, unauthenticatedf("API key expired.")
+		}
+		a.User = user
+	case claims.APITokenID != "":
+		token, user, err := findAPITokenByIDWithOwner(ctx, tx, claims.APITokenID)
+		if err != nil {
+			return nil, fmt.Errorf("authenticate: %w", err)
+		} else if token == nil || token.UserID != claims.UserID ||
+			(token.Scope != latchkey.TokenScopeUser && token.TenantID != claims.TenantID) {
+			return nil, revoked
+		}
+		a.User = user
+		a.TokenScope = token.Scope
+	default:
+		// Access tokens are only minted from a key or token, so that
+		// revoking it revokes them.
+		return nil, unauthenticatedf("Invalid access token.")
+	}
+	role, err := principalRole(ctx, tx, a.User, claims.TenantID)
+	if err != nil {
+		return nil, err
+	}
+	a.Role = capRole(role, a.TokenScope)
+	return a, nil
+}
+
+func (s *AuthService) authenticateSession(ctx context.Context, secret, tenantID string) (*latchkey.Auth, error) {
+	tx, err := s.db.BeginTx(ctx, false)
+	if err != nil {
+		return nil, fmt.Errorf("authenticate: %w", err)
+	}
+	defer tx.Rollback()
+	now := tx.Now()
+	sess, user, err := findSessionByHash(ctx, tx, latchkey.HashSecret(secret))
+	if err != nil {
+		return nil, fmt.Errorf("authenticate: %w", err)
+	} else if sess == nil || user.IsServiceAccount() {
+		return nil, unauthenticatedf("Invalid session.")
+	} else if !now.Before(sess.expiresAt) {
+		return nil, unauthenticatedf("Session expired; sign in again.")
+	}
+	if tenantID == "" {
+		if tenantID, err = sessionTenant(ctx, tx, user); err != nil {
+			return nil, err
+		}
+	}
+	role, err := principalRole(ctx, tx, user, tenantID)
+	if err != nil {
+		return nil, err
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("authenticate: %w", err)
+	}
+	s.recordUse(ctx, `UPDATE sessions SET last_seen_at = ? WHERE id = ? AND (last_seen_at IS NULL OR last_seen_at <= ?)`, sess.id, sess.lastSeenAt, now)
+	return &latchkey.Auth{
+		User:      user,
+		TenantID:  tenantID,
+		Role:      role,
+		Kind:      latchkey.CredentialSession,
+		SessionID: sess.id,
+	}, nil
+}
+
+// sessionTenant is the tenant a session acts in without a tenant header:
+// the user's default tenant if they are still a member there, else their
+// oldest membership.
+func sessionTenant(ctx context.Context, tx *Tx, u *latchkey.User) (string, error) {
+	if u.DefaultTenantID != "" {
+		if role, err := findMembershipRole(ctx, tx, u.ID, u.DefaultTenantID); err != nil {
+			return "", fmt.Errorf("authenticate: %w", err)
+		} else if role != "" {
+			return u.DefaultTenantID, nil
+		}
+	}
+	var tenantID string
+	err := tx.QueryRowContext(ctx, `SELECT tenant_id FROM memberships WHERE user_id = ? ORDER BY created_at, id LIMIT 1`, u.ID).Scan(&tenantID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", unauthenticatedf("You are not a member of any tenant.")
+	} else if err != nil {
+		return "", fmt.Errorf("authenticate: find tenant: %w", err)
+	}
+	return tenantID, nil
+}
+
+// principalRole returns u's role in tenantID, or EUNAUTHENTICATED if u may
+// not act there (a service account acts only in its own tenant).
+func principalRole(ctx context.Context, tx *Tx, u *latchkey.User, tenantID string) (latchkey.Role, error) {
+	if u.IsServiceAccount() && u.TenantID != tenantID {
+		return "", notMember(tenantID)
+	}
+	role, err := findMembershipRole(ctx, tx, u.ID, tenantID)
+	if err != nil {
+		return "", fmt.Errorf("authenticate: %w", err)
+	} else if role == "" {
+		return "", notMember(tenantID)
+	}
+	return role, nil
+}
+
+// capRole caps role at USER for TENANT and RUNNER tokens.
+func capRole(role latchkey.Role, scope latchkey.TokenScope) latchkey.Role {
+	if (scope == latchkey.TokenScopeTenant || scope == latchkey.TokenScopeRunner) && role == latchkey.RoleTenantAdmin {
+		return latchkey.RoleUser
+	}
+	return role
+}
+
+// recordUse runs query (SET the column to $1 WHERE id = $2 AND the column
+// is NULL or at most $3) when last, read in the request's transaction at
+// now, is unset or at least lastUsedInterval old. A failure is logged, not
+// returned: it must not fail the request.
+func (s *AuthService) recordUse(ctx context.Context, query, id string, last *time.Time, now time.Time) {
+	if last != nil && now.Sub(*last) < lastUsedInterval {
+		return
+	}
+	err := func() error {
+		tx, err := s.db.BeginTx(ctx, true)
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback()
+		if _, err := tx.ExecContext(ctx, query, Time(tx.Now()), id, Time(tx.Now().Add(-lastUsedInterval))); err != nil {
+			return err
+		}
+		return tx.Commit()
+	}()
+	if err != nil {
+		s.db.Logger.WarnContext(ctx, "recording credential use failed", "id", id, "err", err)
+	}
+}
+
+// SwitchTenant mints an access token and a refresh token for the caller,
+// acting in tenantID (empty: the caller's tenant). The caller must have
+// authenticated with an API key, a legacy token or an access token minted
+// from one (EFORBIDDEN "Use an API key." for sessions); TENANT and RUNNER
+// tokens may not switch away from their tenant (EFORBIDDEN). Returns
+// EUNAUTHENTICATED if the principal is not a member of tenantID (a service
+// account: not its tenant) or its credential has just been revoked.
+func (s *AuthService) SwitchTenant(ctx context.Context, tenantID string) (*latchkey.AccessToken, error) {
+	a, err := requireAuth(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if a.Kind == latchkey.CredentialSession || (a.APIKeyID == "" && a.APITokenID == "") {
+		return nil, latchkey.Errorf(latchkey.EFORBIDDEN, "Use an API key.")
+	}
+	if tenantID == "" {
+		tenantID = a.TenantID
+	} else if id, err := uuid.Parse(tenantID); err != nil {
+		return nil, unauthenticatedf("Not a member of that tenant.")
+	} else {
+		tenantID = id.String()
+	}
+	if (a.TokenScope == latchkey.TokenScopeTenant || a.TokenScope == latchkey.TokenScopeRunner) && tenantID != a.TenantID {
+		return nil, latchkey.Errorf(latchkey.EFORBIDDEN, "%s tokens cannot switch tenants.", a.TokenScope)
+	}
+	claims := latchkey.AccessClaims{
+		UserID:     a.User.ID,
+		TenantID:   tenantID,
+		APIKeyID:   a.APIKeyID,
+		APITokenID: a.APITokenID,
+	}
+	// Mint only what would authenticate.
+	tx, err := s.db.BeginTx(ctx, false)
+	if err != nil {
+		return nil, fmt.Errorf("switch tenant: %w", err)
+	}
+	defer tx.Rollback()
+	if _, err := accessTokenAuth(ctx, tx, &claims); err != nil {
+		return nil, err
+	}
+	now := tx.Now()
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("switch tenant: %w", err)
+	}
+	return s.issue(ctx, claims, now, "", "")
+}
+
+// refreshTokenRow is a refresh_tokens row, without its hash.
+type refreshTokenRow struct {
+	id, familyID, userID, tenantID string
+	apiKeyID, apiTokenID           string
+	accessTokenID                  string
+	expiresAt                      time.Time
+	usedAt                         *time.Time
+}
+
+// RefreshAccessToken consumes a refresh token together with the access
+// token it was issued with (which may have expired) and returns a new pair
+// in the same family. A refresh token already used revokes its whole
+// family. Every refusal is EUNAUTHENTICATED.
+func (s *AuthService) RefreshAccessToken(ctx context.Context, refreshToken, accessToken string) (*latchkey.AccessToken, error) {
+	if s.Tokens == nil {
+		return nil, errors.New("refresh access token: no token service")
+	}
+	if prefix, err := latchkey.ParseSecret(refreshToken); err != nil || prefix != latchkey.PrefixRefreshToken {
+		return nil, unauthenticatedf("Invalid refresh token.")
+	}
+	hash := latchkey.HashSecret(refreshToken)
+	// Verified first, outside the transaction, but acted on only after the
+	// reuse check: a spent refresh token revokes its family whatever
+	// access token comes with it.
+	claims, verifyErr := s.Tokens.VerifyAccessToken(ctx, accessToken, true)
+
+	tx, err := s.db.BeginTx(ctx, false)
+	if err != nil {
+		return nil, fmt.Errorf("refresh access token: %w", err)
+	}
+	defer tx.Rollback()
+	now := tx.Now()
+	rt, err := findRefreshTokenByHash(ctx, tx, hash)
+	if err != nil {
+		return nil, err
+	} else if rt == nil {
+		return nil, unauthenticatedf("Invalid refresh token.")
+	} else if !now.Before(rt.expiresAt) {
+		return nil, unauthenticatedf("Refresh token expired; sign in again.")
+	} else if rt.usedAt != nil {
+		tx.Rollback()
+		return nil, s.revokeRefreshFamily(ctx, rt.familyID)
+	}
+	if verifyErr != nil {
+		if latchkey.ErrorCode(verifyErr) == latchkey.EUNAUTHENTICATED {
+			return nil, verifyErr
+		}
+		return nil, fmt.Errorf("refresh access token: %w", verifyErr)
+	}
+	if claims.ID != rt.accessTokenID || claims.UserID != rt.userID || claims.TenantID != rt.tenantID ||
+		claims.APIKeyID != rt.apiKeyID || claims.APITokenID != rt.apiTokenID {
+		return nil, unauthenticatedf("The access token does not belong to this refresh token.")
+	}
+	next := latchkey.AccessClaims{UserID: rt.userID, TenantID: rt.tenantID, APIKeyID: rt.apiKeyID, APITokenID: rt.apiTokenID}
+	if _, err := accessTokenAuth(ctx, tx, &next); err != nil {
+		return nil, err
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("refresh access token: %w", err)
+	}
+	return s.issue(ctx, next, now, rt.familyID, rt.id)
+}
+
+// revokeRefreshFamily deletes every refresh token of a family after one
+// of them was presented twice, and returns the error to show.
+func (s *AuthService) revokeRefreshFamily(ctx context.Context, familyID string) error {
+	tx, err := s.db.BeginTx(ctx, true)
+	if err != nil {
+		return fmt.Errorf("revoke refresh tokens: %w", err)
+	}
+	defer tx.Rollback()
+	if err := deleteRefreshFamily(ctx, tx, familyID); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("revoke refresh tokens: %w", err)
+	}
+	s.db.Logger.WarnContext(ctx, "refresh token reuse; revoked its family", "family_id", familyID)
+	return unauthenticatedf("Refresh token reuse detected; sign in again.")
+}
+
+func deleteRefreshFamily(ctx context.Context, tx *Tx, familyID string) error {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM refresh_tokens WHERE family_id = ?`, familyID); err != nil {
+		return fmt.Errorf("revoke refresh tokens: %w", err)
+	}
+	return nil
+}
+
+func findRefreshTokenByHash(ctx context.Context, tx *Tx, hash []byte) (*refreshTokenRow, error) {
+	var (
+		rt                   refreshTokenRow
+		apiKeyID, apiTokenID sql.NullString
+		expiresAt, usedAt    Time
+	)
+	err := tx.QueryRowContext(ctx, `SELECT id, family_id, user_id, tenant_id, api_key_id, api_token_id, access_token_id, expires_at, used_at
+		FROM refresh_tokens WHERE token_hash = ?`, hash).
+		Scan(&rt.id, &rt.familyID, &rt.userID, &rt.tenantID, &apiKeyID, &apiTokenID, &rt.accessTokenID, &expiresAt, &usedAt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	} else if err != nil {
+		return nil, fmt.Errorf("find refresh token: %w", err)
+	}
+	rt.apiKeyID, rt.apiTokenID = apiKeyID.String, apiTokenID.String
+	rt.expiresAt, rt.usedAt = time.Time(expiresAt), usedAt.Ptr()
+	return &rt, nil
+}
+
+// issue mints an access token for claims (its id and times are set here)
+// and stores a refresh token for it in familyID (a new family if empty).
+// spentID, if set, is the refresh token being exchanged: it is marked used
+// in the same transaction, and if it already was (a concurrent reuse) the
+// family is revoked instead. The token service is called outside any
+// transaction, since it may itself write signing keys.
+func (s *AuthService) issue(ctx context.Context, claims latchkey.AccessClaims, now time.Time, familyID, spentID string) (*latchkey.AccessToken, error) {
+	jti, err := s.db.newID()
+	if err != nil {
+		return nil, fmt.Errorf("issue access token: %w", err)
+	}
+	iat := now.Truncate(time.Second) // JWT times are whole seconds
+	claims.ID, claims.IssuedAt, claims.NotBefore, claims.ExpiresAt = jti, iat, iat, iat.Add(s.accessTTL())
+	access, err := s.Tokens.MintAccessToken(ctx, claims)
+	if err != nil {
+		return nil, fmt.Errorf("issue access token: %w", err)
+	}
+	refresh, err := latchkey.NewSecret(s.db.Rand, latchkey.PrefixRefreshToken)
+	if err != nil {
+		return nil, fmt.Errorf("issue refresh token: %w", err)
+	}
+	id, err := s.db.newID()
+	if err != nil {
+		return nil, fmt.Errorf("issue refresh token: %w", err)
+	}
+	if familyID == "" {
+		if familyID, err = s.db.newID(); err != nil {
+			return nil, fmt.Errorf("issue refresh token: %w", err)
+		}
+	}
+
+	tx, err := s.db.BeginTx(ctx, true)
+	if err != nil {
+		return nil, fmt.Errorf("issue refresh token: %w", err)
+	}
+	defer tx.Rollback()
+	if spentID != "" {
+		res, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET used_at = ? WHERE id = ? AND used_at IS NULL`, Time(tx.Now()), spentID)
+		if err != nil {
+			return nil, fmt.Errorf("use refresh token: %w", err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return nil, fmt.Errorf("use refresh token: %w", err)
+		} else if n == 0 {
+			// Used (or revoked) since we read it.
+			tx.Rollback()
+			return nil, s.revokeRefreshFamily(ctx, familyID)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO refresh_tokens (id, token_hash, family_id, user_id, tenant_id, api_key_id, api_token_id, access_token_id, created_at, expires_at, used_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)`,
+		id, latchkey.HashSecret(refresh), familyID, claims.UserID, claims.TenantID, nullString(claims.APIKeyID), nullString(claims.APITokenID),
+		jti, Time(tx.Now()), Time(tx.Now().Add(s.refreshTTL()))); err != nil {
+		return nil, fmt.Errorf("issue refresh token: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("issue refresh token: %w", err)
+	}
+	return &latchkey.AccessToken{AccessToken: access, ExpiresAt: claims.ExpiresAt, RefreshToken: refresh}, nil
+}
+
+// sessionRow is a sessions row, without its hash.
+type sessionRow struct {
+	id         string
+	expiresAt  time.Time
+	lastSeenAt *time.Time
+}
+
+// findSessionByHash returns the session with the given SHA-256 and its
+// user, or nil, nil, nil: the lookup behind session authentication.
+func findSessionByHash(ctx context.Context, tx *Tx, hash []byte) (*sessionRow, *latchkey.User, error) {
+	row := tx.QueryRowContext(ctx, `SELECT sessions.id, sessions.expires_at, sessions.last_seen_at, `+userColumns+`
+		FROM sessions JOIN users ON users.id = sessions.user_id
+		WHERE sessions.token_hash = ?`, hash)
+	var (
+		sess                sessionRow
+		expiresAt, lastSeen Time
+	)
+	u, err := scanUser(scanFunc(func(userDest ...any) error {
+		return row.Scan(append([]any{&sess.id, &expiresAt, &lastSeen}, userDest...)...)
+	}))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil, nil
+	} else if err != nil {
+		return nil, nil, fmt.Errorf("find session: %w", err)
+	}
+	sess.expiresAt, sess.lastSeenAt = time.Time(expiresAt), lastSeen.Ptr()
+	return &sess, u, nil
+}
+
+// CreateSession signs a human in to the web UI and returns the session
+// secret for the cookie, shown once, and when it expires. It needs no
+// caller: the web login handler calls it after AuthenticatePassword (or a
+// password reset) has established who userID is. Returns ENOTFOUND for an
+// unknown user, EINVALID for a service account.
+func (s *AuthService) CreateSession(ctx context.Context, userID string) (string, time.Time, error) {
+	tx, err := s.db.BeginTx(ctx, true)
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("create session: %w", err)
+	}
+	defer tx.Rollback()
+	u, err := findUserByID(ctx, tx, userID)
+	if err != nil {
+		return "", time.Time{}, err
+	} else if u.IsServiceAccount() {
+		return "", time.Time{}, latchkey.Errorf(latchkey.EINVALID, "Service accounts cannot sign in.")
+	}
+	secret, err := latchkey.NewSecret(s.db.Rand, latchkey.PrefixSession)
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("create session: %w", err)
+	}
+	id, err := s.db.newID()
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("create session: %w", err)
+	}
+	now := tx.Now()
+	expiresAt := now.Add(s.sessionTTL())
+	if _, err := tx.ExecContext(ctx, `INSERT INTO sessions (id, token_hash, user_id, created_at, expires_at, last_seen_at) VALUES (?, ?, ?, ?, ?, NULL)`,
+		id, latchkey.HashSecret(secret), u.ID, Time(now), Time(expiresAt)); err != nil {
+		return "", time.Time{}, fmt.Errorf("create session: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return "", time.Time{}, fmt.Errorf("create session: %w", err)
+	}
+	return secret, expiresAt, nil
+}
+
+// DeleteSession signs out one of the caller's sessions (usually the one in
+// context, a.SessionID). Returns ENOTFOUND for a session that is not the
+// caller's.
+func (s *AuthService) DeleteSession(ctx context.Context, sessionID string) error {
+	a, err := requireAuth(ctx)
+	if err != nil {
+		return err
+	}
+	tx, err := s.db.BeginTx(ctx, true)
+	if err != nil {
+		return fmt.Errorf("delete session: %w", err)
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE id = ? AND user_id = ?`, sessionID, a.User.ID)
+	if err != nil {
+		return fmt.Errorf("delete session: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("delete session: %w", err)
+	} else if n == 0 {
+		return latchkey.Errorf(latchkey.ENOTFOUND, "Session not found.")
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("delete session: %w", err)
+	}
+	return nil
+}
