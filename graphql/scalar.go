@@ -1,0 +1,112 @@
+package graphql
+
+import (
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	gql "github.com/99designs/gqlgen/graphql"
+
+	"github.com/latchkey/latchkey"
+)
+
+// MarshalUUID writes a uuid scalar. The empty string is written as null,
+// for optional ids such as a key's default tenant.
+func MarshalUUID(id string) gql.Marshaler {
+	if id == "" {
+		return gql.Null
+	}
+	return gql.WriterFunc(func(w io.Writer) {
+		_, _ = io.WriteString(w, strconv.Quote(id))
+	})
+}
+
+// UnmarshalUUID reads a uuid scalar: a string in the canonical 8-4-4-4-12
+// hexadecimal form, returned lower-cased. Anything else is EINVALID.
+func UnmarshalUUID(v any) (string, error) {
+	s, ok := v.(string)
+	if !ok {
+		return "", latchkey.Errorf(latchkey.EINVALID, "Invalid uuid: expected a string.")
+	}
+	id, ok := ParseUUID(s)
+	if !ok {
+		return "", latchkey.Errorf(latchkey.EINVALID, "Invalid uuid: expected 8-4-4-4-12 hexadecimal digits.")
+	}
+	return id, nil
+}
+
+// ParseUUID reports whether s is a UUID in canonical 8-4-4-4-12 form and
+// returns it lower-cased.
+func ParseUUID(s string) (string, bool) {
+	if len(s) != 36 {
+		return "", false
+	}
+	b := []byte(s)
+	for i, c := range b {
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return "", false
+			}
+			continue
+		}
+		switch {
+		case c >= '0' && c <= '9', c >= 'a' && c <= 'f':
+		case c >= 'A' && c <= 'F':
+			b[i] = c - 'A' + 'a'
+		default:
+			return "", false
+		}
+	}
+	return string(b), true
+}
+
+// timestamptzLayout is how times are written: RFC 3339 in UTC with a
+// numeric offset and up to microseconds, as PostgreSQL and Hasura write
+// timestamptz, e.g. 2030-01-01T00:00:00+00:00.
+const timestamptzLayout = "2006-01-02T15:04:05.999999-07:00"
+
+// timestamptzInputLayouts are the accepted input forms: RFC 3339 and the
+// ISO 8601 variants Python's isoformat and PostgreSQL produce. Every one
+// carries an offset.
+var timestamptzInputLayouts = [...]string{
+	time.RFC3339Nano,
+	"2006-01-02 15:04:05.999999999Z07:00",
+	"2006-01-02T15:04:05.999999999Z0700",
+	"2006-01-02 15:04:05.999999999Z0700",
+	"2006-01-02T15:04:05.999999999Z07",
+	"2006-01-02 15:04:05.999999999Z07",
+}
+
+// MarshalTimestamptz writes a timestamptz scalar in UTC.
+func MarshalTimestamptz(t time.Time) gql.Marshaler {
+	return gql.WriterFunc(func(w io.Writer) {
+		_, _ = io.WriteString(w, strconv.Quote(t.UTC().Format(timestamptzLayout)))
+	})
+}
+
+// UnmarshalTimestamptz reads a timestamptz scalar: RFC 3339 or ISO 8601
+// text with a UTC offset. A time without an offset is EINVALID.
+func UnmarshalTimestamptz(v any) (time.Time, error) {
+	s, ok := v.(string)
+	if !ok {
+		return time.Time{}, latchkey.Errorf(latchkey.EINVALID, "Invalid timestamptz: expected a string.")
+	}
+	s = strings.TrimSpace(s)
+	for _, layout := range timestamptzInputLayouts {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.UTC(), nil
+		}
+	}
+	return time.Time{}, latchkey.Errorf(latchkey.EINVALID,
+		"Invalid timestamptz %q: use RFC 3339 with an offset, e.g. 2030-01-01T00:00:00+00:00.", truncate(s, 64))
+}
+
+// truncate shortens s to at most n bytes for an error message.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}

@@ -1,0 +1,398 @@
+// Package graphql serves Latchkey's GraphQL API: the part of the Prefect
+// Cloud 1.x API that deals with authentication, on gqlgen.
+//
+// The HTTP handler accepts the Prefect client's quirks (variables sent as a
+// JSON-encoded string, queries at / and /graphql), authenticates the bearer
+// credential, and always answers GraphQL errors with HTTP 200 and a
+// non-empty errors list, with codes the Prefect client understands.
+package graphql
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	gql "github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/executor"
+	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+	"github.com/vektah/gqlparser/v2/parser"
+
+	"github.com/latchkey/latchkey"
+)
+
+// Defaults for the Server's limits.
+const (
+	DefaultMaxBodyBytes  = 1 << 20 // 1 MiB
+	DefaultMaxDepth      = 10
+	DefaultMaxComplexity = 500
+	DefaultMaxTokens     = 10000
+	DefaultQueryCache    = 1000
+)
+
+// Header names read by the handler.
+const (
+	HeaderAuthorization = "Authorization"
+	HeaderTenantID      = "X-PREFECT-TENANT-ID"
+)
+
+// Server serves the GraphQL API over HTTP. Set the services and call
+// Handler once; changing fields afterwards has no effect on that handler.
+type Server struct {
+	Auth            latchkey.AuthService
+	Tenants         latchkey.TenantService
+	Users           latchkey.UserService
+	Memberships     latchkey.MembershipService
+	ServiceAccounts latchkey.ServiceAccountService
+	APIKeys         latchkey.APIKeyService
+	APITokens       latchkey.APITokenService
+
+	// Logger receives internal errors and panics, with secrets redacted.
+	// Nil discards them.
+	Logger *slog.Logger
+
+	// MaxBodyBytes caps the request body; zero means DefaultMaxBodyBytes.
+	MaxBodyBytes int64
+
+	// MaxDepth caps how deeply fields nest; zero means DefaultMaxDepth.
+	MaxDepth int
+
+	// MaxComplexity caps gqlgen's complexity score (one per field);
+	// zero means DefaultMaxComplexity.
+	MaxComplexity int
+
+	// MaxTokens caps the lexical tokens in a query; zero means
+	// DefaultMaxTokens.
+	MaxTokens int
+
+	// DisableIntrospection turns off __schema and __type queries.
+	DisableIntrospection bool
+}
+
+// Handler returns the HTTP handler for the API. Mount it at both / and
+// /graphql: the Prefect client posts to either, depending on its config.
+// It answers POST only; other methods get 405 with a short text.
+func (s *Server) Handler() http.Handler {
+	h := &handler{
+		s:            s,
+		logger:       s.Logger,
+		maxBodyBytes: s.MaxBodyBytes,
+	}
+	if h.logger == nil {
+		h.logger = slog.New(slog.DiscardHandler)
+	}
+	if h.maxBodyBytes <= 0 {
+		h.maxBodyBytes = DefaultMaxBodyBytes
+	}
+	lim := &limits{maxDepth: s.MaxDepth, maxComplexity: s.MaxComplexity}
+	if lim.maxDepth <= 0 {
+		lim.maxDepth = DefaultMaxDepth
+	}
+	if lim.maxComplexity <= 0 {
+		lim.maxComplexity = DefaultMaxComplexity
+	}
+	h.maxTokens = s.MaxTokens
+	if h.maxTokens <= 0 {
+		h.maxTokens = DefaultMaxTokens
+	}
+
+	exec := executor.New(NewExecutableSchema(Config{Resolvers: &resolver{s: s}}))
+	exec.SetQueryCache(lru.New[*ast.QueryDocument](DefaultQueryCache))
+	exec.SetParserTokenLimit(h.maxTokens)
+	exec.SetErrorPresenter(func(ctx context.Context, err error) *gqlerror.Error {
+		return presentError(h.logger, ctx, err)
+	})
+	exec.SetRecoverFunc(func(ctx context.Context, v any) error {
+		return recoverPanic(h.logger, ctx, v)
+	})
+	if !s.DisableIntrospection {
+		exec.Use(extension.Introspection{})
+	}
+	exec.Use(lim)
+	exec.AroundFields(guardRootFields(!s.DisableIntrospection))
+	h.exec = exec
+	return h
+}
+
+// anonymousFields are the root fields that need no credential.
+// refresh_token authenticates with the refresh token itself.
+var anonymousFields = map[string]bool{
+	"hello":         true,
+	"refresh_token": true,
+	"__typename":    true,
+	"__schema":      true,
+	"__type":        true,
+}
+
+// guardRootFields returns field middleware that fails every root field
+// except anonymousFields with EUNAUTHENTICATED when the request carries no
+// credential (services check again; this keeps anonymous callers out even
+// of fields a service might answer without a caller), and fails __schema
+// and __type with EFORBIDDEN unless introspection is on.
+func guardRootFields(introspection bool) gql.FieldMiddleware {
+	return func(ctx context.Context, next gql.Resolver) (any, error) {
+		fc := gql.GetFieldContext(ctx)
+		if fc == nil || (fc.Object != "Query" && fc.Object != "Mutation") {
+			return next(ctx)
+		}
+		name := fc.Field.Name
+		if !introspection && (name == "__schema" || name == "__type") {
+			return nil, latchkey.Errorf(latchkey.EFORBIDDEN, "Introspection is disabled.")
+		}
+		if !anonymousFields[name] {
+			if _, err := latchkey.RequireAuth(ctx); err != nil {
+				return nil, err
+			}
+		}
+		return next(ctx)
+	}
+}
+
+type handler struct {
+	s            *Server
+	exec         *executor.Executor
+	logger       *slog.Logger
+	maxBodyBytes int64
+	maxTokens    int
+}
+
+// request is the JSON body of a GraphQL request.
+type request struct {
+	Query         string          `json:"query"`
+	OperationName string          `json:"operationName"`
+	Variables     json.RawMessage `json:"variables"`
+	Extensions    map[string]any  `json:"extensions"`
+}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			err := recoverPanic(h.logger, r.Context(), v)
+			h.writeErrors(w, http.StatusOK, presentError(h.logger, r.Context(), err))
+		}
+	}()
+
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(http.StatusMethodNotAllowed)
+		_, _ = io.WriteString(w, "Latchkey GraphQL API: POST a JSON body {\"query\": ..., \"variables\": ...}.\n")
+		return
+	}
+
+	start := gql.Now()
+	params, status, err := h.readRequest(w, r)
+	if err != nil {
+		h.writeErrors(w, status, presentError(h.logger, r.Context(), err))
+		return
+	}
+	params.Headers = r.Header
+	params.ReadTime = gql.TraceTiming{Start: start, End: gql.Now()}
+
+	ctx, err := h.authenticate(r, params)
+	if err != nil {
+		h.writeErrors(w, http.StatusOK, presentError(h.logger, r.Context(), err))
+		return
+	}
+
+	ctx = gql.StartOperationTrace(ctx)
+	opCtx, errs := h.exec.CreateOperationContext(ctx, params)
+	if errs != nil {
+		h.writeResponse(w, h.exec.DispatchError(gql.WithOperationContext(ctx, opCtx), errs))
+		return
+	}
+	responses, ctx := h.exec.DispatchOperation(ctx, opCtx)
+	resp := responses(ctx)
+	if resp == nil {
+		// Only when the request's context ended: the client is gone.
+		resp = &gql.Response{Errors: gqlerror.List{presentError(h.logger, ctx, errors.New("graphql: no response: "+fmt.Sprint(ctx.Err())))}}
+	}
+	h.writeResponse(w, resp)
+}
+
+// readRequest reads and decodes the body. On failure it returns the HTTP
+// status to answer with: 413 for a body over the limit, 400 for one that is
+// not a GraphQL request at all.
+func (h *handler) readRequest(w http.ResponseWriter, r *http.Request) (*gql.RawParams, int, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBodyBytes))
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return nil, http.StatusRequestEntityTooLarge, latchkey.Errorf(latchkey.ETOOLARGE,
+			"Request body too large: the limit is %d bytes.", h.maxBodyBytes)
+	} else if err != nil {
+		return nil, http.StatusBadRequest, latchkey.Errorf(latchkey.EINVALID, "Could not read the request body.")
+	}
+
+	var req request
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	if err := dec.Decode(&req); err != nil {
+		return nil, http.StatusBadRequest, latchkey.Errorf(latchkey.EINVALID,
+			"Request body is not a JSON GraphQL request: want {\"query\": ..., \"variables\": ...}.")
+	}
+	vars, err := decodeVariables(req.Variables)
+	if err != nil {
+		return nil, http.StatusBadRequest, err
+	}
+	return &gql.RawParams{
+		Query:         req.Query,
+		OperationName: req.OperationName,
+		Variables:     vars,
+		Extensions:    req.Extensions,
+	}, 0, nil
+}
+
+// decodeVariables accepts variables as a JSON object, as null or absent, or
+// as a string holding JSON text, which is how the Prefect client sends them
+// (json.dumps of a dict, or "null" when there are none).
+func decodeVariables(raw json.RawMessage) (map[string]any, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
+		return nil, nil
+	}
+	if raw[0] == '"' {
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return nil, latchkey.Errorf(latchkey.EINVALID, "variables is not valid JSON.")
+		}
+		raw = bytes.TrimSpace([]byte(s))
+		if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
+			return nil, nil
+		}
+	}
+	if raw[0] != '{' {
+		return nil, latchkey.Errorf(latchkey.EINVALID, "variables must be a JSON object, null, or a string holding one.")
+	}
+	var vars map[string]any
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if err := dec.Decode(&vars); err != nil {
+		return nil, latchkey.Errorf(latchkey.EINVALID, "variables is not valid JSON.")
+	}
+	return vars, nil
+}
+
+// authenticate returns the request context with the caller in it. With no
+// Authorization header the caller is anonymous. The bearer of a
+// refresh_token mutation is a refresh token: it is not authenticated here
+// but handed to the resolver.
+func (h *handler) authenticate(r *http.Request, params *gql.RawParams) (context.Context, error) {
+	ctx := r.Context()
+	header := r.Header.Get(HeaderAuthorization)
+	if strings.TrimSpace(header) == "" {
+		return ctx, nil
+	}
+	credential, ok := parseBearer(header)
+	if !ok {
+		return nil, latchkey.Errorf(latchkey.EUNAUTHENTICATED,
+			"Malformed Authorization header: expected \"Bearer <credential>\".")
+	}
+	if h.isRefreshToken(params) {
+		return newContextWithRefreshToken(ctx, credential), nil
+	}
+
+	tenantID := strings.TrimSpace(r.Header.Get(HeaderTenantID))
+	if tenantID != "" {
+		id, ok := ParseUUID(tenantID)
+		if !ok {
+			return nil, latchkey.Errorf(latchkey.EUNAUTHENTICATED, "Invalid %s header: expected a tenant uuid.", HeaderTenantID)
+		}
+		tenantID = id
+	}
+	a, err := h.s.Auth.Authenticate(ctx, credential, tenantID)
+	if err != nil {
+		return nil, err
+	} else if a == nil || a.User == nil {
+		return nil, errors.New("graphql: Authenticate returned no caller")
+	}
+	return latchkey.NewContextWithAuth(ctx, a), nil
+}
+
+// parseBearer returns the credential of an "Authorization: Bearer <credential>"
+// header. The scheme is case-insensitive; the credential is one token.
+func parseBearer(header string) (string, bool) {
+	scheme, credential, ok := strings.Cut(strings.TrimSpace(header), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	credential = strings.TrimSpace(credential)
+	if credential == "" || strings.ContainsAny(credential, " \t") {
+		return "", false
+	}
+	return credential, true
+}
+
+// isRefreshToken reports whether the operation to run is a mutation whose
+// root fields are all refresh_token (the Prefect client's token refresh).
+func (h *handler) isRefreshToken(params *gql.RawParams) bool {
+	if !strings.Contains(params.Query, "refresh_token") {
+		return false
+	}
+	doc, err := parser.ParseQueryWithTokenLimit(&ast.Source{Input: params.Query}, h.maxTokens)
+	if err != nil {
+		return false
+	}
+	op := doc.Operations.ForName(params.OperationName)
+	if op == nil || op.Operation != ast.Mutation {
+		return false
+	}
+	found := false
+	for _, sel := range op.SelectionSet {
+		f, ok := sel.(*ast.Field)
+		if !ok {
+			return false
+		}
+		switch f.Name {
+		case "refresh_token":
+			found = true
+		case "__typename":
+		default:
+			return false
+		}
+	}
+	return found
+}
+
+// writeErrors answers with errors only and "data": null.
+func (h *handler) writeErrors(w http.ResponseWriter, status int, errs ...*gqlerror.Error) {
+	h.write(w, status, &gql.Response{Errors: errs})
+}
+
+// writeResponse answers a GraphQL response with HTTP 200, whatever errors
+// it holds: the Prefect client turns any other status into a traceback.
+func (h *handler) writeResponse(w http.ResponseWriter, resp *gql.Response) {
+	h.write(w, http.StatusOK, resp)
+}
+
+func (h *handler) write(w http.ResponseWriter, status int, resp *gql.Response) {
+	if resp.Errors != nil && len(resp.Errors) == 0 {
+		resp.Errors = nil // never "errors": []
+	}
+	if len(resp.Errors) == 0 && len(resp.Data) == 0 {
+		resp.Errors = gqlerror.List{{Message: internalMessage, Extensions: map[string]any{"code": CodeInternal}}}
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	err := enc.Encode(resp)
+	b := buf.Bytes()
+	if err != nil {
+		h.logger.Error("graphql: encode response", slog.String("error", latchkey.RedactSecrets(err.Error())))
+		status = http.StatusOK
+		b = []byte(`{"errors":[{"message":"Internal error.","extensions":{"code":"INTERNAL_SERVER_ERROR"}}],"data":null}` + "\n")
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
