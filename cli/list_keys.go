@@ -1,0 +1,40 @@
+package cli
+
+import (
+	"errors"
+
+	"github.com/latchkey/latchkey/client"
+)
+
+// runListKeys is `latchkey auth list-keys`.
+func runListKeys(r *runner, _ optionValues) error {
+	s, err := r.newSession("", "")
+	if err != nil {
+		return err
+	}
+	c, err := s.client()
+	if err != nil {
+		return err
+	}
+	keys, err := c.APIKeys(r.ctx)
+	var clientErr *client.ClientError
+	if errors.As(err, &clientErr) && clientErr.Response != nil {
+		return unexpectedResponse(clientErr)
+	} else if err != nil {
+		return err
+	}
+	if len(keys) == 0 {
+		r.secho("You have not created any API keys", yellow)
+		return nil
+	}
+	rows := make([][]string, len(keys))
+	for i, k := range keys {
+		expires := "NEVER"
+		if k.ExpiresAt != nil && *k.ExpiresAt != "" {
+			expires = *k.ExpiresAt
+		}
+		rows[i] = []string{k.Name, k.ID, expires}
+	}
+	r.echo(tabulate([]string{"NAME", "ID", "EXPIRES AT"}, rows))
+	return nil
+}

@@ -1,0 +1,33 @@
+package cli
+
+import (
+	"errors"
+
+	"github.com/latchkey/latchkey/client"
+)
+
+// runListTokens is 0.15.13's deprecated `list-tokens`.
+func runListTokens(r *runner, _ optionValues) error {
+	r.sechoErr("WARNING: API tokens are deprecated. Please consider removing your remaining tokens and using API keys instead.", yellow)
+	s, err := r.newSession("", "")
+	if err != nil {
+		return err
+	}
+	c, err := s.client()
+	if err != nil {
+		return err
+	}
+	tokens, err := c.APITokens(r.ctx)
+	if errors.Is(err, client.ErrNoData) {
+		r.secho("Unable to list API tokens", red)
+		return nil
+	} else if err != nil {
+		return err
+	}
+	rows := make([][]string, len(tokens))
+	for i, t := range tokens {
+		rows[i] = []string{t.Name, t.ID}
+	}
+	r.echo(tabulate([]string{"NAME", "ID"}, rows))
+	return nil
+}
