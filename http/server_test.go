@@ -1,0 +1,119 @@
+package http_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	lkhttp "github.com/latchkey/latchkey/http"
+	"github.com/latchkey/latchkey/mock"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+func do(t *testing.T, h http.Handler, method, target string, hdr map[string]string) *httptest.ResponseRecorder {
+	t.Helper()
+	req := httptest.NewRequest(method, target, strings.NewReader(`{"query":"{ hello }"}`))
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	return w
+}
+
+func TestServer_Routes(t *testing.T) {
+	var logs bytes.Buffer
+	hits := 0
+	gql := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits++; io.WriteString(w, `{"data":{}}`) })
+	ui := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ui") })
+	s := &lkhttp.Server{
+		Addr: "127.0.0.1:0", GraphQL: gql, UI: ui,
+		Tokens:   &mock.TokenService{JWKSFn: func(context.Context) ([]byte, error) { return []byte(`{"keys":[]}`), nil }},
+		Logger:   slog.New(slog.NewJSONHandler(&logs, nil)),
+		Registry: prometheus.NewRegistry(),
+	}
+	if err := s.Open(); err != nil { // registers the metrics
+		t.Fatal(err)
+	}
+	defer s.Close(context.Background())
+	h := s.Handler()
+
+	for _, path := range []string{"/", "/graphql"} {
+		if w := do(t, h, "POST", path, map[string]string{"Authorization": "Bearer lku_secretsecret1234"}); w.Code != 200 || w.Body.String() != `{"data":{}}` {
+			t.Fatalf("POST %s: %d %s", path, w.Code, w.Body)
+		}
+	}
+	if hits != 2 {
+		t.Fatalf("graphql hits=%d", hits)
+	}
+	if w := do(t, h, "GET", "/", nil); w.Code != http.StatusFound || w.Header().Get("Location") != "/ui/" {
+		t.Fatalf("GET /: %d %q", w.Code, w.Header().Get("Location"))
+	}
+	if w := do(t, h, "GET", "/ui/keys", nil); w.Body.String() != "ui" {
+		t.Fatalf("ui: %s", w.Body)
+	}
+	if w := do(t, h, "GET", "/.well-known/jwks.json", nil); w.Code != 200 || w.Header().Get("Content-Type") != "application/json" || w.Body.String() != `{"keys":[]}` {
+		t.Fatalf("jwks: %d %s", w.Code, w.Body)
+	}
+	if w := do(t, h, "GET", "/healthz", nil); w.Code != 200 || !strings.Contains(w.Body.String(), `"ok"`) {
+		t.Fatalf("healthz: %d %s", w.Code, w.Body)
+	}
+	if w := do(t, h, "GET", "/nope", nil); w.Code != 404 {
+		t.Fatalf("404: %d", w.Code)
+	}
+	if w := do(t, h, "GET", "/metrics", nil); w.Code != 200 || !strings.Contains(w.Body.String(), `latchkey_http_requests_total{route="graphql",status="200"} 2`) {
+		t.Fatalf("metrics: %d %s", w.Code, w.Body)
+	}
+	// The access log has method, path and status, never headers or query strings.
+	do(t, h, "GET", "/healthz?token=lku_querysecret", nil)
+	if strings.Contains(logs.String(), "secret") {
+		t.Fatalf("credential in access log: %s", logs.String())
+	}
+	if !strings.Contains(logs.String(), `"path":"/graphql"`) || !strings.Contains(logs.String(), `"status":200`) {
+		t.Fatalf("access log: %s", logs.String())
+	}
+}
+
+func TestServer_HealthzUnavailable(t *testing.T) {
+	s := &lkhttp.Server{Ping: func(context.Context) error { return errors.New("db down") }}
+	if w := do(t, s.Handler(), "GET", "/healthz", nil); w.Code != http.StatusServiceUnavailable || strings.Contains(w.Body.String(), "db down") {
+		t.Fatalf("healthz: %d %s", w.Code, w.Body)
+	}
+}
+
+func TestServer_PanicIsInternalError(t *testing.T) {
+	var logs bytes.Buffer
+	s := &lkhttp.Server{
+		GraphQL: http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("boom lku_aaaaaaaaaaaaaaaaaaaa") }),
+		Logger:  slog.New(slog.NewJSONHandler(&logs, nil)),
+	}
+	w := do(t, s.Handler(), "POST", "/graphql", nil)
+	if w.Code != 500 || strings.Contains(w.Body.String(), "boom") {
+		t.Fatalf("panic: %d %s", w.Code, w.Body)
+	}
+	if strings.Contains(logs.String(), "aaaaaaaaaa") || !strings.Contains(logs.String(), "panic") {
+		t.Fatalf("panic log: %s", logs.String())
+	}
+}
+
+func TestServer_OpenURL(t *testing.T) {
+	s := &lkhttp.Server{Addr: "127.0.0.1:0"}
+	if err := s.Open(); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(context.Background())
+	resp, err := http.Get(s.URL() + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("status=%d", resp.StatusCode)
+	}
+}
