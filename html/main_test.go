@@ -1,0 +1,243 @@
+package html_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/latchkey/latchkey/html"
+	"github.com/latchkey/latchkey/internal/latchkeytest"
+	"github.com/latchkey/latchkey/jwt"
+	"github.com/latchkey/latchkey/sqldb"
+)
+
+// syncBuffer is a bytes.Buffer safe for the server's logger and a test.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// Env is a UI served by httptest on real SQLite services.
+type Env struct {
+	DB      *sqldb.DB
+	Clock   *latchkeytest.Clock
+	Fixture *latchkeytest.Fixture
+	Auth    *sqldb.AuthService
+	Users   *sqldb.UserService
+	Server  *httptest.Server
+	Logs    *syncBuffer
+}
+
+// MustNewEnv bootstraps db (tenant-one, admin@example.com with password
+// AdminPassword) and serves the UI on it.
+func MustNewEnv(tb testing.TB, db *sqldb.DB, clock *latchkeytest.Clock) *Env {
+	tb.Helper()
+	ctx := context.Background()
+	f := latchkeytest.MustBootstrap(tb, db)
+	tokens := jwt.NewTokenService(sqldb.NewSigningKeyService(db), "latchkey", "latchkey")
+	tokens.Now = clock.Now
+	if err := tokens.Open(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	users := sqldb.NewUserService(db)
+	users.PasswordParams = latchkeytest.FastPasswordParams()
+	e := &Env{DB: db, Clock: clock, Fixture: f, Auth: sqldb.NewAuthService(db, tokens), Users: users, Logs: &syncBuffer{}}
+	s := &html.Server{
+		Auth:            e.Auth,
+		Users:           users,
+		Tenants:         sqldb.NewTenantService(db),
+		Memberships:     sqldb.NewMembershipService(db),
+		ServiceAccounts: sqldb.NewServiceAccountService(db),
+		APIKeys:         sqldb.NewAPIKeyService(db),
+		// No redaction here, so MustNoSecretsLogged sees what the UI logs.
+		Logger: slog.New(slog.NewTextHandler(e.Logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Now:    clock.Now,
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/ui/", s.Handler())
+	e.Server = httptest.NewServer(mux)
+	tb.Cleanup(e.Server.Close)
+	e.MustSetPassword(tb, f.Admin.Email, AdminPassword)
+	return e
+}
+
+// AdminPassword is the fixture admin's password.
+const AdminPassword = "admin password 123"
+
+// MustSetPassword gives the human with email a password.
+func (e *Env) MustSetPassword(tb testing.TB, email, password string) {
+	tb.Helper()
+	secret, _, err := e.Users.CreatePasswordResetForEmail(context.Background(), email)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := e.Users.ResetPassword(context.Background(), secret, password); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// Browser is an HTTP client with a cookie jar that does not follow
+// redirects, so tests see every 303.
+type Browser struct {
+	tb     testing.TB
+	env    *Env
+	Client *http.Client
+}
+
+// NewBrowser returns a browser with no cookies.
+func (e *Env) NewBrowser(tb testing.TB) *Browser {
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return &Browser{tb: tb, env: e, Client: &http.Client{
+		Jar:           jar,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}}
+}
+
+// Page is a response with its body read.
+type Page struct {
+	*http.Response
+	Body string
+}
+
+// Do sends req and reads the response.
+func (b *Browser) Do(req *http.Request) *Page {
+	b.tb.Helper()
+	resp, err := b.Client.Do(req)
+	if err != nil {
+		b.tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		b.tb.Fatal(err)
+	}
+	return &Page{Response: resp, Body: string(body)}
+}
+
+// Get fetches path.
+func (b *Browser) Get(path string) *Page {
+	b.tb.Helper()
+	req, err := http.NewRequest("GET", b.env.Server.URL+path, nil)
+	if err != nil {
+		b.tb.Fatal(err)
+	}
+	return b.Do(req)
+}
+
+// Post submits form to path as a same-origin browser form would.
+func (b *Browser) Post(path string, form url.Values) *Page {
+	b.tb.Helper()
+	req, err := http.NewRequest("POST", b.env.Server.URL+path, strings.NewReader(form.Encode()))
+	if err != nil {
+		b.tb.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	req.Header.Set("Origin", b.env.Server.URL)
+	return b.Do(req)
+}
+
+// Follow fetches the Location of a redirect, failing unless p is a 303.
+func (b *Browser) Follow(p *Page) *Page {
+	b.tb.Helper()
+	if p.StatusCode != http.StatusSeeOther {
+		b.tb.Fatalf("status %d, want 303; body:\n%s", p.StatusCode, p.Body)
+	}
+	return b.Get(p.Header.Get("Location"))
+}
+
+var csrfRE = regexp.MustCompile(`name="csrf_token" value="([^"]+)"`)
+
+// CSRF returns the CSRF token of the first form on p.
+func (p *Page) CSRF(tb testing.TB) string {
+	tb.Helper()
+	m := csrfRE.FindStringSubmatch(p.Body)
+	if m == nil {
+		tb.Fatalf("no csrf token on page:\n%s", p.Body)
+	}
+	return m[1]
+}
+
+// MustStatus fails unless p has the status.
+func (p *Page) MustStatus(tb testing.TB, status int) *Page {
+	tb.Helper()
+	if p.StatusCode != status {
+		tb.Fatalf("%s %s: status %d, want %d; body:\n%s", p.Request.Method, p.Request.URL.Path, p.StatusCode, status, p.Body)
+	}
+	return p
+}
+
+// MustContain fails unless the body contains every s.
+func (p *Page) MustContain(tb testing.TB, ss ...string) *Page {
+	tb.Helper()
+	for _, s := range ss {
+		if !strings.Contains(p.Body, s) {
+			tb.Fatalf("%s %s: body lacks %q:\n%s", p.Request.Method, p.Request.URL.Path, s, p.Body)
+		}
+	}
+	return p
+}
+
+// MustNotContain fails if the body contains any s.
+func (p *Page) MustNotContain(tb testing.TB, ss ...string) *Page {
+	tb.Helper()
+	for _, s := range ss {
+		if strings.Contains(p.Body, s) {
+			tb.Fatalf("%s %s: body contains %q:\n%s", p.Request.Method, p.Request.URL.Path, s, p.Body)
+		}
+	}
+	return p
+}
+
+// SignIn signs in through the form and returns the page it lands on.
+func (b *Browser) SignIn(email, password string) *Page {
+	b.tb.Helper()
+	form := b.Get("/ui/signin").MustStatus(b.tb, http.StatusOK)
+	p := b.Post("/ui/signin", url.Values{"csrf_token": {form.CSRF(b.tb)}, "email": {email}, "password": {password}, "next": {"/ui/keys"}})
+	return b.Follow(p).MustStatus(b.tb, http.StatusOK)
+}
+
+// Cookie returns the browser's cookie name for the UI, or nil.
+func (b *Browser) Cookie(name string) *http.Cookie {
+	u, _ := url.Parse(b.env.Server.URL + "/ui/")
+	for _, c := range b.Client.Jar.Cookies(u) {
+		if c.Name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+var secretRE = regexp.MustCompile(`\blk[a-z]_[0-9A-Za-z]{38}\b`)
+
+// MustNoSecretsLogged fails if the server logged anything shaped like a secret.
+func (e *Env) MustNoSecretsLogged(tb testing.TB) {
+	tb.Helper()
+	if m := secretRE.FindString(e.Logs.String()); m != "" {
+		tb.Fatalf("a secret was logged: %s…", m[:8])
+	}
+}

@@ -1,0 +1,190 @@
+package html
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/latchkey/latchkey"
+)
+
+// memberRow is a human member as the list shows them.
+type memberRow struct {
+	*latchkey.Membership
+	Self bool
+	URL  string // base of the member's action URLs
+}
+
+// membersData is the members page's data.
+type membersData struct {
+	Members []memberRow
+	Email   string
+	Role    latchkey.Role
+}
+
+// passwordLinkData is the page that shows a one-time set-password link.
+type passwordLinkData struct {
+	Email     string
+	Link      string
+	ExpiresAt time.Time
+	NewUser   bool
+	Role      latchkey.Role
+}
+
+func memberURL(id string) string { return "/ui/team/members/" + url.PathEscape(id) }
+
+// renderMembers renders the human members of the acting tenant and the
+// add-member form.
+func (u *ui) renderMembers(w http.ResponseWriter, r *http.Request, p *page, status int, email string, role latchkey.Role) {
+	ms, _, err := u.Memberships.FindMemberships(r.Context(), latchkey.MembershipFilter{TenantID: &p.Auth.TenantID})
+	if err != nil {
+		u.fail(w, r, p, "find memberships", err)
+		return
+	}
+	var rows []memberRow
+	for _, m := range ms {
+		if m.User == nil || m.User.IsServiceAccount() {
+			continue // managed on the service accounts page
+		}
+		rows = append(rows, memberRow{Membership: m, Self: m.UserID == p.Auth.User.ID, URL: memberURL(m.ID)})
+	}
+	if role == "" {
+		role = latchkey.RoleUser
+	}
+	p.Title, p.Tab = "Members", "members"
+	p.Data = membersData{Members: rows, Email: email, Role: role}
+	u.render(w, r, status, "members", p)
+}
+
+func (u *ui) handleMembers(w http.ResponseWriter, r *http.Request, p *page) {
+	u.renderMembers(w, r, p, http.StatusOK, "", "")
+}
+
+func (u *ui) handleAddMember(w http.ResponseWriter, r *http.Request, p *page) {
+	email := strings.TrimSpace(r.PostForm.Get("email"))
+	role := latchkey.Role(r.PostForm.Get("role"))
+	if email == "" {
+		p.Error = "Enter the new member's email address."
+		u.renderMembers(w, r, p, http.StatusBadRequest, email, role)
+		return
+	}
+	m, err := u.Memberships.CreateMembership(r.Context(), latchkey.MembershipCreate{Email: email, Role: role})
+	if err != nil {
+		u.logError(r, "add member", err)
+		p.Error = latchkey.ErrorMessage(err)
+		u.renderMembers(w, r, p, statusOf(err), email, role)
+		return
+	}
+	// CreateMembership creates an unknown user in the same transaction as
+	// the membership, so both carry the same time, with this tenant as the
+	// default. Only such a new user gets a set-password link here;
+	// existing users already sign in (an admin can still make a link from
+	// the members list).
+	if m.User != nil && m.User.CreatedAt.Equal(m.CreatedAt) && m.User.DefaultTenantID == m.TenantID {
+		u.renderPasswordLink(w, r, p, m, true)
+		return
+	}
+	u.setFlash(w, r, m.User.Email+" already has an account and was added as "+strings.ToLower(roleLabel(m.Role))+". They can sign in with their password.")
+	redirect(w, r, "/ui/team/members")
+}
+
+// renderPasswordLink creates a set-password link for member m and shows it
+// once.
+func (u *ui) renderPasswordLink(w http.ResponseWriter, r *http.Request, p *page, m *latchkey.Membership, newUser bool) {
+	secret, expires, err := u.Users.CreatePasswordReset(r.Context(), m.UserID)
+	if err != nil {
+		u.fail(w, r, p, "create password reset", err)
+		return
+	}
+	p.Title, p.Tab = "Set-password link", "members"
+	p.Data = passwordLinkData{
+		Email:     m.User.Email,
+		Link:      u.baseURL(r) + "/ui/reset?token=" + url.QueryEscape(secret),
+		ExpiresAt: expires,
+		NewUser:   newUser,
+		Role:      m.Role,
+	}
+	w.Header().Set("Pragma", "no-cache")
+	u.render(w, r, http.StatusOK, "passwordlink", p)
+}
+
+// findMember returns membership id of the acting tenant (a human), or ENOTFOUND.
+func (u *ui) findMember(ctx context.Context, p *page, id string) (*latchkey.Membership, error) {
+	ms, _, err := u.Memberships.FindMemberships(ctx, latchkey.MembershipFilter{ID: &id, TenantID: &p.Auth.TenantID})
+	if err != nil {
+		return nil, err
+	} else if len(ms) == 0 || ms[0].User == nil || ms[0].User.IsServiceAccount() {
+		return nil, latchkey.Errorf(latchkey.ENOTFOUND, "Member not found in this tenant.")
+	}
+	return ms[0], nil
+}
+
+func (u *ui) handleChangeRole(w http.ResponseWriter, r *http.Request, p *page) {
+	m, err := u.findMember(r.Context(), p, r.PathValue("id"))
+	if err != nil {
+		u.fail(w, r, p, "find member", err)
+		return
+	}
+	role := latchkey.Role(r.PostForm.Get("role"))
+	if _, err := u.Memberships.UpdateMembershipRole(r.Context(), m.ID, role); err != nil {
+		u.logError(r, "change role", err)
+		p.Error = m.User.Email + ": " + latchkey.ErrorMessage(err)
+		u.renderMembers(w, r, p, statusOf(err), "", "")
+		return
+	}
+	u.setFlash(w, r, m.User.Email+" is now "+strings.ToLower(roleLabel(role))+".")
+	if m.UserID == p.Auth.User.ID && role != latchkey.RoleTenantAdmin {
+		redirect(w, r, "/ui/keys") // no longer an admin here
+		return
+	}
+	redirect(w, r, "/ui/team/members")
+}
+
+func (u *ui) handlePasswordLink(w http.ResponseWriter, r *http.Request, p *page) {
+	m, err := u.findMember(r.Context(), p, r.PathValue("id"))
+	if err != nil {
+		u.fail(w, r, p, "find member", err)
+		return
+	}
+	u.renderPasswordLink(w, r, p, m, false)
+}
+
+func (u *ui) handleRemoveMemberConfirm(w http.ResponseWriter, r *http.Request, p *page) {
+	m, err := u.findMember(r.Context(), p, r.PathValue("id"))
+	if err != nil {
+		u.fail(w, r, p, "find member", err)
+		return
+	}
+	p.Title, p.Tab = "Remove member", "members"
+	p.Data = confirmData{
+		Heading: "Remove " + m.User.Email + " from " + p.Tenant.Name + "?",
+		Text: "From now on none of their API keys, tokens or sessions work in this tenant. " +
+			"Their account and their membership in other tenants stay.",
+		Action:    memberURL(m.ID) + "/remove",
+		Button:    "Remove member",
+		CancelURL: "/ui/team/members",
+	}
+	u.render(w, r, http.StatusOK, "confirm", p)
+}
+
+func (u *ui) handleRemoveMember(w http.ResponseWriter, r *http.Request, p *page) {
+	m, err := u.findMember(r.Context(), p, r.PathValue("id"))
+	if err != nil {
+		u.fail(w, r, p, "find member", err)
+		return
+	}
+	if err := u.Memberships.DeleteMembership(r.Context(), m.ID); err != nil {
+		u.logError(r, "remove member", err)
+		p.Error = m.User.Email + ": " + latchkey.ErrorMessage(err)
+		u.renderMembers(w, r, p, statusOf(err), "", "")
+		return
+	}
+	u.setFlash(w, r, m.User.Email+" was removed from "+p.Tenant.Name+".")
+	if m.UserID == p.Auth.User.ID {
+		redirect(w, r, "/ui/keys")
+		return
+	}
+	redirect(w, r, "/ui/team/members")
+}

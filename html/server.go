@@ -1,0 +1,306 @@
+// Package html serves Latchkey's web UI: server-rendered pages built with
+// html/template from embedded templates, a small hand-written stylesheet
+// and script, and plain HTML forms that work without JavaScript.
+//
+// Every page lives under /ui/. A signed-in browser holds a session cookie;
+// each request turns it into a latchkey.Auth with AuthService.Authenticate
+// and calls the services with that caller in the context, so the services'
+// own authorization applies. Admin pages are also checked here before
+// anything is rendered.
+package html
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"embed"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/latchkey/latchkey"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed assets
+var assetFS embed.FS
+
+// Cookie names.
+const (
+	SessionCookie = "latchkey_session" // the session secret (lkc_…)
+	TenantCookie  = "latchkey_tenant"  // the tenant the user acts in
+	flashCookie   = "latchkey_flash"   // a one-shot notice after a redirect
+	preCookie     = "latchkey_pre"     // binds the CSRF token of sign-in forms
+	cookiePath    = "/ui/"
+)
+
+// csrfField is the name of the hidden form field holding the CSRF token.
+const csrfField = "csrf_token"
+
+// maxFormBytes caps request bodies of every form.
+const maxFormBytes = 64 << 10
+
+// Server is the web UI. Set its fields, then serve Handler.
+type Server struct {
+	Auth            latchkey.AuthService
+	Users           latchkey.UserService
+	Tenants         latchkey.TenantService
+	Memberships     latchkey.MembershipService
+	ServiceAccounts latchkey.ServiceAccountService
+	APIKeys         latchkey.APIKeyService
+
+	// Logger receives internal errors. Secrets are never logged.
+	Logger *slog.Logger
+
+	// Now returns the current time; time.Now by default.
+	Now func() time.Time
+
+	// SecureCookies marks every cookie Secure. Cookies are also Secure
+	// on requests that arrive over TLS.
+	SecureCookies bool
+
+	// BaseURL is the public URL of the server, e.g. https://auth.example.com,
+	// used in links shown to admins (set-password links). Empty: derived
+	// from the request.
+	BaseURL string
+
+	// CSRFKey keys the HMAC of the forms' CSRF tokens. Empty: a random key
+	// per process (replicas behind a load balancer should share one).
+	CSRFKey []byte
+
+	// Rand is the source of randomness for the CSRF key and the sign-in
+	// form cookie; crypto/rand by default.
+	Rand io.Reader
+}
+
+// ui is a Server ready to serve: parsed templates and the CSRF key.
+type ui struct {
+	*Server
+	pages   map[string]*templateSet
+	csrfKey []byte
+}
+
+// Handler returns the UI's handler. It serves every path under /ui/ and
+// expects to be mounted there, with the full path (no prefix stripping).
+// It panics if the embedded templates do not parse, which tests catch.
+func (s *Server) Handler() http.Handler {
+	if s.Logger == nil {
+		s.Logger = slog.New(slog.DiscardHandler)
+	}
+	if s.Now == nil {
+		s.Now = time.Now
+	}
+	if s.Rand == nil {
+		s.Rand = rand.Reader
+	}
+	u := &ui{Server: s, csrfKey: s.CSRFKey}
+	if len(u.csrfKey) == 0 {
+		u.csrfKey = make([]byte, 32)
+		if _, err := io.ReadFull(s.Rand, u.csrfKey); err != nil {
+			panic(fmt.Sprintf("html: csrf key: %v", err))
+		}
+	}
+	pages, err := parsePages()
+	if err != nil {
+		panic(fmt.Sprintf("html: %v", err))
+	}
+	u.pages = pages
+
+	mux := http.NewServeMux()
+	assets, _ := fs.Sub(assetFS, "assets")
+	mux.Handle("GET /ui/assets/", http.StripPrefix("/ui/assets/", cacheAssets(http.FileServerFS(assets))))
+
+	mux.HandleFunc("GET /ui/{$}", u.handleIndex)
+	mux.HandleFunc("GET /ui/signin", u.handleSignInForm)
+	mux.HandleFunc("POST /ui/signin", u.anonForm(u.handleSignIn))
+	mux.HandleFunc("GET /ui/reset", u.handleResetForm)
+	mux.HandleFunc("POST /ui/reset", u.anonForm(u.handleReset))
+
+	mux.HandleFunc("POST /ui/signout", u.session(u.handleSignOut))
+	mux.HandleFunc("POST /ui/tenant", u.session(u.handleSwitchTenant))
+
+	mux.HandleFunc("GET /ui/keys", u.session(u.handleKeys))
+	mux.HandleFunc("POST /ui/keys", u.session(u.handleCreateKey))
+	mux.HandleFunc("GET /ui/keys/{id}/revoke", u.session(u.handleRevokeKeyConfirm))
+	mux.HandleFunc("POST /ui/keys/{id}/revoke", u.session(u.handleRevokeKey))
+
+	mux.HandleFunc("GET /ui/team/{$}", u.admin(u.handleTeam))
+	mux.HandleFunc("GET /ui/team", u.admin(u.handleTeam))
+	mux.HandleFunc("GET /ui/team/service-accounts", u.admin(u.handleServiceAccounts))
+	mux.HandleFunc("POST /ui/team/service-accounts", u.admin(u.handleCreateServiceAccount))
+	mux.HandleFunc("GET /ui/team/service-accounts/{id}", u.admin(u.handleServiceAccount))
+	mux.HandleFunc("GET /ui/team/service-accounts/{id}/delete", u.admin(u.handleDeleteServiceAccountConfirm))
+	mux.HandleFunc("POST /ui/team/service-accounts/{id}/delete", u.admin(u.handleDeleteServiceAccount))
+	mux.HandleFunc("POST /ui/team/service-accounts/{id}/keys", u.admin(u.handleCreateServiceAccountKey))
+	mux.HandleFunc("GET /ui/team/service-accounts/{id}/keys/{key}/revoke", u.admin(u.handleRevokeServiceAccountKeyConfirm))
+	mux.HandleFunc("POST /ui/team/service-accounts/{id}/keys/{key}/revoke", u.admin(u.handleRevokeServiceAccountKey))
+
+	mux.HandleFunc("GET /ui/team/members", u.admin(u.handleMembers))
+	mux.HandleFunc("POST /ui/team/members", u.admin(u.handleAddMember))
+	mux.HandleFunc("POST /ui/team/members/{id}/role", u.admin(u.handleChangeRole))
+	mux.HandleFunc("POST /ui/team/members/{id}/password-link", u.admin(u.handlePasswordLink))
+	mux.HandleFunc("GET /ui/team/members/{id}/remove", u.admin(u.handleRemoveMemberConfirm))
+	mux.HandleFunc("POST /ui/team/members/{id}/remove", u.admin(u.handleRemoveMember))
+
+	mux.HandleFunc("/ui/", u.handleNotFound)
+
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(u.handleCrossOrigin))
+	return securityHeaders(cop.Handler(mux))
+}
+
+// securityHeaders sets headers every UI response carries.
+func securityHeaders(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hd := w.Header()
+		hd.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "+
+			"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+		hd.Set("X-Content-Type-Options", "nosniff")
+		hd.Set("X-Frame-Options", "DENY")
+		hd.Set("Referrer-Policy", "same-origin")
+		if r.Body != nil {
+			r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// cacheAssets lets browsers keep the stylesheet and script for an hour.
+func cacheAssets(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		h.ServeHTTP(w, r)
+	})
+}
+
+// secure reports whether cookies set in reply to r must be Secure.
+func (u *ui) secure(r *http.Request) bool { return u.SecureCookies || r.TLS != nil }
+
+// setCookie sets a UI cookie: HttpOnly, SameSite=Lax, Path=/ui/.
+func (u *ui) setCookie(w http.ResponseWriter, r *http.Request, name, value string, expires time.Time) {
+	c := &http.Cookie{
+		Name: name, Value: value, Path: cookiePath,
+		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: u.secure(r),
+	}
+	if !expires.IsZero() {
+		c.Expires = expires.UTC()
+		c.MaxAge = int(expires.Sub(u.Now()).Seconds())
+		if c.MaxAge <= 0 {
+			c.MaxAge = -1
+		}
+	}
+	http.SetCookie(w, c)
+}
+
+// clearCookie deletes a UI cookie.
+func (u *ui) clearCookie(w http.ResponseWriter, r *http.Request, name string) {
+	http.SetCookie(w, &http.Cookie{
+		Name: name, Value: "", Path: cookiePath, MaxAge: -1, Expires: time.Unix(1, 0),
+		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: u.secure(r),
+	})
+}
+
+// csrfToken returns the form token bound to a session id: an HMAC with the
+// process's key, so it cannot be forged without the key or replayed for
+// another session.
+func (u *ui) csrfToken(sessionID string) string {
+	m := hmac.New(sha256.New, u.csrfKey)
+	m.Write([]byte("session\x00" + sessionID))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// anonCSRFToken returns the form token of the sign-in and set-password
+// forms, bound to the random pre-session cookie.
+func (u *ui) anonCSRFToken(pre string) string {
+	m := hmac.New(sha256.New, u.csrfKey)
+	m.Write([]byte("anonymous\x00" + pre))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// validToken compares a submitted token with the expected one in constant time.
+func validToken(got, want string) bool {
+	return got != "" && hmac.Equal([]byte(got), []byte(want))
+}
+
+// randomToken returns 32 random bytes, base64url-encoded.
+func (u *ui) randomToken() (string, error) {
+	b := make([]byte, 32)
+	if _, err := io.ReadFull(u.Rand, b); err != nil {
+		return "", fmt.Errorf("random token: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// baseURL returns the server's public URL for links shown to admins.
+func (u *ui) baseURL(r *http.Request) string {
+	if u.BaseURL != "" {
+		return strings.TrimRight(u.BaseURL, "/")
+	}
+	scheme := "http"
+	if r.TLS != nil || u.SecureCookies {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host
+}
+
+// setFlash stores a one-shot notice shown by the next page.
+func (u *ui) setFlash(w http.ResponseWriter, r *http.Request, msg string) {
+	u.setCookie(w, r, flashCookie, base64.RawURLEncoding.EncodeToString([]byte(msg)), u.Now().Add(5*time.Minute))
+}
+
+// takeFlash returns and clears the pending notice, if any.
+func (u *ui) takeFlash(w http.ResponseWriter, r *http.Request) string {
+	c, err := r.Cookie(flashCookie)
+	if err != nil {
+		return ""
+	}
+	u.clearCookie(w, r, flashCookie)
+	b, err := base64.RawURLEncoding.DecodeString(c.Value)
+	if err != nil || len(b) > 500 {
+		return ""
+	}
+	return string(b)
+}
+
+// redirect answers a POST with 303 See Other (POST-redirect-GET).
+func redirect(w http.ResponseWriter, r *http.Request, path string) {
+	http.Redirect(w, r, path, http.StatusSeeOther)
+}
+
+// statusOf maps a latchkey error code to an HTTP status.
+func statusOf(err error) int {
+	switch latchkey.ErrorCode(err) {
+	case latchkey.EINVALID:
+		return http.StatusBadRequest
+	case latchkey.ECONFLICT:
+		return http.StatusConflict
+	case latchkey.ENOTFOUND:
+		return http.StatusNotFound
+	case latchkey.EUNAUTHENTICATED:
+		return http.StatusUnauthorized
+	case latchkey.EFORBIDDEN:
+		return http.StatusForbidden
+	case latchkey.ERATELIMIT:
+		return http.StatusTooManyRequests
+	case latchkey.ETOOLARGE:
+		return http.StatusRequestEntityTooLarge
+	}
+	return http.StatusInternalServerError
+}
+
+// logError logs internal errors; errors with a code are the caller's doing
+// and only their code is logged at debug level.
+func (u *ui) logError(r *http.Request, msg string, err error) {
+	if latchkey.ErrorCode(err) == latchkey.EINTERNAL {
+		u.Logger.Error(msg, "path", r.URL.Path, "err", latchkey.RedactSecrets(err.Error()))
+		return
+	}
+	u.Logger.Debug(msg, "path", r.URL.Path, "code", latchkey.ErrorCode(err))
+}

@@ -1,0 +1,536 @@
+package html_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/html"
+	"github.com/latchkey/latchkey/internal/latchkeytest"
+	"github.com/latchkey/latchkey/sqldb"
+)
+
+// mustFind returns the first submatch of pattern in s.
+func mustFind(tb testing.TB, pattern, s string) string {
+	tb.Helper()
+	m := regexp.MustCompile(pattern).FindStringSubmatch(s)
+	if m == nil {
+		tb.Fatalf("no match for %s in:\n%s", pattern, s)
+	}
+	return m[1]
+}
+
+// keyID returns the id of the key listed with name on a keys table.
+func keyID(tb testing.TB, p *Page, name string) string {
+	tb.Helper()
+	return mustFind(tb, `<tr data-key-id="([^"]+)">\s*<th scope="row" data-label="Name">`+regexp.QuoteMeta(name)+`</th>`, p.Body)
+}
+
+// setCookieHeader returns the Set-Cookie line for name.
+func setCookieHeader(tb testing.TB, resp *http.Response, name string) string {
+	tb.Helper()
+	for _, v := range resp.Header.Values("Set-Cookie") {
+		if strings.HasPrefix(v, name+"=") {
+			return v
+		}
+	}
+	tb.Fatalf("no Set-Cookie for %s in %q", name, resp.Header.Values("Set-Cookie"))
+	return ""
+}
+
+func TestSignIn(t *testing.T) {
+	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
+		e := MustNewEnv(t, db, clock)
+		b := e.NewBrowser(t)
+
+		// Anonymous pages send the browser to the sign-in form.
+		p := b.Get("/ui/keys").MustStatus(t, http.StatusSeeOther)
+		if got, want := p.Header.Get("Location"), "/ui/signin?next=%2Fui%2Fkeys"; got != want {
+			t.Fatalf("Location=%q, want %q", got, want)
+		}
+		form := b.Follow(p).MustStatus(t, http.StatusOK).MustContain(t, `<label for="email">Email</label>`, `<label for="password">Password</label>`)
+
+		// A wrong password is a readable error and no cookie.
+		bad := b.Post("/ui/signin", url.Values{"csrf_token": {form.CSRF(t)}, "email": {"admin@example.com"}, "password": {"wrong password"}})
+		bad.MustStatus(t, http.StatusUnauthorized).MustContain(t, "Invalid email or password.", `value="admin@example.com"`)
+		if b.Cookie(html.SessionCookie) != nil {
+			t.Fatal("session cookie set after a wrong password")
+		}
+
+		ok := b.Post("/ui/signin", url.Values{"csrf_token": {bad.CSRF(t)}, "email": {"Admin@Example.com"}, "password": {AdminPassword}, "next": {"/ui/team/members"}})
+		ok.MustStatus(t, http.StatusSeeOther)
+		if got, want := ok.Header.Get("Location"), "/ui/team/members"; got != want {
+			t.Fatalf("Location=%q, want %q", got, want)
+		}
+		sc := setCookieHeader(t, ok.Response, html.SessionCookie)
+		for _, attr := range []string{"Path=/ui/", "HttpOnly", "SameSite=Lax", "Expires="} {
+			if !strings.Contains(sc, attr) {
+				t.Errorf("session cookie %q lacks %s", sc[:strings.Index(sc, ";")], attr)
+			}
+		}
+		if strings.Contains(sc, "Secure") {
+			t.Errorf("session cookie Secure over plain HTTP without SecureCookies")
+		}
+		secret := b.Cookie(html.SessionCookie).Value
+		if !strings.HasPrefix(secret, latchkey.PrefixSession) {
+			t.Fatalf("session cookie is not a session secret: %.4s", secret)
+		}
+		a, err := e.Auth.Authenticate(context.Background(), secret, "")
+		if err != nil {
+			t.Fatal(err)
+		} else if a.Kind != latchkey.CredentialSession || a.User.ID != e.Fixture.Admin.ID {
+			t.Fatalf("session authenticates as %s %s", a.Kind, a.User.ID)
+		}
+
+		keys := b.Get("/ui/keys").MustStatus(t, http.StatusOK)
+		keys.MustContain(t, "admin@example.com", `href="/ui/team/service-accounts"`, "Tenant One", "Sign out")
+		if got := keys.Header.Get("Cache-Control"); got != "no-store" {
+			t.Errorf("Cache-Control=%q, want no-store", got)
+		}
+		for _, h := range []string{"Content-Security-Policy", "X-Frame-Options", "X-Content-Type-Options"} {
+			if keys.Header.Get(h) == "" {
+				t.Errorf("no %s header", h)
+			}
+		}
+
+		// An open redirect is not possible through next.
+		b2 := e.NewBrowser(t)
+		form2 := b2.Get("/ui/signin")
+		p = b2.Post("/ui/signin", url.Values{"csrf_token": {form2.CSRF(t)}, "email": {"admin@example.com"}, "password": {AdminPassword}, "next": {"//evil.example/ui/"}})
+		if got := p.MustStatus(t, http.StatusSeeOther).Header.Get("Location"); got != "/ui/keys" {
+			t.Fatalf("Location=%q, want /ui/keys", got)
+		}
+		e.MustNoSecretsLogged(t)
+	})
+}
+
+func TestSignIn_SecureCookie(t *testing.T) {
+	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
+		e := MustNewEnv(t, db, clock)
+		ts := httptest.NewTLSServer(e.Server.Config.Handler)
+		defer ts.Close()
+		b := e.NewBrowser(t)
+		b.Client.Transport = ts.Client().Transport
+		b.env = &Env{Server: ts}
+		form := b.Get("/ui/signin").MustStatus(t, http.StatusOK)
+		if sc := setCookieHeader(t, form.Response, "latchkey_pre"); !strings.Contains(sc, "Secure") {
+			t.Errorf("pre-session cookie not Secure under TLS: %s", sc)
+		}
+		p := b.Post("/ui/signin", url.Values{"csrf_token": {form.CSRF(t)}, "email": {"admin@example.com"}, "password": {AdminPassword}})
+		p.MustStatus(t, http.StatusSeeOther)
+		if sc := setCookieHeader(t, p.Response, html.SessionCookie); !strings.Contains(sc, "Secure") || !strings.Contains(sc, "HttpOnly") {
+			t.Errorf("session cookie under TLS lacks Secure or HttpOnly")
+		}
+	})
+}
+
+func TestSignOut(t *testing.T) {
+	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
+		e := MustNewEnv(t, db, clock)
+		b := e.NewBrowser(t)
+		keys := b.SignIn("admin@example.com", AdminPassword)
+		secret := b.Cookie(html.SessionCookie).Value
+
+		p := b.Post("/ui/signout", url.Values{"csrf_token": {keys.CSRF(t)}}).MustStatus(t, http.StatusSeeOther)
+		if got := p.Header.Get("Location"); got != "/ui/signin" {
+			t.Fatalf("Location=%q", got)
+		}
+		if b.Cookie(html.SessionCookie) != nil {
+			t.Fatal("session cookie kept after sign out")
+		}
+		b.Follow(p).MustStatus(t, http.StatusOK).MustContain(t, "You are signed out.")
+		if _, err := e.Auth.Authenticate(context.Background(), secret, ""); latchkey.ErrorCode(err) != latchkey.EUNAUTHENTICATED {
+			t.Fatalf("old session after sign out: err=%v", err)
+		}
+		b.Get("/ui/keys").MustStatus(t, http.StatusSeeOther)
+	})
+}
+
+// A cookie holding anything but a session secret, even a valid API key,
+// does not sign anyone in.
+func TestSession_APIKeyInCookie(t *testing.T) {
+	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
+		e := MustNewEnv(t, db, clock)
+		b := e.NewBrowser(t)
+		u, _ := url.Parse(e.Server.URL + "/ui/")
+		b.Client.Jar.SetCookies(u, []*http.Cookie{{Name: html.SessionCookie, Value: e.Fixture.AdminKey, Path: "/ui/"}})
+		b.Get("/ui/keys").MustStatus(t, http.StatusSeeOther)
+		b.Get("/ui/team/service-accounts").MustStatus(t, http.StatusSeeOther)
+	})
+}
+
+func TestCSRF(t *testing.T) {
+	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
+		e := MustNewEnv(t, db, clock)
+		b := e.NewBrowser(t)
+		keys := b.SignIn("admin@example.com", AdminPassword)
+		token := keys.CSRF(t)
+		count := func() int {
+			return latchkeytest.MustCount(t, db, `SELECT COUNT(*) FROM api_keys WHERE user_id = ?`, e.Fixture.Admin.ID)
+		}
+		before := count()
+
+		// No token, and a token of another session of the same user.
+		b.Post("/ui/keys", url.Values{"name": {"no token"}}).MustStatus(t, http.StatusForbidden).MustContain(t, "Form expired")
+		other := e.NewBrowser(t).SignIn("admin@example.com", AdminPassword).CSRF(t)
+		if other == token {
+			t.Fatal("two sessions share a CSRF token")
+		}
+		b.Post("/ui/keys", url.Values{"csrf_token": {other}, "name": {"other token"}}).MustStatus(t, http.StatusForbidden)
+		b.Post("/ui/team/service-accounts", url.Values{"csrf_token": {"x" + token}, "name": {"bad"}}).MustStatus(t, http.StatusForbidden)
+
+		// A valid token from a cross-site form is still refused.
+		req, _ := http.NewRequest("POST", e.Server.URL+"/ui/keys", strings.NewReader(url.Values{"csrf_token": {token}, "name": {"cross"}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Sec-Fetch-Site", "cross-site")
+		b.Do(req).MustStatus(t, http.StatusForbidden).MustContain(t, "Request blocked")
+		if got := count(); got != before {
+			t.Fatalf("keys created by rejected forms: %d, want %d", got, before)
+		}
+
+		// Sign-out needs the token too.
+		b.Post("/ui/signout", url.Values{}).MustStatus(t, http.StatusForbidden)
+		if b.Cookie(html.SessionCookie) == nil {
+			t.Fatal("signed out without a token")
+		}
+
+		// The sign-in form needs its own token.
+		anon := e.NewBrowser(t)
+		anon.Get("/ui/signin")
+		anon.Post("/ui/signin", url.Values{"email": {"admin@example.com"}, "password": {AdminPassword}}).MustStatus(t, http.StatusForbidden)
+		if anon.Cookie(html.SessionCookie) != nil {
+			t.Fatal("signed in without a token")
+		}
+
+		// The right token works.
+		b.Post("/ui/keys", url.Values{"csrf_token": {token}, "name": {"ok"}}).MustStatus(t, http.StatusOK)
+		if got := count(); got != before+1 {
+			t.Fatalf("keys=%d, want %d", got, before+1)
+		}
+	})
+}
+
+func TestPersonalKeys(t *testing.T) {
+	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
+		e := MustNewEnv(t, db, clock)
+		ctx := context.Background()
+		b := e.NewBrowser(t)
+		keys := b.SignIn("admin@example.com", AdminPassword)
+		token := keys.CSRF(t)
+
+		// Form errors come back as readable messages, the form kept.
+		b.Post("/ui/keys", url.Values{"csrf_token": {token}, "name": {""}}).
+			MustStatus(t, http.StatusBadRequest).MustContain(t, "API key name required.", `id="create-key-form"`)
+		b.Post("/ui/keys", url.Values{"csrf_token": {token}, "name": {"old"}, "expires": {"custom"}, "expires_on": {"2020-01-01"}}).
+			MustStatus(t, http.StatusBadRequest).MustContain(t, "Expiration must be in the future.", `value="old"`, `value="2020-01-01"`)
+		b.Post("/ui/keys", url.Values{"csrf_token": {token}, "name": {"x"}, "expires": {"custom"}}).
+			MustStatus(t, http.StatusBadRequest).MustContain(t, "Choose the expiration date.")
+
+		created := b.Post("/ui/keys", url.Values{"csrf_token": {token}, "name": {"laptop <cli>"}, "expires": {"30d"}, "tenant_id": {e.Fixture.Tenant.ID}})
+		created.MustStatus(t, http.StatusOK).MustContain(t, "It will not be shown again", "laptop &lt;cli&gt;", "Feb 1, 2030", `data-copy="secret"`)
+		if got := created.Header.Get("Cache-Control"); got != "no-store" {
+			t.Fatalf("show-once Cache-Control=%q, want no-store", got)
+		}
+		secret := mustFind(t, `id="secret" class="secret" type="text" readonly value="(lku_[0-9A-Za-z]+)"`, created.Body)
+		a, err := e.Auth.Authenticate(ctx, secret, "")
+		if err != nil {
+			t.Fatal(err)
+		} else if a.User.ID != e.Fixture.Admin.ID || a.TenantID != e.Fixture.Tenant.ID {
+			t.Fatalf("key acts as %s in %s", a.User.ID, a.TenantID)
+		}
+
+		// The list shows the key, never its text.
+		list := b.Get("/ui/keys").MustStatus(t, http.StatusOK).MustContain(t, "laptop &lt;cli&gt;", "Feb 1, 2030 03:04 UTC").MustNotContain(t, secret)
+		id := keyID(t, list, "laptop &lt;cli&gt;")
+
+		// Revoke: a confirmation page (the no-script path), then the POST.
+		b.Get("/ui/keys/"+id+"/revoke").MustStatus(t, http.StatusOK).MustContain(t, "Revoke API key “laptop &lt;cli&gt;”?", `action="/ui/keys/`+id+`/revoke"`)
+		p := b.Post("/ui/keys/"+id+"/revoke", url.Values{"csrf_token": {token}}).MustStatus(t, http.StatusSeeOther)
+		b.Follow(p).MustStatus(t, http.StatusOK).MustContain(t, "API key “laptop &lt;cli&gt;” revoked.").MustNotContain(t, `data-key-id="`+id+`"`)
+		if _, err := e.Auth.Authenticate(ctx, secret, ""); latchkey.ErrorCode(err) != latchkey.EUNAUTHENTICATED {
+			t.Fatalf("revoked key: err=%v, want EUNAUTHENTICATED", err)
+		}
+		b.Post("/ui/keys/"+id+"/revoke", url.Values{"csrf_token": {token}}).MustStatus(t, http.StatusNotFound).MustContain(t, "not found")
+
+		// Someone else's key cannot be revoked through the personal page.
+		bob := latchkeytest.MustCreateMember(t, db, e.Fixture.Tenant.ID, "bob@example.com", latchkey.RoleUser)
+		bobKey := &latchkey.APIKey{Name: "bob's"}
+		if _, err := sqldb.NewAPIKeyService(db).CreateAPIKey(latchkeytest.AuthContext(ctx, bob, e.Fixture.Tenant.ID, latchkey.RoleUser), bobKey); err != nil {
+			t.Fatal(err)
+		}
+		b.Get("/ui/keys/"+bobKey.ID+"/revoke").MustStatus(t, http.StatusNotFound)
+		b.Post("/ui/keys/"+bobKey.ID+"/revoke", url.Values{"csrf_token": {token}}).MustStatus(t, http.StatusNotFound)
+		if n := latchkeytest.MustCount(t, db, `SELECT COUNT(*) FROM api_keys WHERE id = ?`, bobKey.ID); n != 1 {
+			t.Fatal("bob's key was deleted")
+		}
+		e.MustNoSecretsLogged(t)
+	})
+}
+
+func TestPersonalKeys_EmptyState(t *testing.T) {
+	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
+		e := MustNewEnv(t, db, clock)
+		latchkeytest.MustCreateMember(t, db, e.Fixture.Tenant.ID, "carol@example.com", latchkey.RoleReadOnlyUser)
+		e.MustSetPassword(t, "carol@example.com", "carol password 1")
+		b := e.NewBrowser(t)
+		keys := b.SignIn("carol@example.com", "carol password 1")
+		keys.MustContain(t, "You have no API keys yet.", "Create one below").MustNotContain(t, `<table id="keys"`)
+
+		// Read-only users manage their own keys.
+		created := b.Post("/ui/keys", url.Values{"csrf_token": {keys.CSRF(t)}, "name": {"reader"}})
+		created.MustStatus(t, http.StatusOK).MustContain(t, "does not expire")
+		b.Get("/ui/keys").MustContain(t, "reader", "Never").MustNotContain(t, "You have no API keys yet.")
+	})
+}
+
+func TestTeamPages_NonAdmin(t *testing.T) {
+	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
+		e := MustNewEnv(t, db, clock)
+		sa := latchkeytest.MustCreateServiceAccount(t, db, e.Fixture.Tenant.ID, "hidden-agent", latchkey.RoleUser)
+		saKey := &latchkey.APIKey{Name: "hidden-agent-key", UserID: sa.ID}
+		if _, err := sqldb.NewAPIKeyService(db).CreateAPIKey(e.Fixture.AdminContext(), saKey); err != nil {
+			t.Fatal(err)
+		}
+		bob := latchkeytest.MustCreateMember(t, db, e.Fixture.Tenant.ID, "bob@example.com", latchkey.RoleUser)
+
+		for _, role := range []latchkey.Role{latchkey.RoleUser, latchkey.RoleReadOnlyUser} {
+			t.Run(string(role), func(t *testing.T) {
+				mustExec(t, db, `UPDATE memberships SET role = ? WHERE user_id = ?`, string(role), bob.ID)
+				e.MustSetPassword(t, "bob@example.com", "bob password 12")
+				b := e.NewBrowser(t)
+				keys := b.SignIn("bob@example.com", "bob password 12")
+				keys.MustNotContain(t, "Team settings", "/ui/team/")
+				token := keys.CSRF(t)
+
+				for _, path := range []string{
+					"/ui/team/", "/ui/team/service-accounts", "/ui/team/members",
+					"/ui/team/service-accounts/" + sa.ID,
+					"/ui/team/service-accounts/" + sa.ID + "/keys/" + saKey.ID + "/revoke",
+					"/ui/team/service-accounts/" + sa.ID + "/delete",
+				} {
+					b.Get(path).MustStatus(t, http.StatusForbidden).
+						MustContain(t, "Team settings are for tenant admins").
+						MustNotContain(t, "hidden-agent", saKey.ID)
+				}
+				for path, form := range map[string]url.Values{
+					"/ui/team/service-accounts":                                            {"name": {"sneaky"}},
+					"/ui/team/service-accounts/" + sa.ID + "/keys":                         {"name": {"sneaky"}},
+					"/ui/team/service-accounts/" + sa.ID + "/keys/" + saKey.ID + "/revoke": {},
+					"/ui/team/service-accounts/" + sa.ID + "/delete":                       {},
+					"/ui/team/members": {"email": {"eve@example.com"}, "role": {"TENANT_ADMIN"}},
+				} {
+					form.Set("csrf_token", token)
+					b.Post(path, form).MustStatus(t, http.StatusForbidden).MustNotContain(t, "hidden-agent")
+				}
+				if n := latchkeytest.MustCount(t, db, `SELECT COUNT(*) FROM users WHERE name = 'sneaky' OR email = 'eve@example.com'`); n != 0 {
+					t.Fatal("a non-admin created something")
+				}
+				if n := latchkeytest.MustCount(t, db, `SELECT COUNT(*) FROM api_keys WHERE id = ?`, saKey.ID); n != 1 {
+					t.Fatal("a non-admin revoked a service-account key")
+				}
+			})
+		}
+	})
+}
+
+func mustExec(tb testing.TB, db *sqldb.DB, query string, args ...any) {
+	tb.Helper()
+	tx, err := db.BeginTx(context.Background(), true)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(context.Background(), query, args...); err != nil {
+		tb.Fatal(err)
+	}
+	if err := tx.Commit(); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+func TestServiceAccounts(t *testing.T) {
+	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
+		e := MustNewEnv(t, db, clock)
+		ctx := context.Background()
+		b := e.NewBrowser(t)
+		token := b.SignIn("admin@example.com", AdminPassword).CSRF(t)
+
+		b.Get("/ui/team/").MustStatus(t, http.StatusSeeOther)
+		list := b.Get("/ui/team/service-accounts").MustStatus(t, http.StatusOK)
+		list.MustContain(t, "No service accounts yet.", `aria-current="page">Service accounts`)
+
+		b.Post("/ui/team/service-accounts", url.Values{"csrf_token": {token}, "name": {""}}).
+			MustStatus(t, http.StatusBadRequest).MustContain(t, "Service account name required.")
+
+		p := b.Post("/ui/team/service-accounts", url.Values{"csrf_token": {token}, "name": {"ci agent"}, "role": {"USER"}}).MustStatus(t, http.StatusSeeOther)
+		saURL := p.Header.Get("Location")
+		saID := strings.TrimPrefix(saURL, "/ui/team/service-accounts/")
+		b.Follow(p).MustStatus(t, http.StatusOK).MustContain(t, "Service account “ci agent” created.", "This service account has no API keys.")
+
+		created := b.Post(saURL+"/keys", url.Values{"csrf_token": {token}, "name": {"build-01"}, "expires": {"7d"}})
+		created.MustStatus(t, http.StatusOK).MustContain(t, "It will not be shown again", "ci agent", "Jan 9, 2030")
+		if got := created.Header.Get("Cache-Control"); got != "no-store" {
+			t.Fatalf("show-once Cache-Control=%q", got)
+		}
+		secret := mustFind(t, `readonly value="(lks_[0-9A-Za-z]+)"`, created.Body)
+		a, err := e.Auth.Authenticate(ctx, secret, "")
+		if err != nil {
+			t.Fatal(err)
+		} else if a.User.ID != saID || !a.User.IsServiceAccount() {
+			t.Fatalf("key acts as %s", a.User.ID)
+		}
+
+		page := b.Get(saURL).MustStatus(t, http.StatusOK).MustContain(t, "build-01", "Jan 9, 2030 03:04 UTC").MustNotContain(t, secret)
+		id := keyID(t, page, "build-01")
+		b.Get("/ui/team/service-accounts").MustContain(t, `<a href="`+saURL+`">ci agent</a>`, `<td data-label="API keys">1</td>`)
+
+		// The admin's own key list does not mix in service-account keys.
+		b.Get("/ui/keys").MustNotContain(t, "build-01")
+
+		b.Get(saURL+"/keys/"+id+"/revoke").MustStatus(t, http.StatusOK).MustContain(t, "Revoke API key “build-01” of ci agent?")
+		p = b.Post(saURL+"/keys/"+id+"/revoke", url.Values{"csrf_token": {token}}).MustStatus(t, http.StatusSeeOther)
+		b.Follow(p).MustContain(t, "revoked", "This service account has no API keys.")
+		if _, err := e.Auth.Authenticate(ctx, secret, ""); latchkey.ErrorCode(err) != latchkey.EUNAUTHENTICATED {
+			t.Fatalf("revoked key: err=%v", err)
+		}
+
+		// Delete the account, after a confirmation.
+		b.Get(saURL+"/delete").MustStatus(t, http.StatusOK).MustContain(t, "Delete service account “ci agent”?")
+		p = b.Post(saURL+"/delete", url.Values{"csrf_token": {token}}).MustStatus(t, http.StatusSeeOther)
+		b.Follow(p).MustContain(t, "deleted", "No service accounts yet.")
+		b.Get(saURL).MustStatus(t, http.StatusNotFound).MustContain(t, "Service account not found")
+		e.MustNoSecretsLogged(t)
+	})
+}
+
+func TestMembers(t *testing.T) {
+	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
+		e := MustNewEnv(t, db, clock)
+		admin := e.NewBrowser(t)
+		token := admin.SignIn("admin@example.com", AdminPassword).CSRF(t)
+		admin.Get("/ui/team/members").MustStatus(t, http.StatusOK).MustContain(t, "admin@example.com", ">you<")
+
+		added := admin.Post("/ui/team/members", url.Values{"csrf_token": {token}, "email": {"New@Example.com"}, "role": {"USER"}})
+		added.MustStatus(t, http.StatusOK).MustContain(t, "Member added", "new@example.com", "It will not be shown again")
+		if got := added.Header.Get("Cache-Control"); got != "no-store" {
+			t.Fatalf("Cache-Control=%q", got)
+		}
+		link := mustFind(t, `readonly value="([^"]+)"`, added.Body)
+		if !strings.HasPrefix(link, e.Server.URL+"/ui/reset?token=lkp_") {
+			t.Fatalf("link %.40s…", link)
+		}
+
+		// The new member sets a password with the link and signs in.
+		nb := e.NewBrowser(t)
+		path := strings.TrimPrefix(link, e.Server.URL)
+		form := nb.Get(path).MustStatus(t, http.StatusOK).MustContain(t, "Set your password")
+		tok := mustFind(t, `name="token" value="([^"]+)"`, form.Body)
+		nb.Post("/ui/reset", url.Values{"csrf_token": {form.CSRF(t)}, "token": {tok}, "password": {"new password 1"}, "confirm": {"new password 2"}}).
+			MustStatus(t, http.StatusBadRequest).MustContain(t, "The two passwords do not match.")
+		nb.Post("/ui/reset", url.Values{"csrf_token": {form.CSRF(t)}, "token": {tok}, "password": {"short"}, "confirm": {"short"}}).
+			MustStatus(t, http.StatusBadRequest).MustContain(t, "Password must be at least 10 characters.")
+		p := nb.Post("/ui/reset", url.Values{"csrf_token": {form.CSRF(t)}, "token": {tok}, "password": {"new password 1"}, "confirm": {"new password 1"}})
+		nb.Follow(p).MustContain(t, "Your password is set.")
+		nb.SignIn("new@example.com", "new password 1").MustContain(t, "new@example.com", "You have no API keys yet.")
+		form = nb.Get(path).MustStatus(t, http.StatusOK) // signing in dropped the old form's cookie
+		nb.Post("/ui/reset", url.Values{"csrf_token": {form.CSRF(t)}, "token": {tok}, "password": {"new password 3"}, "confirm": {"new password 3"}}).
+			MustStatus(t, http.StatusUnauthorized).MustContain(t, "Invalid or expired password reset link.")
+
+		// Adding them again is a conflict; an existing user gets no link.
+		admin.Post("/ui/team/members", url.Values{"csrf_token": {token}, "email": {"new@example.com"}, "role": {"USER"}}).
+			MustStatus(t, http.StatusConflict).MustContain(t, "Already a member")
+		clock.Add(time.Hour)
+		other := latchkeytest.MustCreateTenant(t, db, "tenant-two", nil)
+		latchkeytest.MustCreateMember(t, db, other.ID, "dora@example.com", latchkey.RoleUser)
+		p = admin.Post("/ui/team/members", url.Values{"csrf_token": {token}, "email": {"dora@example.com"}, "role": {"READ_ONLY_USER"}}).MustStatus(t, http.StatusSeeOther)
+		admin.Follow(p).MustContain(t, "dora@example.com already has an account").MustNotContain(t, "lkp_")
+
+		// Change a role.
+		members := admin.Get("/ui/team/members")
+		newID := mustFind(t, `<tr data-membership-id="([^"]+)">\s*<th scope="row" data-label="Email">new@example.com`, members.Body)
+		adminID := mustFind(t, `<tr data-membership-id="([^"]+)">\s*<th scope="row" data-label="Email">admin@example.com`, members.Body)
+		p = admin.Post("/ui/team/members/"+newID+"/role", url.Values{"csrf_token": {token}, "role": {"TENANT_ADMIN"}}).MustStatus(t, http.StatusSeeOther)
+		admin.Follow(p).MustContain(t, "new@example.com is now tenant admin.")
+		if got := nb.Get("/ui/team/members").StatusCode; got != http.StatusOK {
+			t.Fatalf("new admin sees members page: %d", got)
+		}
+		admin.Post("/ui/team/members/"+newID+"/role", url.Values{"csrf_token": {token}, "role": {"OWNER"}}).
+			MustStatus(t, http.StatusBadRequest).MustContain(t, "Invalid role")
+
+		// A fresh set-password link for an existing member.
+		admin.Post("/ui/team/members/"+newID+"/password-link", url.Values{"csrf_token": {token}}).
+			MustStatus(t, http.StatusOK).MustContain(t, "Set-password link", "/ui/reset?token=lkp_", "Earlier links for them no longer work.")
+
+		// Remove them, after a confirmation; their session stops working.
+		admin.Get("/ui/team/members/"+newID+"/remove").MustStatus(t, http.StatusOK).MustContain(t, "Remove new@example.com from Tenant One?")
+		p = admin.Post("/ui/team/members/"+newID+"/remove", url.Values{"csrf_token": {token}}).MustStatus(t, http.StatusSeeOther)
+		admin.Follow(p).MustContain(t, "new@example.com was removed from Tenant One.").MustNotContain(t, `data-membership-id="`+newID+`"`)
+		nb.Get("/ui/keys").MustStatus(t, http.StatusSeeOther)
+
+		// The last admin cannot demote or remove themselves.
+		admin.Post("/ui/team/members/"+adminID+"/role", url.Values{"csrf_token": {token}, "role": {"USER"}}).
+			MustStatus(t, http.StatusConflict).MustContain(t, "A tenant needs at least one admin.")
+		admin.Post("/ui/team/members/"+adminID+"/remove", url.Values{"csrf_token": {token}}).
+			MustStatus(t, http.StatusConflict).MustContain(t, "A tenant needs at least one admin.")
+		e.MustNoSecretsLogged(t)
+	})
+}
+
+func TestTenantSwitch(t *testing.T) {
+	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
+		e := MustNewEnv(t, db, clock)
+		two := latchkeytest.MustCreateTenant(t, db, "tenant-two", e.Fixture.Admin)
+		latchkeytest.MustCreateServiceAccount(t, db, e.Fixture.Tenant.ID, "one-agent", latchkey.RoleUser)
+		b := e.NewBrowser(t)
+		keys := b.SignIn("admin@example.com", AdminPassword)
+		keys.MustContain(t, `<select id="tenant-select" name="tenant_id" data-autosubmit>`, `value="`+e.Fixture.Tenant.ID+`" selected>Tenant One`, "tenant-two")
+		token := keys.CSRF(t)
+		b.Get("/ui/team/service-accounts").MustContain(t, "one-agent")
+
+		p := b.Post("/ui/tenant", url.Values{"csrf_token": {token}, "tenant_id": {two.ID}, "next": {"/ui/team/"}}).MustStatus(t, http.StatusSeeOther)
+		if got := p.Header.Get("Location"); got != "/ui/team/service-accounts" {
+			t.Fatalf("Location=%q", got)
+		}
+		if c := b.Cookie(html.TenantCookie); c == nil || c.Value != two.ID {
+			t.Fatalf("tenant cookie %v", c)
+		}
+		b.Follow(p).MustStatus(t, http.StatusOK).MustContain(t, "You are now working in tenant-two.", `value="`+two.ID+`" selected>tenant-two`, "No service accounts yet.").MustNotContain(t, "one-agent")
+
+		// A new personal key defaults to the acting tenant.
+		b.Get("/ui/keys").MustContain(t, `<option value="`+two.ID+`" selected>tenant-two</option>`)
+
+		b.Post("/ui/tenant", url.Values{"csrf_token": {token}, "tenant_id": {"00000000-0000-0000-0000-000000000000"}}).MustStatus(t, http.StatusNotFound)
+
+		// Losing the chosen tenant falls back to the default one.
+		mustExec(t, db, `DELETE FROM memberships WHERE tenant_id = ? AND user_id = ?`, two.ID, e.Fixture.Admin.ID)
+		b.Get("/ui/keys").MustStatus(t, http.StatusOK).MustContain(t, "Tenant One").MustNotContain(t, "tenant-two")
+		if b.Cookie(html.TenantCookie) != nil {
+			t.Fatal("stale tenant cookie kept")
+		}
+	})
+}
+
+func TestNotFoundAndAssets(t *testing.T) {
+	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
+		e := MustNewEnv(t, db, clock)
+		b := e.NewBrowser(t)
+		b.Get("/ui/no-such-page").MustStatus(t, http.StatusNotFound).MustContain(t, "Page not found").MustNotContain(t, "goroutine")
+		b.Get("/ui/").MustStatus(t, http.StatusSeeOther)
+		b.Get("/ui/reset").MustStatus(t, http.StatusBadRequest).MustContain(t, "Incomplete link")
+		for path, ctype := range map[string]string{"/ui/assets/style.css": "text/css", "/ui/assets/app.js": "text/javascript"} {
+			p := b.Get(path).MustStatus(t, http.StatusOK)
+			if got := p.Header.Get("Content-Type"); !strings.HasPrefix(got, ctype) {
+				t.Errorf("%s: Content-Type=%q, want %s", path, got, ctype)
+			}
+		}
+		token := b.SignIn("admin@example.com", AdminPassword).CSRF(t)
+		b.Get("/ui/team/service-accounts/00000000-0000-0000-0000-000000000000").MustStatus(t, http.StatusNotFound).MustContain(t, "Service account not found in this tenant.")
+		b.Post("/ui/team/members/nope/remove", url.Values{"csrf_token": {token}}).MustStatus(t, http.StatusNotFound).MustContain(t, "Member not found")
+	})
+}

@@ -1,0 +1,249 @@
+package html
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/latchkey/latchkey"
+)
+
+// serviceAccountRow is a service account as the list shows it.
+type serviceAccountRow struct {
+	*latchkey.ServiceAccount
+	URL  string
+	Keys int
+}
+
+// serviceAccountsData is the service accounts page's data.
+type serviceAccountsData struct {
+	Accounts []serviceAccountRow
+	Name     string
+	Role     latchkey.Role
+}
+
+// serviceAccountData is one service account's page data.
+type serviceAccountData struct {
+	Account   *latchkey.ServiceAccount
+	URL       string
+	Keys      []keyRow
+	Form      keyForm
+	DeleteURL string
+}
+
+func serviceAccountURL(id string) string { return "/ui/team/service-accounts/" + url.PathEscape(id) }
+
+func (u *ui) handleTeam(w http.ResponseWriter, r *http.Request, p *page) {
+	http.Redirect(w, r, "/ui/team/service-accounts", http.StatusSeeOther)
+}
+
+// renderServiceAccounts renders the list with the create form.
+func (u *ui) renderServiceAccounts(w http.ResponseWriter, r *http.Request, p *page, status int, name string, role latchkey.Role) {
+	ctx := r.Context()
+	accounts, _, err := u.ServiceAccounts.FindServiceAccounts(ctx, latchkey.ServiceAccountFilter{TenantID: &p.Auth.TenantID})
+	if err != nil {
+		u.fail(w, r, p, "find service accounts", err)
+		return
+	}
+	// One query for every key an admin sees, counted per account.
+	keys, _, err := u.APIKeys.FindAPIKeys(ctx, latchkey.APIKeyFilter{})
+	if err != nil {
+		u.fail(w, r, p, "find api keys", err)
+		return
+	}
+	count := map[string]int{}
+	for _, k := range keys {
+		count[k.UserID]++
+	}
+	rows := make([]serviceAccountRow, len(accounts))
+	for i, sa := range accounts {
+		rows[i] = serviceAccountRow{ServiceAccount: sa, URL: serviceAccountURL(sa.ID), Keys: count[sa.ID]}
+	}
+	if role == "" {
+		role = latchkey.RoleUser
+	}
+	p.Title, p.Tab = "Service accounts", "service-accounts"
+	p.Data = serviceAccountsData{Accounts: rows, Name: name, Role: role}
+	u.render(w, r, status, "serviceaccounts", p)
+}
+
+func (u *ui) handleServiceAccounts(w http.ResponseWriter, r *http.Request, p *page) {
+	u.renderServiceAccounts(w, r, p, http.StatusOK, "", "")
+}
+
+func (u *ui) handleCreateServiceAccount(w http.ResponseWriter, r *http.Request, p *page) {
+	sa := &latchkey.ServiceAccount{
+		Name: strings.TrimSpace(r.PostForm.Get("name")),
+		Role: latchkey.Role(r.PostForm.Get("role")),
+	}
+	if sa.Role == "" {
+		sa.Role = latchkey.RoleUser
+	}
+	if err := u.ServiceAccounts.CreateServiceAccount(r.Context(), sa); err != nil {
+		u.logError(r, "create service account", err)
+		p.Error = latchkey.ErrorMessage(err)
+		u.renderServiceAccounts(w, r, p, statusOf(err), sa.Name, sa.Role)
+		return
+	}
+	u.setFlash(w, r, "Service account “"+sa.Name+"” created. Create an API key for it below.")
+	redirect(w, r, serviceAccountURL(sa.ID))
+}
+
+// findServiceAccount returns service account id of the acting tenant, or ENOTFOUND.
+func (u *ui) findServiceAccount(ctx context.Context, p *page, id string) (*latchkey.ServiceAccount, error) {
+	accounts, _, err := u.ServiceAccounts.FindServiceAccounts(ctx, latchkey.ServiceAccountFilter{ID: &id, TenantID: &p.Auth.TenantID})
+	if err != nil {
+		return nil, err
+	} else if len(accounts) == 0 {
+		return nil, latchkey.Errorf(latchkey.ENOTFOUND, "Service account not found in this tenant.")
+	}
+	return accounts[0], nil
+}
+
+func serviceAccountKeyRevokeURL(k *latchkey.APIKey) string {
+	return serviceAccountURL(k.UserID) + "/keys/" + url.PathEscape(k.ID) + "/revoke"
+}
+
+// renderServiceAccount renders one account with its keys and the
+// create-key form.
+func (u *ui) renderServiceAccount(w http.ResponseWriter, r *http.Request, p *page, status int, sa *latchkey.ServiceAccount, f keyForm) {
+	keys, _, err := u.APIKeys.FindAPIKeys(r.Context(), latchkey.APIKeyFilter{
+		UserID:  &sa.ID,
+		OrderBy: []latchkey.SortOrder{{Field: "created_at", Desc: true}},
+	})
+	if err != nil {
+		u.fail(w, r, p, "find api keys", err)
+		return
+	}
+	p.Title, p.Tab = sa.Name+" · Service accounts", "service-accounts"
+	p.Data = serviceAccountData{
+		Account: sa, URL: serviceAccountURL(sa.ID),
+		Keys: u.rows(keys, p.Tenants, serviceAccountKeyRevokeURL),
+		Form: f, DeleteURL: serviceAccountURL(sa.ID) + "/delete",
+	}
+	u.render(w, r, status, "serviceaccount", p)
+}
+
+func (u *ui) handleServiceAccount(w http.ResponseWriter, r *http.Request, p *page) {
+	sa, err := u.findServiceAccount(r.Context(), p, r.PathValue("id"))
+	if err != nil {
+		u.fail(w, r, p, "find service account", err)
+		return
+	}
+	u.renderServiceAccount(w, r, p, http.StatusOK, sa, keyForm{Expires: "never"})
+}
+
+func (u *ui) handleCreateServiceAccountKey(w http.ResponseWriter, r *http.Request, p *page) {
+	sa, err := u.findServiceAccount(r.Context(), p, r.PathValue("id"))
+	if err != nil {
+		u.fail(w, r, p, "find service account", err)
+		return
+	}
+	f := readKeyForm(r.PostForm)
+	expires, err := u.parseExpiration(f)
+	if err != nil {
+		p.Error = latchkey.ErrorMessage(err)
+		u.renderServiceAccount(w, r, p, statusOf(err), sa, f)
+		return
+	}
+	key := &latchkey.APIKey{Name: f.Name, UserID: sa.ID, ExpiresAt: expires}
+	secret, err := u.APIKeys.CreateAPIKey(r.Context(), key)
+	if err != nil {
+		u.logError(r, "create service account key", err)
+		p.Error = latchkey.ErrorMessage(err)
+		if latchkey.ErrorCode(err) == latchkey.EINTERNAL {
+			p.Error = "The key could not be created. Try again in a moment."
+		}
+		u.renderServiceAccount(w, r, p, statusOf(err), sa, f)
+		return
+	}
+	p.Tab = "service-accounts"
+	u.renderKeyCreated(w, r, p, keyCreatedData{
+		Key: key, Secret: secret, Owner: sa.Name, TenantName: p.Tenant.Name,
+		BackURL: serviceAccountURL(sa.ID), BackText: "Done, back to " + sa.Name,
+	})
+}
+
+// findServiceAccountKey returns key keyID of service account sa, or ENOTFOUND.
+func (u *ui) findServiceAccountKey(ctx context.Context, sa *latchkey.ServiceAccount, keyID string) (*latchkey.APIKey, error) {
+	keys, _, err := u.APIKeys.FindAPIKeys(ctx, latchkey.APIKeyFilter{ID: &keyID, UserID: &sa.ID})
+	if err != nil {
+		return nil, err
+	} else if len(keys) == 0 {
+		return nil, latchkey.Errorf(latchkey.ENOTFOUND, "API key not found. It may have been revoked already.")
+	}
+	return keys[0], nil
+}
+
+func (u *ui) handleRevokeServiceAccountKeyConfirm(w http.ResponseWriter, r *http.Request, p *page) {
+	sa, err := u.findServiceAccount(r.Context(), p, r.PathValue("id"))
+	if err != nil {
+		u.fail(w, r, p, "find service account", err)
+		return
+	}
+	key, err := u.findServiceAccountKey(r.Context(), sa, r.PathValue("key"))
+	if err != nil {
+		u.fail(w, r, p, "find api key", err)
+		return
+	}
+	p.Title, p.Tab = "Revoke API key", "service-accounts"
+	p.Data = confirmData{
+		Heading:   "Revoke API key “" + key.Name + "” of " + sa.Name + "?",
+		Text:      "Agents and flows that use this key stop working at once, including access tokens obtained with it. This cannot be undone.",
+		Action:    serviceAccountKeyRevokeURL(key),
+		Button:    "Revoke key",
+		CancelURL: serviceAccountURL(sa.ID),
+	}
+	u.render(w, r, http.StatusOK, "confirm", p)
+}
+
+func (u *ui) handleRevokeServiceAccountKey(w http.ResponseWriter, r *http.Request, p *page) {
+	sa, err := u.findServiceAccount(r.Context(), p, r.PathValue("id"))
+	if err != nil {
+		u.fail(w, r, p, "find service account", err)
+		return
+	}
+	key, err := u.findServiceAccountKey(r.Context(), sa, r.PathValue("key"))
+	if err != nil {
+		u.fail(w, r, p, "find api key", err)
+		return
+	}
+	if err := u.APIKeys.DeleteAPIKey(r.Context(), key.ID); err != nil {
+		u.fail(w, r, p, "revoke api key", err)
+		return
+	}
+	u.setFlash(w, r, "API key “"+key.Name+"” of "+sa.Name+" revoked.")
+	redirect(w, r, serviceAccountURL(sa.ID))
+}
+
+func (u *ui) handleDeleteServiceAccountConfirm(w http.ResponseWriter, r *http.Request, p *page) {
+	sa, err := u.findServiceAccount(r.Context(), p, r.PathValue("id"))
+	if err != nil {
+		u.fail(w, r, p, "find service account", err)
+		return
+	}
+	p.Title, p.Tab = "Delete service account", "service-accounts"
+	p.Data = confirmData{
+		Heading:   "Delete service account “" + sa.Name + "”?",
+		Text:      "All of its API keys are revoked at once, and agents using them stop working. This cannot be undone.",
+		Action:    serviceAccountURL(sa.ID) + "/delete",
+		Button:    "Delete service account",
+		CancelURL: serviceAccountURL(sa.ID),
+	}
+	u.render(w, r, http.StatusOK, "confirm", p)
+}
+
+func (u *ui) handleDeleteServiceAccount(w http.ResponseWriter, r *http.Request, p *page) {
+	sa, err := u.findServiceAccount(r.Context(), p, r.PathValue("id"))
+	if err != nil {
+		u.fail(w, r, p, "find service account", err)
+		return
+	}
+	if err := u.ServiceAccounts.DeleteServiceAccount(r.Context(), sa.ID); err != nil {
+		u.fail(w, r, p, "delete service account", err)
+		return
+	}
+	u.setFlash(w, r, "Service account “"+sa.Name+"” deleted and its keys revoked.")
+	redirect(w, r, "/ui/team/service-accounts")
+}
