@@ -1,0 +1,89 @@
+// Command latchkey is Latchkey's single binary: the server, the admin
+// commands, and the `auth` CLI of Prefect 1.x.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/cli"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := Run(ctx, os.Args[1:], StdEnv())
+	stop()
+	os.Exit(code)
+}
+
+// Env is what a command may touch of the outside world; tests substitute it.
+type Env struct {
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+	Getenv         func(string) string
+	HomeDir        string
+	Now            func() time.Time
+	HTTPClient     *http.Client
+	IsTerminal     bool
+}
+
+// StdEnv returns the process's real environment.
+func StdEnv() *Env {
+	home, _ := os.UserHomeDir()
+	fi, err := os.Stdout.Stat()
+	return &Env{
+		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
+		Getenv: os.Getenv, HomeDir: home, Now: time.Now,
+		HTTPClient: &http.Client{Timeout: 15 * time.Second},
+		IsTerminal: err == nil && fi.Mode()&os.ModeCharDevice != 0,
+	}
+}
+
+const usage = `Latchkey: self-hosted multi-tenant authentication, wire-compatible with Prefect Cloud 1.x.
+
+Usage: latchkey COMMAND [ARGS]...
+
+Commands:
+  server    Run the API server (SQLite by default, PostgreSQL for replicas)
+  admin     Bootstrap tenants and admins, rotate signing keys (in-process, no server needed)
+  auth      Log in, manage tenants, API keys and tokens (Prefect's ` + "`prefect auth`" + `)
+  version   Print the version
+
+Run 'latchkey COMMAND --help' for a command's options.
+`
+
+// Run runs the command line args and returns the process exit code: 0 on
+// success, 1 on errors, 2 on usage errors.
+func Run(ctx context.Context, args []string, env *Env) int {
+	if len(args) == 0 {
+		fmt.Fprint(env.Stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "server":
+		return runServer(ctx, args[1:], env)
+	case "admin":
+		return runAdmin(ctx, args[1:], env)
+	case "auth":
+		return cli.RunAuth(ctx, &cli.Env{
+			Stdin: env.Stdin, Stdout: env.Stdout, Stderr: env.Stderr,
+			Getenv: env.Getenv, HomeDir: env.HomeDir, Now: env.Now,
+			HTTPClient: env.HTTPClient, IsTerminal: env.IsTerminal,
+		}, args[1:])
+	case "version", "--version":
+		fmt.Fprintf(env.Stdout, "latchkey %s\n", latchkey.Version())
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprint(env.Stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(env.Stderr, "latchkey: unknown command %q\n\n%s", args[0], usage)
+	return 2
+}
