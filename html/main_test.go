@@ -63,6 +63,22 @@ func MustNewEnv(tb testing.TB, db *sqldb.DB, clock *latchkeytest.Clock) *Env {
 	users := sqldb.NewUserService(db)
 	users.PasswordParams = latchkeytest.FastPasswordParams()
 	e := &Env{DB: db, Clock: clock, Fixture: f, Auth: sqldb.NewAuthService(db, tokens), Users: users, Logs: &syncBuffer{}}
+	e.Server = e.newServer(tb)
+	e.MustSetPassword(tb, f.Admin.Email, AdminPassword)
+	return e
+}
+
+// MustAddReplica returns e served by a second, independent UI server on
+// the same database, as a second replica behind a load balancer would be.
+func (e *Env) MustAddReplica(tb testing.TB) *Env {
+	tb.Helper()
+	r := *e
+	r.Server = e.newServer(tb)
+	return &r
+}
+
+func (e *Env) newServer(tb testing.TB) *httptest.Server {
+	db, clock, users := e.DB, e.Clock, e.Users
 	s := &html.Server{
 		Auth:            e.Auth,
 		Users:           users,
@@ -76,10 +92,9 @@ func MustNewEnv(tb testing.TB, db *sqldb.DB, clock *latchkeytest.Clock) *Env {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/ui/", s.Handler())
-	e.Server = httptest.NewServer(mux)
-	tb.Cleanup(e.Server.Close)
-	e.MustSetPassword(tb, f.Admin.Email, AdminPassword)
-	return e
+	srv := httptest.NewServer(mux)
+	tb.Cleanup(srv.Close)
+	return srv
 }
 
 // AdminPassword is the fixture admin's password.

@@ -71,12 +71,14 @@ type Server struct {
 	// from the request.
 	BaseURL string
 
-	// CSRFKey keys the HMAC of the forms' CSRF tokens. Empty: a random key
-	// per process (replicas behind a load balancer should share one).
+	// CSRFKey, if set, is mixed into the forms' CSRF tokens. It is
+	// optional: tokens are keyed by the secret of the cookie they protect,
+	// which no cross-site page can read and every replica sees, so
+	// replicas behind a load balancer agree without sharing any key.
 	CSRFKey []byte
 
-	// Rand is the source of randomness for the CSRF key and the sign-in
-	// form cookie; crypto/rand by default.
+	// Rand is the source of randomness for the sign-in form cookie;
+	// crypto/rand by default.
 	Rand io.Reader
 }
 
@@ -101,12 +103,6 @@ func (s *Server) Handler() http.Handler {
 		s.Rand = rand.Reader
 	}
 	u := &ui{Server: s, csrfKey: s.CSRFKey}
-	if len(u.csrfKey) == 0 {
-		u.csrfKey = make([]byte, 32)
-		if _, err := io.ReadFull(s.Rand, u.csrfKey); err != nil {
-			panic(fmt.Sprintf("html: csrf key: %v", err))
-		}
-	}
 	pages, err := parsePages()
 	if err != nil {
 		panic(fmt.Sprintf("html: %v", err))
@@ -207,20 +203,24 @@ func (u *ui) clearCookie(w http.ResponseWriter, r *http.Request, name string) {
 	})
 }
 
-// csrfToken returns the form token bound to a session id: an HMAC with the
-// process's key, so it cannot be forged without the key or replayed for
-// another session.
-func (u *ui) csrfToken(sessionID string) string {
-	m := hmac.New(sha256.New, u.csrfKey)
-	m.Write([]byte("session\x00" + sessionID))
-	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+// csrfToken returns the form token of a signed-in page: an HMAC keyed by
+// the session cookie's secret, so it cannot be forged without reading the
+// HttpOnly cookie, is useless for another session, and is the same on
+// every replica.
+func (u *ui) csrfToken(sessionSecret string) string {
+	return u.cookieMAC(sessionSecret, "session")
 }
 
 // anonCSRFToken returns the form token of the sign-in and set-password
-// forms, bound to the random pre-session cookie.
+// forms, keyed by the random pre-session cookie.
 func (u *ui) anonCSRFToken(pre string) string {
-	m := hmac.New(sha256.New, u.csrfKey)
-	m.Write([]byte("anonymous\x00" + pre))
+	return u.cookieMAC(pre, "anonymous")
+}
+
+func (u *ui) cookieMAC(cookieSecret, purpose string) string {
+	m := hmac.New(sha256.New, []byte(cookieSecret))
+	m.Write([]byte("latchkey-csrf\x00" + purpose + "\x00"))
+	m.Write(u.csrfKey)
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 

@@ -216,6 +216,24 @@ func TestCSRF(t *testing.T) {
 	})
 }
 
+// A form rendered by one replica is accepted by another: tokens need no
+// key shared between processes.
+func TestCSRF_AcrossReplicas(t *testing.T) {
+	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
+		a := MustNewEnv(t, db, clock)
+		b := a.MustAddReplica(t)
+		onA := a.NewBrowser(t)
+		token := onA.SignIn("admin@example.com", AdminPassword).CSRF(t)
+		// The same browser (same cookie jar) now reaches replica B.
+		onB := &Browser{tb: t, env: b, Client: onA.Client}
+		if got := onB.Get("/ui/keys").CSRF(t); got != token {
+			t.Fatalf("replicas render different tokens for one session")
+		}
+		onB.Post("/ui/keys", url.Values{"csrf_token": {token}, "name": {"via b"}}).MustStatus(t, http.StatusOK).MustContain(t, "via b")
+		onB.Post("/ui/keys", url.Values{"csrf_token": {token + "x"}, "name": {"forged"}}).MustStatus(t, http.StatusForbidden)
+	})
+}
+
 func TestPersonalKeys(t *testing.T) {
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		e := MustNewEnv(t, db, clock)

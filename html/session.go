@@ -67,7 +67,8 @@ func (u *ui) session(h handlerFunc) http.HandlerFunc {
 			return
 		}
 		r = r.WithContext(latchkey.NewContextWithAuth(r.Context(), a))
-		p := &page{Auth: a, IsAdmin: a.IsAdmin(a.TenantID), CSRF: u.csrfToken(a.SessionID)}
+		c, _ := r.Cookie(SessionCookie) // authenticate succeeded, so it is there
+		p := &page{Auth: a, IsAdmin: a.IsAdmin(a.TenantID), CSRF: u.csrfToken(c.Value)}
 		if r.Method == http.MethodPost {
 			if err := r.ParseForm(); err != nil {
 				u.renderMessage(w, r, http.StatusBadRequest, p, "Bad request", "The form could not be read. Go back and try again.")
