@@ -1,8 +1,6 @@
 package cli
 
 import (
-	"time"
-
 	"errors"
 
 	"github.com/latchkey/latchkey/client"
@@ -19,7 +17,7 @@ func runCreateKey(r *runner, o optionValues) error {
 		if err != nil {
 			return terminalf("Failed to parse expiration time. %s\nPlease pass a date in a dateutil parsable format.", err)
 		}
-		if now.Sub(t) >= time.Second {
+		if !t.After(now) {
 			return terminalf("Given expiration time %s is a time in the past: %s", pyRepr(*expire), isoformat(t))
 		}
 		expireMsg = " that will expire " + diffForHumans(t, r.env.now())
