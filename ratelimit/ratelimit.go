@@ -1,0 +1,301 @@
+// Package ratelimit limits failed authentication attempts: token buckets in
+// memory, keyed by client address and by what the attempt presented (the
+// first characters of a secret, an email), which only failures drain.
+//
+// A successful request costs nothing while no key has failed recently, and
+// one map lookup otherwise: callers ask Blocked (or Guard.Check) before
+// checking a credential and call Fail only when the check failed.
+package ratelimit
+
+import (
+	"log/slog"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/latchkey/latchkey"
+)
+
+// DefaultMaxKeys bounds the buckets a Limiter keeps.
+const DefaultMaxKeys = 100_000
+
+// sweepInterval is how often a Limiter drops buckets that have refilled.
+const sweepInterval = time.Minute
+
+// Limiter is a set of token buckets keyed by string. Each key may fail
+// Burst times in a row and then PerMinute times a minute; a key with no
+// budget left is Blocked until its bucket refills. Keys that have not
+// failed take no memory. Create one with NewLimiter; the zero value and a
+// nil *Limiter block nothing.
+type Limiter struct {
+	perSecond float64
+	burst     float64
+	maxKeys   int
+	now       func() time.Time
+
+	active atomic.Int64 // len(buckets), read without the lock
+
+	mu        sync.Mutex
+	buckets   map[string]*bucket
+	lastSweep time.Time
+}
+
+// bucket is a key's budget: tokens at time at (it refills from there).
+type bucket struct {
+	tokens float64
+	at     time.Time
+}
+
+// NewLimiter returns a Limiter allowing burst failures in a row and
+// perMinute a minute after that, keeping at most maxKeys buckets
+// (DefaultMaxKeys if 0), on the clock now (time.Now if nil). perMinute or
+// burst 0 disables it: it returns nil, which blocks nothing.
+func NewLimiter(perMinute, burst, maxKeys int, now func() time.Time) *Limiter {
+	if perMinute <= 0 || burst <= 0 {
+		return nil
+	}
+	if maxKeys <= 0 {
+		maxKeys = DefaultMaxKeys
+	}
+	if now == nil {
+		now = time.Now
+	}
+	return &Limiter{
+		perSecond: float64(perMinute) / 60,
+		burst:     float64(burst),
+		maxKeys:   maxKeys,
+		now:       now,
+		buckets:   map[string]*bucket{},
+	}
+}
+
+// level returns b's tokens at now.
+func (l *Limiter) level(b *bucket, now time.Time) float64 {
+	t := b.tokens + now.Sub(b.at).Seconds()*l.perSecond
+	if t > l.burst {
+		return l.burst
+	}
+	return t
+}
+
+// Blocked reports whether key has no budget left, so that an attempt with
+// it must be refused without being checked. The empty key is never
+// blocked.
+func (l *Limiter) Blocked(key string) bool {
+	if l == nil || key == "" || l.active.Load() == 0 {
+		return false
+	}
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.maybeSweep(now)
+	b := l.buckets[key]
+	return b != nil && l.level(b, now) < 1
+}
+
+// Fail takes one token from key's bucket and reports whether key is now
+// out of budget (its next attempt will be Blocked). A key that is already
+// blocked loses nothing more. The empty key is ignored.
+func (l *Limiter) Fail(key string) (blocked bool) {
+	if l == nil || key == "" {
+		return false
+	}
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.maybeSweep(now)
+	b := l.buckets[key]
+	if b == nil {
+		if len(l.buckets) >= l.maxKeys {
+			l.evict(now)
+		}
+		b = &bucket{tokens: l.burst, at: now}
+		// A copy: key may be a slice of a secret, which must not be kept.
+		l.buckets[strings.Clone(key)] = b
+		l.active.Store(int64(len(l.buckets)))
+	}
+	level := l.level(b, now)
+	if level >= 1 {
+		level--
+	}
+	b.tokens, b.at = level, now
+	return level < 1
+}
+
+// Len returns the number of keys with a bucket.
+func (l *Limiter) Len() int {
+	if l == nil {
+		return 0
+	}
+	return int(l.active.Load())
+}
+
+// maybeSweep drops refilled buckets once per sweepInterval. l.mu is held.
+func (l *Limiter) maybeSweep(now time.Time) {
+	if now.Sub(l.lastSweep) < sweepInterval {
+		return
+	}
+	l.lastSweep = now
+	l.sweep(now)
+}
+
+// sweep drops every bucket that has refilled: it remembers nothing a new
+// bucket would not. l.mu is held.
+func (l *Limiter) sweep(now time.Time) {
+	for k, b := range l.buckets {
+		if l.level(b, now) >= l.burst {
+			delete(l.buckets, k)
+		}
+	}
+	l.active.Store(int64(len(l.buckets)))
+}
+
+// evict makes room for a new bucket: refilled buckets go first; if there
+// are none, the fullest of a few arbitrary ones, which restricts least.
+// l.mu is held.
+func (l *Limiter) evict(now time.Time) {
+	l.sweep(now)
+	if len(l.buckets) < l.maxKeys {
+		return
+	}
+	var victim string
+	best, n := -1.0, 0
+	for k, b := range l.buckets {
+		if lv := l.level(b, now); lv > best {
+			victim, best = k, lv
+		}
+		if n++; n == 8 {
+			break
+		}
+	}
+	delete(l.buckets, victim)
+	l.active.Store(int64(len(l.buckets)))
+}
+
+// Guard limits failed authentication per client address and per
+// credential key: the first characters of a presented secret, or an email
+// for a password sign-in. Either limit refuses the attempt. A nil *Guard,
+// or nil limiters, limit nothing.
+type Guard struct {
+	ByAddr *Limiter
+	ByKey  *Limiter
+
+	// Logger is told of every refused attempt and every budget used up;
+	// nil discards.
+	Logger *slog.Logger
+}
+
+// errTooMany is the answer to an attempt over the limit. Clients see it as
+// an ordinary authentication failure (GraphQL UNAUTHENTICATED), never as a
+// request to retry.
+func errTooMany() error {
+	return latchkey.Errorf(latchkey.ERATELIMIT, "Too many failed attempts; try again later.")
+}
+
+// Check returns an ERATELIMIT error, and logs it, if addr or key has no
+// budget left; the attempt must then be refused without being checked.
+// Otherwise it returns nil, at the cost of an atomic load while no address
+// or key has failed recently and of a map lookup or two after.
+func (g *Guard) Check(addr, key string) error {
+	if g == nil || (g.ByAddr.Len() == 0 && g.ByKey.Len() == 0) {
+		return nil
+	}
+	a := addrKey(addr)
+	byAddr, byKey := g.ByAddr.Blocked(a), g.ByKey.Blocked(key)
+	if !byAddr && !byKey {
+		return nil
+	}
+	limit := "address"
+	if !byAddr {
+		limit = "credential"
+	}
+	g.log().Warn("failed-authentication limit: attempt refused", "limit", limit, "addr", addr, "key", key)
+	return errTooMany()
+}
+
+// Fail records a failed attempt from addr with key ("" for none), and logs
+// when it uses up a budget.
+func (g *Guard) Fail(addr, key string) {
+	if g == nil {
+		return
+	}
+	if g.ByAddr.Fail(addrKey(addr)) {
+		g.log().Warn("failed-authentication limit reached", "limit", "address", "addr", addr, "key", key)
+	}
+	if g.ByKey.Fail(key) {
+		g.log().Warn("failed-authentication limit reached", "limit", "credential", "addr", addr, "key", key)
+	}
+}
+
+func (g *Guard) log() *slog.Logger {
+	if g.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return g.Logger
+}
+
+// addrKey is the bucket of a client address: the address itself, except
+// that an IPv6 address counts against its /64, which one client usually
+// holds whole.
+func addrKey(addr string) string {
+	ip, err := netip.ParseAddr(addr)
+	if err != nil || !ip.Is6() || ip.Is4In6() {
+		return addr
+	}
+	p, err := ip.Prefix(64)
+	if err != nil {
+		return addr
+	}
+	return p.String()
+}
+
+// CredentialKey returns the key a failed attempt with a bearer credential
+// counts against besides its address: the first 12 characters of a
+// Latchkey secret (its prefix and 8 characters of its random part: enough
+// to tell secrets apart, far too little to use one, and never redacted
+// from logs). Anything else, JWTs included (their first characters are the
+// same for every token), counts against the address only: "".
+func CredentialKey(credential string) string {
+	if len(credential) < 12 || credential[0] != 'l' || credential[1] != 'k' || credential[3] != '_' {
+		return ""
+	}
+	for i := 4; i < 12; i++ {
+		c := credential[i]
+		if !(c >= '0' && c <= '9' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z') {
+			return ""
+		}
+	}
+	return credential[:12]
+}
+
+// EmailKey returns the key a failed password sign-in counts against
+// besides its address.
+func EmailKey(email string) string {
+	if email = latchkey.NormalizeEmail(email); email == "" {
+		return ""
+	}
+	return "email:" + email
+}
+
+// CheckCredential is Check for an attempt with a bearer credential, keyed
+// by CredentialKey. The credential itself is never kept or logged.
+func (g *Guard) CheckCredential(addr, credential string) error {
+	return g.Check(addr, CredentialKey(credential))
+}
+
+// FailCredential is Fail for an attempt with a bearer credential.
+func (g *Guard) FailCredential(addr, credential string) {
+	g.Fail(addr, CredentialKey(credential))
+}
+
+// CheckEmail is Check for a password sign-in, keyed by EmailKey.
+func (g *Guard) CheckEmail(addr, email string) error {
+	return g.Check(addr, EmailKey(email))
+}
+
+// FailEmail is Fail for a password sign-in.
+func (g *Guard) FailEmail(addr, email string) {
+	g.Fail(addr, EmailKey(email))
+}

@@ -1,0 +1,218 @@
+package ratelimit_test
+
+import (
+	"bytes"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/ratelimit"
+)
+
+// clock is a settable clock.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newClock() *clock { return &clock{now: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+func TestLimiter_BurstThenRate(t *testing.T) {
+	c := newClock()
+	l := ratelimit.NewLimiter(6, 3, 0, c.Now) // 3 in a row, then one every 10 s
+	for i := range 3 {
+		if l.Blocked("k") {
+			t.Fatalf("blocked before failure %d", i+1)
+		}
+		if got, want := l.Fail("k"), i == 2; got != want {
+			t.Fatalf("failure %d: out of budget=%v, want %v", i+1, got, want)
+		}
+	}
+	if !l.Blocked("k") {
+		t.Fatal("not blocked after the burst")
+	}
+	if l.Blocked("other") || l.Blocked("") {
+		t.Fatal("another key is blocked")
+	}
+	c.Add(9 * time.Second)
+	if !l.Blocked("k") {
+		t.Fatal("unblocked before a token refilled")
+	}
+	c.Add(time.Second)
+	if l.Blocked("k") {
+		t.Fatal("still blocked after a token refilled")
+	}
+	if !l.Fail("k") || !l.Blocked("k") {
+		t.Fatal("the refilled token did not run out")
+	}
+	// Failing while blocked takes nothing more: 10 s later it may try again.
+	l.Fail("k")
+	c.Add(10 * time.Second)
+	if l.Blocked("k") {
+		t.Fatal("failures while blocked kept it blocked")
+	}
+	// A minute later the bucket is full and swept away.
+	c.Add(time.Minute)
+	l.Blocked("k")
+	if l.Len() != 0 {
+		t.Fatalf("%d buckets after everything refilled", l.Len())
+	}
+}
+
+func TestLimiter_DisabledAndNil(t *testing.T) {
+	if l := ratelimit.NewLimiter(0, 10, 0, nil); l != nil {
+		t.Fatal("perMinute 0 did not disable")
+	}
+	var l *ratelimit.Limiter
+	for range 100 {
+		l.Fail("k")
+	}
+	if l.Blocked("k") || l.Len() != 0 {
+		t.Fatal("a nil limiter blocked")
+	}
+	var g *ratelimit.Guard
+	g.Fail("1.2.3.4", "k")
+	if err := g.Check("1.2.3.4", "k"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestLimiter_Bounded(t *testing.T) {
+	c := newClock()
+	l := ratelimit.NewLimiter(1, 2, 100, c.Now)
+	for i := range 1000 {
+		l.Fail(fmt.Sprint("k", i))
+	}
+	if l.Len() > 100 {
+		t.Fatalf("%d buckets, limit 100", l.Len())
+	}
+	// Out-of-budget keys survive eviction while half-used ones exist.
+	for range 2 {
+		l.Fail("hot")
+	}
+	for i := range 50 {
+		l.Fail(fmt.Sprint("x", i))
+	}
+	if !l.Blocked("hot") {
+		t.Fatal("an exhausted key was evicted before half-used ones")
+	}
+}
+
+func TestGuard(t *testing.T) {
+	c := newClock()
+	var logs bytes.Buffer
+	g := &ratelimit.Guard{
+		ByAddr: ratelimit.NewLimiter(20, 20, 0, c.Now),
+		ByKey:  ratelimit.NewLimiter(10, 10, 0, c.Now),
+		Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+	}
+	secret := "lku_AbCdEfGh" + strings.Repeat("x", 30)
+	key := ratelimit.CredentialKey(secret)
+	if key != "lku_AbCdEfGh" {
+		t.Fatalf("key=%q", key)
+	}
+	// The key's limit: 10 failures from different addresses.
+	for i := range 10 {
+		addr := fmt.Sprintf("198.51.100.%d", i)
+		if err := g.Check(addr, key); err != nil {
+			t.Fatalf("attempt %d refused: %v", i+1, err)
+		}
+		g.Fail(addr, key)
+	}
+	err := g.Check("198.51.100.200", key)
+	if latchkey.ErrorCode(err) != latchkey.ERATELIMIT || latchkey.ErrorMessage(err) != "Too many failed attempts; try again later." {
+		t.Fatalf("11th attempt with the key: %v", err)
+	}
+	// Other keys from a fresh address pass.
+	if err := g.Check("198.51.100.200", "lku_ZZZZZZZZ"); err != nil {
+		t.Fatal(err)
+	}
+	// The address's limit: 20 failures with different keys from one address.
+	for i := range 20 {
+		if err := g.Check("192.0.2.1", fmt.Sprint("email:", i)); err != nil {
+			t.Fatalf("attempt %d refused: %v", i+1, err)
+		}
+		g.Fail("192.0.2.1", fmt.Sprint("email:", i))
+	}
+	if err := g.Check("192.0.2.1", "email:fresh"); latchkey.ErrorCode(err) != latchkey.ERATELIMIT {
+		t.Fatalf("21st attempt from the address: %v", err)
+	}
+	// An IPv6 client counts against its /64.
+	for i := range 20 {
+		g.Fail(fmt.Sprintf("2001:db8:1:2::%x", i+1), "")
+	}
+	if err := g.Check("2001:db8:1:2:ffff::1", ""); latchkey.ErrorCode(err) != latchkey.ERATELIMIT {
+		t.Fatalf("same /64: %v", err)
+	}
+	if err := g.Check("2001:db8:1:3::1", ""); err != nil {
+		t.Fatalf("another /64: %v", err)
+	}
+	// Every refusal and every budget used up is logged, with the address
+	// and the key; never more of the secret.
+	out := logs.String()
+	for _, want := range []string{"attempt refused", "limit reached", "addr=198.51.100.200", "key=lku_AbCdEfGh", "addr=192.0.2.1", "limit=address", "limit=credential"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("logs lack %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, secret[:13]) {
+		t.Errorf("logs hold more than the key of the secret:\n%s", out)
+	}
+	// A minute later everything has refilled.
+	c.Add(time.Minute)
+	if err := g.Check("192.0.2.1", key); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestCredentialKey(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"lks_0123456789abcdefghijABCDEFGHIJ012345", "lks_01234567"},
+		{"lkt_ab", ""},
+		{"eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJ4In0.sig", ""},
+		{"lku_abc.defgh", ""},
+		{"Bearer lku_x", ""},
+	} {
+		if got := ratelimit.CredentialKey(tt.in); got != tt.want {
+			t.Errorf("CredentialKey(%q)=%q, want %q", tt.in, got, tt.want)
+		}
+	}
+	if got := ratelimit.EmailKey(" Admin@Example.COM "); got != "email:admin@example.com" {
+		t.Errorf("EmailKey=%q", got)
+	}
+}
+
+// BenchmarkGuard_Check measures what a successful request pays: nothing
+// but an atomic load while no one has failed, one or two map lookups after.
+func BenchmarkGuard_Check(b *testing.B) {
+	g := &ratelimit.Guard{ByAddr: ratelimit.NewLimiter(20, 20, 0, nil), ByKey: ratelimit.NewLimiter(10, 10, 0, nil)}
+	b.Run("idle", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			_ = g.Check("192.0.2.1", "lku_AbCdEfGh")
+		}
+	})
+	g.Fail("198.51.100.1", "lku_ZZZZZZZZ")
+	b.Run("after-a-failure", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			_ = g.Check("192.0.2.1", "lku_AbCdEfGh")
+		}
+	})
+}
