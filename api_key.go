@@ -56,9 +56,10 @@ type APIKeyFilter struct {
 
 // APIKeyService manages API keys.
 type APIKeyService interface {
-	// FindAPIKeys returns the caller's own keys and, for a TENANT_ADMIN,
-	// every service-account key of the acting tenant. Returns the count
-	// before Offset and Limit.
+	// FindAPIKeys returns the caller's own keys and, for a human
+	// TENANT_ADMIN, every service-account key of the acting tenant. A
+	// service account sees only its own keys, whatever its role; TENANT and
+	// RUNNER tokens get EFORBIDDEN. Returns the count before Offset and Limit.
 	FindAPIKeys(ctx context.Context, filter APIKeyFilter) ([]*APIKey, int, error)
 
 	// CreateAPIKey creates a key and returns its text, which is shown this
@@ -71,8 +72,10 @@ type APIKeyService interface {
 	CreateAPIKey(ctx context.Context, key *APIKey) (secret string, err error)
 
 	// DeleteAPIKey revokes a key at once, and with it every access token
-	// and refresh token minted from it. Owners delete their own keys;
-	// TENANT_ADMINs delete service-account keys of their tenant. Anything
-	// else is ENOTFOUND (a key the caller may not see does not exist).
+	// and refresh token minted from it, on every replica. Owners delete
+	// their own keys; human TENANT_ADMINs delete service-account keys of
+	// their tenant. Anything else is ENOTFOUND (a key the caller may not see
+	// does not exist); TENANT and RUNNER tokens get EFORBIDDEN. Creation and
+	// deletion are recorded in the tenant's audit log.
 	DeleteAPIKey(ctx context.Context, id string) error
 }

@@ -53,8 +53,9 @@ type APITokenFilter struct {
 
 // APITokenService manages deprecated API tokens.
 type APITokenService interface {
-	// FindAPITokens returns the caller's own tokens and, for a
+	// FindAPITokens returns the caller's own tokens and, for a human
 	// TENANT_ADMIN, the TENANT and RUNNER tokens of the acting tenant.
+	// Service accounts, and TENANT and RUNNER tokens, get EFORBIDDEN.
 	FindAPITokens(ctx context.Context, filter APITokenFilter) ([]*APIToken, int, error)
 
 	// CreateAPIToken creates a token for the calling human in the acting

@@ -40,8 +40,10 @@ type MembershipFilter struct {
 // MembershipService manages who belongs to which tenant with which role.
 type MembershipService interface {
 	// FindMemberships returns memberships of tenants the caller acts in:
-	// admins see every member of their tenant, others only their own
-	// membership. Returns the count before Offset and Limit.
+	// human admins see every member of their tenant, others (service
+	// accounts included) only their own membership. Returns the count
+	// before Offset and Limit. Changes made through this service are
+	// recorded in the tenant's audit log.
 	FindMemberships(ctx context.Context, filter MembershipFilter) ([]*Membership, int, error)
 
 	// CreateMembership adds a human user to a tenant. Only a TENANT_ADMIN

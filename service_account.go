@@ -39,8 +39,10 @@ type ServiceAccountFilter struct {
 	Limit  int
 }
 
-// ServiceAccountService manages service accounts. Every method is for
-// TENANT_ADMINs of the account's tenant only (EFORBIDDEN for other members).
+// ServiceAccountService manages service accounts. Every method is for human
+// TENANT_ADMINs of the account's tenant only (EFORBIDDEN for other members
+// and for service accounts, whatever their role). Changes are recorded in
+// the tenant's audit log.
 type ServiceAccountService interface {
 	// FindServiceAccounts lists the service accounts of the caller's acting
 	// tenant (a filter naming another tenant matches nothing).
