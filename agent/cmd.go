@@ -1,0 +1,287 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/client"
+)
+
+// Env is what the agent commands read from or write to the outside world.
+// The zero value is usable: an empty environment, discarded output, the
+// real clock and a default HTTP client.
+type Env struct {
+	Stdout, Stderr io.Writer
+
+	// Getenv reads environment variables.
+	Getenv func(string) string
+
+	// Environ is the base environment of the processes the agent starts;
+	// nil means os.Environ().
+	Environ []string
+
+	// HomeDir is the user's home directory, for ~/.prefect/config.toml.
+	HomeDir string
+
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+
+	// HTTPClient sends requests to the API; nil means one with
+	// client.DefaultTimeout.
+	HTTPClient *http.Client
+}
+
+func (e *Env) getenv(k string) string {
+	if e.Getenv == nil {
+		return ""
+	}
+	return e.Getenv(k)
+}
+
+func (e *Env) stdout() io.Writer {
+	if e.Stdout == nil {
+		return io.Discard
+	}
+	return e.Stdout
+}
+
+func (e *Env) stderr() io.Writer {
+	if e.Stderr == nil {
+		return io.Discard
+	}
+	return e.Stderr
+}
+
+// newLogger returns a text logger on w at level (DEBUG, INFO, WARNING or
+// ERROR) that redacts secrets.
+func newLogger(w io.Writer, level string) (*slog.Logger, error) {
+	var l slog.Level
+	switch strings.ToUpper(level) {
+	case "DEBUG":
+		l = slog.LevelDebug
+	case "", "INFO":
+		l = slog.LevelInfo
+	case "WARNING", "WARN":
+		l = slog.LevelWarn
+	case "ERROR", "CRITICAL":
+		l = slog.LevelError
+	default:
+		return nil, fmt.Errorf("invalid log level %q: use DEBUG, INFO, WARNING or ERROR", level)
+	}
+	return slog.New(latchkey.NewRedactingHandler(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))), nil
+}
+
+// Exit codes of `latchkey agent`.
+const (
+	exitOK    = 0
+	exitError = 1
+	exitUsage = 2
+)
+
+// usageError marks errors of the command line (exit 2).
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+
+// RunAgentCommand runs `latchkey agent` with args (everything after
+// "agent") and returns the exit code: 0 when the agent stops on a signal or
+// after --max-polls, 1 on errors (a revoked key included), 2 for usage
+// errors.
+func RunAgentCommand(ctx context.Context, env *Env, args []string) int {
+	if env == nil {
+		env = &Env{}
+	}
+	var f Flags
+	start := &cobra.Command{
+		Use:   "start",
+		Short: "Start a local agent: it runs each flow run's command as a child process",
+		Long: `Start a local agent. It registers with the API, polls for Scheduled flow runs whose
+labels are all among its own, and runs each one's command as a child process through
+'latchkey execute flow-run', which reports the run's state, heartbeats and logs.
+
+The API key is taken from, in order: -t/--token or -k/--key, the environment variable
+PREFECT__CLOUD__AGENT__AUTH_TOKEN, then PREFECT__CLOUD__API_KEY, then
+~/.prefect/config.toml: [cloud.agent] auth_token, then [cloud] api_key.
+The key is handed down to the flow runs. If it is revoked, the agent stops, says so,
+and exits 1: restart it with a new key.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runAgent(cmd.Context(), env, f)
+		},
+	}
+	fl := start.Flags()
+	fl.StringVarP(&f.Token, "token", "t", "", "the API key (a service-account key); same as --key")
+	fl.StringVarP(&f.Key, "key", "k", "", "the API key. If not set, it is read from the environment or ~/.prefect/config.toml")
+	fl.StringVar(&f.TenantID, "tenant-id", "", "the tenant to act in (default: the key's)")
+	fl.StringVarP(&f.API, "api", "a", "", "the API URL (default: PREFECT__CLOUD__API, [cloud] api, or "+client.DefaultURL+")")
+	fl.StringVarP(&f.Name, "name", "n", "", `the agent's name (default "agent")`)
+	fl.StringArrayVarP(&f.Labels, "label", "l", nil, "a label of the agent; repeat for several")
+	fl.IntVar(&f.MaxPolls, "max-polls", 0, "stop after this many polls, once the runs started have finished (0: never)")
+	fl.BoolVar(&f.RequireServiceAccount, "require-service-account", false, "refuse keys that belong to a user instead of a service account")
+	fl.StringVar(&f.LogLevel, "log-level", "", "DEBUG, INFO, WARNING or ERROR (default INFO)")
+
+	local := &cobra.Command{Use: "local", Short: "Manage local agents"}
+	local.AddCommand(start)
+	group := &cobra.Command{Use: "agent", Short: "Run a Prefect 1.x-compatible agent"}
+	group.AddCommand(local)
+	return execute(ctx, env, group, args)
+}
+
+// execute runs group (a top-level command of latchkey) with args and
+// turns its error into an exit code.
+func execute(ctx context.Context, env *Env, group *cobra.Command, args []string) int {
+	root := &cobra.Command{Use: "latchkey", SilenceErrors: true, SilenceUsage: true}
+	root.CompletionOptions.DisableDefaultCmd = true
+	root.AddCommand(group)
+	root.SetOut(env.stdout())
+	root.SetErr(env.stderr())
+	root.SetArgs(append([]string{group.Name()}, args...))
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	var wrap func(c *cobra.Command)
+	wrap = func(c *cobra.Command) {
+		c.Args = wrapArgs(c.Args)
+		if c.HasSubCommands() {
+			// A group: help, or an unknown subcommand (a usage error).
+			c.Args = cobra.ArbitraryArgs
+			c.RunE = func(cmd *cobra.Command, args []string) error {
+				if len(args) > 0 {
+					return usageError{fmt.Errorf("unknown command %q for %q", args[0], cmd.CommandPath())}
+				}
+				return cmd.Help()
+			}
+		}
+		for _, sub := range c.Commands() {
+			wrap(sub)
+		}
+	}
+	wrap(group)
+	cmd, err := root.ExecuteContextC(ctx)
+	var ue usageError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &ue) || strings.HasPrefix(err.Error(), "unknown command"):
+		fmt.Fprintf(env.stderr(), "Error: %s\nRun '%s --help' for usage.\n", err, cmd.CommandPath())
+		return exitUsage
+	case errors.Is(err, ErrKeyRevoked):
+		fmt.Fprintln(env.stderr(), RevokedMessage)
+		return exitError
+	}
+	fmt.Fprintln(env.stderr(), "Error: "+latchkey.RedactSecrets(err.Error()))
+	return exitError
+}
+
+// wrapArgs marks argument-count errors as usage errors.
+func wrapArgs(fn cobra.PositionalArgs) cobra.PositionalArgs {
+	if fn == nil {
+		return nil
+	}
+	return func(cmd *cobra.Command, args []string) error {
+		if err := fn(cmd, args); err != nil {
+			return usageError{err}
+		}
+		return nil
+	}
+}
+
+func runAgent(ctx context.Context, env *Env, f Flags) error {
+	s, err := ResolveSettings(f, env.getenv, env.HomeDir)
+	if err != nil {
+		if errors.Is(err, ErrNoKey) {
+			return err
+		}
+		return usageError{err}
+	}
+	logger, err := newLogger(env.stderr(), s.LogLevel)
+	if err != nil {
+		return usageError{err}
+	}
+	logger.Info("starting agent", "api", s.API, "key_from", s.KeySource, "name", s.Name)
+	c := &client.Client{URL: s.API, APIKey: s.Key, TenantID: s.TenantID, HTTP: env.HTTPClient, Now: env.Now}
+	a := &Agent{
+		Client:                c,
+		Name:                  s.Name,
+		Labels:                s.Labels,
+		MaxPolls:              s.MaxPolls,
+		RequireServiceAccount: s.RequireServiceAccount,
+		Environ:               env.Environ,
+		HeartbeatInterval:     s.HeartbeatInterval,
+		Logger:                logger,
+		Now:                   env.Now,
+	}
+	return a.Run(ctx)
+}
+
+// RunExecuteCommand runs `latchkey execute` with args (everything after
+// "execute"); `latchkey execute flow-run` is the run process an agent
+// starts, configured by its environment. It returns the exit code: see
+// ExitSuccess, ExitFailed, ExitUsage and ExitKeyRevoked.
+func RunExecuteCommand(ctx context.Context, env *Env, args []string) int {
+	if env == nil {
+		env = &Env{}
+	}
+	code := exitOK
+	flowRun := &cobra.Command{
+		Use:   "flow-run",
+		Short: "Run the flow run named by PREFECT__CONTEXT__FLOW_RUN_ID (started by an agent)",
+		Long: `Run one flow run, as an agent does for each run it takes: mark it Running, run its
+command, send the command's output as run logs, heartbeat, and report Success or Failed.
+Configured by the environment the agent sets: PREFECT__CLOUD__API, PREFECT__CLOUD__API_KEY,
+PREFECT__CLOUD__TENANT_ID, PREFECT__CONTEXT__FLOW_RUN_ID and PREFECT__CLOUD__HEARTBEAT_INTERVAL.
+
+Exit codes: 0 the command succeeded; 1 it failed or was stopped; 2 the environment is
+incomplete; 3 the server rejected the API key (revoked).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			code = runExecute(cmd.Context(), env)
+			return nil
+		},
+	}
+	group := &cobra.Command{Use: "execute", Short: "Run work handed out by an agent"}
+	group.AddCommand(flowRun)
+	if c := execute(ctx, env, group, args); c != exitOK {
+		return c
+	}
+	return code
+}
+
+func runExecute(ctx context.Context, env *Env) int {
+	logger, err := newLogger(env.stderr(), env.getenv(EnvAgentLevel))
+	if err != nil {
+		logger, _ = newLogger(env.stderr(), "INFO")
+	}
+	key := env.getenv(EnvAPIKey)
+	if key == "" {
+		key = env.getenv(EnvAuthToken)
+	}
+	api := env.getenv(EnvAPI)
+	runID := env.getenv(EnvFlowRunID)
+	if key == "" || api == "" || runID == "" {
+		fmt.Fprintf(env.stderr(), "Error: %s, %s and %s must be set; agents set them for the run processes they start.\n", EnvAPI, EnvAPIKey, EnvFlowRunID)
+		return ExitUsage
+	}
+	interval, err := parseSeconds(env.getenv(EnvHeartbeatInterval), DefaultHeartbeatInterval)
+	if err != nil {
+		fmt.Fprintf(env.stderr(), "Error: invalid %s: %v\n", EnvHeartbeatInterval, err)
+		return ExitUsage
+	}
+	e := &Executor{
+		Client:            &client.Client{URL: api, APIKey: key, TenantID: env.getenv(EnvTenantID), HTTP: env.HTTPClient, Now: env.Now},
+		FlowRunID:         strings.ToLower(runID),
+		HeartbeatInterval: interval,
+		Environ:           env.Environ,
+		Logger:            logger,
+		Stderr:            env.stderr(),
+		Now:               env.Now,
+	}
+	return e.Run(ctx)
+}

@@ -1,0 +1,234 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/latchkey/latchkey/client"
+)
+
+// Environment variables the agent and its run processes read, as Prefect
+// names them (PREFECT__SECTION__KEY).
+const (
+	EnvAgentAuthToken    = "PREFECT__CLOUD__AGENT__AUTH_TOKEN"
+	EnvAPIKey            = "PREFECT__CLOUD__API_KEY"
+	EnvAPI               = "PREFECT__CLOUD__API"
+	EnvEndpoint          = "PREFECT__CLOUD__ENDPOINT"
+	EnvTenantID          = "PREFECT__CLOUD__TENANT_ID"
+	EnvAgentName         = "PREFECT__CLOUD__AGENT__NAME"
+	EnvAgentLevel        = "PREFECT__CLOUD__AGENT__LEVEL"
+	EnvAgentLabels       = "PREFECT__CLOUD__AGENT__LABELS"
+	EnvRequireSA         = "PREFECT__CLOUD__AGENT__REQUIRE_SERVICE_ACCOUNT"
+	EnvHeartbeatInterval = "PREFECT__CLOUD__HEARTBEAT_INTERVAL"
+	EnvBackend           = "PREFECT__BACKEND"
+	EnvFlowRunID         = "PREFECT__CONTEXT__FLOW_RUN_ID"
+	EnvFlowID            = "PREFECT__CONTEXT__FLOW_ID"
+	EnvUserConfigPath    = "PREFECT__USER_CONFIG_PATH"
+	EnvAuthToken         = "PREFECT__CLOUD__AUTH_TOKEN"
+)
+
+// DefaultHeartbeatInterval is how often a run process heartbeats unless
+// PREFECT__CLOUD__HEARTBEAT_INTERVAL (seconds) says otherwise. It must stay
+// well below the server's --flow-run-heartbeat-timeout.
+const DefaultHeartbeatInterval = 5 * time.Second
+
+// userConfig is ~/.prefect/config.toml (or PREFECT__USER_CONFIG_PATH),
+// decoded; a missing file is empty.
+type userConfig map[string]any
+
+// loadUserConfig reads the user's Prefect config file.
+func loadUserConfig(getenv func(string) string, home string) (userConfig, error) {
+	path := getenv(EnvUserConfigPath)
+	if path == "" {
+		path = "~/.prefect/config.toml"
+	}
+	path = expandHome(path, home)
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return userConfig{}, nil
+	} else if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	m := map[string]any{}
+	if _, err := toml.Decode(string(data), &m); err != nil {
+		return nil, fmt.Errorf("parse %s: %w", path, err)
+	}
+	return m, nil
+}
+
+// expandHome replaces a leading "~" with home.
+func expandHome(path, home string) string {
+	if path == "~" || strings.HasPrefix(path, "~/") {
+		return filepath.Join(home, strings.TrimPrefix(path, "~"))
+	}
+	return path
+}
+
+// get returns the value at a dotted path as a string ("" if absent). A
+// value still holding Prefect's ${...} interpolation counts as absent.
+func (c userConfig) get(path ...string) string {
+	var cur any = map[string]any(c)
+	for _, p := range path {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return ""
+		}
+		cur = m[p]
+	}
+	var s string
+	switch v := cur.(type) {
+	case string:
+		s = v
+	case int64:
+		s = strconv.FormatInt(v, 10)
+	case float64:
+		s = strconv.FormatFloat(v, 'f', -1, 64)
+	case bool:
+		s = strconv.FormatBool(v)
+	}
+	if strings.Contains(s, "${") {
+		return ""
+	}
+	return s
+}
+
+// firstOf returns the first non-empty value and the name of its source.
+func firstOf(pairs ...[2]string) (value, source string) {
+	for _, p := range pairs {
+		if p[0] != "" {
+			return p[0], p[1]
+		}
+	}
+	return "", ""
+}
+
+// Settings is the agent's resolved configuration. Key is a secret: it is
+// never logged; KeySource says where it came from.
+type Settings struct {
+	API       string
+	Key       string
+	KeySource string
+	TenantID  string
+	Name      string
+	Labels    []string
+
+	RequireServiceAccount bool
+	HeartbeatInterval     time.Duration
+	LogLevel              string
+	MaxPolls              int
+}
+
+// Flags are the agent's command-line options; empty means not given.
+type Flags struct {
+	Token, Key, TenantID, API, Name, LogLevel string
+	Labels                                    []string
+	MaxPolls                                  int
+	RequireServiceAccount                     bool
+}
+
+// ErrNoKey is returned by ResolveSettings when no key is configured anywhere.
+var ErrNoKey = errors.New("no API key: pass -t/--token or -k/--key, set " + EnvAgentAuthToken + " or " + EnvAPIKey +
+	", or set [cloud.agent] auth_token or [cloud] api_key in ~/.prefect/config.toml")
+
+// ResolveSettings combines flags, environment and the user config file. The
+// key comes from, in order: -t/--token or -k/--key, PREFECT__CLOUD__AGENT__AUTH_TOKEN,
+// PREFECT__CLOUD__API_KEY, [cloud.agent] auth_token, then [cloud] api_key.
+// Other settings: flag, then environment, then file, then default.
+func ResolveSettings(f Flags, getenv func(string) string, home string) (*Settings, error) {
+	if getenv == nil {
+		getenv = func(string) string { return "" }
+	}
+	if f.Token != "" && f.Key != "" && f.Token != f.Key {
+		return nil, fmt.Errorf("--token and --key both given, with different keys: give the key once")
+	}
+	cfg, err := loadUserConfig(getenv, home)
+	if err != nil {
+		return nil, err
+	}
+	s := &Settings{Labels: f.Labels, MaxPolls: f.MaxPolls}
+	s.Key, s.KeySource = firstOf(
+		[2]string{f.Token, "the --token flag"},
+		[2]string{f.Key, "the --key flag"},
+		[2]string{getenv(EnvAgentAuthToken), EnvAgentAuthToken},
+		[2]string{getenv(EnvAPIKey), EnvAPIKey},
+		[2]string{cfg.get("cloud", "agent", "auth_token"), "[cloud.agent] auth_token in the config file"},
+		[2]string{cfg.get("cloud", "api_key"), "[cloud] api_key in the config file"},
+	)
+	if s.Key == "" {
+		return nil, ErrNoKey
+	}
+	s.Key = strings.TrimSpace(s.Key)
+
+	s.API, _ = firstOf(
+		[2]string{f.API, ""}, [2]string{getenv(EnvAPI), ""}, [2]string{cfg.get("cloud", "api"), ""},
+		[2]string{getenv(EnvEndpoint), ""}, [2]string{cfg.get("cloud", "endpoint"), ""}, [2]string{client.DefaultURL, ""},
+	)
+	s.TenantID, _ = firstOf([2]string{f.TenantID, ""}, [2]string{getenv(EnvTenantID), ""}, [2]string{cfg.get("cloud", "tenant_id"), ""})
+	if s.TenantID != "" {
+		if !isUUID(s.TenantID) {
+			return nil, fmt.Errorf("invalid tenant id %q: expected a uuid", s.TenantID)
+		}
+		s.TenantID = strings.ToLower(s.TenantID)
+	}
+	s.Name, _ = firstOf([2]string{f.Name, ""}, [2]string{getenv(EnvAgentName), ""}, [2]string{cfg.get("cloud", "agent", "name"), ""}, [2]string{"agent", ""})
+	s.LogLevel, _ = firstOf([2]string{f.LogLevel, ""}, [2]string{getenv(EnvAgentLevel), ""}, [2]string{cfg.get("cloud", "agent", "level"), ""}, [2]string{"INFO", ""})
+
+	s.RequireServiceAccount = f.RequireServiceAccount
+	if !s.RequireServiceAccount {
+		v, _ := firstOf([2]string{getenv(EnvRequireSA), ""}, [2]string{cfg.get("cloud", "agent", "require_service_account"), ""})
+		if v != "" {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return nil, fmt.Errorf("invalid require_service_account %q: use true or false", v)
+			}
+			s.RequireServiceAccount = b
+		}
+	}
+
+	hb, _ := firstOf([2]string{getenv(EnvHeartbeatInterval), ""}, [2]string{cfg.get("cloud", "heartbeat_interval"), ""})
+	if s.HeartbeatInterval, err = parseSeconds(hb, DefaultHeartbeatInterval); err != nil {
+		return nil, fmt.Errorf("invalid heartbeat interval: %w", err)
+	}
+	return s, nil
+}
+
+// parseSeconds reads a duration in (possibly fractional) seconds, as
+// Prefect's heartbeat_interval; "" means def.
+func parseSeconds(s string, def time.Duration) (time.Duration, error) {
+	if s == "" {
+		return def, nil
+	}
+	f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	if err != nil || f <= 0 || f > 3600 {
+		return 0, fmt.Errorf("%q: want a number of seconds between 0 and 3600", s)
+	}
+	return time.Duration(f * float64(time.Second)), nil
+}
+
+// isUUID reports whether s is a uuid in 8-4-4-4-12 form.
+func isUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i, c := range s {
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
+				return false
+			}
+		}
+	}
+	return true
+}
