@@ -107,6 +107,12 @@ type TokenService struct {
 	// unknown key id. Zero means DefaultMinReloadInterval.
 	MinReloadInterval time.Duration
 
+	// VerifyCacheSize is how many verified tokens VerifyAccessToken
+	// remembers, so that a token presented again skips the signature
+	// check; every other check runs on each use. Zero means
+	// DefaultVerifyCacheSize; negative disables the cache.
+	VerifyCacheSize int
+
 	// Now returns the current time. Nil means time.Now.
 	Now func() time.Time
 
@@ -158,6 +164,7 @@ type config struct {
 	// expired tokens presented for refresh.
 	retention time.Duration
 
+	cache          *sigCache // nil if disabled
 	parser         *gojwt.Parser
 	validator      *gojwt.Validator // exp required
 	validatorNoExp *gojwt.Validator // for telling "only expired" from other failures
@@ -200,6 +207,11 @@ func (s *TokenService) setup() (*config, error) {
 			s.cfgErr = errors.New("jwt: TokenService durations must not be negative")
 		}
 		c.publishFor = c.reloadInterval + c.maxLifetime + c.leeway
+		if s.VerifyCacheSize == 0 {
+			c.cache = newSigCache(DefaultVerifyCacheSize)
+		} else {
+			c.cache = newSigCache(s.VerifyCacheSize)
+		}
 		c.retention = c.publishFor + c.refreshWindow
 
 		c.parser = gojwt.NewParser(
@@ -333,44 +345,40 @@ func (s *TokenService) VerifyAccessToken(ctx context.Context, token string, allo
 
 	var claims Claims
 	var key *ringKey
-	_, err = c.parser.ParseWithClaims(token, &claims, func(t *gojwt.Token) (any, error) {
-		k, err := s.verificationKey(ctx, c, t, &claims)
-		if err != nil {
-			return nil, err
+	cached := c.cache.get(token)
+	if cached != nil {
+		// Verified before: skip the signature, check the rest again.
+		if key = s.cachedKey(ctx, c, cached); key != nil {
+			claims = cached.claims
+		} else {
+			c.cache.remove(token)
+			cached = nil
 		}
-		key = k
-		return k.pub, nil
-	})
-	if err != nil {
-		return nil, s.reject(c, "signature", err)
+	}
+	if cached == nil {
+		_, err = c.parser.ParseWithClaims(token, &claims, func(t *gojwt.Token) (any, error) {
+			k, err := s.verificationKey(ctx, c, t, &claims)
+			if err != nil {
+				return nil, err
+			}
+			key = k
+			return k.pub, nil
+		})
+		if err != nil {
+			return nil, s.reject(c, "signature", err)
+		}
 	}
 
 	rc := &claims.RegisteredClaims
 	now := c.now()
-	if err := c.validator.Validate(rc); err != nil {
-		// Expired and nothing else wrong?
-		noExp := *rc
-		noExp.ExpiresAt = nil
-		if !errors.Is(err, gojwt.ErrTokenExpired) || c.validatorNoExp.Validate(&noExp) != nil {
-			return nil, s.reject(c, "claims", err)
-		} else if !allowExpired || now.After(rc.ExpiresAt.Add(c.refreshWindow)) {
-			return nil, s.reject(c, "expired", nil)
+	if reason, err := s.checkClaims(c, &claims, key, now, allowExpired); reason != "" {
+		if cached != nil {
+			c.cache.remove(token)
 		}
+		return nil, s.reject(c, reason, err)
 	}
-	switch {
-	case rc.Subject == "":
-		return nil, s.reject(c, "missing sub", nil)
-	case claims.TenantID == "":
-		return nil, s.reject(c, "missing tid", nil)
-	case rc.ID == "":
-		return nil, s.reject(c, "missing jti", nil)
-	case rc.IssuedAt == nil:
-		return nil, s.reject(c, "missing iat", nil)
-	case rc.ExpiresAt.Sub(rc.IssuedAt.Time) > c.maxLifetime+c.leeway:
-		return nil, s.reject(c, "lifetime too long", nil)
-	case !key.retiredAt.IsZero() && rc.IssuedAt.After(key.retiredAt.Add(c.reloadInterval+c.leeway)):
-		// A retired key signs nothing new once every replica has reloaded.
-		return nil, s.reject(c, "issued after key retirement", nil)
+	if cached == nil {
+		c.cache.add(token, &claims, key)
 	}
 
 	ac := &latchkey.AccessClaims{
@@ -386,6 +394,54 @@ func (s *TokenService) VerifyAccessToken(ctx context.Context, token string, allo
 		ac.NotBefore = rc.NotBefore.UTC()
 	}
 	return ac, nil
+}
+
+// checkClaims runs every check of VerifyAccessToken that comes after the
+// signature, and returns why claims fail, or "".
+func (s *TokenService) checkClaims(c *config, claims *Claims, key *ringKey, now time.Time, allowExpired bool) (reason string, err error) {
+	rc := &claims.RegisteredClaims
+	if err := c.validator.Validate(rc); err != nil {
+		// Expired and nothing else wrong?
+		noExp := *rc
+		noExp.ExpiresAt = nil
+		if !errors.Is(err, gojwt.ErrTokenExpired) || c.validatorNoExp.Validate(&noExp) != nil {
+			return "claims", err
+		} else if !allowExpired || now.After(rc.ExpiresAt.Add(c.refreshWindow)) {
+			return "expired", nil
+		}
+	}
+	switch {
+	case rc.Subject == "":
+		return "missing sub", nil
+	case claims.TenantID == "":
+		return "missing tid", nil
+	case rc.ID == "":
+		return "missing jti", nil
+	case rc.IssuedAt == nil:
+		return "missing iat", nil
+	case rc.ExpiresAt.Sub(rc.IssuedAt.Time) > c.maxLifetime+c.leeway:
+		return "lifetime too long", nil
+	case !key.retiredAt.IsZero() && rc.IssuedAt.After(key.retiredAt.Add(c.reloadInterval+c.leeway)):
+		// A retired key signs nothing new once every replica has reloaded.
+		return "issued after key retirement", nil
+	}
+	return "", nil
+}
+
+// cachedKey returns the ring key a cached token was verified with if the
+// current ring still holds it, with the same public key, and it is not
+// retired too long ago (what verificationKey requires); else nil, and the
+// token is verified again in full.
+func (s *TokenService) cachedKey(ctx context.Context, c *config, e *sigEntry) *ringKey {
+	r, err := s.current(ctx, c)
+	if err != nil {
+		return nil
+	}
+	k := r.byID[e.kid]
+	if k == nil || !k.pub.Equal(e.pub) || (!k.retiredAt.IsZero() && c.now().After(k.retiredAt.Add(c.retention))) {
+		return nil
+	}
+	return k
 }
 
 // reject logs why a token was refused (never the token) and returns the
