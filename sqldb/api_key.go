@@ -24,14 +24,16 @@ func NewAPIKeyService(db *DB) *APIKeyService {
 	return &APIKeyService{db: db}
 }
 
-// FindAPIKeys returns the caller's own keys and, for a TENANT_ADMIN, every
-// key of the acting tenant's service accounts, with the count before
-// Offset and Limit. RUNNER tokens get EFORBIDDEN.
+// FindAPIKeys returns the caller's own keys and, for a human TENANT_ADMIN,
+// every key of the acting tenant's service accounts, with the count before
+// Offset and Limit. A service account sees only its own keys, whatever its
+// role. TENANT and RUNNER tokens get EFORBIDDEN: a shared token must not
+// enumerate its owner's keys.
 func (s *APIKeyService) FindAPIKeys(ctx context.Context, filter latchkey.APIKeyFilter) ([]*latchkey.APIKey, int, error) {
 	a, err := requireAuth(ctx)
 	if err != nil {
 		return nil, 0, err
-	} else if err := requireNotRunner(a); err != nil {
+	} else if err := requireNotScopedToken(a); err != nil {
 		return nil, 0, err
 	}
 	tx, err := s.db.BeginTx(ctx, false)
@@ -78,22 +80,26 @@ func (s *APIKeyService) CreateAPIKey(ctx context.Context, key *latchkey.APIKey) 
 	if err != nil {
 		return "", err
 	}
+	if err := recordAudit(ctx, tx, a, apiKeyAudit(latchkey.AuditAPIKeyCreate, key)); err != nil {
+		return "", err
+	}
 	if err := tx.Commit(); err != nil {
 		return "", fmt.Errorf("create api key: commit: %w", err)
 	}
 	return secret, nil
 }
 
-// DeleteAPIKey deletes a key the caller owns or, for a TENANT_ADMIN, a key
-// of a service account of the acting tenant. Refresh tokens minted from it
-// go with it (foreign key cascade), and access tokens minted from it stop
+// DeleteAPIKey deletes a key the caller owns or, for a human TENANT_ADMIN,
+// a key of a service account of the acting tenant (a service account
+// deletes only its own keys). Refresh tokens minted from it go with it
+// (foreign key cascade), and access tokens minted from it stop
 // authenticating because their source is gone. Returns ENOTFOUND for any
-// other key; EFORBIDDEN for RUNNER tokens.
+// other key; EFORBIDDEN for TENANT and RUNNER tokens.
 func (s *APIKeyService) DeleteAPIKey(ctx context.Context, id string) error {
 	a, err := requireAuth(ctx)
 	if err != nil {
 		return err
-	} else if err := requireNotRunner(a); err != nil {
+	} else if err := requireNotScopedToken(a); err != nil {
 		return err
 	}
 	tx, err := s.db.BeginTx(ctx, true)
@@ -102,14 +108,19 @@ func (s *APIKeyService) DeleteAPIKey(ctx context.Context, id string) error {
 	}
 	defer tx.Rollback()
 	where, args := apiKeyVisibility(a)
-	res, err := tx.ExecContext(ctx, `DELETE FROM api_keys WHERE id = ? AND `+where, append([]any{id}, args...)...)
-	if err != nil {
+	key := &latchkey.APIKey{ID: id}
+	err = tx.QueryRowContext(ctx, `DELETE FROM api_keys WHERE id = ? AND `+where+` RETURNING user_id, name, default_tenant_id`,
+		append([]any{id}, args...)...).Scan(&key.UserID, &key.Name, &key.DefaultTenantID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return latchkey.Errorf(latchkey.ENOTFOUND, "API key not found.")
+	} else if err != nil {
 		return fmt.Errorf("delete api key: %w", err)
 	}
-	if n, err := res.RowsAffected(); err != nil {
+	if err := recordAudit(ctx, tx, a, apiKeyAudit(latchkey.AuditAPIKeyDelete, key)); err != nil {
+		return err
+	}
+	if err := tx.publish(ctx, latchkey.Event{Type: latchkey.EventAPIKeyDeleted, UserID: key.UserID, APIKeyID: id}); err != nil {
 		return fmt.Errorf("delete api key: %w", err)
-	} else if n == 0 {
-		return latchkey.Errorf(latchkey.ENOTFOUND, "API key not found.")
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("delete api key: commit: %w", err)
@@ -191,11 +202,22 @@ func createAPIKey(ctx context.Context, tx *Tx, a *latchkey.Auth, key *latchkey.A
 	return secret, nil
 }
 
+// apiKeyAudit is the audit record of a change to key, in the key's
+// default tenant (a service-account key's: the account's tenant).
+func apiKeyAudit(action latchkey.AuditAction, key *latchkey.APIKey) auditRecord {
+	return auditRecord{
+		tenantID: key.DefaultTenantID, action: action,
+		targetType: latchkey.AuditTargetAPIKey, targetID: key.ID,
+		details: map[string]string{"name": key.Name, "user_id": key.UserID, "expires_at": formatAuditTime(key.ExpiresAt)},
+	}
+}
+
 // apiKeyVisibility returns a condition on api_keys, with its arguments,
-// matching the keys a may see: its own and, for a TENANT_ADMIN, the keys
-// of the acting tenant's service accounts.
+// matching the keys a may see: its own and, for a human TENANT_ADMIN, the
+// keys of the acting tenant's service accounts. Service accounts never
+// manage credentials but their own, whatever their role.
 func apiKeyVisibility(a *latchkey.Auth) (string, []any) {
-	if a.IsAdmin(a.TenantID) {
+	if a.IsAdmin(a.TenantID) && !a.User.IsServiceAccount() {
 		return `(api_keys.user_id = ? OR api_keys.user_id IN (SELECT users.id FROM users WHERE users.kind = ? AND users.tenant_id = ?))`,
 			[]any{a.User.ID, string(latchkey.UserKindServiceAccount), a.TenantID}
 	}

@@ -26,12 +26,11 @@ func NewAPITokenService(db *DB) *APITokenService {
 
 // FindAPITokens returns the caller's own tokens and, for a TENANT_ADMIN,
 // the TENANT and RUNNER tokens of the acting tenant, with the count before
-// Offset and Limit. RUNNER tokens get EFORBIDDEN.
+// Offset and Limit. Service accounts (which own no tokens) and TENANT and
+// RUNNER tokens get EFORBIDDEN.
 func (s *APITokenService) FindAPITokens(ctx context.Context, filter latchkey.APITokenFilter) ([]*latchkey.APIToken, int, error) {
-	a, err := requireAuth(ctx)
+	a, err := requireTokenManager(ctx)
 	if err != nil {
-		return nil, 0, err
-	} else if err := requireNotRunner(a); err != nil {
 		return nil, 0, err
 	}
 	tx, err := s.db.BeginTx(ctx, false)
@@ -106,25 +105,27 @@ func (s *APITokenService) CreateAPIToken(ctx context.Context, token *latchkey.AP
 		id, a.User.ID, a.TenantID, token.Name, string(token.Scope), latchkey.HashSecret(secret), Time(now)); err != nil {
 		return "", fmt.Errorf("create api token: %w", formatError(err, "API token already exists."))
 	}
-	if err := tx.Commit(); err != nil {
-		return "", fmt.Errorf("create api token: commit: %w", err)
-	}
 	token.ID = id
 	token.UserID = a.User.ID
 	token.TenantID = a.TenantID
 	token.CreatedAt = now
 	token.LastUsedAt = nil
+	if err := recordAudit(ctx, tx, a, apiTokenAudit(latchkey.AuditAPITokenCreate, token)); err != nil {
+		return "", err
+	}
+	if err := tx.Commit(); err != nil {
+		return "", fmt.Errorf("create api token: commit: %w", err)
+	}
 	return secret, nil
 }
 
 // DeleteAPIToken deletes a token the caller may see (see FindAPITokens);
 // refresh tokens minted from it go with it, and access tokens minted from
-// it stop authenticating. Returns ENOTFOUND for any other token.
+// it stop authenticating. Returns ENOTFOUND for any other token, EFORBIDDEN
+// for service accounts and TENANT and RUNNER tokens.
 func (s *APITokenService) DeleteAPIToken(ctx context.Context, id string) error {
-	a, err := requireAuth(ctx)
+	a, err := requireTokenManager(ctx)
 	if err != nil {
-		return err
-	} else if err := requireNotRunner(a); err != nil {
 		return err
 	}
 	tx, err := s.db.BeginTx(ctx, true)
@@ -133,19 +134,51 @@ func (s *APITokenService) DeleteAPIToken(ctx context.Context, id string) error {
 	}
 	defer tx.Rollback()
 	where, args := apiTokenVisibility(a)
-	res, err := tx.ExecContext(ctx, `DELETE FROM api_tokens WHERE id = ? AND `+where, append([]any{id}, args...)...)
-	if err != nil {
+	token := &latchkey.APIToken{ID: id}
+	var scope string
+	err = tx.QueryRowContext(ctx, `DELETE FROM api_tokens WHERE id = ? AND `+where+` RETURNING user_id, tenant_id, name, scope`,
+		append([]any{id}, args...)...).Scan(&token.UserID, &token.TenantID, &token.Name, &scope)
+	if errors.Is(err, sql.ErrNoRows) {
+		return latchkey.Errorf(latchkey.ENOTFOUND, "API token not found.")
+	} else if err != nil {
 		return fmt.Errorf("delete api token: %w", err)
 	}
-	if n, err := res.RowsAffected(); err != nil {
+	token.Scope = latchkey.TokenScope(scope)
+	if err := recordAudit(ctx, tx, a, apiTokenAudit(latchkey.AuditAPITokenDelete, token)); err != nil {
+		return err
+	}
+	if err := tx.publish(ctx, latchkey.Event{Type: latchkey.EventAPITokenDeleted, UserID: token.UserID, APITokenID: id}); err != nil {
 		return fmt.Errorf("delete api token: %w", err)
-	} else if n == 0 {
-		return latchkey.Errorf(latchkey.ENOTFOUND, "API token not found.")
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("delete api token: commit: %w", err)
 	}
 	return nil
+}
+
+// requireTokenManager returns the caller if it may list and delete legacy
+// tokens: not a service account (they own none and manage no one's), not a
+// TENANT or RUNNER token (a leaked shared token must not enumerate or
+// revoke its owner's credentials).
+func requireTokenManager(ctx context.Context) (*latchkey.Auth, error) {
+	a, err := requireAuth(ctx)
+	if err != nil {
+		return nil, err
+	} else if err := requireNotScopedToken(a); err != nil {
+		return nil, err
+	} else if err := requireHuman(a); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// apiTokenAudit is the audit record of a change to token, in its tenant.
+func apiTokenAudit(action latchkey.AuditAction, token *latchkey.APIToken) auditRecord {
+	return auditRecord{
+		tenantID: token.TenantID, action: action,
+		targetType: latchkey.AuditTargetAPIToken, targetID: token.ID,
+		details: map[string]string{"name": token.Name, "scope": string(token.Scope), "user_id": token.UserID},
+	}
 }
 
 // apiTokenVisibility returns a condition on api_tokens, with its

@@ -2,6 +2,7 @@ package sqldb
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -25,13 +26,13 @@ const lastUsedInterval = time.Minute
 // AuthService checks credentials and mints access, refresh and session
 // secrets. Only hashes of the secrets it issues are stored.
 //
-// Authenticate reads everything a request needs in one read-only
-// transaction and writes only to record a credential's use, at most once a
-// minute per credential. Its lookups (findAPIKeyByHash, findAPITokenByHash,
-// findSessionByHash, accessTokenAuth) are separate so that a cache can sit
-// in front of them; such a cache must be invalidated when a key, token,
-// session, user or membership is deleted, so that revocation stays
-// immediate.
+// Authenticate answers from Cache when it can; otherwise it reads
+// everything a request needs in one read-only transaction (and fills the
+// cache). It writes only to record a credential's use, at most once a
+// minute per credential and replica. Every change that can revoke a
+// credential publishes an event (see DB.Events) that empties the cache of
+// the user concerned before the change's method returns, so revocation
+// stays immediate.
 type AuthService struct {
 	db *DB
 
@@ -45,6 +46,12 @@ type AuthService struct {
 	AccessTTL  time.Duration
 	RefreshTTL time.Duration
 	SessionTTL time.Duration
+
+	// Cache, if set, answers Authenticate for credentials it verified
+	// recently, without a database round trip. It must be subscribed to
+	// the DB's Events (NewAuthCache(db.Events)), which is what keeps
+	// revocation immediate. Nil: every request reads the database.
+	Cache *AuthCache
 }
 
 // NewAuthService returns an AuthService on db that signs access tokens with tokens.
@@ -129,14 +136,63 @@ func (s *AuthService) Authenticate(ctx context.Context, credential, tenantID str
 	return nil, unauthenticatedf("Invalid credential.")
 }
 
+// secretHash is the SHA-256 of a secret, as stored and as cached.
+func secretHash(secret string) [sha256.Size]byte { return sha256.Sum256([]byte(secret)) }
+
+// newAuth returns a copy of a with User set to a copy of u (cached users
+// are shared), in one allocation.
+func newAuth(u *latchkey.User, a latchkey.Auth) *latchkey.Auth {
+	p := &struct {
+		a latchkey.Auth
+		u latchkey.User
+	}{a: a, u: *u}
+	p.a.User = &p.u
+	return &p.a
+}
+
 func (s *AuthService) authenticateAPIKey(ctx context.Context, secret, tenantID string) (*latchkey.Auth, error) {
+	hash := secretHash(secret)
+	if c := s.Cache; c != nil {
+		now := s.db.Now()
+		if e := c.byHashKind(kindAPIKey, hash, now); e != nil {
+			if a, err := s.cachedAPIKeyAuth(ctx, e, tenantID, now); a != nil || err != nil {
+				return a, err
+			}
+		}
+	}
+	return s.readAPIKeyAuth(ctx, hash, tenantID)
+}
+
+// cachedAPIKeyAuth authenticates the key of cache entry e, or returns
+// nil, nil if the role is not cached.
+func (s *AuthService) cachedAPIKeyAuth(ctx context.Context, e *cacheEntry, tenantID string, now time.Time) (*latchkey.Auth, error) {
+	if e.apiKey.Expired(now) {
+		return nil, unauthenticatedf("API key expired.")
+	}
+	if tenantID == "" {
+		tenantID = e.apiKey.DefaultTenantID
+	}
+	if err := checkPrincipalTenant(e.user, tenantID); err != nil {
+		return nil, err
+	}
+	role := s.Cache.roleOf(e.user.ID, tenantID, now)
+	if role == "" {
+		return nil, nil
+	}
+	s.recordUse(ctx, `UPDATE api_keys SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at <= ?)`, e.apiKey.ID, e, now)
+	return newAuth(e.user, latchkey.Auth{TenantID: tenantID, Role: role, Kind: latchkey.CredentialAPIKey, APIKeyID: e.apiKey.ID}), nil
+}
+
+func (s *AuthService) readAPIKeyAuth(ctx context.Context, hash [sha256.Size]byte, tenantID string) (*latchkey.Auth, error) {
+	c := s.Cache
+	gen := c.begin() // before the read starts
 	tx, err := s.db.BeginTx(ctx, false)
 	if err != nil {
 		return nil, fmt.Errorf("authenticate: %w", err)
 	}
 	defer tx.Rollback()
 	now := tx.Now()
-	key, user, err := findAPIKeyByHash(ctx, tx, latchkey.HashSecret(secret))
+	key, user, err := findAPIKeyByHash(ctx, tx, hash[:])
 	if err != nil {
 		return nil, fmt.Errorf("authenticate: %w", err)
 	} else if key == nil {
@@ -144,6 +200,7 @@ func (s *AuthService) authenticateAPIKey(ctx context.Context, secret, tenantID s
 	} else if key.Expired(now) {
 		return nil, unauthenticatedf("API key expired.")
 	}
+	e := c.putCredential(gen, (&cacheEntry{kind: kindAPIKey, hash: hash, userID: user.ID, user: user, apiKey: key}).setLastUsed(key.LastUsedAt), now)
 	if tenantID == "" {
 		tenantID = key.DefaultTenantID
 	}
@@ -151,50 +208,80 @@ func (s *AuthService) authenticateAPIKey(ctx context.Context, secret, tenantID s
 	if err != nil {
 		return nil, err
 	}
+	c.putRole(gen, user.ID, tenantID, role, now)
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("authenticate: %w", err)
 	}
-	s.recordUse(ctx, `UPDATE api_keys SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at <= ?)`, key.ID, key.LastUsedAt, now)
-	return &latchkey.Auth{
-		User:     user,
-		TenantID: tenantID,
-		Role:     role,
-		Kind:     latchkey.CredentialAPIKey,
-		APIKeyID: key.ID,
-	}, nil
+	s.recordUse(ctx, `UPDATE api_keys SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at <= ?)`, key.ID, e, now)
+	return newAuth(user, latchkey.Auth{TenantID: tenantID, Role: role, Kind: latchkey.CredentialAPIKey, APIKeyID: key.ID}), nil
 }
 
 func (s *AuthService) authenticateAPIToken(ctx context.Context, secret, tenantID string) (*latchkey.Auth, error) {
+	hash := secretHash(secret)
+	if c := s.Cache; c != nil {
+		now := s.db.Now()
+		if e := c.byHashKind(kindAPIToken, hash, now); e != nil {
+			if a, err := s.cachedAPITokenAuth(ctx, e, tenantID, now); a != nil || err != nil {
+				return a, err
+			}
+		}
+	}
+	return s.readAPITokenAuth(ctx, hash, tenantID)
+}
+
+func errTokenTenant() error {
+	return unauthenticatedf("An API token acts only in its own tenant; do not send a tenant id with it.")
+}
+
+// cachedAPITokenAuth authenticates the token of cache entry e, or returns
+// nil, nil if the role is not cached.
+func (s *AuthService) cachedAPITokenAuth(ctx context.Context, e *cacheEntry, tenantID string, now time.Time) (*latchkey.Auth, error) {
+	token := e.apiToken
+	if tenantID != "" && tenantID != token.TenantID {
+		return nil, errTokenTenant()
+	}
+	if err := checkPrincipalTenant(e.user, token.TenantID); err != nil {
+		return nil, err
+	}
+	role := s.Cache.roleOf(e.user.ID, token.TenantID, now)
+	if role == "" {
+		return nil, nil
+	}
+	s.recordUse(ctx, `UPDATE api_tokens SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at <= ?)`, token.ID, e, now)
+	return newAuth(e.user, latchkey.Auth{TenantID: token.TenantID, Role: capRole(role, token.Scope),
+		Kind: latchkey.CredentialAPIToken, APITokenID: token.ID, TokenScope: token.Scope}), nil
+}
+
+func (s *AuthService) readAPITokenAuth(ctx context.Context, hash [sha256.Size]byte, tenantID string) (*latchkey.Auth, error) {
+	c := s.Cache
+	gen := c.begin()
 	tx, err := s.db.BeginTx(ctx, false)
 	if err != nil {
 		return nil, fmt.Errorf("authenticate: %w", err)
 	}
 	defer tx.Rollback()
 	now := tx.Now()
-	token, user, err := findAPITokenByHash(ctx, tx, latchkey.HashSecret(secret))
+	token, user, err := findAPITokenByHash(ctx, tx, hash[:])
 	if err != nil {
 		return nil, fmt.Errorf("authenticate: %w", err)
 	} else if token == nil {
 		return nil, unauthenticatedf("Invalid API token.")
-	} else if tenantID != "" && tenantID != token.TenantID {
-		return nil, unauthenticatedf("An API token acts only in its own tenant; do not send a tenant id with it.")
+	}
+	e := c.putCredential(gen, (&cacheEntry{kind: kindAPIToken, hash: hash, userID: user.ID, user: user, apiToken: token}).setLastUsed(token.LastUsedAt), now)
+	if tenantID != "" && tenantID != token.TenantID {
+		return nil, errTokenTenant()
 	}
 	role, err := principalRole(ctx, tx, user, token.TenantID)
 	if err != nil {
 		return nil, err
 	}
+	c.putRole(gen, user.ID, token.TenantID, role, now)
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("authenticate: %w", err)
 	}
-	s.recordUse(ctx, `UPDATE api_tokens SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at <= ?)`, token.ID, token.LastUsedAt, now)
-	return &latchkey.Auth{
-		User:       user,
-		TenantID:   token.TenantID,
-		Role:       capRole(role, token.Scope),
-		Kind:       latchkey.CredentialAPIToken,
-		APITokenID: token.ID,
-		TokenScope: token.Scope,
-	}, nil
+	s.recordUse(ctx, `UPDATE api_tokens SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at <= ?)`, token.ID, e, now)
+	return newAuth(user, latchkey.Auth{TenantID: token.TenantID, Role: capRole(role, token.Scope),
+		Kind: latchkey.CredentialAPIToken, APITokenID: token.ID, TokenScope: token.Scope}), nil
 }
 
 func (s *AuthService) authenticateAccessToken(ctx context.Context, token, tenantID string) (*latchkey.Auth, error) {
@@ -211,12 +298,18 @@ func (s *AuthService) authenticateAccessToken(ctx context.Context, token, tenant
 	if tenantID != "" && tenantID != claims.TenantID {
 		return nil, unauthenticatedf("This access token is for another tenant; switch tenants first.")
 	}
+	if c := s.Cache; c != nil {
+		if a, err := s.cachedAccessTokenAuth(claims, s.db.Now()); a != nil || err != nil {
+			return a, err
+		}
+	}
+	gen := s.Cache.begin()
 	tx, err := s.db.BeginTx(ctx, false)
 	if err != nil {
 		return nil, fmt.Errorf("authenticate: %w", err)
 	}
 	defer tx.Rollback()
-	a, err := accessTokenAuth(ctx, tx, claims)
+	a, err := accessTokenAuth(ctx, tx, claims, s.Cache, gen)
 	if err != nil {
 		return nil, err
 	}
@@ -226,69 +319,160 @@ func (s *AuthService) authenticateAccessToken(ctx context.Context, token, tenant
 	return a, nil
 }
 
+func errSourceRevoked() error {
+	return unauthenticatedf("The API key or token this access token was issued from has been revoked.")
+}
+
+// cachedAccessTokenAuth is accessTokenAuth from the cache: it returns nil,
+// nil when the source or the role is not cached.
+func (s *AuthService) cachedAccessTokenAuth(claims *latchkey.AccessClaims, now time.Time) (*latchkey.Auth, error) {
+	c := s.Cache
+	a := latchkey.Auth{TenantID: claims.TenantID, Kind: latchkey.CredentialAccessToken, APIKeyID: claims.APIKeyID, APITokenID: claims.APITokenID}
+	var user *latchkey.User
+	switch {
+	case claims.APIKeyID != "" && claims.APITokenID != "", claims.APIKeyID == "" && claims.APITokenID == "":
+		return nil, unauthenticatedf("Invalid access token.")
+	case claims.APIKeyID != "":
+		e := c.byIDKind(kindAPIKeyID, claims.APIKeyID, now)
+		if e == nil {
+			return nil, nil
+		} else if e.apiKey.UserID != claims.UserID {
+			return nil, errSourceRevoked()
+		} else if e.apiKey.Expired(now) {
+			return nil, unauthenticatedf("API key expired.")
+		}
+		user = e.user
+	default:
+		e := c.byIDKind(kindAPITokenID, claims.APITokenID, now)
+		if e == nil {
+			return nil, nil
+		} else if t := e.apiToken; t.UserID != claims.UserID || (t.Scope != latchkey.TokenScopeUser && t.TenantID != claims.TenantID) {
+			return nil, errSourceRevoked()
+		}
+		user, a.TokenScope = e.user, e.apiToken.Scope
+	}
+	if err := checkPrincipalTenant(user, claims.TenantID); err != nil {
+		return nil, err
+	}
+	role := c.roleOf(user.ID, claims.TenantID, now)
+	if role == "" {
+		return nil, nil
+	}
+	a.Role = capRole(role, a.TokenScope)
+	return newAuth(user, a), nil
+}
+
 // accessTokenAuth checks, at the transaction's time, that what claims were
 // minted from still holds: the source key (not expired) or legacy token
 // still exists and belongs to the subject, and the subject may still act in
-// the tenant. The role is read now, never taken from a token.
-func accessTokenAuth(ctx context.Context, tx *Tx, claims *latchkey.AccessClaims) (*latchkey.Auth, error) {
-	a := &latchkey.Auth{
+// the tenant. The role is read now, never taken from a token. What it reads
+// is stored in c (which may be nil) under generation gen.
+func accessTokenAuth(ctx context.Context, tx *Tx, claims *latchkey.AccessClaims, c *AuthCache, gen uint64) (*latchkey.Auth, error) {
+	a := latchkey.Auth{
 		TenantID:   claims.TenantID,
 		Kind:       latchkey.CredentialAccessToken,
 		APIKeyID:   claims.APIKeyID,
 		APITokenID: claims.APITokenID,
 	}
-	revoked := unauthenticatedf("The API key or token this access token was issued from has been revoked.")
+	var user *latchkey.User
 	switch {
 	case claims.APIKeyID != "" && claims.APITokenID != "":
 		return nil, unauthenticatedf("Invalid access token.")
 	case claims.APIKeyID != "":
-		key, user, err := findAPIKeyByIDWithOwner(ctx, tx, claims.APIKeyID)
+		key, u, err := findAPIKeyByIDWithOwner(ctx, tx, claims.APIKeyID)
 		if err != nil {
 			return nil, fmt.Errorf("authenticate: %w", err)
-		} else if key == nil || key.UserID != claims.UserID {
-			return nil, revoked
+		} else if key == nil {
+			return nil, errSourceRevoked()
+		}
+		c.putCredential(gen, &cacheEntry{kind: kindAPIKeyID, id: key.ID, userID: u.ID, user: u, apiKey: key}, tx.Now())
+		if key.UserID != claims.UserID {
+			return nil, errSourceRevoked()
 		} else if key.Expired(tx.Now()) {
 			return nil, unauthenticatedf("API key expired.")
 		}
-		a.User = user
+		user = u
 	case claims.APITokenID != "":
-		token, user, err := findAPITokenByIDWithOwner(ctx, tx, claims.APITokenID)
+		token, u, err := findAPITokenByIDWithOwner(ctx, tx, claims.APITokenID)
 		if err != nil {
 			return nil, fmt.Errorf("authenticate: %w", err)
-		} else if token == nil || token.UserID != claims.UserID ||
-			(token.Scope != latchkey.TokenScopeUser && token.TenantID != claims.TenantID) {
-			return nil, revoked
+		} else if token == nil {
+			return nil, errSourceRevoked()
 		}
-		a.User = user
-		a.TokenScope = token.Scope
+		c.putCredential(gen, &cacheEntry{kind: kindAPITokenID, id: token.ID, userID: u.ID, user: u, apiToken: token}, tx.Now())
+		if token.UserID != claims.UserID || (token.Scope != latchkey.TokenScopeUser && token.TenantID != claims.TenantID) {
+			return nil, errSourceRevoked()
+		}
+		user, a.TokenScope = u, token.Scope
 	default:
 		// Access tokens are only minted from a key or token, so that
 		// revoking it revokes them.
 		return nil, unauthenticatedf("Invalid access token.")
 	}
-	role, err := principalRole(ctx, tx, a.User, claims.TenantID)
+	role, err := principalRole(ctx, tx, user, claims.TenantID)
 	if err != nil {
 		return nil, err
 	}
+	c.putRole(gen, user.ID, claims.TenantID, role, tx.Now())
 	a.Role = capRole(role, a.TokenScope)
-	return a, nil
+	return newAuth(user, a), nil
 }
 
 func (s *AuthService) authenticateSession(ctx context.Context, secret, tenantID string) (*latchkey.Auth, error) {
+	hash := secretHash(secret)
+	if c := s.Cache; c != nil {
+		now := s.db.Now()
+		if e := c.byHashKind(kindSession, hash, now); e != nil {
+			if a, err := s.cachedSessionAuth(ctx, e, tenantID, now); a != nil || err != nil {
+				return a, err
+			}
+		}
+	}
+	return s.readSessionAuth(ctx, hash, tenantID)
+}
+
+func errSessionExpired() error { return unauthenticatedf("Session expired; sign in again.") }
+
+// cachedSessionAuth authenticates the session of cache entry e, or returns
+// nil, nil if the tenant or role is not cached.
+func (s *AuthService) cachedSessionAuth(ctx context.Context, e *cacheEntry, tenantID string, now time.Time) (*latchkey.Auth, error) {
+	if !now.Before(e.session.expiresAt) {
+		return nil, errSessionExpired()
+	}
+	if tenantID == "" {
+		// The default tenant if the user is still a member there; other
+		// cases are left to sessionTenant.
+		tenantID = e.user.DefaultTenantID
+		if tenantID == "" {
+			return nil, nil
+		}
+	}
+	role := s.Cache.roleOf(e.user.ID, tenantID, now)
+	if role == "" {
+		return nil, nil
+	}
+	s.recordUse(ctx, `UPDATE sessions SET last_seen_at = ? WHERE id = ? AND (last_seen_at IS NULL OR last_seen_at <= ?)`, e.session.id, e, now)
+	return newAuth(e.user, latchkey.Auth{TenantID: tenantID, Role: role, Kind: latchkey.CredentialSession, SessionID: e.session.id}), nil
+}
+
+func (s *AuthService) readSessionAuth(ctx context.Context, hash [sha256.Size]byte, tenantID string) (*latchkey.Auth, error) {
+	c := s.Cache
+	gen := c.begin()
 	tx, err := s.db.BeginTx(ctx, false)
 	if err != nil {
 		return nil, fmt.Errorf("authenticate: %w", err)
 	}
 	defer tx.Rollback()
 	now := tx.Now()
-	sess, user, err := findSessionByHash(ctx, tx, latchkey.HashSecret(secret))
+	sess, user, err := findSessionByHash(ctx, tx, hash[:])
 	if err != nil {
 		return nil, fmt.Errorf("authenticate: %w", err)
 	} else if sess == nil || user.IsServiceAccount() {
 		return nil, unauthenticatedf("Invalid session.")
 	} else if !now.Before(sess.expiresAt) {
-		return nil, unauthenticatedf("Session expired; sign in again.")
+		return nil, errSessionExpired()
 	}
+	e := c.putCredential(gen, (&cacheEntry{kind: kindSession, hash: hash, userID: user.ID, user: user, session: sess}).setLastUsed(sess.lastSeenAt), now)
 	if tenantID == "" {
 		if tenantID, err = sessionTenant(ctx, tx, user); err != nil {
 			return nil, err
@@ -298,17 +482,12 @@ func (s *AuthService) authenticateSession(ctx context.Context, secret, tenantID 
 	if err != nil {
 		return nil, err
 	}
+	c.putRole(gen, user.ID, tenantID, role, now)
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("authenticate: %w", err)
 	}
-	s.recordUse(ctx, `UPDATE sessions SET last_seen_at = ? WHERE id = ? AND (last_seen_at IS NULL OR last_seen_at <= ?)`, sess.id, sess.lastSeenAt, now)
-	return &latchkey.Auth{
-		User:      user,
-		TenantID:  tenantID,
-		Role:      role,
-		Kind:      latchkey.CredentialSession,
-		SessionID: sess.id,
-	}, nil
+	s.recordUse(ctx, `UPDATE sessions SET last_seen_at = ? WHERE id = ? AND (last_seen_at IS NULL OR last_seen_at <= ?)`, sess.id, e, now)
+	return newAuth(user, latchkey.Auth{TenantID: tenantID, Role: role, Kind: latchkey.CredentialSession, SessionID: sess.id}), nil
 }
 
 // sessionTenant is the tenant a session acts in without a tenant header:
@@ -335,8 +514,8 @@ func sessionTenant(ctx context.Context, tx *Tx, u *latchkey.User) (string, error
 // principalRole returns u's role in tenantID, or EUNAUTHENTICATED if u may
 // not act there (a service account acts only in its own tenant).
 func principalRole(ctx context.Context, tx *Tx, u *latchkey.User, tenantID string) (latchkey.Role, error) {
-	if u.IsServiceAccount() && u.TenantID != tenantID {
-		return "", notMember(tenantID)
+	if err := checkPrincipalTenant(u, tenantID); err != nil {
+		return "", err
 	}
 	role, err := findMembershipRole(ctx, tx, u.ID, tenantID)
 	if err != nil {
@@ -345,6 +524,15 @@ func principalRole(ctx context.Context, tx *Tx, u *latchkey.User, tenantID strin
 		return "", notMember(tenantID)
 	}
 	return role, nil
+}
+
+// checkPrincipalTenant returns EUNAUTHENTICATED for a service account
+// outside its own tenant.
+func checkPrincipalTenant(u *latchkey.User, tenantID string) error {
+	if u.IsServiceAccount() && u.TenantID != tenantID {
+		return notMember(tenantID)
+	}
+	return nil
 }
 
 // capRole caps role at USER for TENANT and RUNNER tokens.
@@ -356,12 +544,17 @@ func capRole(role latchkey.Role, scope latchkey.TokenScope) latchkey.Role {
 }
 
 // recordUse runs query (SET the column to $1 WHERE id = $2 AND the column
-// is NULL or at most $3) when last, read in the request's transaction at
-// now, is unset or at least lastUsedInterval old. A failure is logged, not
-// returned: it must not fail the request.
-func (s *AuthService) recordUse(ctx context.Context, query, id string, last *time.Time, now time.Time) {
-	if last != nil && now.Sub(*last) < lastUsedInterval {
+// is NULL or at most $3) unless e, the credential's cache entry, says this
+// replica recorded a use less than lastUsedInterval before now. Of
+// concurrent requests, only one writes. A failure is logged, not returned:
+// it must not fail the request.
+func (s *AuthService) recordUse(ctx context.Context, query, id string, e *cacheEntry, now time.Time) {
+	last := e.lastUsed.Load()
+	if last != 0 && now.Sub(time.Unix(0, last)) < lastUsedInterval {
 		return
+	}
+	if !e.lastUsed.CompareAndSwap(last, now.UnixNano()) {
+		return // another request is recording it
 	}
 	err := func() error {
 		tx, err := s.db.BeginTx(ctx, true)
@@ -416,7 +609,7 @@ func (s *AuthService) SwitchTenant(ctx context.Context, tenantID string) (*latch
 		return nil, fmt.Errorf("switch tenant: %w", err)
 	}
 	defer tx.Rollback()
-	if _, err := accessTokenAuth(ctx, tx, &claims); err != nil {
+	if _, err := accessTokenAuth(ctx, tx, &claims, nil, 0); err != nil {
 		return nil, err
 	}
 	now := tx.Now()
@@ -480,7 +673,7 @@ func (s *AuthService) RefreshAccessToken(ctx context.Context, refreshToken, acce
 		return nil, unauthenticatedf("The access token does not belong to this refresh token.")
 	}
 	next := latchkey.AccessClaims{UserID: rt.userID, TenantID: rt.tenantID, APIKeyID: rt.apiKeyID, APITokenID: rt.apiTokenID}
-	if _, err := accessTokenAuth(ctx, tx, &next); err != nil {
+	if _, err := accessTokenAuth(ctx, tx, &next, nil, 0); err != nil {
 		return nil, err
 	}
 	if err := tx.Commit(); err != nil {
@@ -654,6 +847,13 @@ func (s *AuthService) CreateSession(ctx context.Context, userID string) (string,
 		id, latchkey.HashSecret(secret), u.ID, Time(now), Time(expiresAt)); err != nil {
 		return "", time.Time{}, fmt.Errorf("create session: %w", err)
 	}
+	// A sign-in reaches every tenant of the user: each one's log shows it.
+	if err := recordAuditInUserTenants(ctx, tx, auditActor{userID: u.ID, kind: latchkey.CredentialPassword}, u.ID, auditRecord{
+		action: latchkey.AuditSessionCreate, targetType: latchkey.AuditTargetSession, targetID: id,
+		details: map[string]string{"email": u.Email, "expires_at": formatAuditTime(&expiresAt)},
+	}); err != nil {
+		return "", time.Time{}, err
+	}
 	if err := tx.Commit(); err != nil {
 		return "", time.Time{}, fmt.Errorf("create session: %w", err)
 	}
@@ -681,6 +881,9 @@ func (s *AuthService) DeleteSession(ctx context.Context, sessionID string) error
 		return fmt.Errorf("delete session: %w", err)
 	} else if n == 0 {
 		return latchkey.Errorf(latchkey.ENOTFOUND, "Session not found.")
+	}
+	if err := tx.publish(ctx, latchkey.Event{Type: latchkey.EventSessionsDeleted, UserID: a.User.ID, SessionID: sessionID}); err != nil {
+		return fmt.Errorf("delete session: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("delete session: %w", err)

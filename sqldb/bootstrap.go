@@ -118,10 +118,16 @@ func bootstrap(ctx context.Context, tx *Tx, tenant *latchkey.Tenant, email, pass
 			}
 			user.DefaultTenantID = tenant.ID
 		}
+		// Caches hold the user with its default tenant.
+		if err := tx.publish(ctx, latchkey.Event{Type: latchkey.EventMembershipChanged, UserID: user.ID, TenantID: tenant.ID}); err != nil {
+			return nil, err
+		}
 	}
-	if _, err := insertMembership(ctx, tx, tenant.ID, user.ID, latchkey.RoleTenantAdmin); err != nil {
+	m, err := insertMembership(ctx, tx, tenant.ID, user.ID, latchkey.RoleTenantAdmin)
+	if err != nil {
 		return nil, err
 	}
+	m.User = user
 
 	secret, err := latchkey.NewSecret(tx.db.Rand, latchkey.PrefixUserKey)
 	if err != nil {
@@ -143,6 +149,17 @@ func bootstrap(ctx context.Context, tx *Tx, tenant *latchkey.Tenant, email, pass
 		VALUES (?, ?, ?, ?, ?, ?, ?, NULL, NULL)`,
 		key.ID, key.UserID, key.Name, latchkey.HashSecret(secret), key.CreatedByUserID, key.DefaultTenantID, Time(key.CreatedAt)); err != nil {
 		return nil, fmt.Errorf("create api key: %w", err)
+	}
+	// An operator acted (`latchkey admin init`, a server's first start):
+	// the events carry no actor, and the client the caller put in ctx.
+	for _, r := range []auditRecord{
+		tenantAudit(tenant, user),
+		{tenantID: tenant.ID, action: latchkey.AuditMembershipCreate, targetType: latchkey.AuditTargetMembership, targetID: m.ID, details: membershipDetails(m)},
+		apiKeyAudit(latchkey.AuditAPIKeyCreate, key),
+	} {
+		if err := recordAuditAs(ctx, tx, auditActor{}, r); err != nil {
+			return nil, err
+		}
 	}
 	return &latchkey.BootstrapResult{Tenant: tenant, User: user, APIKey: key, Secret: secret}, nil
 }

@@ -48,8 +48,9 @@ func errSwitchTenant() error {
 }
 
 // FindMemberships returns memberships of the caller's acting tenant, with
-// User filled in: a TENANT_ADMIN sees every member (humans and service
-// accounts), anyone else only their own membership. A TenantID filter
+// User filled in: a human TENANT_ADMIN sees every member (humans and
+// service accounts), anyone else (service accounts included) only their own
+// membership. A TenantID filter
 // naming another tenant matches nothing. Returns the count before Offset
 // and Limit. RUNNER tokens get EFORBIDDEN.
 func (s *MembershipService) FindMemberships(ctx context.Context, filter latchkey.MembershipFilter) ([]*latchkey.Membership, int, error) {
@@ -93,7 +94,8 @@ func findMemberships(ctx context.Context, tx *Tx, a *latchkey.Auth, filter latch
 	}
 	where := []string{`memberships.tenant_id = ?`}
 	args := []any{a.TenantID}
-	if !a.IsAdmin(a.TenantID) {
+	if !a.IsAdmin(a.TenantID) || a.User.IsServiceAccount() {
+		// Service accounts never manage members, whatever their role.
 		where, args = append(where, `memberships.user_id = ?`), append(args, a.User.ID)
 	}
 	if v := filter.ID; v != nil {
@@ -240,6 +242,7 @@ func (s *MembershipService) CreateMembership(ctx context.Context, in latchkey.Me
 func createMembership(ctx context.Context, tx *Tx, a *latchkey.Auth, in latchkey.MembershipCreate) (*latchkey.Membership, error) {
 	var u *latchkey.User
 	var err error
+	newUser := false
 	if in.UserID != "" {
 		if u, err = findUserByID(ctx, tx, in.UserID); err != nil {
 			return nil, err
@@ -250,6 +253,7 @@ func createMembership(ctx context.Context, tx *Tx, a *latchkey.Auth, in latchkey
 		if u, err = createHumanUser(ctx, tx, in.Email, "", in.TenantID, a.User.ID); err != nil {
 			return nil, err
 		}
+		newUser = true
 	}
 	if u.IsServiceAccount() {
 		return nil, errServiceAccountMembership()
@@ -265,7 +269,30 @@ func createMembership(ctx context.Context, tx *Tx, a *latchkey.Auth, in latchkey
 		u.DefaultTenantID = in.TenantID
 	}
 	m.User = u
+	details := membershipDetails(m)
+	if newUser {
+		details["new_user"] = "true"
+	}
+	if err := recordAudit(ctx, tx, a, auditRecord{
+		tenantID: m.TenantID, action: latchkey.AuditMembershipCreate,
+		targetType: latchkey.AuditTargetMembership, targetID: m.ID, details: details,
+	}); err != nil {
+		return nil, err
+	}
+	// Caches hold the user with its default tenant.
+	if err := tx.publish(ctx, latchkey.Event{Type: latchkey.EventMembershipChanged, UserID: u.ID, TenantID: in.TenantID}); err != nil {
+		return nil, fmt.Errorf("create membership: %w", err)
+	}
 	return m, nil
+}
+
+// membershipDetails are the audit details of membership m (User filled in).
+func membershipDetails(m *latchkey.Membership) map[string]string {
+	d := map[string]string{"user_id": m.UserID, "role": string(m.Role)}
+	if m.User != nil {
+		d["email"] = m.User.Email
+	}
+	return d
 }
 
 // UpdateMembershipRole changes the role of membership id of the caller's
@@ -305,10 +332,22 @@ func (s *MembershipService) UpdateMembershipRole(ctx context.Context, id string,
 	if _, err := tx.ExecContext(ctx, `UPDATE memberships SET role = ? WHERE id = ?`, string(role), m.ID); err != nil {
 		return nil, fmt.Errorf("update membership role: %w", err)
 	}
+	previous := m.Role
+	m.Role = role
+	details := membershipDetails(m)
+	details["previous_role"] = string(previous)
+	if err := recordAudit(ctx, tx, a, auditRecord{
+		tenantID: m.TenantID, action: latchkey.AuditMembershipUpdateRole,
+		targetType: latchkey.AuditTargetMembership, targetID: m.ID, details: details,
+	}); err != nil {
+		return nil, err
+	}
+	if err := tx.publish(ctx, latchkey.Event{Type: latchkey.EventMembershipChanged, UserID: m.UserID, TenantID: m.TenantID}); err != nil {
+		return nil, fmt.Errorf("update membership role: %w", err)
+	}
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("update membership role: commit: %w", err)
 	}
-	m.Role = role
 	return m, nil
 }
 
@@ -348,6 +387,15 @@ func (s *MembershipService) DeleteMembership(ctx context.Context, id string) err
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE users SET default_tenant_id = NULL WHERE id = ? AND default_tenant_id = ?`, m.UserID, a.TenantID); err != nil {
 		return fmt.Errorf("delete membership: clear default tenant: %w", err)
+	}
+	if err := recordAudit(ctx, tx, a, auditRecord{
+		tenantID: m.TenantID, action: latchkey.AuditMembershipDelete,
+		targetType: latchkey.AuditTargetMembership, targetID: m.ID, details: membershipDetails(m),
+	}); err != nil {
+		return err
+	}
+	if err := tx.publish(ctx, latchkey.Event{Type: latchkey.EventMembershipChanged, UserID: m.UserID, TenantID: m.TenantID}); err != nil {
+		return fmt.Errorf("delete membership: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("delete membership: commit: %w", err)

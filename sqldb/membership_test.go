@@ -41,8 +41,8 @@ func TestMembershipService_FindMemberships(t *testing.T) {
 			cUser:        {w.user.ID},
 			cReadOnly:    {w.readonly.ID},
 			cSA:          {w.sa.ID},
-			cSAAdmin:     allA,
-			cTenantToken: {w.admin.ID}, // capped at USER
+			cSAAdmin:     {w.saAdmin.ID}, // service accounts never manage members, whatever their role
+			cTenantToken: {w.admin.ID},   // capped at USER
 			cOtherTenant: {w.adminB.ID, w.userB.ID, w.saB.ID},
 		}
 		w.eachCaller(t, map[string]string{

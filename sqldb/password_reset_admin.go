@@ -44,6 +44,11 @@ func (s *UserService) CreatePasswordResetForEmail(ctx context.Context, email str
 		id, latchkey.HashSecret(secret), u.ID, Time(tx.Now()), Time(expiresAt)); err != nil {
 		return "", time.Time{}, fmt.Errorf("create password reset: %w", err)
 	}
+	// An operator acted: the audit events carry no actor, and the client
+	// the caller put in ctx ("local").
+	if err := recordPasswordReset(ctx, tx, auditActor{}, u.ID, expiresAt); err != nil {
+		return "", time.Time{}, err
+	}
 	if err := tx.Commit(); err != nil {
 		return "", time.Time{}, fmt.Errorf("create password reset: commit: %w", err)
 	}

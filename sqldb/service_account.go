@@ -25,11 +25,14 @@ func NewServiceAccountService(db *DB) *ServiceAccountService {
 
 // FindServiceAccounts lists the service accounts of the caller's acting
 // tenant; a TenantID filter naming another tenant matches nothing. The
-// caller must be a TENANT_ADMIN there (EFORBIDDEN). Returns the count
+// caller must be a human TENANT_ADMIN there (EFORBIDDEN; service accounts
+// never manage service accounts, whatever their role). Returns the count
 // before Offset and Limit.
 func (s *ServiceAccountService) FindServiceAccounts(ctx context.Context, filter latchkey.ServiceAccountFilter) ([]*latchkey.ServiceAccount, int, error) {
 	a, err := requireAuth(ctx)
 	if err != nil {
+		return nil, 0, err
+	} else if err := requireHuman(a); err != nil {
 		return nil, 0, err
 	} else if err := requireAdmin(a); err != nil {
 		return nil, 0, err
@@ -136,6 +139,13 @@ func (s *ServiceAccountService) CreateServiceAccount(ctx context.Context, sa *la
 	if _, err := insertMembership(ctx, tx, a.TenantID, id, sa.Role); err != nil {
 		return err
 	}
+	if err := recordAudit(ctx, tx, a, auditRecord{
+		tenantID: a.TenantID, action: latchkey.AuditServiceAccountCreate,
+		targetType: latchkey.AuditTargetServiceAccount, targetID: id,
+		details: map[string]string{"name": sa.Name, "role": string(sa.Role)},
+	}); err != nil {
+		return err
+	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("create service account: commit: %w", err)
 	}
@@ -157,14 +167,23 @@ func (s *ServiceAccountService) DeleteServiceAccount(ctx context.Context, id str
 		return err
 	}
 	defer tx.Rollback()
-	res, err := tx.ExecContext(ctx, `DELETE FROM users WHERE id = ? AND kind = ? AND tenant_id = ?`,
-		id, string(latchkey.UserKindServiceAccount), a.TenantID)
-	if err != nil {
-		return fmt.Errorf("delete service account: %w", err)
-	} else if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("delete service account: %w", err)
-	} else if n == 0 {
+	var name string
+	err = tx.QueryRowContext(ctx, `DELETE FROM users WHERE id = ? AND kind = ? AND tenant_id = ? RETURNING name`,
+		id, string(latchkey.UserKindServiceAccount), a.TenantID).Scan(&name)
+	if errNoRows(err) {
 		return latchkey.Errorf(latchkey.ENOTFOUND, "Service account not found.")
+	} else if err != nil {
+		return fmt.Errorf("delete service account: %w", err)
+	}
+	if err := recordAudit(ctx, tx, a, auditRecord{
+		tenantID: a.TenantID, action: latchkey.AuditServiceAccountDelete,
+		targetType: latchkey.AuditTargetServiceAccount, targetID: id,
+		details: map[string]string{"name": name},
+	}); err != nil {
+		return err
+	}
+	if err := tx.publish(ctx, latchkey.Event{Type: latchkey.EventUserDeleted, UserID: id, TenantID: a.TenantID}); err != nil {
+		return fmt.Errorf("delete service account: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("delete service account: commit: %w", err)

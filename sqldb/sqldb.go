@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"embed"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -20,6 +21,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/latchkey/latchkey"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -47,7 +49,18 @@ type DB struct {
 	// MaxReadConns caps the read pool (SQLite) or the whole pool (PostgreSQL); 0 picks a default.
 	MaxReadConns int
 
+	// Events, if set, is told of every committed change that can revoke a
+	// credential (see latchkey.Event), synchronously, before the method
+	// that made the change returns; credential caches subscribe to it. On
+	// PostgreSQL the store also sends each event with pg_notify inside the
+	// changing transaction, so other replicas hear of it when, and only
+	// if, it commits; make Events an *EventService on this DB to hear
+	// theirs. Set it before use.
+	Events latchkey.EventService
+
 	dialect dialect
+	channel string  // PostgreSQL: the NOTIFY channel of this database and schema
+	origin  string  // random; marks the notifications this handle sends
 	rdb     *sql.DB // reads
 	wdb     *sql.DB // writes: one connection on SQLite, the same pool on PostgreSQL
 	pool    *pgxpool.Pool
@@ -92,6 +105,12 @@ func (db *DB) Open(ctx context.Context) (err error) {
 		db.Close()
 		return err
 	}
+	var b [8]byte
+	if _, err := io.ReadFull(db.Rand, b[:]); err != nil {
+		db.Close()
+		return fmt.Errorf("open db: %w", err)
+	}
+	db.origin = hex.EncodeToString(b[:])
 	return nil
 }
 
@@ -155,6 +174,11 @@ func (db *DB) openPostgres(ctx context.Context) error {
 	if err := db.pool.Ping(ctx); err != nil {
 		return fmt.Errorf("open db: ping postgres: %w", err)
 	}
+	var schema string
+	if err := db.pool.QueryRow(ctx, `SELECT COALESCE(current_schema(), '')`).Scan(&schema); err != nil {
+		return fmt.Errorf("open db: %w", err)
+	}
+	db.channel = notifyChannel(schema)
 	db.rdb = stdlib.OpenDBFromPool(db.pool)
 	db.wdb = db.rdb
 	return nil
@@ -224,8 +248,26 @@ func (db *DB) Close() error {
 // open one, call unexported helpers that take it, and commit.
 type Tx struct {
 	*sql.Tx
-	db  *DB
-	now time.Time // read once per transaction, UTC, truncated to microseconds
+	db     *DB
+	now    time.Time        // read once per transaction, UTC, truncated to microseconds
+	events []latchkey.Event // published by the transaction; delivered locally on commit
+}
+
+// Commit commits the transaction and then, before returning, delivers the
+// events it published to DB.Events, so that this process's caches have
+// dropped what the transaction revoked by the time the caller learns of
+// it. (Not before the commit: a lookup running meanwhile could read, and
+// cache again, the rows being deleted.)
+func (tx *Tx) Commit() error {
+	if err := tx.Tx.Commit(); err != nil {
+		return err
+	}
+	events := tx.events
+	tx.events = nil
+	for _, ev := range events {
+		tx.db.deliver(ev)
+	}
+	return nil
 }
 
 // BeginTx starts a transaction; writable ones go through the write pool.

@@ -193,8 +193,22 @@ func (s *TenantService) CreateTenant(ctx context.Context, tenant *latchkey.Tenan
 	if _, err := insertMembership(ctx, tx, tenant.ID, a.User.ID, latchkey.RoleTenantAdmin); err != nil {
 		return err
 	}
+	if err := recordAudit(ctx, tx, a, tenantAudit(tenant, a.User)); err != nil {
+		return err
+	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("create tenant: commit: %w", err)
 	}
 	return nil
+}
+
+// tenantAudit is the audit record of creating tenant t with admin as its
+// first TENANT_ADMIN. It goes in the new tenant's log: its admins are the
+// ones who may read it.
+func tenantAudit(t *latchkey.Tenant, admin *latchkey.User) auditRecord {
+	return auditRecord{
+		tenantID: t.ID, action: latchkey.AuditTenantCreate,
+		targetType: latchkey.AuditTargetTenant, targetID: t.ID,
+		details: map[string]string{"slug": t.Slug, "name": t.Name, "admin_user_id": admin.ID, "admin_email": admin.Email},
+	}
 }

@@ -283,6 +283,9 @@ func (s *UserService) SetPassword(ctx context.Context, current, password string)
 	if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE user_id = ? AND id <> ?`, a.User.ID, a.SessionID); err != nil {
 		return fmt.Errorf("set password: end sessions: %w", err)
 	}
+	if err := tx.publish(ctx, latchkey.Event{Type: latchkey.EventSessionsDeleted, UserID: a.User.ID}); err != nil {
+		return fmt.Errorf("set password: %w", err)
+	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("set password: commit: %w", err)
 	}
@@ -319,10 +322,26 @@ func (s *UserService) CreatePasswordReset(ctx context.Context, userID string) (s
 	if err != nil {
 		return "", time.Time{}, err
 	}
+	if err := recordPasswordReset(ctx, tx, actorOf(a), userID, expiresAt); err != nil {
+		return "", time.Time{}, err
+	}
 	if err := tx.Commit(); err != nil {
 		return "", time.Time{}, fmt.Errorf("create password reset: commit: %w", err)
 	}
 	return secret, expiresAt, nil
+}
+
+// recordPasswordReset records a new set-password link for userID in every
+// tenant the user belongs to: the link takes the account over everywhere.
+func recordPasswordReset(ctx context.Context, tx *Tx, act auditActor, userID string, expiresAt time.Time) error {
+	u, err := findUserByID(ctx, tx, userID)
+	if err != nil {
+		return err
+	}
+	return recordAuditInUserTenants(ctx, tx, act, userID, auditRecord{
+		action: latchkey.AuditPasswordResetCreate, targetType: latchkey.AuditTargetUser, targetID: userID,
+		details: map[string]string{"email": u.Email, "expires_at": formatAuditTime(&expiresAt)},
+	})
 }
 
 func createPasswordReset(ctx context.Context, tx *Tx, a *latchkey.Auth, userID string) (string, time.Time, error) {
@@ -420,6 +439,9 @@ func (s *UserService) ResetPassword(ctx context.Context, secret, password string
 	}
 	if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE user_id = ?`, userID); err != nil {
 		return nil, fmt.Errorf("reset password: end sessions: %w", err)
+	}
+	if err := tx.publish(ctx, latchkey.Event{Type: latchkey.EventSessionsDeleted, UserID: userID}); err != nil {
+		return nil, fmt.Errorf("reset password: %w", err)
 	}
 	u, err := findUserByID(ctx, tx, userID)
 	if err != nil {
