@@ -20,7 +20,12 @@ func (r *mutationResolver) RefreshToken(ctx context.Context, input RefreshTokenI
 	if refresh == "" {
 		return nil, latchkey.Errorf(latchkey.EUNAUTHENTICATED, "Send the refresh token as the Authorization: Bearer credential.")
 	}
-	return r.s.Auth.RefreshAccessToken(ctx, refresh, input.AccessToken)
+	tok, err := r.s.Auth.RefreshAccessToken(ctx, refresh, input.AccessToken)
+	if err != nil {
+		r.s.failRefresh(ctx, refresh, err)
+		return nil, err
+	}
+	return tok, nil
 }
 
 func (r *queryResolver) AuthInfo(ctx context.Context) (*AuthInfo, error) {

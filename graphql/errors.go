@@ -25,6 +25,10 @@ const (
 	CodeConflict        = "CONFLICT"
 	CodeRequestTooLarge = "REQUEST_TOO_LARGE"
 	CodeInternal        = "INTERNAL_SERVER_ERROR"
+
+	// CodeVersionLocking is Prefect Cloud's code for a state change with a
+	// stale version; the Prefect client raises VersionLockMismatchSignal.
+	CodeVersionLocking = "VERSION_LOCKING_ERROR"
 )
 
 // internalMessage is all a caller learns about an internal error.
@@ -48,6 +52,8 @@ func ExtensionCode(code string) string {
 		return CodeConflict
 	case latchkey.ETOOLARGE:
 		return CodeRequestTooLarge
+	case latchkey.EVERSIONLOCK:
+		return CodeVersionLocking
 	}
 	return CodeInternal
 }

@@ -32,6 +32,9 @@ type ResolverRoot interface {
 	Mutation() MutationResolver
 	Query() QueryResolver
 	Api_token() Api_tokenResolver
+	Audit_event() Audit_eventResolver
+	Flow_run() Flow_runResolver
+	Log() LogResolver
 	Membership() MembershipResolver
 	Service_account() Service_accountResolver
 	User() UserResolver
@@ -42,24 +45,33 @@ type DirectiveRoot struct {
 
 type ComplexityRoot struct {
 	Mutation struct {
-		CreateAPIKey         func(childComplexity int, input CreateAPIKeyInput) int
-		CreateAPIToken       func(childComplexity int, input CreateAPITokenInput) int
-		CreateMembership     func(childComplexity int, input CreateMembershipInput) int
-		CreateServiceAccount func(childComplexity int, input CreateServiceAccountInput) int
-		CreateTenant         func(childComplexity int, input CreateTenantInput) int
-		DeleteAPIKey         func(childComplexity int, input DeleteAPIKeyInput) int
-		DeleteAPIToken       func(childComplexity int, input DeleteAPITokenInput) int
-		DeleteMembership     func(childComplexity int, input DeleteMembershipInput) int
-		DeleteServiceAccount func(childComplexity int, input DeleteServiceAccountInput) int
-		RefreshToken         func(childComplexity int, input RefreshTokenInput) int
-		SwitchTenant         func(childComplexity int, input SwitchTenantInput) int
-		UpdateMembershipRole func(childComplexity int, input UpdateMembershipRoleInput) int
+		CreateAPIKey           func(childComplexity int, input CreateAPIKeyInput) int
+		CreateAPIToken         func(childComplexity int, input CreateAPITokenInput) int
+		CreateFlowRun          func(childComplexity int, input CreateFlowRunInput) int
+		CreateMembership       func(childComplexity int, input CreateMembershipInput) int
+		CreateServiceAccount   func(childComplexity int, input CreateServiceAccountInput) int
+		CreateTenant           func(childComplexity int, input CreateTenantInput) int
+		DeleteAPIKey           func(childComplexity int, input DeleteAPIKeyInput) int
+		DeleteAPIToken         func(childComplexity int, input DeleteAPITokenInput) int
+		DeleteMembership       func(childComplexity int, input DeleteMembershipInput) int
+		DeleteServiceAccount   func(childComplexity int, input DeleteServiceAccountInput) int
+		GetRunsInQueue         func(childComplexity int, input GetRunsInQueueInput) int
+		RefreshToken           func(childComplexity int, input RefreshTokenInput) int
+		RegisterAgent          func(childComplexity int, input RegisterAgentInput) int
+		SetFlowRunStates       func(childComplexity int, input SetFlowRunStatesInput) int
+		SwitchTenant           func(childComplexity int, input SwitchTenantInput) int
+		UpdateFlowRunHeartbeat func(childComplexity int, input UpdateFlowRunHeartbeatInput) int
+		UpdateMembershipRole   func(childComplexity int, input UpdateMembershipRoleInput) int
+		WriteRunLogs           func(childComplexity int, input WriteRunLogsInput) int
 	}
 
 	Query struct {
 		APIToken       func(childComplexity int) int
+		Agent          func(childComplexity int, where *AgentBoolExp, limit *int, offset *int) int
+		AuditEvent     func(childComplexity int, where *AuditEventBoolExp, orderBy []*AuditEventOrderBy, limit *int, offset *int) int
 		AuthAPIKey     func(childComplexity int, where *AuthAPIKeyBoolExp, orderBy []*AuthAPIKeyOrderBy, limit *int, offset *int) int
 		AuthInfo       func(childComplexity int) int
+		FlowRun        func(childComplexity int, where *FlowRunBoolExp, orderBy []*FlowRunOrderBy, limit *int, offset *int) int
 		Hello          func(childComplexity int) int
 		Membership     func(childComplexity int, where *MembershipBoolExp, limit *int, offset *int) int
 		ServiceAccount func(childComplexity int, where *ServiceAccountBoolExp, limit *int, offset *int) int
@@ -73,6 +85,21 @@ type ComplexityRoot struct {
 		RefreshToken func(childComplexity int) int
 	}
 
+	Agent struct {
+		CreatedAt  func(childComplexity int) int
+		ID         func(childComplexity int) int
+		Labels     func(childComplexity int) int
+		LastSeenAt func(childComplexity int) int
+		Name       func(childComplexity int) int
+		TenantID   func(childComplexity int) int
+		Type       func(childComplexity int) int
+		UserID     func(childComplexity int) int
+	}
+
+	Agent_id_payload struct {
+		ID func(childComplexity int) int
+	}
+
 	Api_token struct {
 		CreatedAt  func(childComplexity int) int
 		ID         func(childComplexity int) int
@@ -81,6 +108,21 @@ type ComplexityRoot struct {
 		Scope      func(childComplexity int) int
 		TenantID   func(childComplexity int) int
 		UserID     func(childComplexity int) int
+	}
+
+	Audit_event struct {
+		Action            func(childComplexity int) int
+		ActorCredentialID func(childComplexity int) int
+		ActorKind         func(childComplexity int) int
+		ActorUserID       func(childComplexity int) int
+		ClientAddr        func(childComplexity int) int
+		CreatedAt         func(childComplexity int) int
+		Details           func(childComplexity int) int
+		ID                func(childComplexity int) int
+		TargetID          func(childComplexity int) int
+		TargetType        func(childComplexity int) int
+		TenantID          func(childComplexity int) int
+		UserAgent         func(childComplexity int) int
 	}
 
 	Auth_api_key struct {
@@ -112,6 +154,59 @@ type ComplexityRoot struct {
 		Token func(childComplexity int) int
 	}
 
+	Flow struct {
+		CoreVersion func(childComplexity int) int
+		Environment func(childComplexity int) int
+		ID          func(childComplexity int) int
+		Name        func(childComplexity int) int
+		Storage     func(childComplexity int) int
+		Version     func(childComplexity int) int
+	}
+
+	Flow_run struct {
+		AgentID            func(childComplexity int) int
+		Command            func(childComplexity int) int
+		CreatedAt          func(childComplexity int) int
+		CreatedByUserID    func(childComplexity int) int
+		EndTime            func(childComplexity int) int
+		Flow               func(childComplexity int) int
+		HeartbeatAt        func(childComplexity int) int
+		ID                 func(childComplexity int) int
+		Labels             func(childComplexity int) int
+		Logs               func(childComplexity int, limit *int, offset *int) int
+		LostContactAt      func(childComplexity int) int
+		Name               func(childComplexity int) int
+		Parameters         func(childComplexity int) int
+		RunConfig          func(childComplexity int) int
+		ScheduledStartTime func(childComplexity int) int
+		SerializedState    func(childComplexity int) int
+		StartTime          func(childComplexity int) int
+		State              func(childComplexity int) int
+		StateMessage       func(childComplexity int) int
+		TaskRuns           func(childComplexity int, where *TaskRunBoolExp, limit *int, offset *int) int
+		TenantID           func(childComplexity int) int
+		UpdatedAt          func(childComplexity int) int
+		Version            func(childComplexity int) int
+	}
+
+	Flow_run_id_payload struct {
+		ID func(childComplexity int) int
+	}
+
+	Flow_run_state_payload struct {
+		ID      func(childComplexity int) int
+		Message func(childComplexity int) int
+		Status  func(childComplexity int) int
+	}
+
+	Log struct {
+		FlowRunID func(childComplexity int) int
+		Level     func(childComplexity int) int
+		Message   func(childComplexity int) int
+		Name      func(childComplexity int) int
+		Timestamp func(childComplexity int) int
+	}
+
 	Membership struct {
 		CreatedAt func(childComplexity int) int
 		ID        func(childComplexity int) int
@@ -119,6 +214,10 @@ type ComplexityRoot struct {
 		TenantID  func(childComplexity int) int
 		User      func(childComplexity int) int
 		UserID    func(childComplexity int) int
+	}
+
+	Runs_in_queue_payload struct {
+		FlowRunIds func(childComplexity int) int
 	}
 
 	Service_account struct {
@@ -131,8 +230,21 @@ type ComplexityRoot struct {
 		TenantID        func(childComplexity int) int
 	}
 
+	Set_flow_run_states_payload struct {
+		States func(childComplexity int) int
+	}
+
 	Success_payload struct {
 		Success func(childComplexity int) int
+	}
+
+	Task_run struct {
+		ID              func(childComplexity int) int
+		SerializedState func(childComplexity int) int
+		State           func(childComplexity int) int
+		StateStartTime  func(childComplexity int) int
+		TaskID          func(childComplexity int) int
+		Version         func(childComplexity int) int
 	}
 
 	Tenant struct {
@@ -159,6 +271,12 @@ type ComplexityRoot struct {
 type MutationResolver interface {
 	SwitchTenant(ctx context.Context, input SwitchTenantInput) (*latchkey.AccessToken, error)
 	RefreshToken(ctx context.Context, input RefreshTokenInput) (*latchkey.AccessToken, error)
+	RegisterAgent(ctx context.Context, input RegisterAgentInput) (*AgentIDPayload, error)
+	GetRunsInQueue(ctx context.Context, input GetRunsInQueueInput) (*RunsInQueuePayload, error)
+	SetFlowRunStates(ctx context.Context, input SetFlowRunStatesInput) (*SetFlowRunStatesPayload, error)
+	WriteRunLogs(ctx context.Context, input WriteRunLogsInput) (*SuccessPayload, error)
+	UpdateFlowRunHeartbeat(ctx context.Context, input UpdateFlowRunHeartbeatInput) (*SuccessPayload, error)
+	CreateFlowRun(ctx context.Context, input CreateFlowRunInput) (*FlowRunIDPayload, error)
 	CreateAPIKey(ctx context.Context, input CreateAPIKeyInput) (*CreateAPIKeyPayload, error)
 	DeleteAPIKey(ctx context.Context, input DeleteAPIKeyInput) (*SuccessPayload, error)
 	CreateAPIToken(ctx context.Context, input CreateAPITokenInput) (*CreateAPITokenPayload, error)
@@ -172,8 +290,11 @@ type MutationResolver interface {
 }
 type QueryResolver interface {
 	Hello(ctx context.Context) (*string, error)
+	FlowRun(ctx context.Context, where *FlowRunBoolExp, orderBy []*FlowRunOrderBy, limit *int, offset *int) ([]*latchkey.FlowRun, error)
+	Agent(ctx context.Context, where *AgentBoolExp, limit *int, offset *int) ([]*latchkey.Agent, error)
 	AuthAPIKey(ctx context.Context, where *AuthAPIKeyBoolExp, orderBy []*AuthAPIKeyOrderBy, limit *int, offset *int) ([]*latchkey.APIKey, error)
 	APIToken(ctx context.Context) ([]*latchkey.APIToken, error)
+	AuditEvent(ctx context.Context, where *AuditEventBoolExp, orderBy []*AuditEventOrderBy, limit *int, offset *int) ([]*latchkey.AuditEvent, error)
 	AuthInfo(ctx context.Context) (*AuthInfo, error)
 	Membership(ctx context.Context, where *MembershipBoolExp, limit *int, offset *int) ([]*latchkey.Membership, error)
 	ServiceAccount(ctx context.Context, where *ServiceAccountBoolExp, limit *int, offset *int) ([]*latchkey.ServiceAccount, error)
@@ -182,6 +303,28 @@ type QueryResolver interface {
 }
 type Api_tokenResolver interface {
 	Scope(ctx context.Context, obj *latchkey.APIToken) (string, error)
+}
+type Audit_eventResolver interface {
+	ActorKind(ctx context.Context, obj *latchkey.AuditEvent) (string, error)
+
+	Action(ctx context.Context, obj *latchkey.AuditEvent) (string, error)
+
+	Details(ctx context.Context, obj *latchkey.AuditEvent) (any, error)
+}
+type Flow_runResolver interface {
+	State(ctx context.Context, obj *latchkey.FlowRun) (string, error)
+	StateMessage(ctx context.Context, obj *latchkey.FlowRun) (*string, error)
+
+	SerializedState(ctx context.Context, obj *latchkey.FlowRun) (any, error)
+	Parameters(ctx context.Context, obj *latchkey.FlowRun) (any, error)
+	RunConfig(ctx context.Context, obj *latchkey.FlowRun) (any, error)
+
+	Flow(ctx context.Context, obj *latchkey.FlowRun) (*Flow, error)
+	TaskRuns(ctx context.Context, obj *latchkey.FlowRun, where *TaskRunBoolExp, limit *int, offset *int) ([]*TaskRun, error)
+	Logs(ctx context.Context, obj *latchkey.FlowRun, limit *int, offset *int) ([]*latchkey.RunLog, error)
+}
+type LogResolver interface {
+	Level(ctx context.Context, obj *latchkey.RunLog) (string, error)
 }
 type MembershipResolver interface {
 	Role(ctx context.Context, obj *latchkey.Membership) (string, error)
@@ -239,6 +382,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateAPIToken(childComplexity, args["input"].(CreateAPITokenInput)), true
+	case "Mutation.create_flow_run":
+		if e.ComplexityRoot.Mutation.CreateFlowRun == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_create_flow_run_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateFlowRun(childComplexity, args["input"].(CreateFlowRunInput)), true
 	case "Mutation.create_membership":
 		if e.ComplexityRoot.Mutation.CreateMembership == nil {
 			break
@@ -316,6 +470,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DeleteServiceAccount(childComplexity, args["input"].(DeleteServiceAccountInput)), true
+	case "Mutation.get_runs_in_queue":
+		if e.ComplexityRoot.Mutation.GetRunsInQueue == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_get_runs_in_queue_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.GetRunsInQueue(childComplexity, args["input"].(GetRunsInQueueInput)), true
 	case "Mutation.refresh_token":
 		if e.ComplexityRoot.Mutation.RefreshToken == nil {
 			break
@@ -327,6 +492,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RefreshToken(childComplexity, args["input"].(RefreshTokenInput)), true
+	case "Mutation.register_agent":
+		if e.ComplexityRoot.Mutation.RegisterAgent == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_register_agent_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RegisterAgent(childComplexity, args["input"].(RegisterAgentInput)), true
+	case "Mutation.set_flow_run_states":
+		if e.ComplexityRoot.Mutation.SetFlowRunStates == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_set_flow_run_states_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetFlowRunStates(childComplexity, args["input"].(SetFlowRunStatesInput)), true
 	case "Mutation.switch_tenant":
 		if e.ComplexityRoot.Mutation.SwitchTenant == nil {
 			break
@@ -338,6 +525,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SwitchTenant(childComplexity, args["input"].(SwitchTenantInput)), true
+	case "Mutation.update_flow_run_heartbeat":
+		if e.ComplexityRoot.Mutation.UpdateFlowRunHeartbeat == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_update_flow_run_heartbeat_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateFlowRunHeartbeat(childComplexity, args["input"].(UpdateFlowRunHeartbeatInput)), true
 	case "Mutation.update_membership_role":
 		if e.ComplexityRoot.Mutation.UpdateMembershipRole == nil {
 			break
@@ -349,6 +547,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UpdateMembershipRole(childComplexity, args["input"].(UpdateMembershipRoleInput)), true
+	case "Mutation.write_run_logs":
+		if e.ComplexityRoot.Mutation.WriteRunLogs == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_write_run_logs_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.WriteRunLogs(childComplexity, args["input"].(WriteRunLogsInput)), true
 
 	case "Query.api_token":
 		if e.ComplexityRoot.Query.APIToken == nil {
@@ -356,6 +565,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.APIToken(childComplexity), true
+	case "Query.agent":
+		if e.ComplexityRoot.Query.Agent == nil {
+			break
+		}
+
+		args, err := ec.field_Query_agent_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Agent(childComplexity, args["where"].(*AgentBoolExp), args["limit"].(*int), args["offset"].(*int)), true
+	case "Query.audit_event":
+		if e.ComplexityRoot.Query.AuditEvent == nil {
+			break
+		}
+
+		args, err := ec.field_Query_audit_event_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.AuditEvent(childComplexity, args["where"].(*AuditEventBoolExp), args["order_by"].([]*AuditEventOrderBy), args["limit"].(*int), args["offset"].(*int)), true
 	case "Query.auth_api_key":
 		if e.ComplexityRoot.Query.AuthAPIKey == nil {
 			break
@@ -373,6 +604,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.AuthInfo(childComplexity), true
+	case "Query.flow_run":
+		if e.ComplexityRoot.Query.FlowRun == nil {
+			break
+		}
+
+		args, err := ec.field_Query_flow_run_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.FlowRun(childComplexity, args["where"].(*FlowRunBoolExp), args["order_by"].([]*FlowRunOrderBy), args["limit"].(*int), args["offset"].(*int)), true
 	case "Query.hello":
 		if e.ComplexityRoot.Query.Hello == nil {
 			break
@@ -439,6 +681,62 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Access_token_payload.RefreshToken(childComplexity), true
 
+	case "agent.created_at":
+		if e.ComplexityRoot.Agent.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Agent.CreatedAt(childComplexity), true
+	case "agent.id":
+		if e.ComplexityRoot.Agent.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Agent.ID(childComplexity), true
+	case "agent.labels":
+		if e.ComplexityRoot.Agent.Labels == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Agent.Labels(childComplexity), true
+	case "agent.last_seen_at":
+		if e.ComplexityRoot.Agent.LastSeenAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Agent.LastSeenAt(childComplexity), true
+	case "agent.name":
+		if e.ComplexityRoot.Agent.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Agent.Name(childComplexity), true
+	case "agent.tenant_id":
+		if e.ComplexityRoot.Agent.TenantID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Agent.TenantID(childComplexity), true
+	case "agent.type":
+		if e.ComplexityRoot.Agent.Type == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Agent.Type(childComplexity), true
+	case "agent.user_id":
+		if e.ComplexityRoot.Agent.UserID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Agent.UserID(childComplexity), true
+
+	case "agent_id_payload.id":
+		if e.ComplexityRoot.Agent_id_payload.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Agent_id_payload.ID(childComplexity), true
+
 	case "api_token.created_at":
 		if e.ComplexityRoot.Api_token.CreatedAt == nil {
 			break
@@ -481,6 +779,79 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Api_token.UserID(childComplexity), true
+
+	case "audit_event.action":
+		if e.ComplexityRoot.Audit_event.Action == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Audit_event.Action(childComplexity), true
+	case "audit_event.actor_credential_id":
+		if e.ComplexityRoot.Audit_event.ActorCredentialID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Audit_event.ActorCredentialID(childComplexity), true
+	case "audit_event.actor_kind":
+		if e.ComplexityRoot.Audit_event.ActorKind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Audit_event.ActorKind(childComplexity), true
+	case "audit_event.actor_user_id":
+		if e.ComplexityRoot.Audit_event.ActorUserID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Audit_event.ActorUserID(childComplexity), true
+	case "audit_event.client_addr":
+		if e.ComplexityRoot.Audit_event.ClientAddr == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Audit_event.ClientAddr(childComplexity), true
+	case "audit_event.created_at":
+		if e.ComplexityRoot.Audit_event.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Audit_event.CreatedAt(childComplexity), true
+	case "audit_event.details":
+		if e.ComplexityRoot.Audit_event.Details == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Audit_event.Details(childComplexity), true
+	case "audit_event.id":
+		if e.ComplexityRoot.Audit_event.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Audit_event.ID(childComplexity), true
+	case "audit_event.target_id":
+		if e.ComplexityRoot.Audit_event.TargetID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Audit_event.TargetID(childComplexity), true
+	case "audit_event.target_type":
+		if e.ComplexityRoot.Audit_event.TargetType == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Audit_event.TargetType(childComplexity), true
+	case "audit_event.tenant_id":
+		if e.ComplexityRoot.Audit_event.TenantID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Audit_event.TenantID(childComplexity), true
+	case "audit_event.user_agent":
+		if e.ComplexityRoot.Audit_event.UserAgent == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Audit_event.UserAgent(childComplexity), true
 
 	case "auth_api_key.created_at":
 		if e.ComplexityRoot.Auth_api_key.CreatedAt == nil {
@@ -588,6 +959,249 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Create_api_token_payload.Token(childComplexity), true
 
+	case "flow.core_version":
+		if e.ComplexityRoot.Flow.CoreVersion == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Flow.CoreVersion(childComplexity), true
+	case "flow.environment":
+		if e.ComplexityRoot.Flow.Environment == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Flow.Environment(childComplexity), true
+	case "flow.id":
+		if e.ComplexityRoot.Flow.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Flow.ID(childComplexity), true
+	case "flow.name":
+		if e.ComplexityRoot.Flow.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Flow.Name(childComplexity), true
+	case "flow.storage":
+		if e.ComplexityRoot.Flow.Storage == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Flow.Storage(childComplexity), true
+	case "flow.version":
+		if e.ComplexityRoot.Flow.Version == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Flow.Version(childComplexity), true
+
+	case "flow_run.agent_id":
+		if e.ComplexityRoot.Flow_run.AgentID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Flow_run.AgentID(childComplexity), true
+	case "flow_run.command":
+		if e.ComplexityRoot.Flow_run.Command == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Flow_run.Command(childComplexity), true
+	case "flow_run.created_at":
+		if e.ComplexityRoot.Flow_run.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Flow_run.CreatedAt(childComplexity), true
+	case "flow_run.created_by_user_id":
+		if e.ComplexityRoot.Flow_run.CreatedByUserID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Flow_run.CreatedByUserID(childComplexity), true
+	case "flow_run.end_time":
+		if e.ComplexityRoot.Flow_run.EndTime == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Flow_run.EndTime(childComplexity), true
+	case "flow_run.flow":
+		if e.ComplexityRoot.Flow_run.Flow == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Flow_run.Flow(childComplexity), true
+	case "flow_run.heartbeat_at":
+		if e.ComplexityRoot.Flow_run.HeartbeatAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Flow_run.HeartbeatAt(childComplexity), true
+	case "flow_run.id":
+		if e.ComplexityRoot.Flow_run.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Flow_run.ID(childComplexity), true
+	case "flow_run.labels":
+		if e.ComplexityRoot.Flow_run.Labels == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Flow_run.Labels(childComplexity), true
+	case "flow_run.logs":
+		if e.ComplexityRoot.Flow_run.Logs == nil {
+			break
+		}
+
+		args, err := ec.field_flow_run_logs_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Flow_run.Logs(childComplexity, args["limit"].(*int), args["offset"].(*int)), true
+	case "flow_run.lost_contact_at":
+		if e.ComplexityRoot.Flow_run.LostContactAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Flow_run.LostContactAt(childComplexity), true
+	case "flow_run.name":
+		if e.ComplexityRoot.Flow_run.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Flow_run.Name(childComplexity), true
+	case "flow_run.parameters":
+		if e.ComplexityRoot.Flow_run.Parameters == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Flow_run.Parameters(childComplexity), true
+	case "flow_run.run_config":
+		if e.ComplexityRoot.Flow_run.RunConfig == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Flow_run.RunConfig(childComplexity), true
+	case "flow_run.scheduled_start_time":
+		if e.ComplexityRoot.Flow_run.ScheduledStartTime == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Flow_run.ScheduledStartTime(childComplexity), true
+	case "flow_run.serialized_state":
+		if e.ComplexityRoot.Flow_run.SerializedState == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Flow_run.SerializedState(childComplexity), true
+	case "flow_run.start_time":
+		if e.ComplexityRoot.Flow_run.StartTime == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Flow_run.StartTime(childComplexity), true
+	case "flow_run.state":
+		if e.ComplexityRoot.Flow_run.State == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Flow_run.State(childComplexity), true
+	case "flow_run.state_message":
+		if e.ComplexityRoot.Flow_run.StateMessage == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Flow_run.StateMessage(childComplexity), true
+	case "flow_run.task_runs":
+		if e.ComplexityRoot.Flow_run.TaskRuns == nil {
+			break
+		}
+
+		args, err := ec.field_flow_run_task_runs_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Flow_run.TaskRuns(childComplexity, args["where"].(*TaskRunBoolExp), args["limit"].(*int), args["offset"].(*int)), true
+	case "flow_run.tenant_id":
+		if e.ComplexityRoot.Flow_run.TenantID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Flow_run.TenantID(childComplexity), true
+	case "flow_run.updated_at":
+		if e.ComplexityRoot.Flow_run.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Flow_run.UpdatedAt(childComplexity), true
+	case "flow_run.version":
+		if e.ComplexityRoot.Flow_run.Version == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Flow_run.Version(childComplexity), true
+
+	case "flow_run_id_payload.id":
+		if e.ComplexityRoot.Flow_run_id_payload.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Flow_run_id_payload.ID(childComplexity), true
+
+	case "flow_run_state_payload.id":
+		if e.ComplexityRoot.Flow_run_state_payload.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Flow_run_state_payload.ID(childComplexity), true
+	case "flow_run_state_payload.message":
+		if e.ComplexityRoot.Flow_run_state_payload.Message == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Flow_run_state_payload.Message(childComplexity), true
+	case "flow_run_state_payload.status":
+		if e.ComplexityRoot.Flow_run_state_payload.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Flow_run_state_payload.Status(childComplexity), true
+
+	case "log.flow_run_id":
+		if e.ComplexityRoot.Log.FlowRunID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Log.FlowRunID(childComplexity), true
+	case "log.level":
+		if e.ComplexityRoot.Log.Level == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Log.Level(childComplexity), true
+	case "log.message":
+		if e.ComplexityRoot.Log.Message == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Log.Message(childComplexity), true
+	case "log.name":
+		if e.ComplexityRoot.Log.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Log.Name(childComplexity), true
+	case "log.timestamp":
+		if e.ComplexityRoot.Log.Timestamp == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Log.Timestamp(childComplexity), true
+
 	case "membership.created_at":
 		if e.ComplexityRoot.Membership.CreatedAt == nil {
 			break
@@ -624,6 +1238,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Membership.UserID(childComplexity), true
+
+	case "runs_in_queue_payload.flow_run_ids":
+		if e.ComplexityRoot.Runs_in_queue_payload.FlowRunIds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Runs_in_queue_payload.FlowRunIds(childComplexity), true
 
 	case "service_account.api_keys":
 		if e.ComplexityRoot.Service_account.APIKeys == nil {
@@ -668,12 +1289,56 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Service_account.TenantID(childComplexity), true
 
+	case "set_flow_run_states_payload.states":
+		if e.ComplexityRoot.Set_flow_run_states_payload.States == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Set_flow_run_states_payload.States(childComplexity), true
+
 	case "success_payload.success":
 		if e.ComplexityRoot.Success_payload.Success == nil {
 			break
 		}
 
 		return e.ComplexityRoot.Success_payload.Success(childComplexity), true
+
+	case "task_run.id":
+		if e.ComplexityRoot.Task_run.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Task_run.ID(childComplexity), true
+	case "task_run.serialized_state":
+		if e.ComplexityRoot.Task_run.SerializedState == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Task_run.SerializedState(childComplexity), true
+	case "task_run.state":
+		if e.ComplexityRoot.Task_run.State == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Task_run.State(childComplexity), true
+	case "task_run.state_start_time":
+		if e.ComplexityRoot.Task_run.StateStartTime == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Task_run.StateStartTime(childComplexity), true
+	case "task_run.task_id":
+		if e.ComplexityRoot.Task_run.TaskID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Task_run.TaskID(childComplexity), true
+	case "task_run.version":
+		if e.ComplexityRoot.Task_run.Version == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Task_run.Version(childComplexity), true
 
 	case "tenant.created_at":
 		if e.ComplexityRoot.Tenant.CreatedAt == nil {
@@ -747,10 +1412,14 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 	inputUnmarshalers := func() *graphql.InputUnmarshalerIndex {
 		return graphql.NewInputUnmarshalerIndex(
 			graphql.NewInputUnmarshaler("String_comparison_exp", ec.unmarshalInputString_comparison_exp),
+			graphql.NewInputUnmarshaler("agent_bool_exp", ec.unmarshalInputagent_bool_exp),
+			graphql.NewInputUnmarshaler("audit_event_bool_exp", ec.unmarshalInputaudit_event_bool_exp),
+			graphql.NewInputUnmarshaler("audit_event_order_by", ec.unmarshalInputaudit_event_order_by),
 			graphql.NewInputUnmarshaler("auth_api_key_bool_exp", ec.unmarshalInputauth_api_key_bool_exp),
 			graphql.NewInputUnmarshaler("auth_api_key_order_by", ec.unmarshalInputauth_api_key_order_by),
 			graphql.NewInputUnmarshaler("create_api_key_input", ec.unmarshalInputcreate_api_key_input),
 			graphql.NewInputUnmarshaler("create_api_token_input", ec.unmarshalInputcreate_api_token_input),
+			graphql.NewInputUnmarshaler("create_flow_run_input", ec.unmarshalInputcreate_flow_run_input),
 			graphql.NewInputUnmarshaler("create_membership_input", ec.unmarshalInputcreate_membership_input),
 			graphql.NewInputUnmarshaler("create_service_account_input", ec.unmarshalInputcreate_service_account_input),
 			graphql.NewInputUnmarshaler("create_tenant_input", ec.unmarshalInputcreate_tenant_input),
@@ -758,14 +1427,25 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("delete_api_token_input", ec.unmarshalInputdelete_api_token_input),
 			graphql.NewInputUnmarshaler("delete_membership_input", ec.unmarshalInputdelete_membership_input),
 			graphql.NewInputUnmarshaler("delete_service_account_input", ec.unmarshalInputdelete_service_account_input),
+			graphql.NewInputUnmarshaler("flow_run_bool_exp", ec.unmarshalInputflow_run_bool_exp),
+			graphql.NewInputUnmarshaler("flow_run_order_by", ec.unmarshalInputflow_run_order_by),
+			graphql.NewInputUnmarshaler("get_runs_in_queue_input", ec.unmarshalInputget_runs_in_queue_input),
 			graphql.NewInputUnmarshaler("membership_bool_exp", ec.unmarshalInputmembership_bool_exp),
 			graphql.NewInputUnmarshaler("refresh_token_input", ec.unmarshalInputrefresh_token_input),
+			graphql.NewInputUnmarshaler("register_agent_input", ec.unmarshalInputregister_agent_input),
 			graphql.NewInputUnmarshaler("service_account_bool_exp", ec.unmarshalInputservice_account_bool_exp),
+			graphql.NewInputUnmarshaler("set_flow_run_state_input", ec.unmarshalInputset_flow_run_state_input),
+			graphql.NewInputUnmarshaler("set_flow_run_states_input", ec.unmarshalInputset_flow_run_states_input),
 			graphql.NewInputUnmarshaler("switch_tenant_input", ec.unmarshalInputswitch_tenant_input),
+			graphql.NewInputUnmarshaler("task_run_bool_exp", ec.unmarshalInputtask_run_bool_exp),
 			graphql.NewInputUnmarshaler("tenant_bool_exp", ec.unmarshalInputtenant_bool_exp),
 			graphql.NewInputUnmarshaler("tenant_order_by", ec.unmarshalInputtenant_order_by),
+			graphql.NewInputUnmarshaler("timestamptz_comparison_exp", ec.unmarshalInputtimestamptz_comparison_exp),
+			graphql.NewInputUnmarshaler("update_flow_run_heartbeat_input", ec.unmarshalInputupdate_flow_run_heartbeat_input),
 			graphql.NewInputUnmarshaler("update_membership_role_input", ec.unmarshalInputupdate_membership_role_input),
 			graphql.NewInputUnmarshaler("uuid_comparison_exp", ec.unmarshalInputuuid_comparison_exp),
+			graphql.NewInputUnmarshaler("write_run_log_input", ec.unmarshalInputwrite_run_log_input),
+			graphql.NewInputUnmarshaler("write_run_logs_input", ec.unmarshalInputwrite_run_logs_input),
 		)
 	}
 	first := true
@@ -841,7 +1521,7 @@ func newExecutionContext(
 	}
 }
 
-//go:embed "schema/api_key.graphqls" "schema/api_token.graphqls" "schema/auth.graphqls" "schema/membership.graphqls" "schema/schema.graphqls" "schema/service_account.graphqls" "schema/tenant.graphqls" "schema/user.graphqls"
+//go:embed "schema/agent.graphqls" "schema/api_key.graphqls" "schema/api_token.graphqls" "schema/audit.graphqls" "schema/auth.graphqls" "schema/membership.graphqls" "schema/schema.graphqls" "schema/service_account.graphqls" "schema/tenant.graphqls" "schema/user.graphqls"
 var sourcesFS embed.FS
 
 func sourceData(filename string) string {
@@ -853,8 +1533,10 @@ func sourceData(filename string) string {
 }
 
 var sources = []*ast.Source{
+	{Name: "schema/agent.graphqls", Input: sourceData("schema/agent.graphqls"), BuiltIn: false},
 	{Name: "schema/api_key.graphqls", Input: sourceData("schema/api_key.graphqls"), BuiltIn: false},
 	{Name: "schema/api_token.graphqls", Input: sourceData("schema/api_token.graphqls"), BuiltIn: false},
+	{Name: "schema/audit.graphqls", Input: sourceData("schema/audit.graphqls"), BuiltIn: false},
 	{Name: "schema/auth.graphqls", Input: sourceData("schema/auth.graphqls"), BuiltIn: false},
 	{Name: "schema/membership.graphqls", Input: sourceData("schema/membership.graphqls"), BuiltIn: false},
 	{Name: "schema/schema.graphqls", Input: sourceData("schema/schema.graphqls"), BuiltIn: false},
@@ -992,6 +1674,36 @@ func (ec *executionContext) childFields_access_token_payload(ctx context.Context
 	return nil, fmt.Errorf("no field named %q was found under type access_token_payload", field.Name)
 }
 
+func (ec *executionContext) childFields_agent(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_agent_id(ctx, field)
+	case "tenant_id":
+		return ec.fieldContext_agent_tenant_id(ctx, field)
+	case "name":
+		return ec.fieldContext_agent_name(ctx, field)
+	case "type":
+		return ec.fieldContext_agent_type(ctx, field)
+	case "labels":
+		return ec.fieldContext_agent_labels(ctx, field)
+	case "user_id":
+		return ec.fieldContext_agent_user_id(ctx, field)
+	case "created_at":
+		return ec.fieldContext_agent_created_at(ctx, field)
+	case "last_seen_at":
+		return ec.fieldContext_agent_last_seen_at(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type agent", field.Name)
+}
+
+func (ec *executionContext) childFields_agent_id_payload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_agent_id_payload_id(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type agent_id_payload", field.Name)
+}
+
 func (ec *executionContext) childFields_api_token(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -1010,6 +1722,36 @@ func (ec *executionContext) childFields_api_token(ctx context.Context, field gra
 		return ec.fieldContext_api_token_user_id(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type api_token", field.Name)
+}
+
+func (ec *executionContext) childFields_audit_event(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_audit_event_id(ctx, field)
+	case "tenant_id":
+		return ec.fieldContext_audit_event_tenant_id(ctx, field)
+	case "actor_user_id":
+		return ec.fieldContext_audit_event_actor_user_id(ctx, field)
+	case "actor_kind":
+		return ec.fieldContext_audit_event_actor_kind(ctx, field)
+	case "actor_credential_id":
+		return ec.fieldContext_audit_event_actor_credential_id(ctx, field)
+	case "action":
+		return ec.fieldContext_audit_event_action(ctx, field)
+	case "target_type":
+		return ec.fieldContext_audit_event_target_type(ctx, field)
+	case "target_id":
+		return ec.fieldContext_audit_event_target_id(ctx, field)
+	case "details":
+		return ec.fieldContext_audit_event_details(ctx, field)
+	case "client_addr":
+		return ec.fieldContext_audit_event_client_addr(ctx, field)
+	case "user_agent":
+		return ec.fieldContext_audit_event_user_agent(ctx, field)
+	case "created_at":
+		return ec.fieldContext_audit_event_created_at(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type audit_event", field.Name)
 }
 
 func (ec *executionContext) childFields_auth_api_key(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -1070,6 +1812,112 @@ func (ec *executionContext) childFields_create_api_token_payload(ctx context.Con
 	return nil, fmt.Errorf("no field named %q was found under type create_api_token_payload", field.Name)
 }
 
+func (ec *executionContext) childFields_flow(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_flow_id(ctx, field)
+	case "name":
+		return ec.fieldContext_flow_name(ctx, field)
+	case "environment":
+		return ec.fieldContext_flow_environment(ctx, field)
+	case "storage":
+		return ec.fieldContext_flow_storage(ctx, field)
+	case "version":
+		return ec.fieldContext_flow_version(ctx, field)
+	case "core_version":
+		return ec.fieldContext_flow_core_version(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type flow", field.Name)
+}
+
+func (ec *executionContext) childFields_flow_run(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_flow_run_id(ctx, field)
+	case "tenant_id":
+		return ec.fieldContext_flow_run_tenant_id(ctx, field)
+	case "name":
+		return ec.fieldContext_flow_run_name(ctx, field)
+	case "command":
+		return ec.fieldContext_flow_run_command(ctx, field)
+	case "labels":
+		return ec.fieldContext_flow_run_labels(ctx, field)
+	case "state":
+		return ec.fieldContext_flow_run_state(ctx, field)
+	case "state_message":
+		return ec.fieldContext_flow_run_state_message(ctx, field)
+	case "version":
+		return ec.fieldContext_flow_run_version(ctx, field)
+	case "serialized_state":
+		return ec.fieldContext_flow_run_serialized_state(ctx, field)
+	case "parameters":
+		return ec.fieldContext_flow_run_parameters(ctx, field)
+	case "run_config":
+		return ec.fieldContext_flow_run_run_config(ctx, field)
+	case "scheduled_start_time":
+		return ec.fieldContext_flow_run_scheduled_start_time(ctx, field)
+	case "start_time":
+		return ec.fieldContext_flow_run_start_time(ctx, field)
+	case "end_time":
+		return ec.fieldContext_flow_run_end_time(ctx, field)
+	case "heartbeat_at":
+		return ec.fieldContext_flow_run_heartbeat_at(ctx, field)
+	case "lost_contact_at":
+		return ec.fieldContext_flow_run_lost_contact_at(ctx, field)
+	case "agent_id":
+		return ec.fieldContext_flow_run_agent_id(ctx, field)
+	case "created_by_user_id":
+		return ec.fieldContext_flow_run_created_by_user_id(ctx, field)
+	case "created_at":
+		return ec.fieldContext_flow_run_created_at(ctx, field)
+	case "updated_at":
+		return ec.fieldContext_flow_run_updated_at(ctx, field)
+	case "flow":
+		return ec.fieldContext_flow_run_flow(ctx, field)
+	case "task_runs":
+		return ec.fieldContext_flow_run_task_runs(ctx, field)
+	case "logs":
+		return ec.fieldContext_flow_run_logs(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type flow_run", field.Name)
+}
+
+func (ec *executionContext) childFields_flow_run_id_payload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_flow_run_id_payload_id(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type flow_run_id_payload", field.Name)
+}
+
+func (ec *executionContext) childFields_flow_run_state_payload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_flow_run_state_payload_id(ctx, field)
+	case "status":
+		return ec.fieldContext_flow_run_state_payload_status(ctx, field)
+	case "message":
+		return ec.fieldContext_flow_run_state_payload_message(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type flow_run_state_payload", field.Name)
+}
+
+func (ec *executionContext) childFields_log(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "flow_run_id":
+		return ec.fieldContext_log_flow_run_id(ctx, field)
+	case "timestamp":
+		return ec.fieldContext_log_timestamp(ctx, field)
+	case "name":
+		return ec.fieldContext_log_name(ctx, field)
+	case "level":
+		return ec.fieldContext_log_level(ctx, field)
+	case "message":
+		return ec.fieldContext_log_message(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type log", field.Name)
+}
+
 func (ec *executionContext) childFields_membership(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -1086,6 +1934,14 @@ func (ec *executionContext) childFields_membership(ctx context.Context, field gr
 		return ec.fieldContext_membership_user(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type membership", field.Name)
+}
+
+func (ec *executionContext) childFields_runs_in_queue_payload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "flow_run_ids":
+		return ec.fieldContext_runs_in_queue_payload_flow_run_ids(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type runs_in_queue_payload", field.Name)
 }
 
 func (ec *executionContext) childFields_service_account(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -1108,12 +1964,38 @@ func (ec *executionContext) childFields_service_account(ctx context.Context, fie
 	return nil, fmt.Errorf("no field named %q was found under type service_account", field.Name)
 }
 
+func (ec *executionContext) childFields_set_flow_run_states_payload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "states":
+		return ec.fieldContext_set_flow_run_states_payload_states(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type set_flow_run_states_payload", field.Name)
+}
+
 func (ec *executionContext) childFields_success_payload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "success":
 		return ec.fieldContext_success_payload_success(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type success_payload", field.Name)
+}
+
+func (ec *executionContext) childFields_task_run(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_task_run_id(ctx, field)
+	case "version":
+		return ec.fieldContext_task_run_version(ctx, field)
+	case "task_id":
+		return ec.fieldContext_task_run_task_id(ctx, field)
+	case "state":
+		return ec.fieldContext_task_run_state(ctx, field)
+	case "state_start_time":
+		return ec.fieldContext_task_run_state_start_time(ctx, field)
+	case "serialized_state":
+		return ec.fieldContext_task_run_serialized_state(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type task_run", field.Name)
 }
 
 func (ec *executionContext) childFields_tenant(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -1172,6 +2054,20 @@ func (ec *executionContext) field_Mutation_create_api_token_args(ctx context.Con
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (CreateAPITokenInput, error) {
 			return ec.unmarshalNcreate_api_token_input2githubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐCreateAPITokenInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_create_flow_run_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (CreateFlowRunInput, error) {
+			return ec.unmarshalNcreate_flow_run_input2githubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐCreateFlowRunInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -1278,12 +2174,54 @@ func (ec *executionContext) field_Mutation_delete_service_account_args(ctx conte
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_get_runs_in_queue_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (GetRunsInQueueInput, error) {
+			return ec.unmarshalNget_runs_in_queue_input2githubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐGetRunsInQueueInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_refresh_token_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (RefreshTokenInput, error) {
 			return ec.unmarshalNrefresh_token_input2githubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐRefreshTokenInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_register_agent_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (RegisterAgentInput, error) {
+			return ec.unmarshalNregister_agent_input2githubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐRegisterAgentInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_set_flow_run_states_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (SetFlowRunStatesInput, error) {
+			return ec.unmarshalNset_flow_run_states_input2githubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐSetFlowRunStatesInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -1306,12 +2244,40 @@ func (ec *executionContext) field_Mutation_switch_tenant_args(ctx context.Contex
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_update_flow_run_heartbeat_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (UpdateFlowRunHeartbeatInput, error) {
+			return ec.unmarshalNupdate_flow_run_heartbeat_input2githubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐUpdateFlowRunHeartbeatInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_update_membership_role_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (UpdateMembershipRoleInput, error) {
 			return ec.unmarshalNupdate_membership_role_input2githubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐUpdateMembershipRoleInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_write_run_logs_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (WriteRunLogsInput, error) {
+			return ec.unmarshalNwrite_run_logs_input2githubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐWriteRunLogsInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -1334,6 +2300,74 @@ func (ec *executionContext) field_Query___type_args(ctx context.Context, rawArgs
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_agent_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "where",
+		func(ctx context.Context, v any) (*AgentBoolExp, error) {
+			return ec.unmarshalOagent_bool_exp2ᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐAgentBoolExp(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["where"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["limit"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["offset"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_audit_event_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "where",
+		func(ctx context.Context, v any) (*AuditEventBoolExp, error) {
+			return ec.unmarshalOaudit_event_bool_exp2ᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐAuditEventBoolExp(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["where"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "order_by",
+		func(ctx context.Context, v any) ([]*AuditEventOrderBy, error) {
+			return ec.unmarshalOaudit_event_order_by2ᚕᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐAuditEventOrderByᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["order_by"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["limit"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["offset"] = arg3
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_auth_api_key_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -1348,6 +2382,44 @@ func (ec *executionContext) field_Query_auth_api_key_args(ctx context.Context, r
 	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "order_by",
 		func(ctx context.Context, v any) ([]*AuthAPIKeyOrderBy, error) {
 			return ec.unmarshalOauth_api_key_order_by2ᚕᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐAuthAPIKeyOrderByᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["order_by"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["limit"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["offset"] = arg3
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_flow_run_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "where",
+		func(ctx context.Context, v any) (*FlowRunBoolExp, error) {
+			return ec.unmarshalOflow_run_bool_exp2ᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐFlowRunBoolExp(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["where"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "order_by",
+		func(ctx context.Context, v any) ([]*FlowRunOrderBy, error) {
+			return ec.unmarshalOflow_run_order_by2ᚕᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐFlowRunOrderByᚄ(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -1540,6 +2612,58 @@ func (ec *executionContext) field___Type_inputFields_args(ctx context.Context, r
 	return args, nil
 }
 
+func (ec *executionContext) field_flow_run_logs_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["limit"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["offset"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_flow_run_task_runs_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "where",
+		func(ctx context.Context, v any) (*TaskRunBoolExp, error) {
+			return ec.unmarshalOtask_run_bool_exp2ᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐTaskRunBoolExp(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["where"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["limit"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["offset"] = arg2
+	return args, nil
+}
+
 // endregion ***************************** args.gotpl *****************************
 
 // region    **************************** field.gotpl *****************************
@@ -1626,6 +2750,270 @@ func (ec *executionContext) fieldContext_Mutation_refresh_token(ctx context.Cont
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_refresh_token_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_register_agent(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_register_agent(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RegisterAgent(ctx, fc.Args["input"].(RegisterAgentInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *AgentIDPayload) graphql.Marshaler {
+			return ec.marshalOagent_id_payload2ᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐAgentIDPayload(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_register_agent(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_agent_id_payload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_register_agent_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_get_runs_in_queue(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_get_runs_in_queue(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().GetRunsInQueue(ctx, fc.Args["input"].(GetRunsInQueueInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *RunsInQueuePayload) graphql.Marshaler {
+			return ec.marshalOruns_in_queue_payload2ᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐRunsInQueuePayload(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_get_runs_in_queue(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_runs_in_queue_payload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_get_runs_in_queue_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_set_flow_run_states(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_set_flow_run_states(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetFlowRunStates(ctx, fc.Args["input"].(SetFlowRunStatesInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *SetFlowRunStatesPayload) graphql.Marshaler {
+			return ec.marshalOset_flow_run_states_payload2ᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐSetFlowRunStatesPayload(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_set_flow_run_states(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_set_flow_run_states_payload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_set_flow_run_states_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_write_run_logs(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_write_run_logs(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().WriteRunLogs(ctx, fc.Args["input"].(WriteRunLogsInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *SuccessPayload) graphql.Marshaler {
+			return ec.marshalOsuccess_payload2ᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐSuccessPayload(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_write_run_logs(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_success_payload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_write_run_logs_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_update_flow_run_heartbeat(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_update_flow_run_heartbeat(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdateFlowRunHeartbeat(ctx, fc.Args["input"].(UpdateFlowRunHeartbeatInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *SuccessPayload) graphql.Marshaler {
+			return ec.marshalOsuccess_payload2ᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐSuccessPayload(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_update_flow_run_heartbeat(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_success_payload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_update_flow_run_heartbeat_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_create_flow_run(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_create_flow_run(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateFlowRun(ctx, fc.Args["input"].(CreateFlowRunInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *FlowRunIDPayload) graphql.Marshaler {
+			return ec.marshalOflow_run_id_payload2ᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐFlowRunIDPayload(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_create_flow_run(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_flow_run_id_payload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_create_flow_run_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -2095,6 +3483,94 @@ func (ec *executionContext) fieldContext_Query_hello(_ context.Context, field gr
 	return graphql.NewScalarFieldContext("Query", field, true, true, "String")
 }
 
+func (ec *executionContext) _Query_flow_run(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_flow_run(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().FlowRun(ctx, fc.Args["where"].(*FlowRunBoolExp), fc.Args["order_by"].([]*FlowRunOrderBy), fc.Args["limit"].(*int), fc.Args["offset"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*latchkey.FlowRun) graphql.Marshaler {
+			return ec.marshalNflow_run2ᚕᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚐFlowRunᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_flow_run(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_flow_run(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_flow_run_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_agent(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_agent(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Agent(ctx, fc.Args["where"].(*AgentBoolExp), fc.Args["limit"].(*int), fc.Args["offset"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*latchkey.Agent) graphql.Marshaler {
+			return ec.marshalNagent2ᚕᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚐAgentᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_agent(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_agent(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_agent_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_auth_api_key(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -2167,6 +3643,50 @@ func (ec *executionContext) fieldContext_Query_api_token(_ context.Context, fiel
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_api_token(ctx, field)
 		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_audit_event(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_audit_event(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().AuditEvent(ctx, fc.Args["where"].(*AuditEventBoolExp), fc.Args["order_by"].([]*AuditEventOrderBy), fc.Args["limit"].(*int), fc.Args["offset"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*latchkey.AuditEvent) graphql.Marshaler {
+			return ec.marshalNaudit_event2ᚕᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚐAuditEventᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_audit_event(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_audit_event(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_audit_event_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
 	}
 	return fc, nil
 }
@@ -3581,6 +5101,213 @@ func (ec *executionContext) fieldContext_access_token_payload_refresh_token(_ co
 	return graphql.NewScalarFieldContext("access_token_payload", field, false, false, "String")
 }
 
+func (ec *executionContext) _agent_id(ctx context.Context, field graphql.CollectedField, obj *latchkey.Agent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_agent_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNuuid2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_agent_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("agent", field, false, false, "uuid")
+}
+
+func (ec *executionContext) _agent_tenant_id(ctx context.Context, field graphql.CollectedField, obj *latchkey.Agent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_agent_tenant_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TenantID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNuuid2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_agent_tenant_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("agent", field, false, false, "uuid")
+}
+
+func (ec *executionContext) _agent_name(ctx context.Context, field graphql.CollectedField, obj *latchkey.Agent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_agent_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_agent_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("agent", field, false, false, "String")
+}
+
+func (ec *executionContext) _agent_type(ctx context.Context, field graphql.CollectedField, obj *latchkey.Agent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_agent_type(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Type, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_agent_type(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("agent", field, false, false, "String")
+}
+
+func (ec *executionContext) _agent_labels(ctx context.Context, field graphql.CollectedField, obj *latchkey.Agent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_agent_labels(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Labels, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_agent_labels(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("agent", field, false, false, "String")
+}
+
+func (ec *executionContext) _agent_user_id(ctx context.Context, field graphql.CollectedField, obj *latchkey.Agent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_agent_user_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UserID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalOuuid2string(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_agent_user_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("agent", field, false, false, "uuid")
+}
+
+func (ec *executionContext) _agent_created_at(ctx context.Context, field graphql.CollectedField, obj *latchkey.Agent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_agent_created_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNtimestamptz2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_agent_created_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("agent", field, false, false, "timestamptz")
+}
+
+func (ec *executionContext) _agent_last_seen_at(ctx context.Context, field graphql.CollectedField, obj *latchkey.Agent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_agent_last_seen_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastSeenAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNtimestamptz2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_agent_last_seen_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("agent", field, false, false, "timestamptz")
+}
+
+func (ec *executionContext) _agent_id_payload_id(ctx context.Context, field graphql.CollectedField, obj *AgentIDPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_agent_id_payload_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNuuid2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_agent_id_payload_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("agent_id_payload", field, false, false, "uuid")
+}
+
 func (ec *executionContext) _api_token_id(ctx context.Context, field graphql.CollectedField, obj *latchkey.APIToken) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -3740,6 +5467,282 @@ func (ec *executionContext) _api_token_user_id(ctx context.Context, field graphq
 }
 func (ec *executionContext) fieldContext_api_token_user_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("api_token", field, false, false, "uuid")
+}
+
+func (ec *executionContext) _audit_event_id(ctx context.Context, field graphql.CollectedField, obj *latchkey.AuditEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_audit_event_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNuuid2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_audit_event_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("audit_event", field, false, false, "uuid")
+}
+
+func (ec *executionContext) _audit_event_tenant_id(ctx context.Context, field graphql.CollectedField, obj *latchkey.AuditEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_audit_event_tenant_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TenantID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNuuid2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_audit_event_tenant_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("audit_event", field, false, false, "uuid")
+}
+
+func (ec *executionContext) _audit_event_actor_user_id(ctx context.Context, field graphql.CollectedField, obj *latchkey.AuditEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_audit_event_actor_user_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ActorUserID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalOuuid2string(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_audit_event_actor_user_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("audit_event", field, false, false, "uuid")
+}
+
+func (ec *executionContext) _audit_event_actor_kind(ctx context.Context, field graphql.CollectedField, obj *latchkey.AuditEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_audit_event_actor_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Audit_event().ActorKind(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_audit_event_actor_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("audit_event", field, true, true, "String")
+}
+
+func (ec *executionContext) _audit_event_actor_credential_id(ctx context.Context, field graphql.CollectedField, obj *latchkey.AuditEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_audit_event_actor_credential_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ActorCredentialID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalOuuid2string(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_audit_event_actor_credential_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("audit_event", field, false, false, "uuid")
+}
+
+func (ec *executionContext) _audit_event_action(ctx context.Context, field graphql.CollectedField, obj *latchkey.AuditEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_audit_event_action(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Audit_event().Action(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_audit_event_action(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("audit_event", field, true, true, "String")
+}
+
+func (ec *executionContext) _audit_event_target_type(ctx context.Context, field graphql.CollectedField, obj *latchkey.AuditEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_audit_event_target_type(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TargetType, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_audit_event_target_type(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("audit_event", field, false, false, "String")
+}
+
+func (ec *executionContext) _audit_event_target_id(ctx context.Context, field graphql.CollectedField, obj *latchkey.AuditEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_audit_event_target_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TargetID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNuuid2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_audit_event_target_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("audit_event", field, false, false, "uuid")
+}
+
+func (ec *executionContext) _audit_event_details(ctx context.Context, field graphql.CollectedField, obj *latchkey.AuditEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_audit_event_details(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Audit_event().Details(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v any) graphql.Marshaler {
+			return ec.marshalNJSON2interface(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_audit_event_details(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("audit_event", field, true, true, "JSON")
+}
+
+func (ec *executionContext) _audit_event_client_addr(ctx context.Context, field graphql.CollectedField, obj *latchkey.AuditEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_audit_event_client_addr(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ClientAddr, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_audit_event_client_addr(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("audit_event", field, false, false, "String")
+}
+
+func (ec *executionContext) _audit_event_user_agent(ctx context.Context, field graphql.CollectedField, obj *latchkey.AuditEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_audit_event_user_agent(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UserAgent, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_audit_event_user_agent(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("audit_event", field, false, false, "String")
+}
+
+func (ec *executionContext) _audit_event_created_at(ctx context.Context, field graphql.CollectedField, obj *latchkey.AuditEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_audit_event_created_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNtimestamptz2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_audit_event_created_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("audit_event", field, false, false, "timestamptz")
 }
 
 func (ec *executionContext) _auth_api_key_id(ctx context.Context, field graphql.CollectedField, obj *latchkey.APIKey) (ret graphql.Marshaler) {
@@ -4133,6 +6136,931 @@ func (ec *executionContext) fieldContext_create_api_token_payload_token(_ contex
 	return graphql.NewScalarFieldContext("create_api_token_payload", field, false, false, "String")
 }
 
+func (ec *executionContext) _flow_id(ctx context.Context, field graphql.CollectedField, obj *Flow) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_flow_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNuuid2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_flow_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("flow", field, false, false, "uuid")
+}
+
+func (ec *executionContext) _flow_name(ctx context.Context, field graphql.CollectedField, obj *Flow) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_flow_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_flow_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("flow", field, false, false, "String")
+}
+
+func (ec *executionContext) _flow_environment(ctx context.Context, field graphql.CollectedField, obj *Flow) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_flow_environment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Environment, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v any) graphql.Marshaler {
+			return ec.marshalOJSON2interface(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_flow_environment(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("flow", field, false, false, "JSON")
+}
+
+func (ec *executionContext) _flow_storage(ctx context.Context, field graphql.CollectedField, obj *Flow) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_flow_storage(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Storage, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v any) graphql.Marshaler {
+			return ec.marshalOJSON2interface(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_flow_storage(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("flow", field, false, false, "JSON")
+}
+
+func (ec *executionContext) _flow_version(ctx context.Context, field graphql.CollectedField, obj *Flow) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_flow_version(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Version, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_flow_version(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("flow", field, false, false, "Int")
+}
+
+func (ec *executionContext) _flow_core_version(ctx context.Context, field graphql.CollectedField, obj *Flow) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_flow_core_version(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CoreVersion, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_flow_core_version(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("flow", field, false, false, "String")
+}
+
+func (ec *executionContext) _flow_run_id(ctx context.Context, field graphql.CollectedField, obj *latchkey.FlowRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_flow_run_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNuuid2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_flow_run_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("flow_run", field, false, false, "uuid")
+}
+
+func (ec *executionContext) _flow_run_tenant_id(ctx context.Context, field graphql.CollectedField, obj *latchkey.FlowRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_flow_run_tenant_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TenantID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNuuid2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_flow_run_tenant_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("flow_run", field, false, false, "uuid")
+}
+
+func (ec *executionContext) _flow_run_name(ctx context.Context, field graphql.CollectedField, obj *latchkey.FlowRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_flow_run_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_flow_run_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("flow_run", field, false, false, "String")
+}
+
+func (ec *executionContext) _flow_run_command(ctx context.Context, field graphql.CollectedField, obj *latchkey.FlowRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_flow_run_command(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Command, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_flow_run_command(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("flow_run", field, false, false, "String")
+}
+
+func (ec *executionContext) _flow_run_labels(ctx context.Context, field graphql.CollectedField, obj *latchkey.FlowRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_flow_run_labels(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Labels, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_flow_run_labels(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("flow_run", field, false, false, "String")
+}
+
+func (ec *executionContext) _flow_run_state(ctx context.Context, field graphql.CollectedField, obj *latchkey.FlowRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_flow_run_state(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Flow_run().State(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_flow_run_state(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("flow_run", field, true, true, "String")
+}
+
+func (ec *executionContext) _flow_run_state_message(ctx context.Context, field graphql.CollectedField, obj *latchkey.FlowRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_flow_run_state_message(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Flow_run().StateMessage(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_flow_run_state_message(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("flow_run", field, true, true, "String")
+}
+
+func (ec *executionContext) _flow_run_version(ctx context.Context, field graphql.CollectedField, obj *latchkey.FlowRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_flow_run_version(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Version, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_flow_run_version(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("flow_run", field, false, false, "Int")
+}
+
+func (ec *executionContext) _flow_run_serialized_state(ctx context.Context, field graphql.CollectedField, obj *latchkey.FlowRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_flow_run_serialized_state(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Flow_run().SerializedState(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v any) graphql.Marshaler {
+			return ec.marshalOJSON2interface(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_flow_run_serialized_state(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("flow_run", field, true, true, "JSON")
+}
+
+func (ec *executionContext) _flow_run_parameters(ctx context.Context, field graphql.CollectedField, obj *latchkey.FlowRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_flow_run_parameters(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Flow_run().Parameters(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v any) graphql.Marshaler {
+			return ec.marshalOJSON2interface(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_flow_run_parameters(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("flow_run", field, true, true, "JSON")
+}
+
+func (ec *executionContext) _flow_run_run_config(ctx context.Context, field graphql.CollectedField, obj *latchkey.FlowRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_flow_run_run_config(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Flow_run().RunConfig(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v any) graphql.Marshaler {
+			return ec.marshalOJSON2interface(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_flow_run_run_config(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("flow_run", field, true, true, "JSON")
+}
+
+func (ec *executionContext) _flow_run_scheduled_start_time(ctx context.Context, field graphql.CollectedField, obj *latchkey.FlowRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_flow_run_scheduled_start_time(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ScheduledStartTime, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNtimestamptz2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_flow_run_scheduled_start_time(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("flow_run", field, false, false, "timestamptz")
+}
+
+func (ec *executionContext) _flow_run_start_time(ctx context.Context, field graphql.CollectedField, obj *latchkey.FlowRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_flow_run_start_time(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StartTime, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOtimestamptz2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_flow_run_start_time(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("flow_run", field, false, false, "timestamptz")
+}
+
+func (ec *executionContext) _flow_run_end_time(ctx context.Context, field graphql.CollectedField, obj *latchkey.FlowRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_flow_run_end_time(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EndTime, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOtimestamptz2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_flow_run_end_time(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("flow_run", field, false, false, "timestamptz")
+}
+
+func (ec *executionContext) _flow_run_heartbeat_at(ctx context.Context, field graphql.CollectedField, obj *latchkey.FlowRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_flow_run_heartbeat_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.HeartbeatAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOtimestamptz2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_flow_run_heartbeat_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("flow_run", field, false, false, "timestamptz")
+}
+
+func (ec *executionContext) _flow_run_lost_contact_at(ctx context.Context, field graphql.CollectedField, obj *latchkey.FlowRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_flow_run_lost_contact_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LostContactAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOtimestamptz2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_flow_run_lost_contact_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("flow_run", field, false, false, "timestamptz")
+}
+
+func (ec *executionContext) _flow_run_agent_id(ctx context.Context, field graphql.CollectedField, obj *latchkey.FlowRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_flow_run_agent_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AgentID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalOuuid2string(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_flow_run_agent_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("flow_run", field, false, false, "uuid")
+}
+
+func (ec *executionContext) _flow_run_created_by_user_id(ctx context.Context, field graphql.CollectedField, obj *latchkey.FlowRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_flow_run_created_by_user_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedByUserID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalOuuid2string(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_flow_run_created_by_user_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("flow_run", field, false, false, "uuid")
+}
+
+func (ec *executionContext) _flow_run_created_at(ctx context.Context, field graphql.CollectedField, obj *latchkey.FlowRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_flow_run_created_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNtimestamptz2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_flow_run_created_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("flow_run", field, false, false, "timestamptz")
+}
+
+func (ec *executionContext) _flow_run_updated_at(ctx context.Context, field graphql.CollectedField, obj *latchkey.FlowRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_flow_run_updated_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNtimestamptz2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_flow_run_updated_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("flow_run", field, false, false, "timestamptz")
+}
+
+func (ec *executionContext) _flow_run_flow(ctx context.Context, field graphql.CollectedField, obj *latchkey.FlowRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_flow_run_flow(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Flow_run().Flow(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *Flow) graphql.Marshaler {
+			return ec.marshalNflow2ᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐFlow(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_flow_run_flow(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "flow_run",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_flow(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _flow_run_task_runs(ctx context.Context, field graphql.CollectedField, obj *latchkey.FlowRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_flow_run_task_runs(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Flow_run().TaskRuns(ctx, obj, fc.Args["where"].(*TaskRunBoolExp), fc.Args["limit"].(*int), fc.Args["offset"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*TaskRun) graphql.Marshaler {
+			return ec.marshalNtask_run2ᚕᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐTaskRunᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_flow_run_task_runs(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "flow_run",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_task_run(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_flow_run_task_runs_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _flow_run_logs(ctx context.Context, field graphql.CollectedField, obj *latchkey.FlowRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_flow_run_logs(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Flow_run().Logs(ctx, obj, fc.Args["limit"].(*int), fc.Args["offset"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*latchkey.RunLog) graphql.Marshaler {
+			return ec.marshalNlog2ᚕᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚐRunLogᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_flow_run_logs(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "flow_run",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_log(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_flow_run_logs_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _flow_run_id_payload_id(ctx context.Context, field graphql.CollectedField, obj *FlowRunIDPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_flow_run_id_payload_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNuuid2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_flow_run_id_payload_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("flow_run_id_payload", field, false, false, "uuid")
+}
+
+func (ec *executionContext) _flow_run_state_payload_id(ctx context.Context, field graphql.CollectedField, obj *FlowRunStatePayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_flow_run_state_payload_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNuuid2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_flow_run_state_payload_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("flow_run_state_payload", field, false, false, "uuid")
+}
+
+func (ec *executionContext) _flow_run_state_payload_status(ctx context.Context, field graphql.CollectedField, obj *FlowRunStatePayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_flow_run_state_payload_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_flow_run_state_payload_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("flow_run_state_payload", field, false, false, "String")
+}
+
+func (ec *executionContext) _flow_run_state_payload_message(ctx context.Context, field graphql.CollectedField, obj *FlowRunStatePayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_flow_run_state_payload_message(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Message, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_flow_run_state_payload_message(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("flow_run_state_payload", field, false, false, "String")
+}
+
+func (ec *executionContext) _log_flow_run_id(ctx context.Context, field graphql.CollectedField, obj *latchkey.RunLog) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_log_flow_run_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FlowRunID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNuuid2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_log_flow_run_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("log", field, false, false, "uuid")
+}
+
+func (ec *executionContext) _log_timestamp(ctx context.Context, field graphql.CollectedField, obj *latchkey.RunLog) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_log_timestamp(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Timestamp, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNtimestamptz2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_log_timestamp(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("log", field, false, false, "timestamptz")
+}
+
+func (ec *executionContext) _log_name(ctx context.Context, field graphql.CollectedField, obj *latchkey.RunLog) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_log_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_log_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("log", field, false, false, "String")
+}
+
+func (ec *executionContext) _log_level(ctx context.Context, field graphql.CollectedField, obj *latchkey.RunLog) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_log_level(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Log().Level(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_log_level(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("log", field, true, true, "String")
+}
+
+func (ec *executionContext) _log_message(ctx context.Context, field graphql.CollectedField, obj *latchkey.RunLog) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_log_message(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Message, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_log_message(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("log", field, false, false, "String")
+}
+
 func (ec *executionContext) _membership_id(ctx context.Context, field graphql.CollectedField, obj *latchkey.Membership) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -4278,6 +7206,29 @@ func (ec *executionContext) fieldContext_membership_user(_ context.Context, fiel
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _runs_in_queue_payload_flow_run_ids(ctx context.Context, field graphql.CollectedField, obj *RunsInQueuePayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_runs_in_queue_payload_flow_run_ids(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FlowRunIds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNuuid2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_runs_in_queue_payload_flow_run_ids(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("runs_in_queue_payload", field, false, false, "uuid")
 }
 
 func (ec *executionContext) _service_account_id(ctx context.Context, field graphql.CollectedField, obj *latchkey.ServiceAccount) (ret graphql.Marshaler) {
@@ -4450,6 +7401,38 @@ func (ec *executionContext) fieldContext_service_account_api_keys(_ context.Cont
 	return fc, nil
 }
 
+func (ec *executionContext) _set_flow_run_states_payload_states(ctx context.Context, field graphql.CollectedField, obj *SetFlowRunStatesPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_set_flow_run_states_payload_states(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.States, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*FlowRunStatePayload) graphql.Marshaler {
+			return ec.marshalNflow_run_state_payload2ᚕᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐFlowRunStatePayloadᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_set_flow_run_states_payload_states(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "set_flow_run_states_payload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_flow_run_state_payload(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _success_payload_success(ctx context.Context, field graphql.CollectedField, obj *SuccessPayload) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -4471,6 +7454,144 @@ func (ec *executionContext) _success_payload_success(ctx context.Context, field 
 }
 func (ec *executionContext) fieldContext_success_payload_success(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("success_payload", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _task_run_id(ctx context.Context, field graphql.CollectedField, obj *TaskRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_task_run_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNuuid2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_task_run_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("task_run", field, false, false, "uuid")
+}
+
+func (ec *executionContext) _task_run_version(ctx context.Context, field graphql.CollectedField, obj *TaskRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_task_run_version(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Version, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_task_run_version(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("task_run", field, false, false, "Int")
+}
+
+func (ec *executionContext) _task_run_task_id(ctx context.Context, field graphql.CollectedField, obj *TaskRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_task_run_task_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TaskID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNuuid2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_task_run_task_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("task_run", field, false, false, "uuid")
+}
+
+func (ec *executionContext) _task_run_state(ctx context.Context, field graphql.CollectedField, obj *TaskRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_task_run_state(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.State, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_task_run_state(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("task_run", field, false, false, "String")
+}
+
+func (ec *executionContext) _task_run_state_start_time(ctx context.Context, field graphql.CollectedField, obj *TaskRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_task_run_state_start_time(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StateStartTime, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOtimestamptz2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_task_run_state_start_time(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("task_run", field, false, false, "timestamptz")
+}
+
+func (ec *executionContext) _task_run_serialized_state(ctx context.Context, field graphql.CollectedField, obj *TaskRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_task_run_serialized_state(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SerializedState, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v any) graphql.Marshaler {
+			return ec.marshalOJSON2interface(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_task_run_serialized_state(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("task_run", field, false, false, "JSON")
 }
 
 func (ec *executionContext) _tenant_id(ctx context.Context, field graphql.CollectedField, obj *latchkey.Tenant) (ret graphql.Marshaler) {
@@ -4788,6 +7909,216 @@ func UnmarshalString_comparison_exp(ctx context.Context, raw any) (StringCompari
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputagent_bool_exp(ctx context.Context, obj any) (AgentBoolExp, error) {
+	var it AgentBoolExp
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"_and", "_or", "_not", "id", "name", "type"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "_and":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("_and"))
+			data, err := ec.unmarshalOagent_bool_exp2ᚕᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐAgentBoolExpᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.And = data
+		case "_or":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("_or"))
+			data, err := ec.unmarshalOagent_bool_exp2ᚕᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐAgentBoolExpᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Or = data
+		case "_not":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("_not"))
+			data, err := ec.unmarshalOagent_bool_exp2ᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐAgentBoolExp(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Not = data
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalOuuid_comparison_exp2ᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐUUIDComparisonExp(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalOString_comparison_exp2ᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐStringComparisonExp(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "type":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("type"))
+			data, err := ec.unmarshalOString_comparison_exp2ᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐStringComparisonExp(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Type = data
+		}
+	}
+	return it, nil
+}
+
+// Unmarshalagent_bool_exp unmarshals raw into the agent_bool_exp input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func Unmarshalagent_bool_exp(ctx context.Context, raw any) (AgentBoolExp, error) {
+	var out AgentBoolExp
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "agent_bool_exp", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputaudit_event_bool_exp(ctx context.Context, obj any) (AuditEventBoolExp, error) {
+	var it AuditEventBoolExp
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"_and", "_or", "_not", "id", "action", "target_type", "target_id", "actor_user_id"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "_and":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("_and"))
+			data, err := ec.unmarshalOaudit_event_bool_exp2ᚕᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐAuditEventBoolExpᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.And = data
+		case "_or":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("_or"))
+			data, err := ec.unmarshalOaudit_event_bool_exp2ᚕᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐAuditEventBoolExpᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Or = data
+		case "_not":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("_not"))
+			data, err := ec.unmarshalOaudit_event_bool_exp2ᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐAuditEventBoolExp(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Not = data
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalOuuid_comparison_exp2ᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐUUIDComparisonExp(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		case "action":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("action"))
+			data, err := ec.unmarshalOString_comparison_exp2ᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐStringComparisonExp(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Action = data
+		case "target_type":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("target_type"))
+			data, err := ec.unmarshalOString_comparison_exp2ᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐStringComparisonExp(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TargetType = data
+		case "target_id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("target_id"))
+			data, err := ec.unmarshalOuuid_comparison_exp2ᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐUUIDComparisonExp(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TargetID = data
+		case "actor_user_id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("actor_user_id"))
+			data, err := ec.unmarshalOuuid_comparison_exp2ᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐUUIDComparisonExp(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ActorUserID = data
+		}
+	}
+	return it, nil
+}
+
+// Unmarshalaudit_event_bool_exp unmarshals raw into the audit_event_bool_exp input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func Unmarshalaudit_event_bool_exp(ctx context.Context, raw any) (AuditEventBoolExp, error) {
+	var out AuditEventBoolExp
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "audit_event_bool_exp", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputaudit_event_order_by(ctx context.Context, obj any) (AuditEventOrderBy, error) {
+	var it AuditEventOrderBy
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"created_at"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "created_at":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("created_at"))
+			data, err := ec.unmarshalOorder_by2ᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐOrderBy(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAt = data
+		}
+	}
+	return it, nil
+}
+
+// Unmarshalaudit_event_order_by unmarshals raw into the audit_event_order_by input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func Unmarshalaudit_event_order_by(ctx context.Context, raw any) (AuditEventOrderBy, error) {
+	var out AuditEventOrderBy
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "audit_event_order_by", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputauth_api_key_bool_exp(ctx context.Context, obj any) (AuthAPIKeyBoolExp, error) {
 	var it AuthAPIKeyBoolExp
 	if obj == nil {
@@ -5037,6 +8368,69 @@ func (ec *executionContext) unmarshalInputcreate_api_token_input(ctx context.Con
 func Unmarshalcreate_api_token_input(ctx context.Context, raw any) (CreateAPITokenInput, error) {
 	var out CreateAPITokenInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "create_api_token_input", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputcreate_flow_run_input(ctx context.Context, obj any) (CreateFlowRunInput, error) {
+	var it CreateFlowRunInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"name", "command", "labels", "scheduled_start_time"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "command":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("command"))
+			data, err := ec.unmarshalNString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Command = data
+		case "labels":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("labels"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Labels = data
+		case "scheduled_start_time":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scheduled_start_time"))
+			data, err := ec.unmarshalOtimestamptz2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ScheduledStartTime = data
+		}
+	}
+	return it, nil
+}
+
+// Unmarshalcreate_flow_run_input unmarshals raw into the create_flow_run_input input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func Unmarshalcreate_flow_run_input(ctx context.Context, raw any) (CreateFlowRunInput, error) {
+	var out CreateFlowRunInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "create_flow_run_input", raw, &out)
 	return out, err
 }
 
@@ -5376,6 +8770,216 @@ func Unmarshaldelete_service_account_input(ctx context.Context, raw any) (Delete
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputflow_run_bool_exp(ctx context.Context, obj any) (FlowRunBoolExp, error) {
+	var it FlowRunBoolExp
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"_and", "_or", "_not", "id", "name", "state", "agent_id", "scheduled_start_time", "task_runs"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "_and":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("_and"))
+			data, err := ec.unmarshalOflow_run_bool_exp2ᚕᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐFlowRunBoolExpᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.And = data
+		case "_or":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("_or"))
+			data, err := ec.unmarshalOflow_run_bool_exp2ᚕᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐFlowRunBoolExpᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Or = data
+		case "_not":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("_not"))
+			data, err := ec.unmarshalOflow_run_bool_exp2ᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐFlowRunBoolExp(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Not = data
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalOuuid_comparison_exp2ᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐUUIDComparisonExp(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalOString_comparison_exp2ᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐStringComparisonExp(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "state":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("state"))
+			data, err := ec.unmarshalOString_comparison_exp2ᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐStringComparisonExp(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.State = data
+		case "agent_id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("agent_id"))
+			data, err := ec.unmarshalOuuid_comparison_exp2ᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐUUIDComparisonExp(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AgentID = data
+		case "scheduled_start_time":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scheduled_start_time"))
+			data, err := ec.unmarshalOtimestamptz_comparison_exp2ᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐTimestamptzComparisonExp(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ScheduledStartTime = data
+		case "task_runs":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("task_runs"))
+			data, err := ec.unmarshalOtask_run_bool_exp2ᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐTaskRunBoolExp(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TaskRuns = data
+		}
+	}
+	return it, nil
+}
+
+// Unmarshalflow_run_bool_exp unmarshals raw into the flow_run_bool_exp input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func Unmarshalflow_run_bool_exp(ctx context.Context, raw any) (FlowRunBoolExp, error) {
+	var out FlowRunBoolExp
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "flow_run_bool_exp", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputflow_run_order_by(ctx context.Context, obj any) (FlowRunOrderBy, error) {
+	var it FlowRunOrderBy
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"scheduled_start_time", "created_at", "name"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "scheduled_start_time":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scheduled_start_time"))
+			data, err := ec.unmarshalOorder_by2ᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐOrderBy(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ScheduledStartTime = data
+		case "created_at":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("created_at"))
+			data, err := ec.unmarshalOorder_by2ᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐOrderBy(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAt = data
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalOorder_by2ᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐOrderBy(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		}
+	}
+	return it, nil
+}
+
+// Unmarshalflow_run_order_by unmarshals raw into the flow_run_order_by input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func Unmarshalflow_run_order_by(ctx context.Context, raw any) (FlowRunOrderBy, error) {
+	var out FlowRunOrderBy
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "flow_run_order_by", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputget_runs_in_queue_input(ctx context.Context, obj any) (GetRunsInQueueInput, error) {
+	var it GetRunsInQueueInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"tenant_id", "before", "labels"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "tenant_id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("tenant_id"))
+			data, err := ec.unmarshalOuuid2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TenantID = data
+		case "before":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("before"))
+			data, err := ec.unmarshalOtimestamptz2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Before = data
+		case "labels":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("labels"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Labels = data
+		}
+	}
+	return it, nil
+}
+
+// Unmarshalget_runs_in_queue_input unmarshals raw into the get_runs_in_queue_input input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func Unmarshalget_runs_in_queue_input(ctx context.Context, raw any) (GetRunsInQueueInput, error) {
+	var out GetRunsInQueueInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "get_runs_in_queue_input", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputmembership_bool_exp(ctx context.Context, obj any) (MembershipBoolExp, error) {
 	var it MembershipBoolExp
 	if obj == nil {
@@ -5502,6 +9106,76 @@ func Unmarshalrefresh_token_input(ctx context.Context, raw any) (RefreshTokenInp
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputregister_agent_input(ctx context.Context, obj any) (RegisterAgentInput, error) {
+	var it RegisterAgentInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"type", "name", "labels", "tenant_id", "agent_config_id"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "type":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("type"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Type = data
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "labels":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("labels"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Labels = data
+		case "tenant_id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("tenant_id"))
+			data, err := ec.unmarshalOuuid2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TenantID = data
+		case "agent_config_id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("agent_config_id"))
+			data, err := ec.unmarshalOuuid2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AgentConfigID = data
+		}
+	}
+	return it, nil
+}
+
+// Unmarshalregister_agent_input unmarshals raw into the register_agent_input input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func Unmarshalregister_agent_input(ctx context.Context, raw any) (RegisterAgentInput, error) {
+	var out RegisterAgentInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "register_agent_input", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputservice_account_bool_exp(ctx context.Context, obj any) (ServiceAccountBoolExp, error) {
 	var it ServiceAccountBoolExp
 	if obj == nil {
@@ -5579,6 +9253,104 @@ func Unmarshalservice_account_bool_exp(ctx context.Context, raw any) (ServiceAcc
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputset_flow_run_state_input(ctx context.Context, obj any) (SetFlowRunStateInput, error) {
+	var it SetFlowRunStateInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"flow_run_id", "version", "state"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "flow_run_id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("flow_run_id"))
+			data, err := ec.unmarshalNuuid2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FlowRunID = data
+		case "version":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("version"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Version = data
+		case "state":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("state"))
+			data, err := ec.unmarshalNJSON2interface(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.State = data
+		}
+	}
+	return it, nil
+}
+
+// Unmarshalset_flow_run_state_input unmarshals raw into the set_flow_run_state_input input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func Unmarshalset_flow_run_state_input(ctx context.Context, raw any) (SetFlowRunStateInput, error) {
+	var out SetFlowRunStateInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "set_flow_run_state_input", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputset_flow_run_states_input(ctx context.Context, obj any) (SetFlowRunStatesInput, error) {
+	var it SetFlowRunStatesInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"states"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "states":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("states"))
+			data, err := ec.unmarshalNset_flow_run_state_input2ᚕᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐSetFlowRunStateInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.States = data
+		}
+	}
+	return it, nil
+}
+
+// Unmarshalset_flow_run_states_input unmarshals raw into the set_flow_run_states_input input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func Unmarshalset_flow_run_states_input(ctx context.Context, raw any) (SetFlowRunStatesInput, error) {
+	var out SetFlowRunStatesInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "set_flow_run_states_input", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputswitch_tenant_input(ctx context.Context, obj any) (SwitchTenantInput, error) {
 	var it SwitchTenantInput
 	if obj == nil {
@@ -5618,6 +9390,83 @@ func (ec *executionContext) unmarshalInputswitch_tenant_input(ctx context.Contex
 func Unmarshalswitch_tenant_input(ctx context.Context, raw any) (SwitchTenantInput, error) {
 	var out SwitchTenantInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "switch_tenant_input", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputtask_run_bool_exp(ctx context.Context, obj any) (TaskRunBoolExp, error) {
+	var it TaskRunBoolExp
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"_and", "_or", "_not", "id", "state", "state_start_time"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "_and":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("_and"))
+			data, err := ec.unmarshalOtask_run_bool_exp2ᚕᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐTaskRunBoolExpᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.And = data
+		case "_or":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("_or"))
+			data, err := ec.unmarshalOtask_run_bool_exp2ᚕᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐTaskRunBoolExpᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Or = data
+		case "_not":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("_not"))
+			data, err := ec.unmarshalOtask_run_bool_exp2ᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐTaskRunBoolExp(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Not = data
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalOuuid_comparison_exp2ᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐUUIDComparisonExp(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		case "state":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("state"))
+			data, err := ec.unmarshalOString_comparison_exp2ᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐStringComparisonExp(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.State = data
+		case "state_start_time":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("state_start_time"))
+			data, err := ec.unmarshalOtimestamptz_comparison_exp2ᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐTimestamptzComparisonExp(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StateStartTime = data
+		}
+	}
+	return it, nil
+}
+
+// Unmarshaltask_run_bool_exp unmarshals raw into the task_run_bool_exp input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func Unmarshaltask_run_bool_exp(ctx context.Context, raw any) (TaskRunBoolExp, error) {
+	var out TaskRunBoolExp
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "task_run_bool_exp", raw, &out)
 	return out, err
 }
 
@@ -5761,6 +9610,125 @@ func Unmarshaltenant_order_by(ctx context.Context, raw any) (TenantOrderBy, erro
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputtimestamptz_comparison_exp(ctx context.Context, obj any) (TimestamptzComparisonExp, error) {
+	var it TimestamptzComparisonExp
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"_eq", "_neq", "_gt", "_gte", "_lt", "_lte"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "_eq":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("_eq"))
+			data, err := ec.unmarshalOtimestamptz2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Eq = data
+		case "_neq":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("_neq"))
+			data, err := ec.unmarshalOtimestamptz2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Neq = data
+		case "_gt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("_gt"))
+			data, err := ec.unmarshalOtimestamptz2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Gt = data
+		case "_gte":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("_gte"))
+			data, err := ec.unmarshalOtimestamptz2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Gte = data
+		case "_lt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("_lt"))
+			data, err := ec.unmarshalOtimestamptz2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Lt = data
+		case "_lte":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("_lte"))
+			data, err := ec.unmarshalOtimestamptz2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Lte = data
+		}
+	}
+	return it, nil
+}
+
+// Unmarshaltimestamptz_comparison_exp unmarshals raw into the timestamptz_comparison_exp input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func Unmarshaltimestamptz_comparison_exp(ctx context.Context, raw any) (TimestamptzComparisonExp, error) {
+	var out TimestamptzComparisonExp
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "timestamptz_comparison_exp", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputupdate_flow_run_heartbeat_input(ctx context.Context, obj any) (UpdateFlowRunHeartbeatInput, error) {
+	var it UpdateFlowRunHeartbeatInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"flow_run_id"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "flow_run_id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("flow_run_id"))
+			data, err := ec.unmarshalNuuid2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FlowRunID = data
+		}
+	}
+	return it, nil
+}
+
+// Unmarshalupdate_flow_run_heartbeat_input unmarshals raw into the update_flow_run_heartbeat_input input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func Unmarshalupdate_flow_run_heartbeat_input(ctx context.Context, raw any) (UpdateFlowRunHeartbeatInput, error) {
+	var out UpdateFlowRunHeartbeatInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "update_flow_run_heartbeat_input", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputupdate_membership_role_input(ctx context.Context, obj any) (UpdateMembershipRoleInput, error) {
 	var it UpdateMembershipRoleInput
 	if obj == nil {
@@ -5873,6 +9841,132 @@ func Unmarshaluuid_comparison_exp(ctx context.Context, raw any) (UUIDComparisonE
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputwrite_run_log_input(ctx context.Context, obj any) (WriteRunLogInput, error) {
+	var it WriteRunLogInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"flow_run_id", "task_run_id", "timestamp", "name", "message", "level", "info"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "flow_run_id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("flow_run_id"))
+			data, err := ec.unmarshalNuuid2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FlowRunID = data
+		case "task_run_id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("task_run_id"))
+			data, err := ec.unmarshalOuuid2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TaskRunID = data
+		case "timestamp":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("timestamp"))
+			data, err := ec.unmarshalOtimestamptz2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Timestamp = data
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "message":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("message"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Message = data
+		case "level":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("level"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Level = data
+		case "info":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("info"))
+			data, err := ec.unmarshalOJSON2interface(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Info = data
+		}
+	}
+	return it, nil
+}
+
+// Unmarshalwrite_run_log_input unmarshals raw into the write_run_log_input input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func Unmarshalwrite_run_log_input(ctx context.Context, raw any) (WriteRunLogInput, error) {
+	var out WriteRunLogInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "write_run_log_input", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputwrite_run_logs_input(ctx context.Context, obj any) (WriteRunLogsInput, error) {
+	var it WriteRunLogsInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"logs"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "logs":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("logs"))
+			data, err := ec.unmarshalNwrite_run_log_input2ᚕᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐWriteRunLogInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Logs = data
+		}
+	}
+	return it, nil
+}
+
+// Unmarshalwrite_run_logs_input unmarshals raw into the write_run_logs_input input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func Unmarshalwrite_run_logs_input(ctx context.Context, raw any) (WriteRunLogsInput, error) {
+	var out WriteRunLogsInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "write_run_logs_input", raw, &out)
+	return out, err
+}
+
 // endregion **************************** input.gotpl *****************************
 
 // region    ************************** interface.gotpl ***************************
@@ -5910,6 +10004,48 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "refresh_token":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_refresh_token(ctx, field)
+			})
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "register_agent":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_register_agent(ctx, field)
+			})
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "get_runs_in_queue":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_get_runs_in_queue(ctx, field)
+			})
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "set_flow_run_states":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_set_flow_run_states(ctx, field)
+			})
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "write_run_logs":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_write_run_logs(ctx, field)
+			})
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "update_flow_run_heartbeat":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_update_flow_run_heartbeat(ctx, field)
+			})
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "create_flow_run":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_create_flow_run(ctx, field)
 			})
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
@@ -6026,6 +10162,18 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_hello(ctx, field)
 				})
+		case "flow_run":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_flow_run(ctx, field)
+				})
+		case "agent":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_agent(ctx, field)
+				})
 		case "auth_api_key":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, true,
@@ -6037,6 +10185,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_api_token(ctx, field)
+				})
+		case "audit_event":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_audit_event(ctx, field)
 				})
 		case "auth_info":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
@@ -6500,6 +10654,107 @@ func (ec *executionContext) _access_token_payload(ctx context.Context, sel ast.S
 	return out
 }
 
+var agentImplementors = []string{"agent"}
+
+func (ec *executionContext) _agent(ctx context.Context, sel ast.SelectionSet, obj *latchkey.Agent) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, agentImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("agent")
+		case "id":
+			out.Values[i] = ec._agent_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "tenant_id":
+			out.Values[i] = ec._agent_tenant_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "name":
+			out.Values[i] = ec._agent_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "type":
+			out.Values[i] = ec._agent_type(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "labels":
+			out.Values[i] = ec._agent_labels(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "user_id":
+			out.Values[i] = ec._agent_user_id(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "created_at":
+			out.Values[i] = ec._agent_created_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "last_seen_at":
+			out.Values[i] = ec._agent_last_seen_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var agent_id_payloadImplementors = []string{"agent_id_payload"}
+
+func (ec *executionContext) _agent_id_payload(ctx context.Context, sel ast.SelectionSet, obj *AgentIDPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, agent_id_payloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("agent_id_payload")
+		case "id":
+			out.Values[i] = ec._agent_id_payload_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var api_tokenImplementors = []string{"api_token"}
 
 func (ec *executionContext) _api_token(ctx context.Context, sel ast.SelectionSet, obj *latchkey.APIToken) graphql.Marshaler {
@@ -6544,6 +10799,97 @@ func (ec *executionContext) _api_token(ctx context.Context, sel ast.SelectionSet
 			}
 		case "user_id":
 			out.Values[i] = ec._api_token_user_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var audit_eventImplementors = []string{"audit_event"}
+
+func (ec *executionContext) _audit_event(ctx context.Context, sel ast.SelectionSet, obj *latchkey.AuditEvent) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, audit_eventImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("audit_event")
+		case "id":
+			out.Values[i] = ec._audit_event_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "tenant_id":
+			out.Values[i] = ec._audit_event_tenant_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "actor_user_id":
+			out.Values[i] = ec._audit_event_actor_user_id(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "actor_kind":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._audit_event_actor_kind(ctx, field, obj)
+				})
+		case "actor_credential_id":
+			out.Values[i] = ec._audit_event_actor_credential_id(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "action":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._audit_event_action(ctx, field, obj)
+				})
+		case "target_type":
+			out.Values[i] = ec._audit_event_target_type(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "target_id":
+			out.Values[i] = ec._audit_event_target_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "details":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._audit_event_details(ctx, field, obj)
+				})
+		case "client_addr":
+			out.Values[i] = ec._audit_event_client_addr(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "user_agent":
+			out.Values[i] = ec._audit_event_user_agent(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "created_at":
+			out.Values[i] = ec._audit_event_created_at(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -6761,6 +11107,345 @@ func (ec *executionContext) _create_api_token_payload(ctx context.Context, sel a
 	return out
 }
 
+var flowImplementors = []string{"flow"}
+
+func (ec *executionContext) _flow(ctx context.Context, sel ast.SelectionSet, obj *Flow) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, flowImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("flow")
+		case "id":
+			out.Values[i] = ec._flow_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "name":
+			out.Values[i] = ec._flow_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "environment":
+			out.Values[i] = ec._flow_environment(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "storage":
+			out.Values[i] = ec._flow_storage(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "version":
+			out.Values[i] = ec._flow_version(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "core_version":
+			out.Values[i] = ec._flow_core_version(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var flow_runImplementors = []string{"flow_run"}
+
+func (ec *executionContext) _flow_run(ctx context.Context, sel ast.SelectionSet, obj *latchkey.FlowRun) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, flow_runImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("flow_run")
+		case "id":
+			out.Values[i] = ec._flow_run_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "tenant_id":
+			out.Values[i] = ec._flow_run_tenant_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "name":
+			out.Values[i] = ec._flow_run_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "command":
+			out.Values[i] = ec._flow_run_command(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "labels":
+			out.Values[i] = ec._flow_run_labels(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "state":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._flow_run_state(ctx, field, obj)
+				})
+		case "state_message":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._flow_run_state_message(ctx, field, obj)
+				})
+		case "version":
+			out.Values[i] = ec._flow_run_version(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "serialized_state":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._flow_run_serialized_state(ctx, field, obj)
+				})
+		case "parameters":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._flow_run_parameters(ctx, field, obj)
+				})
+		case "run_config":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._flow_run_run_config(ctx, field, obj)
+				})
+		case "scheduled_start_time":
+			out.Values[i] = ec._flow_run_scheduled_start_time(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "start_time":
+			out.Values[i] = ec._flow_run_start_time(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "end_time":
+			out.Values[i] = ec._flow_run_end_time(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "heartbeat_at":
+			out.Values[i] = ec._flow_run_heartbeat_at(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "lost_contact_at":
+			out.Values[i] = ec._flow_run_lost_contact_at(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "agent_id":
+			out.Values[i] = ec._flow_run_agent_id(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "created_by_user_id":
+			out.Values[i] = ec._flow_run_created_by_user_id(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "created_at":
+			out.Values[i] = ec._flow_run_created_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "updated_at":
+			out.Values[i] = ec._flow_run_updated_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "flow":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._flow_run_flow(ctx, field, obj)
+				})
+		case "task_runs":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._flow_run_task_runs(ctx, field, obj)
+				})
+		case "logs":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._flow_run_logs(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var flow_run_id_payloadImplementors = []string{"flow_run_id_payload"}
+
+func (ec *executionContext) _flow_run_id_payload(ctx context.Context, sel ast.SelectionSet, obj *FlowRunIDPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, flow_run_id_payloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("flow_run_id_payload")
+		case "id":
+			out.Values[i] = ec._flow_run_id_payload_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var flow_run_state_payloadImplementors = []string{"flow_run_state_payload"}
+
+func (ec *executionContext) _flow_run_state_payload(ctx context.Context, sel ast.SelectionSet, obj *FlowRunStatePayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, flow_run_state_payloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("flow_run_state_payload")
+		case "id":
+			out.Values[i] = ec._flow_run_state_payload_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "status":
+			out.Values[i] = ec._flow_run_state_payload_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "message":
+			out.Values[i] = ec._flow_run_state_payload_message(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var logImplementors = []string{"log"}
+
+func (ec *executionContext) _log(ctx context.Context, sel ast.SelectionSet, obj *latchkey.RunLog) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, logImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("log")
+		case "flow_run_id":
+			out.Values[i] = ec._log_flow_run_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "timestamp":
+			out.Values[i] = ec._log_timestamp(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "name":
+			out.Values[i] = ec._log_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "level":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._log_level(ctx, field, obj)
+				})
+		case "message":
+			out.Values[i] = ec._log_message(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var membershipImplementors = []string{"membership"}
 
 func (ec *executionContext) _membership(ctx context.Context, sel ast.SelectionSet, obj *latchkey.Membership) graphql.Marshaler {
@@ -6804,6 +11489,39 @@ func (ec *executionContext) _membership(ctx context.Context, sel ast.SelectionSe
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._membership_user(ctx, field, obj)
 				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var runs_in_queue_payloadImplementors = []string{"runs_in_queue_payload"}
+
+func (ec *executionContext) _runs_in_queue_payload(ctx context.Context, sel ast.SelectionSet, obj *RunsInQueuePayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, runs_in_queue_payloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("runs_in_queue_payload")
+		case "flow_run_ids":
+			out.Values[i] = ec._runs_in_queue_payload_flow_run_ids(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -6886,6 +11604,39 @@ func (ec *executionContext) _service_account(ctx context.Context, sel ast.Select
 	return out
 }
 
+var set_flow_run_states_payloadImplementors = []string{"set_flow_run_states_payload"}
+
+func (ec *executionContext) _set_flow_run_states_payload(ctx context.Context, sel ast.SelectionSet, obj *SetFlowRunStatesPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, set_flow_run_states_payloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("set_flow_run_states_payload")
+		case "states":
+			out.Values[i] = ec._set_flow_run_states_payload_states(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var success_payloadImplementors = []string{"success_payload"}
 
 func (ec *executionContext) _success_payload(ctx context.Context, sel ast.SelectionSet, obj *SuccessPayload) graphql.Marshaler {
@@ -6900,6 +11651,64 @@ func (ec *executionContext) _success_payload(ctx context.Context, sel ast.Select
 		case "success":
 			out.Values[i] = ec._success_payload_success(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var task_runImplementors = []string{"task_run"}
+
+func (ec *executionContext) _task_run(ctx context.Context, sel ast.SelectionSet, obj *TaskRun) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, task_runImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("task_run")
+		case "id":
+			out.Values[i] = ec._task_run_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "version":
+			out.Values[i] = ec._task_run_version(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "task_id":
+			out.Values[i] = ec._task_run_task_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "state":
+			out.Values[i] = ec._task_run_state(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "state_start_time":
+			out.Values[i] = ec._task_run_state_start_time(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "serialized_state":
+			out.Values[i] = ec._task_run_serialized_state(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		default:
@@ -7046,6 +11855,38 @@ func (ec *executionContext) marshalNBoolean2bool(ctx context.Context, sel ast.Se
 	return res
 }
 
+func (ec *executionContext) unmarshalNInt2int(ctx context.Context, v any) (int, error) {
+	res, err := graphql.UnmarshalInt(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNInt2int(ctx context.Context, sel ast.SelectionSet, v int) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalInt(v)
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "Int!")
+	}
+	return res
+}
+
+func (ec *executionContext) unmarshalNJSON2interface(ctx context.Context, v any) (any, error) {
+	res, err := graphql.UnmarshalAny(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNJSON2interface(ctx context.Context, sel ast.SelectionSet, v any) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "JSON!")
+		return graphql.Null
+	}
+	_ = sel
+	res := graphql.MarshalAny(v)
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "JSON!")
+	}
+	return res
+}
+
 func (ec *executionContext) unmarshalNString2string(ctx context.Context, v any) (string, error) {
 	res, err := graphql.UnmarshalString(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -7058,6 +11899,35 @@ func (ec *executionContext) marshalNString2string(ctx context.Context, sel ast.S
 		graphql.AddInvalidNullFromMarshaler(ctx, "String!")
 	}
 	return res
+}
+
+func (ec *executionContext) unmarshalNString2ᚕstringᚄ(ctx context.Context, v any) ([]string, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]string, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNString2string(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalNString2ᚕstringᚄ(ctx context.Context, sel ast.SelectionSet, v []string) graphql.Marshaler {
+	ret := make(graphql.Array, len(v))
+	for i := range v {
+		ret[i] = ec.marshalNString2string(ctx, sel, v[i])
+	}
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) marshalN__Directive2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐDirective(ctx context.Context, sel ast.SelectionSet, v introspection.Directive) graphql.Marshaler {
@@ -7202,6 +12072,35 @@ func (ec *executionContext) marshalN__TypeKind2string(ctx context.Context, sel a
 	return res
 }
 
+func (ec *executionContext) marshalNagent2ᚕᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚐAgentᚄ(ctx context.Context, sel ast.SelectionSet, v []*latchkey.Agent) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNagent2ᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚐAgent(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNagent2ᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚐAgent(ctx context.Context, sel ast.SelectionSet, v *latchkey.Agent) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "agent!")
+		return graphql.Null
+	}
+	return ec._agent(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNagent_bool_exp2ᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐAgentBoolExp(ctx context.Context, v any) (*AgentBoolExp, error) {
+	res, err := ec.unmarshalInputagent_bool_exp(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) marshalNapi_token2ᚕᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚐAPITokenᚄ(ctx context.Context, sel ast.SelectionSet, v []*latchkey.APIToken) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -7224,6 +12123,40 @@ func (ec *executionContext) marshalNapi_token2ᚖgithubᚗcomᚋlatchkeyᚋlatch
 		return graphql.Null
 	}
 	return ec._api_token(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNaudit_event2ᚕᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚐAuditEventᚄ(ctx context.Context, sel ast.SelectionSet, v []*latchkey.AuditEvent) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNaudit_event2ᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚐAuditEvent(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNaudit_event2ᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚐAuditEvent(ctx context.Context, sel ast.SelectionSet, v *latchkey.AuditEvent) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "audit_event!")
+		return graphql.Null
+	}
+	return ec._audit_event(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNaudit_event_bool_exp2ᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐAuditEventBoolExp(ctx context.Context, v any) (*AuditEventBoolExp, error) {
+	res, err := ec.unmarshalInputaudit_event_bool_exp(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNaudit_event_order_by2ᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐAuditEventOrderBy(ctx context.Context, v any) (*AuditEventOrderBy, error) {
+	res, err := ec.unmarshalInputaudit_event_order_by(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalNauth_api_key2ᚕᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚐAPIKeyᚄ(ctx context.Context, sel ast.SelectionSet, v []*latchkey.APIKey) graphql.Marshaler {
@@ -7270,6 +12203,11 @@ func (ec *executionContext) unmarshalNcreate_api_token_input2githubᚗcomᚋlatc
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalNcreate_flow_run_input2githubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐCreateFlowRunInput(ctx context.Context, v any) (CreateFlowRunInput, error) {
+	res, err := ec.unmarshalInputcreate_flow_run_input(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNcreate_membership_input2githubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐCreateMembershipInput(ctx context.Context, v any) (CreateMembershipInput, error) {
 	res, err := ec.unmarshalInputcreate_membership_input(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -7303,6 +12241,101 @@ func (ec *executionContext) unmarshalNdelete_membership_input2githubᚗcomᚋlat
 func (ec *executionContext) unmarshalNdelete_service_account_input2githubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐDeleteServiceAccountInput(ctx context.Context, v any) (DeleteServiceAccountInput, error) {
 	res, err := ec.unmarshalInputdelete_service_account_input(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNflow2ᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐFlow(ctx context.Context, sel ast.SelectionSet, v *Flow) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "flow!")
+		return graphql.Null
+	}
+	return ec._flow(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNflow_run2ᚕᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚐFlowRunᚄ(ctx context.Context, sel ast.SelectionSet, v []*latchkey.FlowRun) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNflow_run2ᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚐFlowRun(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNflow_run2ᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚐFlowRun(ctx context.Context, sel ast.SelectionSet, v *latchkey.FlowRun) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "flow_run!")
+		return graphql.Null
+	}
+	return ec._flow_run(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNflow_run_bool_exp2ᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐFlowRunBoolExp(ctx context.Context, v any) (*FlowRunBoolExp, error) {
+	res, err := ec.unmarshalInputflow_run_bool_exp(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNflow_run_order_by2ᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐFlowRunOrderBy(ctx context.Context, v any) (*FlowRunOrderBy, error) {
+	res, err := ec.unmarshalInputflow_run_order_by(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNflow_run_state_payload2ᚕᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐFlowRunStatePayloadᚄ(ctx context.Context, sel ast.SelectionSet, v []*FlowRunStatePayload) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNflow_run_state_payload2ᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐFlowRunStatePayload(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNflow_run_state_payload2ᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐFlowRunStatePayload(ctx context.Context, sel ast.SelectionSet, v *FlowRunStatePayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "flow_run_state_payload!")
+		return graphql.Null
+	}
+	return ec._flow_run_state_payload(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNget_runs_in_queue_input2githubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐGetRunsInQueueInput(ctx context.Context, v any) (GetRunsInQueueInput, error) {
+	res, err := ec.unmarshalInputget_runs_in_queue_input(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNlog2ᚕᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚐRunLogᚄ(ctx context.Context, sel ast.SelectionSet, v []*latchkey.RunLog) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNlog2ᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚐRunLog(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNlog2ᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚐRunLog(ctx context.Context, sel ast.SelectionSet, v *latchkey.RunLog) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "log!")
+		return graphql.Null
+	}
+	return ec._log(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNmembership2ᚕᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚐMembershipᚄ(ctx context.Context, sel ast.SelectionSet, v []*latchkey.Membership) graphql.Marshaler {
@@ -7339,6 +12372,11 @@ func (ec *executionContext) unmarshalNrefresh_token_input2githubᚗcomᚋlatchke
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalNregister_agent_input2githubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐRegisterAgentInput(ctx context.Context, v any) (RegisterAgentInput, error) {
+	res, err := ec.unmarshalInputregister_agent_input(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) marshalNservice_account2ᚕᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚐServiceAccountᚄ(ctx context.Context, sel ast.SelectionSet, v []*latchkey.ServiceAccount) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -7368,9 +12406,62 @@ func (ec *executionContext) unmarshalNservice_account_bool_exp2ᚖgithubᚗcom�
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalNset_flow_run_state_input2ᚕᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐSetFlowRunStateInputᚄ(ctx context.Context, v any) ([]*SetFlowRunStateInput, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*SetFlowRunStateInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNset_flow_run_state_input2ᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐSetFlowRunStateInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) unmarshalNset_flow_run_state_input2ᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐSetFlowRunStateInput(ctx context.Context, v any) (*SetFlowRunStateInput, error) {
+	res, err := ec.unmarshalInputset_flow_run_state_input(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNset_flow_run_states_input2githubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐSetFlowRunStatesInput(ctx context.Context, v any) (SetFlowRunStatesInput, error) {
+	res, err := ec.unmarshalInputset_flow_run_states_input(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNswitch_tenant_input2githubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐSwitchTenantInput(ctx context.Context, v any) (SwitchTenantInput, error) {
 	res, err := ec.unmarshalInputswitch_tenant_input(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNtask_run2ᚕᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐTaskRunᚄ(ctx context.Context, sel ast.SelectionSet, v []*TaskRun) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNtask_run2ᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐTaskRun(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNtask_run2ᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐTaskRun(ctx context.Context, sel ast.SelectionSet, v *TaskRun) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "task_run!")
+		return graphql.Null
+	}
+	return ec._task_run(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNtask_run_bool_exp2ᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐTaskRunBoolExp(ctx context.Context, v any) (*TaskRunBoolExp, error) {
+	res, err := ec.unmarshalInputtask_run_bool_exp(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalNtenant2ᚕᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚐTenantᚄ(ctx context.Context, sel ast.SelectionSet, v []*latchkey.Tenant) graphql.Marshaler {
@@ -7421,6 +12512,11 @@ func (ec *executionContext) marshalNtimestamptz2timeᚐTime(ctx context.Context,
 	return res
 }
 
+func (ec *executionContext) unmarshalNupdate_flow_run_heartbeat_input2githubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐUpdateFlowRunHeartbeatInput(ctx context.Context, v any) (UpdateFlowRunHeartbeatInput, error) {
+	res, err := ec.unmarshalInputupdate_flow_run_heartbeat_input(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNupdate_membership_role_input2githubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐUpdateMembershipRoleInput(ctx context.Context, v any) (UpdateMembershipRoleInput, error) {
 	res, err := ec.unmarshalInputupdate_membership_role_input(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -7462,6 +12558,59 @@ func (ec *executionContext) marshalNuuid2string(ctx context.Context, sel ast.Sel
 		graphql.AddInvalidNullFromMarshaler(ctx, "uuid!")
 	}
 	return res
+}
+
+func (ec *executionContext) unmarshalNuuid2ᚕstringᚄ(ctx context.Context, v any) ([]string, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]string, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNuuid2string(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalNuuid2ᚕstringᚄ(ctx context.Context, sel ast.SelectionSet, v []string) graphql.Marshaler {
+	ret := make(graphql.Array, len(v))
+	for i := range v {
+		ret[i] = ec.marshalNuuid2string(ctx, sel, v[i])
+	}
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalNwrite_run_log_input2ᚕᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐWriteRunLogInputᚄ(ctx context.Context, v any) ([]*WriteRunLogInput, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*WriteRunLogInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNwrite_run_log_input2ᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐWriteRunLogInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) unmarshalNwrite_run_log_input2ᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐWriteRunLogInput(ctx context.Context, v any) (*WriteRunLogInput, error) {
+	res, err := ec.unmarshalInputwrite_run_log_input(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNwrite_run_logs_input2githubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐWriteRunLogsInput(ctx context.Context, v any) (WriteRunLogsInput, error) {
+	res, err := ec.unmarshalInputwrite_run_logs_input(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) unmarshalOBoolean2bool(ctx context.Context, v any) (bool, error) {
@@ -7509,6 +12658,24 @@ func (ec *executionContext) marshalOInt2ᚖint(ctx context.Context, sel ast.Sele
 	_ = sel
 	_ = ctx
 	res := graphql.MarshalInt(*v)
+	return res
+}
+
+func (ec *executionContext) unmarshalOJSON2interface(ctx context.Context, v any) (any, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := graphql.UnmarshalAny(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOJSON2interface(ctx context.Context, sel ast.SelectionSet, v any) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalAny(v)
 	return res
 }
 
@@ -7675,6 +12842,80 @@ func (ec *executionContext) marshalOaccess_token_payload2ᚖgithubᚗcomᚋlatch
 	return ec._access_token_payload(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalOagent_bool_exp2ᚕᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐAgentBoolExpᚄ(ctx context.Context, v any) ([]*AgentBoolExp, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*AgentBoolExp, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNagent_bool_exp2ᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐAgentBoolExp(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) unmarshalOagent_bool_exp2ᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐAgentBoolExp(ctx context.Context, v any) (*AgentBoolExp, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputagent_bool_exp(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOagent_id_payload2ᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐAgentIDPayload(ctx context.Context, sel ast.SelectionSet, v *AgentIDPayload) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._agent_id_payload(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOaudit_event_bool_exp2ᚕᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐAuditEventBoolExpᚄ(ctx context.Context, v any) ([]*AuditEventBoolExp, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*AuditEventBoolExp, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNaudit_event_bool_exp2ᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐAuditEventBoolExp(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) unmarshalOaudit_event_bool_exp2ᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐAuditEventBoolExp(ctx context.Context, v any) (*AuditEventBoolExp, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputaudit_event_bool_exp(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOaudit_event_order_by2ᚕᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐAuditEventOrderByᚄ(ctx context.Context, v any) ([]*AuditEventOrderBy, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*AuditEventOrderBy, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNaudit_event_order_by2ᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐAuditEventOrderBy(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
 func (ec *executionContext) unmarshalOauth_api_key_bool_exp2ᚕᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐAuthAPIKeyBoolExpᚄ(ctx context.Context, v any) ([]*AuthAPIKeyBoolExp, error) {
 	if v == nil {
 		return nil, nil
@@ -7738,6 +12979,55 @@ func (ec *executionContext) marshalOcreate_api_token_payload2ᚖgithubᚗcomᚋl
 	return ec._create_api_token_payload(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalOflow_run_bool_exp2ᚕᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐFlowRunBoolExpᚄ(ctx context.Context, v any) ([]*FlowRunBoolExp, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*FlowRunBoolExp, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNflow_run_bool_exp2ᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐFlowRunBoolExp(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) unmarshalOflow_run_bool_exp2ᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐFlowRunBoolExp(ctx context.Context, v any) (*FlowRunBoolExp, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputflow_run_bool_exp(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOflow_run_id_payload2ᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐFlowRunIDPayload(ctx context.Context, sel ast.SelectionSet, v *FlowRunIDPayload) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._flow_run_id_payload(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOflow_run_order_by2ᚕᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐFlowRunOrderByᚄ(ctx context.Context, v any) ([]*FlowRunOrderBy, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*FlowRunOrderBy, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNflow_run_order_by2ᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐFlowRunOrderBy(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
 func (ec *executionContext) marshalOmembership2ᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚐMembership(ctx context.Context, sel ast.SelectionSet, v *latchkey.Membership) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
@@ -7786,6 +13076,13 @@ func (ec *executionContext) marshalOorder_by2ᚖgithubᚗcomᚋlatchkeyᚋlatchk
 	return v
 }
 
+func (ec *executionContext) marshalOruns_in_queue_payload2ᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐRunsInQueuePayload(ctx context.Context, sel ast.SelectionSet, v *RunsInQueuePayload) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._runs_in_queue_payload(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalOservice_account2ᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚐServiceAccount(ctx context.Context, sel ast.SelectionSet, v *latchkey.ServiceAccount) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
@@ -7818,11 +13115,43 @@ func (ec *executionContext) unmarshalOservice_account_bool_exp2ᚖgithubᚗcom�
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) marshalOset_flow_run_states_payload2ᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐSetFlowRunStatesPayload(ctx context.Context, sel ast.SelectionSet, v *SetFlowRunStatesPayload) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._set_flow_run_states_payload(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalOsuccess_payload2ᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐSuccessPayload(ctx context.Context, sel ast.SelectionSet, v *SuccessPayload) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}
 	return ec._success_payload(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOtask_run_bool_exp2ᚕᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐTaskRunBoolExpᚄ(ctx context.Context, v any) ([]*TaskRunBoolExp, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*TaskRunBoolExp, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNtask_run_bool_exp2ᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐTaskRunBoolExp(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) unmarshalOtask_run_bool_exp2ᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐTaskRunBoolExp(ctx context.Context, v any) (*TaskRunBoolExp, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputtask_run_bool_exp(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalOtenant2ᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚐTenant(ctx context.Context, sel ast.SelectionSet, v *latchkey.Tenant) graphql.Marshaler {
@@ -7890,6 +13219,14 @@ func (ec *executionContext) marshalOtimestamptz2ᚖtimeᚐTime(ctx context.Conte
 	_ = ctx
 	res := MarshalTimestamptz(*v)
 	return res
+}
+
+func (ec *executionContext) unmarshalOtimestamptz_comparison_exp2ᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐTimestamptzComparisonExp(ctx context.Context, v any) (*TimestamptzComparisonExp, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputtimestamptz_comparison_exp(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalOuser2ᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚐUser(ctx context.Context, sel ast.SelectionSet, v *latchkey.User) graphql.Marshaler {

@@ -6,8 +6,10 @@ import (
 
 	"github.com/99designs/gqlgen/complexity"
 	gql "github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
+	"github.com/vektah/gqlparser/v2/parser"
 
 	"github.com/latchkey/latchkey"
 )
@@ -16,16 +18,150 @@ import (
 // maxDepth or with a complexity score above maxComplexity, before anything
 // is resolved. Introspection fields (__schema, __type) do not count towards
 // depth: the validator caps their depth on its own.
+//
+// Those checks run after gqlgen has validated the document, and some
+// validation rules cost more than linear time (overlapping-field merging is
+// quadratic in a selection set's size, and naive fragment expansion is
+// exponential in a chain of fragments each spreading the next twice). So
+// MutateOperationParameters first parses the query once, in linear time,
+// and refuses it before validation if its expanded size or depth is over
+// the limits, expanding each fragment only once. Accepted query texts are
+// remembered so the hot path parses nothing twice.
 type limits struct {
 	maxDepth      int
 	maxComplexity int
+	maxTokens     int
 	es            gql.ExecutableSchema
+	accepted      *lru.LRU[struct{}]
 }
 
 var _ interface {
 	gql.HandlerExtension
+	gql.OperationParameterMutator
 	gql.OperationContextMutator
 } = (*limits)(nil)
+
+// MutateOperationParameters implements graphql.OperationParameterMutator:
+// the pre-validation size check.
+func (l *limits) MutateOperationParameters(ctx context.Context, params *gql.RawParams) *gqlerror.Error {
+	if l.accepted != nil {
+		if _, ok := l.accepted.Get(ctx, params.Query); ok {
+			return nil
+		}
+	}
+	doc, err := parser.ParseQueryWithTokenLimit(&ast.Source{Input: params.Query}, l.maxTokens)
+	if err != nil {
+		if strings.Contains(err.Error(), "token limit") {
+			return tooLarge("Query is too large: it has more than %d tokens.", l.maxTokens)
+		}
+		return nil // gqlgen reports the parse error itself
+	}
+	if err := l.checkSize(doc); err != nil {
+		return err
+	}
+	if l.accepted != nil {
+		l.accepted.Add(ctx, params.Query, struct{}{})
+	}
+	return nil
+}
+
+// checkSize refuses documents whose fields, counted as written, or whose
+// operations, with fragments expanded, are over the limits.
+func (l *limits) checkSize(doc *ast.QueryDocument) *gqlerror.Error {
+	w := &sizeWalker{
+		frags: make(map[string]*ast.FragmentDefinition, len(doc.Fragments)),
+		memo:  make(map[string]size, len(doc.Fragments)),
+		busy:  make(map[string]bool),
+		limit: l.maxComplexity,
+	}
+	written := 0
+	for _, f := range doc.Fragments {
+		w.frags[f.Name] = f
+		written += countWritten(f.SelectionSet)
+	}
+	for _, op := range doc.Operations {
+		written += countWritten(op.SelectionSet)
+	}
+	if written > l.maxComplexity {
+		return tooLarge("Query is too complex: it selects more than %d fields.", l.maxComplexity)
+	}
+	for _, op := range doc.Operations {
+		sz := w.set(op.SelectionSet)
+		if sz.fields > l.maxComplexity {
+			return tooLarge("Query is too complex: it selects more than %d fields.", l.maxComplexity)
+		}
+		if sz.depth > l.maxDepth {
+			return tooLarge("Query is too deep: it nests fields more than %d levels.", l.maxDepth)
+		}
+	}
+	return nil
+}
+
+// countWritten counts the fields written in set, not following spreads.
+func countWritten(set ast.SelectionSet) int {
+	n := 0
+	for _, sel := range set {
+		switch sel := sel.(type) {
+		case *ast.Field:
+			n += 1 + countWritten(sel.SelectionSet)
+		case *ast.InlineFragment:
+			n += countWritten(sel.SelectionSet)
+		}
+	}
+	return n
+}
+
+// size is the expanded field count and depth of a selection set.
+type size struct{ fields, depth int }
+
+// sizeWalker measures selection sets with every fragment expanded, in time
+// linear in the document: each fragment is measured once. Counts saturate
+// just above limit. A fragment cycle counts as nothing here; validation
+// rejects it.
+type sizeWalker struct {
+	frags map[string]*ast.FragmentDefinition
+	memo  map[string]size
+	busy  map[string]bool
+	limit int
+}
+
+func (w *sizeWalker) set(set ast.SelectionSet) size {
+	var out size
+	for _, sel := range set {
+		var sub size
+		switch sel := sel.(type) {
+		case *ast.Field:
+			sub = w.set(sel.SelectionSet)
+			sub.fields++
+			sub.depth++
+			if strings.HasPrefix(sel.Name, "__") {
+				sub.depth = 0 // introspection depth is capped by the validator
+			}
+		case *ast.InlineFragment:
+			sub = w.set(sel.SelectionSet)
+		case *ast.FragmentSpread:
+			sub = w.fragment(sel.Name)
+		}
+		out.fields = min(out.fields+sub.fields, w.limit+1)
+		out.depth = max(out.depth, sub.depth)
+	}
+	return out
+}
+
+func (w *sizeWalker) fragment(name string) size {
+	if sz, ok := w.memo[name]; ok {
+		return sz
+	}
+	def := w.frags[name]
+	if def == nil || w.busy[name] {
+		return size{}
+	}
+	w.busy[name] = true
+	sz := w.set(def.SelectionSet)
+	delete(w.busy, name)
+	w.memo[name] = sz
+	return sz
+}
 
 // ExtensionName implements graphql.HandlerExtension.
 func (l *limits) ExtensionName() string { return "LatchkeyLimits" }

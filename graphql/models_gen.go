@@ -25,6 +25,34 @@ type StringComparisonExp struct {
 	Nin []string `json:"_nin,omitempty"`
 }
 
+type AgentBoolExp struct {
+	And  []*AgentBoolExp      `json:"_and,omitempty"`
+	Or   []*AgentBoolExp      `json:"_or,omitempty"`
+	Not  *AgentBoolExp        `json:"_not,omitempty"`
+	ID   *UUIDComparisonExp   `json:"id,omitempty"`
+	Name *StringComparisonExp `json:"name,omitempty"`
+	Type *StringComparisonExp `json:"type,omitempty"`
+}
+
+type AgentIDPayload struct {
+	ID string `json:"id"`
+}
+
+type AuditEventBoolExp struct {
+	And         []*AuditEventBoolExp `json:"_and,omitempty"`
+	Or          []*AuditEventBoolExp `json:"_or,omitempty"`
+	Not         *AuditEventBoolExp   `json:"_not,omitempty"`
+	ID          *UUIDComparisonExp   `json:"id,omitempty"`
+	Action      *StringComparisonExp `json:"action,omitempty"`
+	TargetType  *StringComparisonExp `json:"target_type,omitempty"`
+	TargetID    *UUIDComparisonExp   `json:"target_id,omitempty"`
+	ActorUserID *UUIDComparisonExp   `json:"actor_user_id,omitempty"`
+}
+
+type AuditEventOrderBy struct {
+	CreatedAt *OrderBy `json:"created_at,omitempty"`
+}
+
 type AuthAPIKeyBoolExp struct {
 	And             []*AuthAPIKeyBoolExp `json:"_and,omitempty"`
 	Or              []*AuthAPIKeyBoolExp `json:"_or,omitempty"`
@@ -82,6 +110,16 @@ type CreateAPITokenPayload struct {
 	Token string `json:"token"`
 }
 
+type CreateFlowRunInput struct {
+	// Null or empty: derived from the id.
+	Name *string `json:"name,omitempty"`
+	// The argv to execute, program first; no shell is involved.
+	Command []string `json:"command"`
+	Labels  []string `json:"labels,omitempty"`
+	// Null: now.
+	ScheduledStartTime *time.Time `json:"scheduled_start_time,omitempty"`
+}
+
 type CreateMembershipInput struct {
 	// Null: the caller's tenant.
 	TenantID *string `json:"tenant_id,omitempty"`
@@ -122,6 +160,57 @@ type DeleteServiceAccountInput struct {
 	ServiceAccountID string `json:"service_account_id"`
 }
 
+// The one-off flow of a flow run; its id is the run's id.
+type Flow struct {
+	ID          string  `json:"id"`
+	Name        string  `json:"name"`
+	Environment any     `json:"environment,omitempty"`
+	Storage     any     `json:"storage,omitempty"`
+	Version     int     `json:"version"`
+	CoreVersion *string `json:"core_version,omitempty"`
+}
+
+// Conditions on flow runs. _and, _or and _not nest as in Hasura;
+// task_runs matches runs with at least one matching task run (never, in
+// Latchkey).
+type FlowRunBoolExp struct {
+	And                []*FlowRunBoolExp         `json:"_and,omitempty"`
+	Or                 []*FlowRunBoolExp         `json:"_or,omitempty"`
+	Not                *FlowRunBoolExp           `json:"_not,omitempty"`
+	ID                 *UUIDComparisonExp        `json:"id,omitempty"`
+	Name               *StringComparisonExp      `json:"name,omitempty"`
+	State              *StringComparisonExp      `json:"state,omitempty"`
+	AgentID            *UUIDComparisonExp        `json:"agent_id,omitempty"`
+	ScheduledStartTime *TimestamptzComparisonExp `json:"scheduled_start_time,omitempty"`
+	TaskRuns           *TaskRunBoolExp           `json:"task_runs,omitempty"`
+}
+
+type FlowRunIDPayload struct {
+	ID string `json:"id"`
+}
+
+type FlowRunOrderBy struct {
+	ScheduledStartTime *OrderBy `json:"scheduled_start_time,omitempty"`
+	CreatedAt          *OrderBy `json:"created_at,omitempty"`
+	Name               *OrderBy `json:"name,omitempty"`
+}
+
+type FlowRunStatePayload struct {
+	ID string `json:"id"`
+	// SUCCESS.
+	Status  string  `json:"status"`
+	Message *string `json:"message,omitempty"`
+}
+
+type GetRunsInQueueInput struct {
+	// Null: the caller's tenant.
+	TenantID *string `json:"tenant_id,omitempty"`
+	// The latest scheduled start time to include; null: now.
+	Before *time.Time `json:"before,omitempty"`
+	// The agent's labels.
+	Labels []string `json:"labels,omitempty"`
+}
+
 type MembershipBoolExp struct {
 	And      []*MembershipBoolExp `json:"_and,omitempty"`
 	Or       []*MembershipBoolExp `json:"_or,omitempty"`
@@ -137,6 +226,21 @@ type RefreshTokenInput struct {
 	AccessToken string `json:"access_token"`
 }
 
+type RegisterAgentInput struct {
+	Type string `json:"type"`
+	// Null or empty: agent.
+	Name   *string  `json:"name,omitempty"`
+	Labels []string `json:"labels,omitempty"`
+	// Null: the caller's tenant.
+	TenantID *string `json:"tenant_id,omitempty"`
+	// Latchkey has no agent configs: must be null.
+	AgentConfigID *string `json:"agent_config_id,omitempty"`
+}
+
+type RunsInQueuePayload struct {
+	FlowRunIds []string `json:"flow_run_ids"`
+}
+
 type ServiceAccountBoolExp struct {
 	And      []*ServiceAccountBoolExp `json:"_and,omitempty"`
 	Or       []*ServiceAccountBoolExp `json:"_or,omitempty"`
@@ -144,6 +248,22 @@ type ServiceAccountBoolExp struct {
 	ID       *UUIDComparisonExp       `json:"id,omitempty"`
 	TenantID *UUIDComparisonExp       `json:"tenant_id,omitempty"`
 	Name     *StringComparisonExp     `json:"name,omitempty"`
+}
+
+type SetFlowRunStateInput struct {
+	FlowRunID string `json:"flow_run_id"`
+	// Null: no version check.
+	Version *int `json:"version,omitempty"`
+	// A serialized Prefect state: {"type": "Running", "message": "...", ...}.
+	State any `json:"state"`
+}
+
+type SetFlowRunStatesInput struct {
+	States []*SetFlowRunStateInput `json:"states"`
+}
+
+type SetFlowRunStatesPayload struct {
+	States []*FlowRunStatePayload `json:"states"`
 }
 
 // The result of a delete mutation.
@@ -155,6 +275,25 @@ type SuccessPayload struct {
 type SwitchTenantInput struct {
 	// The tenant to act in; null for the caller's current tenant.
 	TenantID *string `json:"tenant_id,omitempty"`
+}
+
+// A task run. Latchkey runs have none; the type exists for the agent's query.
+type TaskRun struct {
+	ID              string     `json:"id"`
+	Version         int        `json:"version"`
+	TaskID          string     `json:"task_id"`
+	State           *string    `json:"state,omitempty"`
+	StateStartTime  *time.Time `json:"state_start_time,omitempty"`
+	SerializedState any        `json:"serialized_state,omitempty"`
+}
+
+type TaskRunBoolExp struct {
+	And            []*TaskRunBoolExp         `json:"_and,omitempty"`
+	Or             []*TaskRunBoolExp         `json:"_or,omitempty"`
+	Not            *TaskRunBoolExp           `json:"_not,omitempty"`
+	ID             *UUIDComparisonExp        `json:"id,omitempty"`
+	State          *StringComparisonExp      `json:"state,omitempty"`
+	StateStartTime *TimestamptzComparisonExp `json:"state_start_time,omitempty"`
 }
 
 type TenantBoolExp struct {
@@ -173,6 +312,21 @@ type TenantOrderBy struct {
 	CreatedAt *OrderBy `json:"created_at,omitempty"`
 }
 
+// Conditions on a timestamptz column. A null or absent operator is no
+// condition (Hasura semantics).
+type TimestamptzComparisonExp struct {
+	Eq  *time.Time `json:"_eq,omitempty"`
+	Neq *time.Time `json:"_neq,omitempty"`
+	Gt  *time.Time `json:"_gt,omitempty"`
+	Gte *time.Time `json:"_gte,omitempty"`
+	Lt  *time.Time `json:"_lt,omitempty"`
+	Lte *time.Time `json:"_lte,omitempty"`
+}
+
+type UpdateFlowRunHeartbeatInput struct {
+	FlowRunID string `json:"flow_run_id"`
+}
+
 type UpdateMembershipRoleInput struct {
 	MembershipID string `json:"membership_id"`
 	Role         string `json:"role"`
@@ -185,6 +339,24 @@ type UUIDComparisonExp struct {
 	Neq *string  `json:"_neq,omitempty"`
 	In  []string `json:"_in,omitempty"`
 	Nin []string `json:"_nin,omitempty"`
+}
+
+type WriteRunLogInput struct {
+	FlowRunID string `json:"flow_run_id"`
+	// Ignored: Latchkey runs have no task runs.
+	TaskRunID *string `json:"task_run_id,omitempty"`
+	// Null: now.
+	Timestamp *time.Time `json:"timestamp,omitempty"`
+	Name      *string    `json:"name,omitempty"`
+	Message   string     `json:"message"`
+	// DEBUG, INFO (the default), WARNING, ERROR or CRITICAL.
+	Level *string `json:"level,omitempty"`
+	// Ignored.
+	Info any `json:"info,omitempty"`
+}
+
+type WriteRunLogsInput struct {
+	Logs []*WriteRunLogInput `json:"logs"`
 }
 
 // Sort direction, as Hasura spells it. Null placement is ignored.

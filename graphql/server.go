@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 
 	gql "github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/executor"
@@ -54,6 +55,9 @@ type Server struct {
 	ServiceAccounts latchkey.ServiceAccountService
 	APIKeys         latchkey.APIKeyService
 	APITokens       latchkey.APITokenService
+	FlowRuns        latchkey.FlowRunService
+	Agents          latchkey.AgentService
+	Audit           latchkey.AuditService
 
 	// Logger receives internal errors and panics, with secrets redacted.
 	// Nil discards them.
@@ -75,6 +79,15 @@ type Server struct {
 
 	// DisableIntrospection turns off __schema and __type queries.
 	DisableIntrospection bool
+
+	// Limiter, if set, limits failed authentication per client address
+	// and per credential (see AuthLimiter).
+	Limiter AuthLimiter
+
+	// TrustProxyHeaders takes the client address (for Limiter and the
+	// audit log) from the left-most X-Forwarded-For hop instead of the
+	// connection. Set it only behind proxies that set that header.
+	TrustProxyHeaders bool
 }
 
 // Handler returns the HTTP handler for the API. Mount it at both / and
@@ -103,6 +116,8 @@ func (s *Server) Handler() http.Handler {
 	if h.maxTokens <= 0 {
 		h.maxTokens = DefaultMaxTokens
 	}
+	lim.maxTokens = h.maxTokens
+	lim.accepted = lru.New[struct{}](DefaultQueryCache)
 
 	exec := executor.New(NewExecutableSchema(Config{Resolvers: &resolver{s: s}}))
 	exec.SetQueryCache(lru.New[*ast.QueryDocument](DefaultQueryCache))
@@ -119,6 +134,7 @@ func (s *Server) Handler() http.Handler {
 	exec.Use(lim)
 	exec.AroundFields(guardRootFields(!s.DisableIntrospection))
 	h.exec = exec
+	h.refreshOps = lru.New[bool](DefaultQueryCache)
 	return h
 }
 
@@ -162,6 +178,34 @@ type handler struct {
 	logger       *slog.Logger
 	maxBodyBytes int64
 	maxTokens    int
+
+	// refreshOps remembers isRefreshToken's answer by operation name and
+	// query text, so that a query that merely mentions refresh_token (as
+	// switch_tenant's selection does) is not parsed twice per request.
+	refreshOps *lru.LRU[bool]
+
+	// bufs recycles the buffers that request bodies are read into and
+	// responses encoded in; see getBuf and putBuf.
+	bufs sync.Pool
+}
+
+// maxPooledBuf is the largest buffer put back in the pool, so that one huge
+// request does not pin its memory.
+const maxPooledBuf = 64 << 10
+
+func (h *handler) getBuf() *bytes.Buffer {
+	if b, ok := h.bufs.Get().(*bytes.Buffer); ok {
+		return b
+	}
+	return new(bytes.Buffer)
+}
+
+// putBuf recycles b. Nothing may refer to its bytes afterwards.
+func (h *handler) putBuf(b *bytes.Buffer) {
+	if b.Cap() <= maxPooledBuf {
+		b.Reset()
+		h.bufs.Put(b)
+	}
 }
 
 // request is the JSON body of a GraphQL request.
@@ -200,7 +244,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	params.Headers = r.Header
 	params.ReadTime = gql.TraceTiming{Start: start, End: gql.Now()}
 
-	ctx, err := h.authenticate(r, params)
+	ctx, err := h.authenticateClient(r, params)
 	if err != nil {
 		h.writeErrors(w, http.StatusOK, presentError(h.logger, r.Context(), err))
 		return
@@ -225,7 +269,12 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // status to answer with: 413 for a body over the limit, 400 for one that is
 // not a GraphQL request at all.
 func (h *handler) readRequest(w http.ResponseWriter, r *http.Request) (*gql.RawParams, int, error) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBodyBytes))
+	// Everything decoded from the body is copied out of it (strings,
+	// json.RawMessage), so its buffer is recycled on return.
+	buf := h.getBuf()
+	defer h.putBuf(buf)
+	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, h.maxBodyBytes))
+	body := buf.Bytes()
 	var tooLarge *http.MaxBytesError
 	if errors.As(err, &tooLarge) {
 		return nil, http.StatusRequestEntityTooLarge, latchkey.Errorf(latchkey.ETOOLARGE,
@@ -287,8 +336,7 @@ func decodeVariables(raw json.RawMessage) (map[string]any, error) {
 // Authorization header the caller is anonymous. The bearer of a
 // refresh_token mutation is a refresh token: it is not authenticated here
 // but handed to the resolver.
-func (h *handler) authenticate(r *http.Request, params *gql.RawParams) (context.Context, error) {
-	ctx := r.Context()
+func (h *handler) authenticate(ctx context.Context, r *http.Request, params *gql.RawParams) (context.Context, error) {
 	header := r.Header.Get(HeaderAuthorization)
 	if strings.TrimSpace(header) == "" {
 		return ctx, nil
@@ -339,6 +387,24 @@ func (h *handler) isRefreshToken(params *gql.RawParams) bool {
 	if !strings.Contains(params.Query, "refresh_token") {
 		return false
 	}
+	if len(params.Query) > maxRefreshOpsQuery {
+		return h.parseIsRefreshToken(params)
+	}
+	key := params.OperationName + "\x00" + params.Query
+	if ok, found := h.refreshOps.Get(context.Background(), key); found {
+		return ok
+	}
+	ok := h.parseIsRefreshToken(params)
+	h.refreshOps.Add(context.Background(), key, ok)
+	return ok
+}
+
+// maxRefreshOpsQuery is the longest query whose isRefreshToken answer is
+// cached, which bounds the cache's memory.
+const maxRefreshOpsQuery = 4 << 10
+
+// parseIsRefreshToken is isRefreshToken without the cache.
+func (h *handler) parseIsRefreshToken(params *gql.RawParams) bool {
 	doc, err := parser.ParseQueryWithTokenLimit(&ast.Source{Input: params.Query}, h.maxTokens)
 	if err != nil {
 		return false
@@ -382,8 +448,10 @@ func (h *handler) write(w http.ResponseWriter, status int, resp *gql.Response) {
 	if len(resp.Errors) == 0 && len(resp.Data) == 0 {
 		resp.Errors = gqlerror.List{{Message: internalMessage, Extensions: map[string]any{"code": CodeInternal}}}
 	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
+	// Write copies b, so its buffer is recycled on return.
+	buf := h.getBuf()
+	defer h.putBuf(buf)
+	enc := json.NewEncoder(buf)
 	enc.SetEscapeHTML(false)
 	err := enc.Encode(resp)
 	b := buf.Bytes()

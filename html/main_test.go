@@ -47,6 +47,10 @@ type Env struct {
 	Users   *sqldb.UserService
 	Server  *httptest.Server
 	Logs    *syncBuffer
+
+	// Limiter, if set before a server is made (MustAddReplica), limits
+	// its sign-ins.
+	Limiter html.SignInLimiter
 }
 
 // MustNewEnv bootstraps db (tenant-one, admin@example.com with password
@@ -86,6 +90,8 @@ func (e *Env) newServer(tb testing.TB) *httptest.Server {
 		Memberships:     sqldb.NewMembershipService(db),
 		ServiceAccounts: sqldb.NewServiceAccountService(db),
 		APIKeys:         sqldb.NewAPIKeyService(db),
+		Audit:           sqldb.NewAuditService(db),
+		Limiter:         e.Limiter,
 		// No redaction here, so MustNoSecretsLogged sees what the UI logs.
 		Logger: slog.New(slog.NewTextHandler(e.Logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Now:    clock.Now,

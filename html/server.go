@@ -55,6 +55,16 @@ type Server struct {
 	Memberships     latchkey.MembershipService
 	ServiceAccounts latchkey.ServiceAccountService
 	APIKeys         latchkey.APIKeyService
+	Audit           latchkey.AuditService
+
+	// Limiter, if set, limits failed password sign-ins per client address
+	// and per email (see SignInLimiter).
+	Limiter SignInLimiter
+
+	// TrustProxyHeaders takes the client address (for Limiter and the
+	// audit log) from the left-most X-Forwarded-For hop instead of the
+	// connection. Set it only behind proxies that set that header.
+	TrustProxyHeaders bool
 
 	// Logger receives internal errors. Secrets are never logged.
 	Logger *slog.Logger
@@ -145,11 +155,13 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /ui/team/members/{id}/remove", u.admin(u.handleRemoveMemberConfirm))
 	mux.HandleFunc("POST /ui/team/members/{id}/remove", u.admin(u.handleRemoveMember))
 
+	mux.HandleFunc("GET /ui/team/audit", u.admin(u.handleAudit))
+
 	mux.HandleFunc("/ui/", u.handleNotFound)
 
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(u.handleCrossOrigin))
-	return securityHeaders(cop.Handler(mux))
+	return securityHeaders(u.withClientInfo(cop.Handler(mux)))
 }
 
 // securityHeaders sets headers every UI response carries.

@@ -204,8 +204,20 @@ func (u *ui) handleSignIn(w http.ResponseWriter, r *http.Request, p *page) {
 		u.render(w, r, http.StatusBadRequest, "signin", p)
 		return
 	}
+	addr := latchkey.ClientInfoFromContext(r.Context()).Addr
+	if u.Limiter != nil {
+		if err := u.Limiter.CheckEmail(addr, email); err != nil {
+			p.Error = "Too many failed sign-in attempts. Wait a minute, then try again. (If you forgot your password, ask a tenant admin for a set-password link.)"
+			w.Header().Set("Retry-After", "60")
+			u.render(w, r, statusOf(err), "signin", p)
+			return
+		}
+	}
 	user, err := u.Users.AuthenticatePassword(r.Context(), email, password)
 	if err != nil {
+		if u.Limiter != nil && latchkey.ErrorCode(err) == latchkey.EUNAUTHENTICATED {
+			u.Limiter.FailEmail(addr, email)
+		}
 		u.logError(r, "sign in", err)
 		p.Error = latchkey.ErrorMessage(err)
 		u.render(w, r, statusOf(err), "signin", p)

@@ -10,6 +10,8 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/latchkey/latchkey"
@@ -30,6 +32,10 @@ type Server struct {
 
 	// Tokens publishes the JWKS document.
 	Tokens latchkey.TokenService
+
+	// TrustProxyHeaders makes the access log record the left-most
+	// X-Forwarded-For hop as the client (set it only behind proxies).
+	TrustProxyHeaders bool
 
 	// Ping checks the database for /healthz; nil means always healthy.
 	Ping func(ctx context.Context) error
@@ -172,6 +178,7 @@ func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
 // status, size and duration: never headers, query strings or bodies, which
 // may carry credentials.
 func (s *Server) route(name string, h http.Handler) http.Handler {
+	m := &routeMetrics{s: s, name: name}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
@@ -183,25 +190,50 @@ func (s *Server) route(name string, h http.Handler) http.Handler {
 				}
 			}
 			d := time.Since(start)
-			if s.requests != nil {
-				s.requests.WithLabelValues(name, strconv.Itoa(rw.status)).Inc()
-				s.duration.WithLabelValues(name).Observe(d.Seconds())
-			}
+			m.observe(rw.status, d)
 			s.Logger.LogAttrs(r.Context(), slog.LevelInfo, "request",
 				slog.String("method", r.Method), slog.String("path", r.URL.Path),
 				slog.Int("status", rw.status), slog.Int("bytes", rw.n),
-				slog.Duration("duration", d), slog.String("remote", remoteHost(r)))
+				slog.Duration("duration", d), slog.String("remote", s.remoteHost(r)))
 		}()
 		h.ServeHTTP(rw, r)
 	})
 }
 
-func remoteHost(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
+// routeMetrics are a route's metric series, looked up on first use rather
+// than by hashing label values on every request.
+type routeMetrics struct {
+	s    *Server
+	name string
+
+	once     sync.Once
+	duration prometheus.Observer
+	requests [600]atomic.Pointer[prometheus.Counter] // by status
+}
+
+// observe counts a request that got status and took d, if the server has
+// metrics.
+func (m *routeMetrics) observe(status int, d time.Duration) {
+	if m.s.requests == nil {
+		return
 	}
-	return host
+	m.once.Do(func() { m.duration = m.s.duration.WithLabelValues(m.name) })
+	m.duration.Observe(d.Seconds())
+	if status < 0 || status >= len(m.requests) {
+		m.s.requests.WithLabelValues(m.name, strconv.Itoa(status)).Inc()
+		return
+	}
+	c := m.requests[status].Load()
+	if c == nil {
+		counter := m.s.requests.WithLabelValues(m.name, strconv.Itoa(status))
+		c = &counter
+		m.requests[status].Store(c)
+	}
+	(*c).Inc()
+}
+
+func (s *Server) remoteHost(r *http.Request) string {
+	return latchkey.ClientAddr(r.RemoteAddr, r.Header.Get("X-Forwarded-For"), s.TrustProxyHeaders)
 }
 
 type statusWriter struct {

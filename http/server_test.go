@@ -117,3 +117,18 @@ func TestServer_OpenURL(t *testing.T) {
 		t.Fatalf("status=%d", resp.StatusCode)
 	}
 }
+
+func TestServer_AccessLogTrustedProxy(t *testing.T) {
+	for _, trust := range []bool{false, true} {
+		var logs bytes.Buffer
+		s := &lkhttp.Server{TrustProxyHeaders: trust, Logger: slog.New(slog.NewJSONHandler(&logs, nil))}
+		do(t, s.Handler(), "GET", "/healthz", map[string]string{"X-Forwarded-For": "203.0.113.9, 10.0.0.2"})
+		want := `"remote":"192.0.2.1"` // httptest's RemoteAddr
+		if trust {
+			want = `"remote":"203.0.113.9"`
+		}
+		if !strings.Contains(logs.String(), want) {
+			t.Fatalf("trust=%v: %s", trust, logs.String())
+		}
+	}
+}

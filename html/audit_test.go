@@ -1,0 +1,156 @@
+package html_test
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/internal/latchkeytest"
+	"github.com/latchkey/latchkey/ratelimit"
+	"github.com/latchkey/latchkey/sqldb"
+)
+
+func TestAuditLog(t *testing.T) {
+	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
+		e := MustNewEnv(t, db, clock)
+		b := e.NewBrowser(t)
+		clock.Add(time.Minute)
+		keys := b.SignIn("admin@example.com", AdminPassword)
+		keys.MustContain(t, `href="/ui/team/service-accounts"`)
+		token := keys.CSRF(t)
+		clock.Add(time.Minute)
+		created := b.Post("/ui/keys", url.Values{"csrf_token": {token}, "name": {"ci-deploy"}, "expires": {"never"}}).MustStatus(t, http.StatusOK)
+		secret := mustFind(t, `value="(lku_[0-9A-Za-z]+)"`, created.Body)
+		clock.Add(time.Minute)
+		b.Post("/ui/team/members", url.Values{"csrf_token": {token}, "email": {"newbie@example.com"}, "role": {"READ_ONLY_USER"}})
+
+		p := b.Get("/ui/team/audit").MustStatus(t, http.StatusOK)
+		p.MustContain(t, "<h1>Audit log</h1>", `href="/ui/team/audit" aria-current="page">Audit log`,
+			"Added member", "newbie@example.com", "as Read-only user (new account)",
+			"Created API key", "“ci-deploy”", "with web UI",
+			"Signed in to the web UI", "with password",
+			"127.0.0.1", "Go-http-client",
+			// The bootstrap, which had no request.
+			"Created tenant", "“Tenant One”")
+		p.MustNotContain(t, secret, secret[4:])
+		// Newest first.
+		member, key, signIn := strings.Index(p.Body, `data-action="membership.create"`), strings.Index(p.Body, `data-action="api_key.create"`), strings.Index(p.Body, `data-action="session.create"`)
+		if !(member < key && key < signIn) {
+			t.Errorf("not newest first: member %d, key %d, sign-in %d", member, key, signIn)
+		}
+		// The actor is named: the reader is "you".
+		if !strings.Contains(p.Body, `data-action="api_key.create">`) || !strings.Contains(p.Body, "you <span class=\"muted\">with web UI</span>") {
+			t.Errorf("actor not shown as you:\n%s", p.Body)
+		}
+
+		// The action filter.
+		b.Get("/ui/team/audit?action=api_key.create").MustStatus(t, http.StatusOK).
+			MustContain(t, "ci-deploy", `value="api_key.create" selected`).MustNotContain(t, "newbie@example.com", `data-action="session.create"`)
+		b.Get("/ui/team/audit?action=api_token.delete").MustContain(t, "No events of this kind.").MustNotContain(t, `<table id="audit"`)
+		e.MustNoSecretsLogged(t)
+	})
+}
+
+func TestAuditLog_Pages(t *testing.T) {
+	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
+		e := MustNewEnv(t, db, clock)
+		b := e.NewBrowser(t)
+		b.SignIn("admin@example.com", AdminPassword)
+		keys := sqldb.NewAPIKeyService(db)
+		ctx := latchkey.NewContextWithClientInfo(e.Fixture.AdminContext(), latchkey.ClientInfo{Addr: "198.51.100.4"})
+		for i := range 60 {
+			clock.Add(time.Second)
+			if _, err := keys.CreateAPIKey(ctx, &latchkey.APIKey{Name: fmt.Sprintf("key-%02d", i)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		total := latchkeytest.MustCount(t, db, `SELECT COUNT(*) FROM audit_events WHERE tenant_id = ?`, e.Fixture.Tenant.ID)
+		if total < 61 {
+			t.Fatalf("%d events", total)
+		}
+		first := b.Get("/ui/team/audit").MustStatus(t, http.StatusOK)
+		first.MustContain(t, fmt.Sprintf("Showing 1–50 of %d.", total), "key-59", `href="/ui/team/audit?page=2" rel="next">Older`).
+			MustNotContain(t, "key-09", `rel="prev"`)
+		if n := strings.Count(first.Body, "data-audit-id="); n != 50 {
+			t.Fatalf("page 1 has %d events", n)
+		}
+		second := b.Get("/ui/team/audit?page=2").MustStatus(t, http.StatusOK)
+		second.MustContain(t, fmt.Sprintf("Showing 51–%d of %d.", total, total), "key-09", "key-00", `href="/ui/team/audit" rel="prev">← Newer`).
+			MustNotContain(t, "key-59", `rel="next"`)
+		if n := strings.Count(second.Body, "data-audit-id="); n != total-50 {
+			t.Fatalf("page 2 has %d events, want %d", n, total-50)
+		}
+		// A page past the end goes to the last one; a bad page number is the first.
+		if p := b.Get("/ui/team/audit?page=9"); p.StatusCode != http.StatusSeeOther || p.Header.Get("Location") != "/ui/team/audit?page=2" {
+			t.Fatalf("page 9: %d %s", p.StatusCode, p.Header.Get("Location"))
+		}
+		b.Get("/ui/team/audit?page=-3").MustContain(t, "Showing 1–50")
+	})
+}
+
+func TestAuditLog_EmptyAndForbidden(t *testing.T) {
+	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
+		e := MustNewEnv(t, db, clock)
+		if _, err := sqldb.NewAPIKeyService(db).CreateAPIKey(e.Fixture.AdminContext(), &latchkey.APIKey{Name: "admins-only"}); err != nil {
+			t.Fatal(err)
+		}
+		// A member who is not an admin gets the 403 page, and none of the log.
+		latchkeytest.MustCreateMember(t, db, e.Fixture.Tenant.ID, "bob@example.com", latchkey.RoleUser)
+		e.MustSetPassword(t, "bob@example.com", "bob password 12")
+		bob := e.NewBrowser(t)
+		bob.SignIn("bob@example.com", "bob password 12").MustNotContain(t, "/ui/team/audit")
+		bob.Get("/ui/team/audit").MustStatus(t, http.StatusForbidden).
+			MustContain(t, "Team settings are for tenant admins").MustNotContain(t, "admins-only", "Created API key", "data-audit-id")
+
+		// A tenant with nothing logged yet.
+		b := e.NewBrowser(t)
+		token := b.SignIn("admin@example.com", AdminPassword).CSRF(t)
+		quiet := latchkeytest.MustCreateTenant(t, db, "quiet-tenant", e.Fixture.Admin)
+		b.Post("/ui/tenant", url.Values{"csrf_token": {token}, "tenant_id": {quiet.ID}}).MustStatus(t, http.StatusSeeOther)
+		b.Get("/ui/team/audit").MustStatus(t, http.StatusOK).
+			MustContain(t, "No events yet.").MustNotContain(t, `<table id="audit"`, "admins-only")
+	})
+}
+
+func TestSignIn_RateLimited(t *testing.T) {
+	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
+		e := MustNewEnv(t, db, clock)
+		e.Limiter = &ratelimit.Guard{
+			ByAddr: ratelimit.NewLimiter(20, 20, 0, clock.Now),
+			ByKey:  ratelimit.NewLimiter(3, 3, 0, clock.Now),
+			Logger: slog.New(slog.NewTextHandler(e.Logs, nil)),
+		}
+		e = e.MustAddReplica(t)
+		b := e.NewBrowser(t)
+		signIn := func(password string) *Page {
+			form := b.Get("/ui/signin").MustStatus(t, http.StatusOK)
+			return b.Post("/ui/signin", url.Values{"csrf_token": {form.CSRF(t)}, "email": {"Admin@Example.com"}, "password": {password}})
+		}
+		for range 3 {
+			signIn("wrong password!").MustStatus(t, http.StatusUnauthorized).MustContain(t, "Invalid email or password.")
+		}
+		// Now even the right password is refused, unchecked, with a
+		// readable message; no session is made.
+		p := signIn(AdminPassword).MustStatus(t, http.StatusTooManyRequests).
+			MustContain(t, "Too many failed sign-in attempts. Wait a minute, then try again.")
+		if p.Header.Get("Retry-After") != "60" || b.Cookie("latchkey_session") != nil {
+			t.Fatalf("Retry-After=%q, session cookie %v", p.Header.Get("Retry-After"), b.Cookie("latchkey_session"))
+		}
+		if n := latchkeytest.MustCount(t, db, `SELECT COUNT(*) FROM sessions`); n != 0 {
+			t.Fatalf("%d sessions", n)
+		}
+		if logs := e.Logs.String(); !strings.Contains(logs, "failed-authentication limit") || !strings.Contains(logs, "email:admin@example.com") ||
+			!strings.Contains(logs, "127.0.0.1") || strings.Contains(logs, "wrong password") {
+			t.Fatalf("logs:\n%s", logs)
+		}
+		// A minute later one attempt is allowed again.
+		clock.Add(time.Minute)
+		p = signIn(AdminPassword)
+		b.Follow(p).MustStatus(t, http.StatusOK)
+	})
+}
