@@ -1,0 +1,241 @@
+package bench_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/latchkey/latchkey/bench"
+)
+
+// MustStartBaseline starts the baseline server and stops it when the test ends.
+func MustStartBaseline(tb testing.TB) *bench.Server {
+	tb.Helper()
+	s, err := bench.StartBaseline()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestRun_Baseline(t *testing.T) {
+	s := MustStartBaseline(t)
+	if !strings.HasPrefix(s.URL, "http://127.0.0.1:") {
+		t.Fatalf("baseline URL %s is not on loopback", s.URL)
+	}
+	body := []byte(`{"query":"query { auth_info { tenant_id } }","variables":"null"}`)
+	sc := bench.Scenario{Name: "baseline", NewRequest: bench.Post(s.URL+"/graphql", body, nil), Check: bench.CheckBody(bench.BaselineBody)}
+	start := time.Now()
+	r, err := bench.Run(context.Background(), bench.NewClient(4), sc, bench.Options{Concurrency: 4, Warmup: 50 * time.Millisecond, Duration: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d < 250*time.Millisecond || d > 2*time.Second {
+		t.Errorf("run took %s, want about 250ms", d)
+	}
+	if r.Requests == 0 || r.Errors != 0 || len(r.ErrorKinds) != 0 {
+		t.Fatalf("requests %d, errors %d %v", r.Requests, r.Errors, r.ErrorKinds)
+	}
+	if r.Elapsed < 200*time.Millisecond || r.Elapsed > time.Second {
+		t.Errorf("elapsed %s, want about 200ms", r.Elapsed)
+	}
+	if got, want := r.RPS(), float64(r.Requests)/r.Elapsed.Seconds(); got != want {
+		t.Errorf("RPS = %f, want %f", got, want)
+	}
+	if !(0 < r.P50 && r.P50 <= r.P90 && r.P90 <= r.P99 && r.P99 <= r.Max) {
+		t.Errorf("percentiles out of order: p50 %s p90 %s p99 %s max %s", r.P50, r.P90, r.P99, r.Max)
+	}
+	if runtime.GOOS == "linux" && (r.CPU <= 0 || r.CPUPerRequest() != r.CPU/time.Duration(r.Requests)) {
+		t.Errorf("CPU %s, per request %s", r.CPU, r.CPUPerRequest())
+	}
+	if r.Concurrency != 4 || r.Scenario != "baseline" {
+		t.Errorf("result %+v", r)
+	}
+}
+
+func TestRun_CountsFailuresByKind(t *testing.T) {
+	var n atomic.Int64
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		if n.Add(1)%2 == 0 {
+			http.Error(w, "no", http.StatusInternalServerError)
+			return
+		}
+		w.Write([]byte(bench.BaselineBody))
+	}))
+	defer ts.Close()
+	sc := bench.Scenario{Name: "flaky", NewRequest: bench.Post(ts.URL, []byte("{}"), nil), Check: bench.CheckBody(bench.BaselineBody)}
+	r, err := bench.Run(context.Background(), bench.NewClient(2), sc, bench.Options{Concurrency: 2, Duration: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Errors == 0 || r.Errors == r.Requests {
+		t.Fatalf("errors %d of %d, want about half", r.Errors, r.Requests)
+	}
+	if got, want := r.ErrorKinds["HTTP 500"], r.Errors; got != want {
+		t.Errorf("kinds %v, want %d x HTTP 500", r.ErrorKinds, want)
+	}
+	if got, want := r.OKRPS(), float64(r.Requests-r.Errors)/r.Elapsed.Seconds(); got != want {
+		t.Errorf("OKRPS = %f, want %f", got, want)
+	}
+}
+
+func TestMerge(t *testing.T) {
+	s := MustStartBaseline(t)
+	sc := bench.Scenario{Name: "m", NewRequest: bench.Post(s.URL, nil, nil)}
+	opt := bench.Options{Concurrency: 2, Duration: 50 * time.Millisecond}
+	a, err := bench.Run(context.Background(), bench.NewClient(2), sc, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := bench.Run(context.Background(), bench.NewClient(2), sc, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := bench.Merge(a, b)
+	if got, want := m.Requests, a.Requests+b.Requests; got != want {
+		t.Errorf("requests = %d, want %d", got, want)
+	}
+	if got, want := m.Elapsed, a.Elapsed+b.Elapsed; got != want {
+		t.Errorf("elapsed = %s, want %s", got, want)
+	}
+	if m.Max != max(a.Max, b.Max) || m.P50 < min(a.P50, b.P50) || m.P50 > max(a.P50, b.P50) {
+		t.Errorf("merged percentiles p50 %s max %s from %s/%s and %s/%s", m.P50, m.Max, a.P50, a.Max, b.P50, b.Max)
+	}
+}
+
+func TestNewClient_LoopbackOnly(t *testing.T) {
+	// 192.0.2.0/24 is TEST-NET-1: refused before any packet is sent.
+	req, _ := http.NewRequest(http.MethodGet, "http://192.0.2.1:80/", nil)
+	_, err := bench.NewClient(1).Do(req)
+	if !errors.Is(err, bench.ErrNotLoopback) {
+		t.Fatalf("err = %v, want ErrNotLoopback", err)
+	}
+}
+
+func TestCheckGraphQL(t *testing.T) {
+	check := bench.CheckGraphQL("auth_info")
+	for _, tc := range []struct {
+		status int
+		body   string
+		want   string // "" = ok
+	}{
+		{200, `{"data":{"auth_info":{"tenant_id":"x"}}}`, ""},
+		{200, `{"errors":[{"message":"Invalid API key.","extensions":{"code":"UNAUTHENTICATED"}}],"data":null}`, "HTTP 200 UNAUTHENTICATED: Invalid API key."},
+		{200, `{"data":{"auth_info":null}}`, "HTTP 200, no data.auth_info"},
+		{502, `bad gateway`, "HTTP 502, not JSON (11 bytes)"},
+	} {
+		err := check(tc.status, []byte(tc.body))
+		if got := errString(err); got != tc.want {
+			t.Errorf("%d %s: got %q, want %q", tc.status, tc.body, got, tc.want)
+		}
+	}
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+func TestGraphQLBody_VariablesAsString(t *testing.T) {
+	b, err := bench.GraphQLBody("query { x }", map[string]any{"input": map[string]any{"name": "k"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct{ Query, Variables string }
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Query != "query { x }" || got.Variables != `{"input":{"name":"k"}}` {
+		t.Fatalf("body %s", b)
+	}
+	if b, _ = bench.GraphQLBody("q", nil); !bytes.Contains(b, []byte(`"variables":"null"`)) {
+		t.Fatalf("body %s, want variables \"null\"", b)
+	}
+}
+
+func TestPost_Headers(t *testing.T) {
+	req, err := bench.Post("http://127.0.0.1:1/graphql", []byte("{}"), func(w, i int) string { return "cred-" + string(rune('a'+w+i)) })(context.Background(), 1, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := req.Header.Get("Authorization"), "Bearer cred-d"; got != want {
+		t.Errorf("Authorization = %q, want %q", got, want)
+	}
+	if got, want := req.Header.Get("Content-Type"), "application/json"; got != want {
+		t.Errorf("Content-Type = %q, want %q", got, want)
+	}
+	if req.Method != http.MethodPost {
+		t.Errorf("method %s", req.Method)
+	}
+}
+
+func TestLockErrorCounter(t *testing.T) {
+	var next bytes.Buffer
+	c := &bench.LockErrorCounter{Next: &next}
+	lines := `{"level":"INFO","msg":"request","status":200}
+{"level":"WARN","msg":"recording credential use failed","err":"database is locked (5) (SQLITE_BUSY)"}
+{"level":"ERROR","msg":"graphql: internal error","error":"ERROR: deadlock detected (SQLSTATE 40P01)"}
+{"level":"INFO","msg":"lock-free and not busy"}
+`
+	for line := range strings.Lines(lines) {
+		if _, err := c.Write([]byte(line)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, want := c.Lines(), int64(4); got != want {
+		t.Errorf("lines = %d, want %d", got, want)
+	}
+	if got, want := c.LockErrors(), int64(2); got != want {
+		t.Errorf("lock errors = %d, want %d", got, want)
+	}
+	if s := c.Samples(); len(s) != 2 || !strings.Contains(s[0], "SQLITE_BUSY") || !strings.Contains(s[1], "40P01") {
+		t.Errorf("samples %q", s)
+	}
+	if next.String() != lines {
+		t.Errorf("passed on %q", next.String())
+	}
+}
+
+func TestWriteTable(t *testing.T) {
+	s := MustStartBaseline(t)
+	opt := bench.Options{Concurrency: 1, Duration: 50 * time.Millisecond}
+	base, err := bench.Run(context.Background(), bench.NewClient(1), bench.Scenario{Name: "(e) base", NewRequest: bench.Post(s.URL, nil, nil)}, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := bench.WriteTable(&buf, []*bench.Result{base}, base); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	for _, want := range []string{"scenario", "req/s", "vs baseline", "p99", "(e) base", " 1.00 "} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestBaselineHandler(t *testing.T) {
+	rec := httptest.NewRecorder()
+	bench.BaselineHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/graphql", strings.NewReader("{}")))
+	if rec.Code != 200 || rec.Body.String() != bench.BaselineBody || rec.Header().Get("Content-Type") != "application/json" {
+		t.Fatalf("%d %q %q", rec.Code, rec.Header(), rec.Body.String())
+	}
+	var v map[string]any
+	if err := json.Unmarshal([]byte(bench.BaselineBody), &v); err != nil {
+		t.Fatalf("BaselineBody is not JSON: %v", err)
+	}
+}
