@@ -25,6 +25,12 @@ Commands:
 Run 'latchkey admin COMMAND --help' for a command's options.
 `
 
+// adminContext marks ctx as an operator command for the audit log: the
+// events it writes have no actor and come from "local".
+func adminContext(ctx context.Context, command string) context.Context {
+	return latchkey.NewContextWithClientInfo(ctx, latchkey.ClientInfo{Addr: "local", UserAgent: "latchkey admin " + command})
+}
+
 func runAdmin(ctx context.Context, args []string, env *Env) int {
 	if len(args) == 0 {
 		fmt.Fprint(env.Stderr, adminUsage)
@@ -32,11 +38,11 @@ func runAdmin(ctx context.Context, args []string, env *Env) int {
 	}
 	switch args[0] {
 	case "init":
-		return runAdminInit(ctx, args[1:], env)
+		return runAdminInit(adminContext(ctx, args[0]), args[1:], env)
 	case "rotate-signing-key":
-		return runAdminRotate(ctx, args[1:], env)
+		return runAdminRotate(adminContext(ctx, args[0]), args[1:], env)
 	case "password-link":
-		return runAdminPasswordLink(ctx, args[1:], env)
+		return runAdminPasswordLink(adminContext(ctx, args[0]), args[1:], env)
 	case "help", "-h", "--help":
 		fmt.Fprint(env.Stdout, adminUsage)
 		return 0

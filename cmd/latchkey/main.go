@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/agent"
 	"github.com/latchkey/latchkey/cli"
 )
 
@@ -25,24 +26,27 @@ func main() {
 
 // Env is what a command may touch of the outside world; tests substitute it.
 type Env struct {
-	Stdin          io.Reader
-	Stdout, Stderr io.Writer
-	Getenv         func(string) string
-	HomeDir        string
-	Now            func() time.Time
-	HTTPClient     *http.Client
-	IsTerminal     bool
+	Stdin            io.Reader
+	Stdout, Stderr   io.Writer
+	Getenv           func(string) string
+	HomeDir          string
+	Now              func() time.Time
+	HTTPClient       *http.Client
+	IsTerminal       bool // stdout is a terminal (colours)
+	StderrIsTerminal bool
 }
 
 // StdEnv returns the process's real environment.
 func StdEnv() *Env {
 	home, _ := os.UserHomeDir()
 	fi, err := os.Stdout.Stat()
+	efi, eerr := os.Stderr.Stat()
 	return &Env{
 		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
 		Getenv: os.Getenv, HomeDir: home, Now: time.Now,
-		HTTPClient: &http.Client{Timeout: 15 * time.Second},
-		IsTerminal: err == nil && fi.Mode()&os.ModeCharDevice != 0,
+		HTTPClient:       &http.Client{Timeout: 15 * time.Second},
+		IsTerminal:       err == nil && fi.Mode()&os.ModeCharDevice != 0,
+		StderrIsTerminal: eerr == nil && efi.Mode()&os.ModeCharDevice != 0,
 	}
 }
 
@@ -54,6 +58,9 @@ Commands:
   server    Run the API server (SQLite by default, PostgreSQL for replicas)
   admin     Bootstrap tenants and admins, rotate signing keys (in-process, no server needed)
   auth      Log in, manage tenants, API keys and tokens (Prefect's ` + "`prefect auth`" + `)
+  bench     Measure throughput and latency on loopback against a net/http baseline
+  agent     Run flow runs: 'latchkey agent local start -t KEY' (Prefect's agent)
+  execute   The run process an agent starts for each flow run ('execute flow-run')
   version   Print the version
 
 Run 'latchkey COMMAND --help' for a command's options.
@@ -71,11 +78,18 @@ func Run(ctx context.Context, args []string, env *Env) int {
 		return runServer(ctx, args[1:], env)
 	case "admin":
 		return runAdmin(ctx, args[1:], env)
+	case "bench":
+		return runBench(ctx, args[1:], env)
+	case "agent":
+		return agent.RunAgentCommand(ctx, agentEnv(env), args[1:])
+	case "execute":
+		return agent.RunExecuteCommand(ctx, agentEnv(env), args[1:])
 	case "auth":
 		return cli.RunAuth(ctx, &cli.Env{
 			Stdin: env.Stdin, Stdout: env.Stdout, Stderr: env.Stderr,
 			Getenv: env.Getenv, HomeDir: env.HomeDir, Now: env.Now,
 			HTTPClient: env.HTTPClient, IsTerminal: env.IsTerminal,
+			StderrIsTerminal: env.StderrIsTerminal,
 		}, args[1:])
 	case "version", "--version":
 		fmt.Fprintf(env.Stdout, "latchkey %s\n", latchkey.Version())

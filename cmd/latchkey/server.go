@@ -2,11 +2,15 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 	"time"
 
@@ -15,6 +19,7 @@ import (
 	"github.com/latchkey/latchkey/html"
 	lkhttp "github.com/latchkey/latchkey/http"
 	"github.com/latchkey/latchkey/jwt"
+	"github.com/latchkey/latchkey/ratelimit"
 	"github.com/latchkey/latchkey/sqldb"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -26,6 +31,11 @@ const (
 	DefaultDSN             = "latchkey.db"
 	DefaultBootstrapEmail  = "admin@localhost"
 	DefaultBootstrapTenant = "Default"
+
+	// DefaultFailedAuthPerAddr and DefaultFailedAuthPerKey are the default
+	// failed-authentication limits (in a row, then per minute).
+	DefaultFailedAuthPerAddr = 20
+	DefaultFailedAuthPerKey  = 10
 )
 
 // Main is the server program. End-to-end tests build one with NewMain, set
@@ -41,6 +51,45 @@ type Main struct {
 	BootstrapTenant string
 	NoBootstrap     bool
 
+	// FlowRunHeartbeatTimeout is how long a Submitted or Running flow run
+	// may go without a heartbeat before the server marks it Failed (lost
+	// contact); zero means latchkey.DefaultFlowRunHeartbeatTimeout.
+	// FlowRunSweepInterval is how often that is checked; zero picks one.
+	FlowRunHeartbeatTimeout time.Duration
+	FlowRunSweepInterval    time.Duration
+	stopSweeper             func()
+
+	// PublicURL is the server's URL as browsers see it (behind a proxy:
+	// the proxy's), for links the UI shows. An https URL also makes the
+	// UI's cookies Secure, as does SecureCookies; both matter when TLS ends
+	// at a proxy, since the server itself then only sees plain HTTP.
+	PublicURL     string
+	SecureCookies bool
+
+	// AuthCacheTTL is how long a verified credential is trusted without a
+	// database read (revocations still end it at once); 0 turns the
+	// cache off.
+	AuthCacheTTL time.Duration
+
+	// SigningKeyFile, if set, is an Ed25519 private key (PKCS #8 PEM) to
+	// sign access tokens with. Run refuses to start if group or others may
+	// access the file.
+	SigningKeyFile string
+
+	// FailedAuthPerAddr and FailedAuthPerKey are how many failed
+	// authentications (bearer credentials, refresh tokens, UI sign-ins)
+	// a client address, and a credential (its first 12 characters) or a
+	// sign-in email, may have in a row and then per minute; 0 turns that
+	// limit off. Attempts over a limit are refused unchecked, as an
+	// ordinary UNAUTHENTICATED error.
+	FailedAuthPerAddr int
+	FailedAuthPerKey  int
+
+	// TrustProxyHeaders takes the client address (for those limits and
+	// the audit log) from the left-most X-Forwarded-For hop: set it only
+	// when every request comes through proxies that set that header.
+	TrustProxyHeaders bool
+
 	Stdout io.Writer // the first admin key is printed here, once
 	Stderr io.Writer // logs
 	Now    func() time.Time
@@ -50,6 +99,9 @@ type Main struct {
 	DB         *sqldb.DB
 	Tokens     *jwt.TokenService
 	Auth       *sqldb.AuthService
+	Events     latchkey.EventService // revocation events: LISTEN/NOTIFY on PostgreSQL
+	AuthCache  *sqldb.AuthCache      // nil when AuthCacheTTL is 0
+	Limiter    *ratelimit.Guard      // failed-authentication limits
 	HTTPServer *lkhttp.Server
 	Registry   *prometheus.Registry
 
@@ -68,7 +120,8 @@ func NewMain(env *Env) *Main {
 		Addr: DefaultAddr, DSN: DefaultDSN, LogFormat: "json", LogLevel: slog.LevelInfo,
 		AccessTokenTTL: latchkey.DefaultAccessTokenTTL, Issuer: "latchkey",
 		BootstrapEmail: DefaultBootstrapEmail, BootstrapTenant: DefaultBootstrapTenant,
-		Stdout: env.Stdout, Stderr: env.Stderr, Now: env.Now,
+		Stdout: env.Stdout, Stderr: env.Stderr, Now: env.Now, AuthCacheTTL: sqldb.DefaultAuthCacheTTL,
+		FailedAuthPerAddr: DefaultFailedAuthPerAddr, FailedAuthPerKey: DefaultFailedAuthPerKey,
 	}
 }
 
@@ -81,6 +134,9 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 	if v := getenv("LATCHKEY_DB"); v != "" {
 		m.DSN = v
 	}
+	if v := getenv("LATCHKEY_URL"); v != "" {
+		m.PublicURL = v
+	}
 	fs := flag.NewFlagSet("latchkey server", flag.ContinueOnError)
 	fs.SetOutput(m.Stderr)
 	fs.StringVar(&m.Addr, "addr", m.Addr, "listen `address` (env LATCHKEY_ADDR)")
@@ -91,6 +147,14 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 	fs.StringVar(&m.BootstrapEmail, "bootstrap-email", m.BootstrapEmail, "email of the admin created on first start")
 	fs.StringVar(&m.BootstrapTenant, "bootstrap-tenant", m.BootstrapTenant, "name of the tenant created on first start")
 	fs.BoolVar(&m.NoBootstrap, "no-bootstrap", false, "do not create a tenant and admin on first start")
+	m.flowRunFlags(fs)
+	fs.StringVar(&m.PublicURL, "public-url", m.PublicURL, "the `URL` browsers use, e.g. https://auth.example.com behind a TLS proxy; https makes UI cookies Secure (env LATCHKEY_URL)")
+	fs.BoolVar(&m.SecureCookies, "secure-cookies", m.SecureCookies, "mark UI cookies Secure even if --public-url is not https")
+	fs.DurationVar(&m.AuthCacheTTL, "auth-cache-ttl", m.AuthCacheTTL, "trust a verified credential this long without a database read (revocation still ends it at once); 0 turns the cache off")
+	fs.StringVar(&m.SigningKeyFile, "signing-key-file", m.SigningKeyFile, "sign access tokens with this Ed25519 private key (PKCS #8 PEM `file`, mode 0600)")
+	fs.IntVar(&m.FailedAuthPerAddr, "failed-auth-per-addr", m.FailedAuthPerAddr, "failed authentications a client address may have in a row, then per minute, before its attempts are refused unchecked; 0: no limit")
+	fs.IntVar(&m.FailedAuthPerKey, "failed-auth-per-key", m.FailedAuthPerKey, "failed authentications with one credential (its first 12 characters) or sign-in email, in a row, then per minute; 0: no limit")
+	fs.BoolVar(&m.TrustProxyHeaders, "trust-proxy-headers", m.TrustProxyHeaders, "take the client address from the left-most X-Forwarded-For hop (only behind proxies that set it)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: latchkey server [OPTIONS]\n\n"+
 			"Serve the GraphQL API at / and /graphql, JWKS at /.well-known/jwks.json,\n"+
@@ -109,6 +173,15 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 	}
 	if m.LogFormat != "json" && m.LogFormat != "text" {
 		return fmt.Errorf("invalid --log-format %q: use json or text", m.LogFormat)
+	}
+	if m.PublicURL != "" && !strings.HasPrefix(m.PublicURL, "https://") && !strings.HasPrefix(m.PublicURL, "http://") {
+		return fmt.Errorf("invalid --public-url %q: use http:// or https://", m.PublicURL)
+	}
+	if m.AuthCacheTTL < 0 {
+		return fmt.Errorf("invalid --auth-cache-ttl %s: use 0 (off) or more", m.AuthCacheTTL)
+	}
+	if m.FailedAuthPerAddr < 0 || m.FailedAuthPerKey < 0 {
+		return fmt.Errorf("invalid --failed-auth-per-addr or --failed-auth-per-key: use 0 (no limit) or more")
 	}
 	if m.AccessTokenTTL < time.Minute || m.AccessTokenTTL > 24*time.Hour {
 		return fmt.Errorf("invalid --access-token-ttl %s: use 1m to 24h", m.AccessTokenTTL)
@@ -133,9 +206,20 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.Logger = newLogger(m.Stderr, m.LogFormat, m.LogLevel)
 
+	var signingKey ed25519.PrivateKey
+	if m.SigningKeyFile != "" {
+		var err error
+		if signingKey, err = ReadSigningKeyFile(m.SigningKeyFile); err != nil {
+			return err
+		}
+	}
+
 	m.DB = sqldb.NewDB(m.DSN)
 	m.DB.Now, m.DB.Logger = m.Now, m.Logger
 	if err := m.DB.Open(ctx); err != nil {
+		return err
+	}
+	if err := m.openEvents(ctx); err != nil {
 		return err
 	}
 
@@ -148,14 +232,32 @@ func (m *Main) Run(ctx context.Context) error {
 	m.Tokens = jwt.NewTokenService(sqldb.NewSigningKeyService(m.DB), m.Issuer, m.Issuer)
 	m.Tokens.Now, m.Tokens.Logger = m.Now, m.Logger
 	m.Tokens.MaxTokenLifetime = m.AccessTokenTTL
+	if signingKey != nil {
+		kid, err := m.Tokens.ImportKey(ctx, signingKey)
+		if err != nil {
+			return fmt.Errorf("--signing-key-file: %w", err)
+		}
+		m.Logger.Info("signing access tokens with the key from --signing-key-file", "kid", kid, "fingerprint", jwt.Fingerprint(signingKey.Public().(ed25519.PublicKey)))
+	}
 	if err := m.Tokens.Open(ctx); err != nil {
 		return fmt.Errorf("signing keys: %w", err)
 	}
 	m.Auth = sqldb.NewAuthService(m.DB, m.Tokens)
 	m.Auth.AccessTTL = m.AccessTokenTTL
+	m.openAuthCache()
 
 	m.Registry = prometheus.NewRegistry()
 	m.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if err := m.registerEventMetrics(); err != nil {
+		return err
+	}
+
+	m.Limiter = &ratelimit.Guard{
+		ByAddr: ratelimit.NewLimiter(m.FailedAuthPerAddr, m.FailedAuthPerAddr, 0, m.Now),
+		ByKey:  ratelimit.NewLimiter(m.FailedAuthPerKey, m.FailedAuthPerKey, 0, m.Now),
+		Logger: m.Logger,
+	}
+	audit := sqldb.NewAuditService(m.DB)
 
 	gql := &graphql.Server{
 		Auth:            m.Auth,
@@ -165,11 +267,18 @@ func (m *Main) Run(ctx context.Context) error {
 		ServiceAccounts: sqldb.NewServiceAccountService(m.DB),
 		APIKeys:         sqldb.NewAPIKeyService(m.DB),
 		APITokens:       sqldb.NewAPITokenService(m.DB),
+		FlowRuns:        sqldb.NewFlowRunService(m.DB),
+		Agents:          sqldb.NewAgentService(m.DB),
+		Audit:           audit,
 		Logger:          m.Logger,
+
+		Limiter:           m.Limiter,
+		TrustProxyHeaders: m.TrustProxyHeaders,
 	}
 	m.HTTPServer = &lkhttp.Server{
 		Addr: m.Addr, GraphQL: gql.Handler(), Tokens: m.Tokens,
 		Ping: m.DB.Ping, Logger: m.Logger, Registry: m.Registry,
+		TrustProxyHeaders: m.TrustProxyHeaders,
 	}
 	m.HTTPServer.UI = (&html.Server{
 		Auth:            m.Auth,
@@ -178,12 +287,19 @@ func (m *Main) Run(ctx context.Context) error {
 		Memberships:     sqldb.NewMembershipService(m.DB),
 		ServiceAccounts: sqldb.NewServiceAccountService(m.DB),
 		APIKeys:         sqldb.NewAPIKeyService(m.DB),
+		Audit:           audit,
 		Logger:          m.Logger,
 		Now:             m.Now,
+		BaseURL:         m.PublicURL,
+		SecureCookies:   m.SecureCookies || strings.HasPrefix(m.PublicURL, "https://"),
+
+		Limiter:           m.Limiter,
+		TrustProxyHeaders: m.TrustProxyHeaders,
 	}).Handler()
 	if err := m.HTTPServer.Open(); err != nil {
 		return err
 	}
+	m.startFlowRunSweeper(sqldb.NewFlowRunService(m.DB))
 	if m.bootstrapReset != "" {
 		fmt.Fprintf(m.Stdout, "Set the admin's web UI password with this link (works once, until %s; shown only this once):\n%s/ui/reset?token=%s\n",
 			m.bootstrapResetExpires.UTC().Format(time.RFC3339), m.HTTPServer.URL(), m.bootstrapReset)
@@ -197,6 +313,8 @@ func (m *Main) Run(ctx context.Context) error {
 // and prints the key once. A replica that loses the race to another one
 // bootstrapping the same database does nothing.
 func (m *Main) bootstrap(ctx context.Context) error {
+	// The audit log shows what the first start made as an operator's doing.
+	ctx = latchkey.NewContextWithClientInfo(ctx, latchkey.ClientInfo{Addr: "local", UserAgent: "latchkey server (first start)"})
 	bs := sqldb.NewBootstrapService(m.DB)
 	need, err := bs.NeedsBootstrap(ctx)
 	if err != nil || !need {
@@ -223,12 +341,14 @@ func (m *Main) bootstrap(ctx context.Context) error {
 
 // Close stops serving and closes the database.
 func (m *Main) Close() error {
+	m.stopFlowRunSweeper()
 	var errs []error
 	if m.HTTPServer != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		errs = append(errs, m.HTTPServer.Close(ctx))
 		cancel()
 	}
+	errs = append(errs, m.closeEvents())
 	if m.DB != nil {
 		errs = append(errs, m.DB.Close())
 	}
@@ -262,4 +382,43 @@ func runServer(ctx context.Context, args []string, env *Env) int {
 		return 1
 	}
 	return 0
+}
+
+// ReadSigningKeyFile reads an Ed25519 private key in PKCS #8 PEM ("BEGIN
+// PRIVATE KEY", as `openssl genpkey -algorithm ed25519` writes it). It
+// refuses a file that group or others may access (mode & 0o077 != 0). Errors
+// never contain key material.
+func ReadSigningKeyFile(path string) (ed25519.PrivateKey, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("--signing-key-file: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("--signing-key-file: %w", err)
+	} else if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("--signing-key-file: %s is not a regular file", path)
+	} else if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		return nil, fmt.Errorf("--signing-key-file: %s is accessible by group or others (mode %04o); "+
+			"a signing key must be private to the server's user: run chmod 600 %s", path, perm, path)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, 64<<10))
+	if err != nil {
+		return nil, fmt.Errorf("--signing-key-file: %w", err)
+	}
+	block, _ := pem.Decode(data)
+	if block == nil || block.Type != "PRIVATE KEY" {
+		return nil, fmt.Errorf("--signing-key-file: %s holds no PEM \"PRIVATE KEY\" block; "+
+			"create one with: openssl genpkey -algorithm ed25519 -out %s", path, path)
+	}
+	key, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("--signing-key-file: %s is not a PKCS #8 private key", path)
+	}
+	priv, ok := key.(ed25519.PrivateKey)
+	if !ok {
+		return nil, fmt.Errorf("--signing-key-file: %s holds a %T, not an Ed25519 key", path, key)
+	}
+	return priv, nil
 }

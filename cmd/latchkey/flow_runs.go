@@ -1,0 +1,72 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"time"
+
+	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/agent"
+	"github.com/latchkey/latchkey/sqldb"
+)
+
+// flowRunFlags registers the server's flow-run options.
+func (m *Main) flowRunFlags(fs *flag.FlagSet) {
+	if m.FlowRunHeartbeatTimeout == 0 {
+		m.FlowRunHeartbeatTimeout = latchkey.DefaultFlowRunHeartbeatTimeout
+	}
+	fs.DurationVar(&m.FlowRunHeartbeatTimeout, "flow-run-heartbeat-timeout", m.FlowRunHeartbeatTimeout,
+		"mark a Submitted or Running flow run Failed (lost contact) after this long without a heartbeat")
+}
+
+// startFlowRunSweeper starts marking flow runs whose heartbeats stopped as
+// having lost contact, every FlowRunSweepInterval (default: a tenth of the
+// timeout, between 1 s and 30 s). Every replica may run it: the update is
+// conditional, so a run is marked once.
+func (m *Main) startFlowRunSweeper(runs *sqldb.FlowRunService) {
+	timeout := m.FlowRunHeartbeatTimeout
+	if timeout <= 0 {
+		timeout = latchkey.DefaultFlowRunHeartbeatTimeout
+	}
+	every := m.FlowRunSweepInterval
+	if every <= 0 {
+		every = min(max(timeout/10, time.Second), 30*time.Second)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	m.stopSweeper = func() { cancel(); <-done }
+	go func() {
+		defer close(done)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			n, err := runs.MarkLostFlowRuns(ctx, timeout)
+			if err != nil && ctx.Err() == nil {
+				m.Logger.Error("marking flow runs that lost contact", "error", err)
+			} else if n > 0 {
+				m.Logger.Warn("marked flow runs as having lost contact (no heartbeat)", "runs", n, "timeout", timeout)
+			}
+		}
+	}()
+}
+
+// stopFlowRunSweeper stops the sweeper and waits for it, if it runs.
+func (m *Main) stopFlowRunSweeper() {
+	if m.stopSweeper != nil {
+		m.stopSweeper()
+		m.stopSweeper = nil
+	}
+}
+
+// agentEnv is the agent package's view of env.
+func agentEnv(env *Env) *agent.Env {
+	return &agent.Env{
+		Stdout: env.Stdout, Stderr: env.Stderr, Getenv: env.Getenv,
+		HomeDir: env.HomeDir, Now: env.Now, HTTPClient: env.HTTPClient,
+	}
+}
