@@ -96,6 +96,18 @@ func TestRedactSecrets(t *testing.T) {
 	}
 }
 
+func FuzzRedactSecrets(f *testing.F) {
+	k, _ := latchkey.NewSecret(rand.Reader, latchkey.PrefixRefreshToken)
+	f.Add("plain text", k)
+	f.Add("a_b", "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl")
+	f.Fuzz(func(t *testing.T, pre, secret string) {
+		out := latchkey.RedactSecrets(pre + " " + secret + " ")
+		if _, err := latchkey.ParseSecret(secret); err == nil && strings.Contains(out, secret[4:]) {
+			t.Fatalf("secret survived: %q", out)
+		}
+	})
+}
+
 func FuzzParseSecret(f *testing.F) {
 	s, _ := latchkey.NewSecret(rand.Reader, latchkey.PrefixUserKey)
 	f.Add(s)
