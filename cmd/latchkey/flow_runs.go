@@ -21,8 +21,9 @@ func (m *Main) flowRunFlags(fs *flag.FlagSet) {
 
 // startFlowRunSweeper starts marking flow runs whose heartbeats stopped as
 // having lost contact, every FlowRunSweepInterval (default: a tenth of the
-// timeout, between 1 s and 30 s). Every replica may run it: the update is
-// conditional, so a run is marked once.
+// timeout, between 1 s and 30 s), and deleting expired refresh tokens,
+// sessions and password-reset links every ten minutes. Every replica may
+// run it: the updates are conditional, so a run is marked once.
 func (m *Main) startFlowRunSweeper(runs *sqldb.FlowRunService) {
 	timeout := m.FlowRunHeartbeatTimeout
 	if timeout <= 0 {
@@ -39,6 +40,7 @@ func (m *Main) startFlowRunSweeper(runs *sqldb.FlowRunService) {
 		defer close(done)
 		t := time.NewTicker(every)
 		defer t.Stop()
+		var lastCleanup time.Time // zero: clean up on the first tick
 		for {
 			select {
 			case <-ctx.Done():
@@ -51,6 +53,14 @@ func (m *Main) startFlowRunSweeper(runs *sqldb.FlowRunService) {
 			} else if n > 0 {
 				m.Logger.Warn("marked flow runs as having lost contact (no heartbeat)", "runs", n, "timeout", timeout)
 			}
+			if now := time.Now(); now.Sub(lastCleanup) >= expiredCleanupInterval {
+				lastCleanup = now
+				if n, err := m.DB.DeleteExpiredCredentials(ctx); err != nil && ctx.Err() == nil {
+					m.Logger.Error("deleting expired credentials", "error", err)
+				} else if n > 0 {
+					m.Logger.Info("deleted expired refresh tokens, sessions and reset links", "rows", n)
+				}
+			}
 		}
 	}()
 }
@@ -62,6 +72,9 @@ func (m *Main) stopFlowRunSweeper() {
 		m.stopSweeper = nil
 	}
 }
+
+// expiredCleanupInterval is how often expired credentials are deleted.
+const expiredCleanupInterval = 10 * time.Minute
 
 // agentEnv is the agent package's view of env.
 func agentEnv(env *Env) *agent.Env {
