@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -64,6 +65,8 @@ type DB struct {
 	rdb     *sql.DB // reads
 	wdb     *sql.DB // writes: one connection on SQLite, the same pool on PostgreSQL
 	pool    *pgxpool.Pool
+
+	stmts stmtCache // SQLite: prepared statements, by pool and query text
 }
 
 // NewDB returns a DB for dsn with default clock, randomness and logger.
@@ -231,6 +234,7 @@ func (db *DB) migrate(ctx context.Context) error {
 // Close closes the database.
 func (db *DB) Close() error {
 	var errs []error
+	errs = append(errs, db.stmts.close())
 	if db.rdb != nil && db.rdb != db.wdb {
 		errs = append(errs, db.rdb.Close())
 	}
@@ -241,6 +245,9 @@ func (db *DB) Close() error {
 		db.pool.Close()
 	}
 	db.rdb, db.wdb, db.pool = nil, nil, nil
+	// Statements still being prepared fail now that the pools are closed;
+	// wait for them, so that nothing touches the database files after Close.
+	db.stmts.wait()
 	return errors.Join(errs...)
 }
 
@@ -249,6 +256,7 @@ func (db *DB) Close() error {
 type Tx struct {
 	*sql.Tx
 	db     *DB
+	h      *sql.DB          // the pool the transaction came from
 	now    time.Time        // read once per transaction, UTC, truncated to microseconds
 	events []latchkey.Event // published by the transaction; delivered locally on commit
 }
@@ -283,14 +291,18 @@ func (db *DB) BeginTx(ctx context.Context, writable bool) (*Tx, error) {
 	if err != nil {
 		return nil, fmt.Errorf("begin tx: %w", err)
 	}
-	return &Tx{Tx: tx, db: db, now: db.Now().UTC().Truncate(time.Microsecond)}, nil
+	return &Tx{Tx: tx, db: db, h: h, now: db.Now().UTC().Truncate(time.Microsecond)}, nil
 }
 
 // Now returns the transaction's time.
 func (tx *Tx) Now() time.Time { return tx.now }
 
-// ExecContext runs a statement written with ? placeholders.
+// ExecContext runs a statement written with ? placeholders. On SQLite it
+// runs as a statement prepared once per connection (see stmtCache).
 func (tx *Tx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if st := tx.stmt(ctx, query); st != nil {
+		return st.ExecContext(ctx, args...)
+	}
 	return tx.Tx.ExecContext(ctx, tx.db.dialect.rebind(query), args...)
 }
 
@@ -299,9 +311,110 @@ func (tx *Tx) QueryContext(ctx context.Context, query string, args ...any) (*sql
 	return tx.Tx.QueryContext(ctx, tx.db.dialect.rebind(query), args...)
 }
 
-// QueryRowContext runs a query written with ? placeholders.
+// QueryRowContext runs a query written with ? placeholders. On SQLite it
+// runs as a statement prepared once per connection (see stmtCache).
 func (tx *Tx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	if st := tx.stmt(ctx, query); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
 	return tx.Tx.QueryRowContext(ctx, tx.db.dialect.rebind(query), args...)
+}
+
+// stmt returns query prepared for the transaction, or nil to run it
+// unprepared. Only SQLite uses prepared statements: pgx already keeps a
+// cache of prepared statements on each PostgreSQL connection.
+func (tx *Tx) stmt(ctx context.Context, query string) *sql.Stmt {
+	if tx.db.dialect != sqlite {
+		return nil
+	}
+	st := tx.db.stmts.get(tx.h, query)
+	if st == nil {
+		return nil
+	}
+	// Prepared on the transaction's connection the first time it is used
+	// there, and kept by st for the next transactions on that connection.
+	return tx.Tx.StmtContext(ctx, st)
+}
+
+// maxPreparedStatements bounds the statements a stmtCache keeps: queries
+// built at run time (IN lists of varying length) must not grow it forever.
+const maxPreparedStatements = 512
+
+// stmtCache holds a prepared *sql.Stmt per pool and query text, so that
+// SQLite parses and plans each statement once per connection instead of on
+// every use. Transactions use them through Tx.StmtContext, on their own
+// connection. A statement is prepared on the pool in the background the
+// first time it is asked for (that run goes unprepared): preparing on a
+// pool waits for a free connection, and the caller may hold the only one
+// (SQLite's write pool). Only statements that finish with their result
+// (Exec, QueryRow) use it: a statement prepared on a connection is one
+// SQLite statement, which a second use would reset under open rows.
+type stmtCache struct {
+	mu     sync.RWMutex
+	m      map[stmtKey]*sql.Stmt // nil value: being prepared, or failed
+	closed bool
+	wg     sync.WaitGroup // the goroutines preparing statements
+}
+
+type stmtKey struct {
+	h     *sql.DB
+	query string
+}
+
+// get returns the statement for query on h, or nil if it is not prepared
+// (yet), in which case it starts preparing it.
+func (c *stmtCache) get(h *sql.DB, query string) *sql.Stmt {
+	k := stmtKey{h, query}
+	c.mu.RLock()
+	st, ok := c.m[k]
+	c.mu.RUnlock()
+	if ok {
+		return st
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.m[k]; ok || c.closed || len(c.m) >= maxPreparedStatements {
+		return c.m[k]
+	}
+	if c.m == nil {
+		c.m = make(map[stmtKey]*sql.Stmt)
+	}
+	c.m[k] = nil
+	c.wg.Go(func() { c.prepare(k) })
+	return nil
+}
+
+func (c *stmtCache) prepare(k stmtKey) {
+	st, err := k.h.PrepareContext(context.Background(), k.query)
+	if err != nil {
+		return // stays nil: the query runs unprepared (and reports its error)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		st.Close()
+		return
+	}
+	c.m[k] = st
+}
+
+// wait waits for the statements being prepared.
+func (c *stmtCache) wait() { c.wg.Wait() }
+
+// close closes every statement; later gets prepare nothing, and statements
+// still being prepared are closed when ready.
+func (c *stmtCache) close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closed = true
+	var errs []error
+	for _, st := range c.m {
+		if st != nil {
+			errs = append(errs, st.Close())
+		}
+	}
+	c.m = nil
+	return errors.Join(errs...)
 }
 
 // newID returns a random (v4) UUID drawn from the DB's randomness.
