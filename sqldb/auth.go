@@ -52,6 +52,8 @@ type AuthService struct {
 	// the DB's Events (NewAuthCache(db.Events)), which is what keeps
 	// revocation immediate. Nil: every request reads the database.
 	Cache *AuthCache
+
+	writes writeBatcher // refresh-token inserts of new families
 }
 
 // NewAuthService returns an AuthService on db that signs access tokens with tokens.
@@ -603,20 +605,45 @@ func (s *AuthService) SwitchTenant(ctx context.Context, tenantID string) (*latch
 		APIKeyID:   a.APIKeyID,
 		APITokenID: a.APITokenID,
 	}
-	// Mint only what would authenticate.
-	tx, err := s.db.BeginTx(ctx, false)
+	// Mint only what would authenticate: the same checks as
+	// authenticating the new access token, from the cache when it holds
+	// them (it drops a user's entries before a revoking change returns).
+	now, err := s.checkClaims(ctx, &claims)
 	if err != nil {
-		return nil, fmt.Errorf("switch tenant: %w", err)
-	}
-	defer tx.Rollback()
-	if _, err := accessTokenAuth(ctx, tx, &claims, nil, 0); err != nil {
+		if latchkey.ErrorCode(err) == latchkey.EINTERNAL {
+			return nil, fmt.Errorf("switch tenant: %w", err)
+		}
 		return nil, err
 	}
-	now := tx.Now()
-	if err := tx.Commit(); err != nil {
-		return nil, fmt.Errorf("switch tenant: %w", err)
-	}
 	return s.issue(ctx, claims, now, "", "")
+}
+
+// checkClaims checks that an access token with claims would authenticate
+// now, as authenticateAccessToken does after the signature check: from the
+// cache if it holds the source credential and the role, else by reading
+// them (and caching what it read). It returns the time of the check.
+func (s *AuthService) checkClaims(ctx context.Context, claims *latchkey.AccessClaims) (time.Time, error) {
+	if c := s.Cache; c != nil {
+		now := s.db.Now().UTC().Truncate(time.Microsecond)
+		if a, err := s.cachedAccessTokenAuth(claims, now); err != nil {
+			return time.Time{}, err
+		} else if a != nil {
+			return now, nil
+		}
+	}
+	gen := s.Cache.begin() // before the read starts
+	tx, err := s.db.BeginTx(ctx, false)
+	if err != nil {
+		return time.Time{}, err
+	}
+	defer tx.Rollback()
+	if _, err := accessTokenAuth(ctx, tx, claims, s.Cache, gen); err != nil {
+		return time.Time{}, err
+	}
+	if err := tx.Commit(); err != nil {
+		return time.Time{}, err
+	}
+	return tx.Now(), nil
 }
 
 // refreshTokenRow is a refresh_tokens row, without its hash.
@@ -645,6 +672,7 @@ func (s *AuthService) RefreshAccessToken(ctx context.Context, refreshToken, acce
 	// access token comes with it.
 	claims, verifyErr := s.Tokens.VerifyAccessToken(ctx, accessToken, true)
 
+	gen := s.Cache.begin() // before the read starts
 	tx, err := s.db.BeginTx(ctx, false)
 	if err != nil {
 		return nil, fmt.Errorf("refresh access token: %w", err)
@@ -673,8 +701,20 @@ func (s *AuthService) RefreshAccessToken(ctx context.Context, refreshToken, acce
 		return nil, unauthenticatedf("The access token does not belong to this refresh token.")
 	}
 	next := latchkey.AccessClaims{UserID: rt.userID, TenantID: rt.tenantID, APIKeyID: rt.apiKeyID, APITokenID: rt.apiTokenID}
-	if _, err := accessTokenAuth(ctx, tx, &next, nil, 0); err != nil {
-		return nil, err
+	// The source and the role as authenticating the new access token would
+	// check them: from the cache when it holds them, else read here.
+	cached := false
+	if c := s.Cache; c != nil {
+		if a, err := s.cachedAccessTokenAuth(&next, now); err != nil {
+			return nil, err
+		} else if a != nil {
+			cached = true
+		}
+	}
+	if !cached {
+		if _, err := accessTokenAuth(ctx, tx, &next, s.Cache, gen); err != nil {
+			return nil, err
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("refresh access token: %w", err)
@@ -757,6 +797,21 @@ func (s *AuthService) issue(ctx context.Context, claims latchkey.AccessClaims, n
 		}
 	}
 
+	insert := func(ctx context.Context, tx *Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO refresh_tokens (id, token_hash, family_id, user_id, tenant_id, api_key_id, api_token_id, access_token_id, created_at, expires_at, used_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)`,
+			id, latchkey.HashSecret(refresh), familyID, claims.UserID, claims.TenantID, nullString(claims.APIKeyID), nullString(claims.APITokenID),
+			jti, Time(tx.Now()), Time(tx.Now().Add(s.refreshTTL())))
+		return err
+	}
+	if spentID == "" {
+		// A new family: nothing to mark used, so the insert can share a
+		// write transaction with those of concurrent requests.
+		if err := s.writes.do(ctx, s.db, insert); err != nil {
+			return nil, fmt.Errorf("issue refresh token: %w", err)
+		}
+		return &latchkey.AccessToken{AccessToken: access, ExpiresAt: claims.ExpiresAt, RefreshToken: refresh}, nil
+	}
 	tx, err := s.db.BeginTx(ctx, true)
 	if err != nil {
 		return nil, fmt.Errorf("issue refresh token: %w", err)
@@ -775,10 +830,7 @@ func (s *AuthService) issue(ctx context.Context, claims latchkey.AccessClaims, n
 			return nil, s.revokeRefreshFamily(ctx, familyID)
 		}
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO refresh_tokens (id, token_hash, family_id, user_id, tenant_id, api_key_id, api_token_id, access_token_id, created_at, expires_at, used_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)`,
-		id, latchkey.HashSecret(refresh), familyID, claims.UserID, claims.TenantID, nullString(claims.APIKeyID), nullString(claims.APITokenID),
-		jti, Time(tx.Now()), Time(tx.Now().Add(s.refreshTTL()))); err != nil {
+	if err := insert(ctx, tx); err != nil {
 		return nil, fmt.Errorf("issue refresh token: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
