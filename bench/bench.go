@@ -19,6 +19,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -60,6 +61,16 @@ type Options struct {
 
 	// Timeout caps each request.
 	Timeout time.Duration
+
+	// Rate, if positive, makes the run open-loop: requests are scheduled
+	// at Rate per second in all, evenly spaced from the start, whatever
+	// the answers' latency, and each is sent by the next free connection.
+	// A request's latency is then measured from its scheduled time, not
+	// from when it could be sent, so that time spent waiting for a free
+	// connection counts (no coordinated omission). Zero: closed loop,
+	// each connection sending its next request when the previous answer
+	// has arrived.
+	Rate float64
 }
 
 func (o Options) withDefaults() Options {
@@ -83,8 +94,11 @@ func (o Options) withDefaults() Options {
 type Result struct {
 	Scenario    string
 	Concurrency int
-	Requests    int64
-	Errors      int64
+	// Rate is the open-loop schedule in requests per second; 0 for a
+	// closed loop.
+	Rate     float64
+	Requests int64
+	Errors   int64
 	// ErrorKinds counts failures by kind (at most maxErrorKinds kinds).
 	ErrorKinds map[string]int64
 	// Elapsed runs from the end of the warm-up to the last measured
@@ -133,7 +147,7 @@ func Merge(rs ...*Result) *Result {
 	if len(rs) == 0 {
 		return nil
 	}
-	out := &Result{Scenario: rs[0].Scenario, Concurrency: rs[0].Concurrency, ErrorKinds: map[string]int64{}}
+	out := &Result{Scenario: rs[0].Scenario, Concurrency: rs[0].Concurrency, Rate: rs[0].Rate, ErrorKinds: map[string]int64{}}
 	for _, r := range rs {
 		out.Requests += r.Requests
 		out.Errors += r.Errors
@@ -185,7 +199,8 @@ func (w *worker) fail(kind string) {
 
 // Run drives sc with opt.Concurrency workers, each sending one request at
 // a time over its own keep-alive connection of client, for opt.Warmup and
-// then opt.Duration, and returns what it measured. It stops by itself; ctx
+// then opt.Duration, and returns what it measured: as fast as answers come
+// back (closed loop), or on opt.Rate's schedule (open loop). It stops by itself; ctx
 // can stop it earlier (then it returns ctx's error).
 func Run(ctx context.Context, client *http.Client, sc Scenario, opt Options) (*Result, error) {
 	opt = opt.withDefaults()
@@ -202,6 +217,18 @@ func Run(ctx context.Context, client *http.Client, sc Scenario, opt Options) (*R
 	timer := time.AfterFunc(time.Until(measureFrom), func() { cpu0 <- processCPU() })
 	defer timer.Stop()
 
+	// Open loop: slot k is due at start + k×interval.
+	var (
+		interval time.Duration
+		nextSlot atomic.Int64
+	)
+	if opt.Rate > 0 {
+		interval = time.Duration(float64(time.Second) / opt.Rate)
+		if interval <= 0 {
+			interval = 1
+		}
+	}
+
 	workers := make([]*worker, opt.Concurrency)
 	var wg sync.WaitGroup
 	for n := range workers {
@@ -209,9 +236,20 @@ func Run(ctx context.Context, client *http.Client, sc Scenario, opt Options) (*R
 		workers[n] = w
 		wg.Go(func() {
 			for i := 0; ; i++ {
-				t0 := time.Now()
-				if !t0.Before(end) || ctx.Err() != nil {
-					return
+				var t0 time.Time // the request's start: when sent, or (open loop) when due
+				if interval > 0 {
+					t0 = start.Add(time.Duration(nextSlot.Add(1)-1) * interval)
+					if !t0.Before(end) || ctx.Err() != nil {
+						return
+					}
+					if d := time.Until(t0); d > 0 {
+						time.Sleep(d)
+					}
+				} else {
+					t0 = time.Now()
+					if !t0.Before(end) || ctx.Err() != nil {
+						return
+					}
 				}
 				kind := w.do(ctx, client, sc, n, i, opt.Timeout)
 				t1 := time.Now()
@@ -233,7 +271,7 @@ func Run(ctx context.Context, client *http.Client, sc Scenario, opt Options) (*R
 		return nil, fmt.Errorf("bench %s: %w", sc.Name, err)
 	}
 
-	r := &Result{Scenario: sc.Name, Concurrency: opt.Concurrency, ErrorKinds: map[string]int64{}}
+	r := &Result{Scenario: sc.Name, Concurrency: opt.Concurrency, Rate: opt.Rate, ErrorKinds: map[string]int64{}}
 	select {
 	case c := <-cpu0:
 		r.CPU = cpu1 - c

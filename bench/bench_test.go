@@ -239,3 +239,48 @@ func TestBaselineHandler(t *testing.T) {
 		t.Fatalf("BaselineBody is not JSON: %v", err)
 	}
 }
+
+// An open-loop run sends requests on schedule: about Rate × Duration of
+// them, however fast the server answers.
+func TestRun_OpenLoopRate(t *testing.T) {
+	s := MustStartBaseline(t)
+	body := []byte(`{"query":"query { auth_info { tenant_id } }","variables":"null"}`)
+	sc := bench.Scenario{Name: "baseline", NewRequest: bench.Post(s.URL+"/graphql", body, nil), Check: bench.CheckBody(bench.BaselineBody)}
+	r, err := bench.Run(context.Background(), bench.NewClient(4), sc, bench.Options{Concurrency: 4, Rate: 200, Warmup: 50 * time.Millisecond, Duration: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Requests < 90 || r.Requests > 101 || r.Errors != 0 {
+		t.Fatalf("requests %d (errors %d), want about 100: 200/s for 500ms", r.Requests, r.Errors)
+	}
+	if got, want := r.Rate, 200.0; got != want {
+		t.Errorf("Rate = %v, want %v", got, want)
+	}
+	if m := bench.Merge(r, r); m.Rate != 200 {
+		t.Errorf("merged Rate = %v, want 200", m.Rate)
+	}
+}
+
+// Open-loop latency runs from when a request was due, so that a server too
+// slow for the schedule shows the queue building up (no coordinated
+// omission): one connection, 100 requests/s, 20 ms per answer.
+func TestRun_OpenLoopCountsQueueing(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(20 * time.Millisecond)
+		io.WriteString(w, "{}")
+	}))
+	t.Cleanup(srv.Close)
+	sc := bench.Scenario{Name: "slow", NewRequest: bench.Post(srv.URL, []byte("{}"), nil)}
+	r, err := bench.Run(context.Background(), bench.NewClient(1), sc, bench.Options{Concurrency: 1, Rate: 100, Duration: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Request k is due at 10k ms and answered at about 20(k+1) ms: the
+	// last of 30 waits about 310 ms, although each takes 20 ms.
+	if r.Requests != 30 || r.Errors != 0 {
+		t.Fatalf("requests %d (errors %d), want 30", r.Requests, r.Errors)
+	}
+	if r.Max < 200*time.Millisecond || r.P50 < 100*time.Millisecond {
+		t.Fatalf("p50 %s, max %s: want the queueing counted (about 170 ms and 310 ms)", r.P50, r.Max)
+	}
+}

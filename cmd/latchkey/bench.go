@@ -57,6 +57,7 @@ type benchConfig struct {
 	Sample        int
 	JWTs          int
 	Conns         int
+	Rate          float64 // open loop: requests per second; 0: closed loop
 	Warmup        time.Duration
 	Duration      time.Duration
 	Rounds        int
@@ -80,6 +81,7 @@ func parseBenchFlags(args []string, stderr io.Writer) (*benchConfig, error) {
 	fs.IntVar(&cfg.Sample, "sample", 1000, "stored keys, spread evenly over all of them, that requests authenticate with")
 	fs.IntVar(&cfg.JWTs, "jwts", 256, "access tokens minted from sample keys for scenario (b)")
 	fs.IntVar(&cfg.Conns, "conns", bench.DefaultConcurrency, "connections, each with one request in flight (closed loop)")
+	fs.Float64Var(&cfg.Rate, "rate", 0, "if positive, run open-loop: send `N` requests per second per scenario over the --conns connections\non a fixed schedule, measuring latency from when each request was due (0: closed loop)")
 	fs.DurationVar(&cfg.Warmup, "warmup", 500*time.Millisecond, "unmeasured warm-up before each scenario and round")
 	fs.DurationVar(&cfg.Duration, "duration", 2*time.Second, "measured time per scenario and round")
 	fs.IntVar(&cfg.Rounds, "rounds", 3, "rounds; each runs every scenario once, the baseline first, so that\nthe scenarios share out whatever else the machine is doing")
@@ -119,6 +121,8 @@ func parseBenchFlags(args []string, stderr io.Writer) (*benchConfig, error) {
 		return nil, errors.New("--keys, --users, --sample and --jwts must be at least 1")
 	case cfg.Conns < 1 || cfg.Conns > 4096:
 		return nil, errors.New("--conns must be 1 to 4096")
+	case cfg.Rate < 0 || cfg.Rate > 1e7:
+		return nil, errors.New("--rate must be 0 (closed loop) to 10000000")
 	case cfg.AuthCacheTTL < 0:
 		return nil, errors.New("--auth-cache-ttl must not be negative")
 	case cfg.Duration <= 0 || cfg.Warmup < 0 || cfg.Rounds < 1:
@@ -217,9 +221,9 @@ func (b *benchRun) throughput(ctx context.Context) (bool, error) {
 		return false, err
 	}
 	client := bench.NewClient(cfg.Conns)
-	opt := bench.Options{Concurrency: cfg.Conns, Warmup: cfg.Warmup, Duration: cfg.Duration}
-	fmt.Fprintf(b.out, "keys stored: %d (%d users), sample: %d keys, %d JWTs; credential cache %s; %d connections; %s warm-up + %s measured per scenario x %d rounds\n",
-		srv.keys, cfg.Users, len(srv.sample), len(srv.jwts), b.cacheDesc(), cfg.Conns, cfg.Warmup, cfg.Duration, cfg.Rounds)
+	opt := bench.Options{Concurrency: cfg.Conns, Warmup: cfg.Warmup, Duration: cfg.Duration, Rate: cfg.Rate}
+	fmt.Fprintf(b.out, "keys stored: %d (%d users), sample: %d keys, %d JWTs; credential cache %s; %d connections, %s; %s warm-up + %s measured per scenario x %d rounds\n",
+		srv.keys, cfg.Users, len(srv.sample), len(srv.jwts), b.cacheDesc(), cfg.Conns, b.loopDesc(), cfg.Warmup, cfg.Duration, cfg.Rounds)
 
 	stopProfile, err := b.startProfile()
 	if err != nil {
@@ -254,6 +258,14 @@ func (b *benchRun) throughput(ctx context.Context) (bool, error) {
 		return false, err
 	}
 	return b.summary(results), nil
+}
+
+// loopDesc says how the load generator paces requests.
+func (b *benchRun) loopDesc() string {
+	if b.cfg.Rate > 0 {
+		return fmt.Sprintf("open loop at %.0f req/s (latency from each request's scheduled time)", b.cfg.Rate)
+	}
+	return "closed loop"
 }
 
 // summary prints lock errors and returns whether everything succeeded.
@@ -295,10 +307,10 @@ func (b *benchRun) verifyScaling(ctx context.Context) (bool, error) {
 		srvs[i] = srv
 	}
 	client := bench.NewClient(cfg.Conns)
-	opt := bench.Options{Concurrency: cfg.Conns, Warmup: cfg.Warmup, Duration: cfg.Duration}
+	opt := bench.Options{Concurrency: cfg.Conns, Warmup: cfg.Warmup, Duration: cfg.Duration, Rate: cfg.Rate}
 	rounds := max(cfg.Rounds, 3)
-	fmt.Fprintf(b.out, "verify scaling: (a) auth_info by API key, %d vs %d stored keys, sample %d keys each; credential cache %s; %d connections; %s + %s x %d rounds, alternating\n",
-		srvs[0].keys, srvs[1].keys, cfg.Sample, b.cacheDesc(), cfg.Conns, cfg.Warmup, cfg.Duration, rounds)
+	fmt.Fprintf(b.out, "verify scaling: (a) auth_info by API key, %d vs %d stored keys, sample %d keys each; credential cache %s; %d connections, %s; %s + %s x %d rounds, alternating\n",
+		srvs[0].keys, srvs[1].keys, cfg.Sample, b.cacheDesc(), cfg.Conns, b.loopDesc(), cfg.Warmup, cfg.Duration, rounds)
 	var scs [2]bench.Scenario
 	for i, srv := range srvs {
 		scs[i] = bench.Scenario{

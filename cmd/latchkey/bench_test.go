@@ -73,10 +73,37 @@ func TestBench_VerifyScalingSmoke(t *testing.T) {
 	}
 }
 
+// TestBench_OpenLoopSmoke runs (a) and (e) open-loop at a fixed rate: each
+// gets about rate × duration requests, however fast the server is.
+func TestBench_OpenLoopSmoke(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	env := &main.Env{Stdout: &stdout, Stderr: &stderr, Getenv: func(string) string { return "" }, Now: time.Now}
+	code := main.Run(context.Background(), []string{"bench", "--keys", "50", "--users", "2", "--sample", "10", "--jwts", "2",
+		"--scenarios", "ea", "--conns", "4", "--rate", "400", "--warmup", "50ms", "--duration", "250ms", "--rounds", "1"}, env)
+	if code != 0 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
+	}
+	out := stdout.String()
+	if !strings.Contains(out, "4 connections, open loop at 400 req/s") {
+		t.Errorf("no open-loop description:\n%s", out)
+	}
+	for _, name := range []string{"(e) baseline net/http", "(a) auth_info, API key"} {
+		m := regexp.MustCompile(regexp.QuoteMeta(name) + `\s+4\s+(\d+)\s`).FindStringSubmatch(out)
+		if m == nil {
+			t.Fatalf("no result line for %s:\n%s", name, out)
+		}
+		// 400/s for 250 ms is 100 requests.
+		if n, _ := strconv.Atoi(m[1]); n < 90 || n > 101 {
+			t.Errorf("%s: %d requests, want about 100", name, n)
+		}
+	}
+}
+
 func TestBench_BadFlags(t *testing.T) {
 	for _, args := range [][]string{
 		{"--scenarios", "xyz"},
 		{"--conns", "0"},
+		{"--rate", "-1"},
 		{"--scale-keys", "1000"},
 		{"extra"},
 	} {
