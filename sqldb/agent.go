@@ -158,9 +158,7 @@ func findAgents(ctx context.Context, tx *Tx, tenantID string, filter latchkey.Ag
 	if err != nil {
 		return nil, 0, fmt.Errorf("find agents: %w", err)
 	}
-	defer rows.Close()
-	agents := []*latchkey.Agent{}
-	for rows.Next() {
+	agents, err := collect(rows, func(rows *sql.Rows) (*latchkey.Agent, error) {
 		var (
 			ag                  latchkey.Agent
 			labels              string
@@ -168,15 +166,15 @@ func findAgents(ctx context.Context, tx *Tx, tenantID string, filter latchkey.Ag
 			createdAt, lastSeen Time
 		)
 		if err := rows.Scan(&ag.ID, &ag.TenantID, &ag.Name, &ag.Type, &labels, &userID, &createdAt, &lastSeen); err != nil {
-			return nil, 0, fmt.Errorf("scan agent: %w", err)
+			return nil, fmt.Errorf("scan agent: %w", err)
 		}
 		if err := json.Unmarshal([]byte(labels), &ag.Labels); err != nil {
-			return nil, 0, fmt.Errorf("scan agent labels: %w", err)
+			return nil, fmt.Errorf("scan agent labels: %w", err)
 		}
 		ag.UserID, ag.CreatedAt, ag.LastSeenAt = userID.String, time.Time(createdAt), time.Time(lastSeen)
-		agents = append(agents, &ag)
-	}
-	if err := rows.Err(); err != nil {
+		return &ag, nil
+	})
+	if err != nil {
 		return nil, 0, fmt.Errorf("find agents: %w", err)
 	}
 	return agents, n, nil

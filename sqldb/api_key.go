@@ -302,16 +302,9 @@ func findAPIKeys(ctx context.Context, tx *Tx, a *latchkey.Auth, filter latchkey.
 	if err != nil {
 		return nil, 0, fmt.Errorf("find api keys: %w", err)
 	}
-	defer rows.Close()
-	keys, n := []*latchkey.APIKey{}, 0
-	for rows.Next() {
-		k, err := scanAPIKey(rows, &n)
-		if err != nil {
-			return nil, 0, fmt.Errorf("find api keys: %w", err)
-		}
-		keys = append(keys, k)
-	}
-	if err := rows.Err(); err != nil {
+	var n int
+	keys, err := collect(rows, func(rows *sql.Rows) (*latchkey.APIKey, error) { return scanAPIKey(rows, &n) })
+	if err != nil {
 		return nil, 0, fmt.Errorf("find api keys: %w", err)
 	}
 	if len(keys) == 0 && filter.Offset > 0 {
@@ -339,25 +332,11 @@ func findAPIKeyByIDWithOwner(ctx context.Context, tx *Tx, id string) (*latchkey.
 }
 
 func findAPIKeyWithOwner(ctx context.Context, tx *Tx, cond string, arg any) (*latchkey.APIKey, *latchkey.User, error) {
-	row := tx.QueryRowContext(ctx, `SELECT `+apiKeyColumns+`, `+userColumns+`
+	k, u, err := findWithOwner(ctx, tx, scanAPIKey, `SELECT `+apiKeyColumns+`, `+userColumns+`
 		FROM api_keys JOIN users ON users.id = api_keys.user_id
 		WHERE `+cond, arg)
-	var k *latchkey.APIKey
-	u, err := scanUser(scanFunc(func(userDest ...any) (err error) {
-		k, err = scanAPIKey(row, userDest...)
-		return err
-	}))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil, nil
-	} else if err != nil {
+	if err != nil {
 		return nil, nil, fmt.Errorf("find api key: %w", err)
 	}
 	return k, u, nil
 }
-
-// scanFunc adapts a function to rowScanner, so that scanUser can read the
-// user columns that follow another row's columns in one result.
-type scanFunc func(dest ...any) error
-
-// Scan calls f.
-func (f scanFunc) Scan(dest ...any) error { return f(dest...) }

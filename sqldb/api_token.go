@@ -232,16 +232,9 @@ func findAPITokens(ctx context.Context, tx *Tx, a *latchkey.Auth, filter latchke
 	if err != nil {
 		return nil, 0, fmt.Errorf("find api tokens: %w", err)
 	}
-	defer rows.Close()
-	tokens, n := []*latchkey.APIToken{}, 0
-	for rows.Next() {
-		t, err := scanAPIToken(rows, &n)
-		if err != nil {
-			return nil, 0, fmt.Errorf("find api tokens: %w", err)
-		}
-		tokens = append(tokens, t)
-	}
-	if err := rows.Err(); err != nil {
+	var n int
+	tokens, err := collect(rows, func(rows *sql.Rows) (*latchkey.APIToken, error) { return scanAPIToken(rows, &n) })
+	if err != nil {
 		return nil, 0, fmt.Errorf("find api tokens: %w", err)
 	}
 	if len(tokens) == 0 && filter.Offset > 0 {
@@ -267,17 +260,10 @@ func findAPITokenByIDWithOwner(ctx context.Context, tx *Tx, id string) (*latchke
 }
 
 func findAPITokenWithOwner(ctx context.Context, tx *Tx, cond string, arg any) (*latchkey.APIToken, *latchkey.User, error) {
-	row := tx.QueryRowContext(ctx, `SELECT `+apiTokenColumns+`, `+userColumns+`
+	t, u, err := findWithOwner(ctx, tx, scanAPIToken, `SELECT `+apiTokenColumns+`, `+userColumns+`
 		FROM api_tokens JOIN users ON users.id = api_tokens.user_id
 		WHERE `+cond, arg)
-	var t *latchkey.APIToken
-	u, err := scanUser(scanFunc(func(userDest ...any) (err error) {
-		t, err = scanAPIToken(row, userDest...)
-		return err
-	}))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil, nil
-	} else if err != nil {
+	if err != nil {
 		return nil, nil, fmt.Errorf("find api token: %w", err)
 	}
 	return t, u, nil

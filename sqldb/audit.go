@@ -91,17 +91,11 @@ func recordAuditInUserTenants(ctx context.Context, tx *Tx, act auditActor, userI
 	if err != nil {
 		return fmt.Errorf("record audit event: %w", err)
 	}
-	var tenants []string
-	for rows.Next() {
+	tenants, err := collect(rows, func(rows *sql.Rows) (string, error) {
 		var id string
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return fmt.Errorf("record audit event: %w", err)
-		}
-		tenants = append(tenants, id)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+		return id, rows.Scan(&id)
+	})
+	if err != nil {
 		return fmt.Errorf("record audit event: %w", err)
 	}
 	for _, t := range tenants {
@@ -231,9 +225,7 @@ func findAuditEvents(ctx context.Context, tx *Tx, tenantID string, filter latchk
 	if err != nil {
 		return nil, 0, fmt.Errorf("find audit events: %w", err)
 	}
-	defer rows.Close()
-	events := []*latchkey.AuditEvent{}
-	for rows.Next() {
+	events, err := collect(rows, func(rows *sql.Rows) (*latchkey.AuditEvent, error) {
 		var (
 			e                     latchkey.AuditEvent
 			actor, credential     sql.NullString
@@ -242,16 +234,16 @@ func findAuditEvents(ctx context.Context, tx *Tx, tenantID string, filter latchk
 		)
 		if err := rows.Scan(&e.ID, &e.TenantID, &actor, &kind, &credential, &action, &e.TargetType, &e.TargetID,
 			&details, &e.ClientAddr, &e.UserAgent, &createdAt); err != nil {
-			return nil, 0, fmt.Errorf("scan audit event: %w", err)
+			return nil, fmt.Errorf("scan audit event: %w", err)
 		}
 		e.ActorUserID, e.ActorCredentialID = actor.String, credential.String
 		e.ActorKind, e.Action, e.CreatedAt = latchkey.CredentialKind(kind), latchkey.AuditAction(action), time.Time(createdAt)
 		if err := json.Unmarshal([]byte(details), &e.Details); err != nil {
-			return nil, 0, fmt.Errorf("scan audit event %s: details: %w", e.ID, err)
+			return nil, fmt.Errorf("scan audit event %s: details: %w", e.ID, err)
 		}
-		events = append(events, &e)
-	}
-	if err := rows.Err(); err != nil {
+		return &e, nil
+	})
+	if err != nil {
 		return nil, 0, fmt.Errorf("find audit events: %w", err)
 	}
 	return events, n, nil

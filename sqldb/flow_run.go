@@ -399,21 +399,19 @@ func (s *FlowRunService) FindRunLogs(ctx context.Context, filter latchkey.RunLog
 	if err != nil {
 		return nil, 0, fmt.Errorf("find run logs: %w", err)
 	}
-	defer rows.Close()
-	logs := []*latchkey.RunLog{}
-	for rows.Next() {
+	logs, err := collect(rows, func(rows *sql.Rows) (*latchkey.RunLog, error) {
 		var (
 			l             latchkey.RunLog
 			level         string
 			ts, createdAt Time
 		)
 		if err := rows.Scan(&l.ID, &l.TenantID, &l.FlowRunID, &ts, &l.Name, &level, &l.Message, &createdAt); err != nil {
-			return nil, 0, fmt.Errorf("scan run log: %w", err)
+			return nil, fmt.Errorf("scan run log: %w", err)
 		}
 		l.Level, l.Timestamp, l.CreatedAt = latchkey.RunLogLevel(level), time.Time(ts), time.Time(createdAt)
-		logs = append(logs, &l)
-	}
-	if err := rows.Err(); err != nil {
+		return &l, nil
+	})
+	if err != nil {
 		return nil, 0, fmt.Errorf("find run logs: %w", err)
 	}
 	return logs, n, tx.Commit()
@@ -445,17 +443,11 @@ func (s *FlowRunService) MarkLostFlowRuns(ctx context.Context, timeout time.Dura
 		id, tenantID string
 		last         Time
 	}
-	var found []lost
-	for rows.Next() {
+	found, err := collect(rows, func(rows *sql.Rows) (lost, error) {
 		var l lost
-		if err := rows.Scan(&l.id, &l.tenantID, &l.last); err != nil {
-			rows.Close()
-			return 0, fmt.Errorf("mark lost flow runs: %w", err)
-		}
-		found = append(found, l)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+		return l, rows.Scan(&l.id, &l.tenantID, &l.last)
+	})
+	if err != nil {
 		return 0, fmt.Errorf("mark lost flow runs: %w", err)
 	}
 	marked := 0
@@ -588,16 +580,8 @@ func findFlowRuns(ctx context.Context, tx *Tx, tenantID string, filter latchkey.
 	if err != nil {
 		return nil, 0, fmt.Errorf("find flow runs: %w", err)
 	}
-	defer rows.Close()
-	runs := []*latchkey.FlowRun{}
-	for rows.Next() {
-		r, err := scanFlowRun(rows)
-		if err != nil {
-			return nil, 0, fmt.Errorf("find flow runs: %w", err)
-		}
-		runs = append(runs, r)
-	}
-	if err := rows.Err(); err != nil {
+	runs, err := collect(rows, func(rows *sql.Rows) (*latchkey.FlowRun, error) { return scanFlowRun(rows) })
+	if err != nil {
 		return nil, 0, fmt.Errorf("find flow runs: %w", err)
 	}
 	return runs, n, nil

@@ -115,16 +115,14 @@ func findMemberships(ctx context.Context, tx *Tx, a *latchkey.Auth, filter latch
 	if err != nil {
 		return nil, 0, fmt.Errorf("find memberships: %w", err)
 	}
-	defer rows.Close()
-	ms := []*latchkey.Membership{}
-	for rows.Next() {
+	ms, err := collect(rows, func(rows *sql.Rows) (*latchkey.Membership, error) {
 		m, err := scanMembership(rows)
 		if err != nil {
-			return nil, 0, fmt.Errorf("scan membership: %w", err)
+			return nil, fmt.Errorf("scan membership: %w", err)
 		}
-		ms = append(ms, m)
-	}
-	if err := rows.Err(); err != nil {
+		return m, nil
+	})
+	if err != nil {
 		return nil, 0, fmt.Errorf("find memberships: %w", err)
 	}
 	return ms, n, nil

@@ -66,20 +66,18 @@ func findServiceAccounts(ctx context.Context, tx *Tx, tenantID string, filter la
 	if err != nil {
 		return nil, 0, fmt.Errorf("find service accounts: %w", err)
 	}
-	defer rows.Close()
-	sas := []*latchkey.ServiceAccount{}
-	for rows.Next() {
+	sas, err := collect(rows, func(rows *sql.Rows) (*latchkey.ServiceAccount, error) {
 		var sa latchkey.ServiceAccount
 		var role string
 		var createdBy sql.NullString
 		var createdAt Time
 		if err := rows.Scan(&sa.ID, &sa.TenantID, &sa.Name, &role, &createdBy, &createdAt); err != nil {
-			return nil, 0, fmt.Errorf("scan service account: %w", err)
+			return nil, fmt.Errorf("scan service account: %w", err)
 		}
 		sa.Role, sa.CreatedByUserID, sa.CreatedAt = latchkey.Role(role), createdBy.String, time.Time(createdAt)
-		sas = append(sas, &sa)
-	}
-	if err := rows.Err(); err != nil {
+		return &sa, nil
+	})
+	if err != nil {
 		return nil, 0, fmt.Errorf("find service accounts: %w", err)
 	}
 	return sas, n, nil

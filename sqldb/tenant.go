@@ -2,6 +2,7 @@ package sqldb
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
 	"time"
@@ -148,18 +149,16 @@ func findTenants(ctx context.Context, tx *Tx, a *latchkey.Auth, filter latchkey.
 	if err != nil {
 		return nil, 0, fmt.Errorf("find tenants: %w", err)
 	}
-	defer rows.Close()
-	tenants := []*latchkey.Tenant{}
-	for rows.Next() {
+	tenants, err := collect(rows, func(rows *sql.Rows) (*latchkey.Tenant, error) {
 		var t latchkey.Tenant
 		var createdAt Time
 		if err := rows.Scan(&t.ID, &t.Slug, &t.Name, &createdAt); err != nil {
-			return nil, 0, fmt.Errorf("scan tenant: %w", err)
+			return nil, fmt.Errorf("scan tenant: %w", err)
 		}
 		t.CreatedAt = time.Time(createdAt)
-		tenants = append(tenants, &t)
-	}
-	if err := rows.Err(); err != nil {
+		return &t, nil
+	})
+	if err != nil {
 		return nil, 0, fmt.Errorf("find tenants: %w", err)
 	}
 	return tenants, n, nil

@@ -137,16 +137,14 @@ func findUsers(ctx context.Context, tx *Tx, a *latchkey.Auth, filter latchkey.Us
 	if err != nil {
 		return nil, 0, fmt.Errorf("find users: %w", err)
 	}
-	defer rows.Close()
-	users := []*latchkey.User{}
-	for rows.Next() {
+	users, err := collect(rows, func(rows *sql.Rows) (*latchkey.User, error) {
 		u, err := scanUser(rows)
 		if err != nil {
-			return nil, 0, fmt.Errorf("scan user: %w", err)
+			return nil, fmt.Errorf("scan user: %w", err)
 		}
-		users = append(users, u)
-	}
-	if err := rows.Err(); err != nil {
+		return u, nil
+	})
+	if err != nil {
 		return nil, 0, fmt.Errorf("find users: %w", err)
 	}
 	return users, n, nil
