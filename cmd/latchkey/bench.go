@@ -68,6 +68,7 @@ type benchConfig struct {
 	ServerLog     string
 	KeepDB        bool
 	AuthCacheTTL  time.Duration
+	SplitCores    bool
 }
 
 // parseBenchFlags parses args into a benchConfig.
@@ -92,6 +93,7 @@ func parseBenchFlags(args []string, stderr io.Writer) (*benchConfig, error) {
 	fs.StringVar(&cfg.ServerLog, "server-log", "", "also write the server's log (info level: one access-log line per request) to `file`")
 	fs.BoolVar(&cfg.KeepDB, "keep-db", false, "keep the database (file or postgres schema) afterwards")
 	fs.DurationVar(&cfg.AuthCacheTTL, "auth-cache-ttl", sqldb.DefaultAuthCacheTTL, "the server's --auth-cache-ttl; 0 turns its credential cache off, so that every request reads the database")
+	fs.BoolVar(&cfg.SplitCores, "split-cores", false, "run the load generator in a child process pinned to CPU 0 and the servers in this process\npinned to CPU 1, each with GOMAXPROCS 1 (Linux, 2 or more CPUs; CPU time is then the load generator's)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: latchkey bench [OPTIONS]\n\n"+
 			"Start a Latchkey server on 127.0.0.1 with a seeded database (the server of\n"+
@@ -125,6 +127,8 @@ func parseBenchFlags(args []string, stderr io.Writer) (*benchConfig, error) {
 		return nil, errors.New("--rate must be 0 (closed loop) to 10000000")
 	case cfg.AuthCacheTTL < 0:
 		return nil, errors.New("--auth-cache-ttl must not be negative")
+	case cfg.SplitCores && cfg.VerifyScaling:
+		return nil, errors.New("--split-cores does not apply to --verify-scaling")
 	case cfg.Duration <= 0 || cfg.Warmup < 0 || cfg.Rounds < 1:
 		return nil, errors.New("--duration must be positive, --warmup not negative, --rounds at least 1")
 	case strings.Trim(cfg.Scenarios, "abcde") != "" || cfg.Scenarios == "":
@@ -134,6 +138,9 @@ func parseBenchFlags(args []string, stderr io.Writer) (*benchConfig, error) {
 }
 
 func runBench(ctx context.Context, args []string, env *Env) int {
+	if len(args) == 1 && args[0] == loadGenChildArg {
+		return runLoadGenChild(ctx, env)
+	}
 	cfg, err := parseBenchFlags(args, env.Stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
@@ -216,14 +223,18 @@ func (b *benchRun) throughput(ctx context.Context) (bool, error) {
 	}
 	b.cleanups = append(b.cleanups, func() { base.Close() })
 
-	scenarios, err := b.scenarios(ctx, srv, base.URL)
-	if err != nil {
-		return false, err
+	specs := b.scenarioSpecs(srv, base.URL)
+	var scenarios []bench.Scenario
+	for _, s := range specs {
+		scenarios = append(scenarios, s.scenario())
 	}
 	client := bench.NewClient(cfg.Conns)
 	opt := bench.Options{Concurrency: cfg.Conns, Warmup: cfg.Warmup, Duration: cfg.Duration, Rate: cfg.Rate}
 	fmt.Fprintf(b.out, "keys stored: %d (%d users), sample: %d keys, %d JWTs; credential cache %s; %d connections, %s; %s warm-up + %s measured per scenario x %d rounds\n",
 		srv.keys, cfg.Users, len(srv.sample), len(srv.jwts), b.cacheDesc(), cfg.Conns, b.loopDesc(), cfg.Warmup, cfg.Duration, cfg.Rounds)
+	if cfg.SplitCores {
+		fmt.Fprintf(b.out, "split cores: load generator in a child process on CPU %d, servers on CPU %d, GOMAXPROCS 1 each; CPU time below is the load generator's\n", splitLoadGenCPU, splitServerCPU)
+	}
 
 	stopProfile, err := b.startProfile()
 	if err != nil {
@@ -231,7 +242,20 @@ func (b *benchRun) throughput(ctx context.Context) (bool, error) {
 	}
 	load0 := loadAvg()
 	rounds := map[string][]*bench.Result{}
-	for round := 1; round <= cfg.Rounds; round++ {
+	if cfg.SplitCores {
+		req := &loadGenRequest{CPU: splitLoadGenCPU, Concurrency: cfg.Conns, Rate: cfg.Rate, Warmup: cfg.Warmup, Duration: cfg.Duration, Rounds: cfg.Rounds, Scenarios: specs}
+		got, err := runSplit(ctx, req, b.env.Stderr)
+		if err != nil {
+			stopProfile()
+			return false, err
+		}
+		for _, rs := range got {
+			for i, r := range rs {
+				rounds[specs[i].Name] = append(rounds[specs[i].Name], r)
+			}
+		}
+	}
+	for round := 1; round <= cfg.Rounds && !cfg.SplitCores; round++ {
 		for _, sc := range scenarios {
 			r, err := bench.Run(ctx, client, sc, opt)
 			if err != nil {
@@ -493,28 +517,26 @@ func (b *benchRun) seed(ctx context.Context, srv *benchServer, n int) error {
 	return nil
 }
 
-// scenarios returns the scenarios to run, the baseline first.
-func (b *benchRun) scenarios(ctx context.Context, srv *benchServer, baseURL string) ([]bench.Scenario, error) {
+// scenarioSpecs returns the scenarios to run, the baseline first.
+func (b *benchRun) scenarioSpecs(srv *benchServer, baseURL string) []loadGenScenario {
 	gql := srv.url + "/graphql"
 	authInfo := mustGraphQLBody(authInfoQuery, nil)
-	all := map[byte]bench.Scenario{
-		'e': {Name: benchBaseline, NewRequest: bench.Post(baseURL+"/graphql", authInfo, pick(srv.sample)), Check: bench.CheckBody(bench.BaselineBody)},
-		'a': {Name: benchAuthInfoKey, NewRequest: bench.Post(gql, authInfo, pick(srv.sample)), Check: bench.CheckGraphQL("auth_info")},
-		'b': {Name: benchAuthInfoJWT, NewRequest: bench.Post(gql, authInfo, pick(srv.jwts)), Check: bench.CheckGraphQL("auth_info")},
-		'c': {Name: benchSwitchTenant, NewRequest: bench.Post(gql,
-			mustGraphQLBody(switchTenantQuery, map[string]any{"input": map[string]any{"tenant_id": srv.tenantID}}), pick(srv.sample)),
-			Check: bench.CheckGraphQL("switch_tenant")},
-		'd': {Name: benchCreateKey, NewRequest: bench.Post(gql,
-			mustGraphQLBody(createAPIKeyQuery, map[string]any{"input": map[string]any{"name": "bench", "user_id": nil, "expires_at": nil}}), pick(srv.sample)),
-			Check: bench.CheckGraphQL("create_api_key")},
+	all := map[byte]loadGenScenario{
+		'e': {Name: benchBaseline, URL: baseURL + "/graphql", Body: authInfo, Credentials: srv.sample, CheckBody: bench.BaselineBody},
+		'a': {Name: benchAuthInfoKey, URL: gql, Body: authInfo, Credentials: srv.sample, CheckGraphQL: "auth_info"},
+		'b': {Name: benchAuthInfoJWT, URL: gql, Body: authInfo, Credentials: srv.jwts, CheckGraphQL: "auth_info"},
+		'c': {Name: benchSwitchTenant, URL: gql, Body: mustGraphQLBody(switchTenantQuery, map[string]any{"input": map[string]any{"tenant_id": srv.tenantID}}),
+			Credentials: srv.sample, CheckGraphQL: "switch_tenant"},
+		'd': {Name: benchCreateKey, URL: gql, Body: mustGraphQLBody(createAPIKeyQuery, map[string]any{"input": map[string]any{"name": "bench", "user_id": nil, "expires_at": nil}}),
+			Credentials: srv.sample, CheckGraphQL: "create_api_key"},
 	}
-	var out []bench.Scenario
+	var out []loadGenScenario
 	for _, c := range []byte("eabcd") {
 		if strings.IndexByte(b.cfg.Scenarios, c) >= 0 {
 			out = append(out, all[c])
 		}
 	}
-	return out, nil
+	return out
 }
 
 // pick returns a credential chooser that spreads workers and their
