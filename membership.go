@@ -15,6 +15,10 @@ type Membership struct {
 
 	// User is the member, filled in by finds.
 	User *User
+
+	// UserCreated is set by CreateMembership when the email named no user
+	// and one was created (with no password: it needs a reset link).
+	UserCreated bool
 }
 
 // MembershipCreate asks for a user to be added to a tenant. Exactly one of

@@ -77,12 +77,10 @@ func (u *ui) handleAddMember(w http.ResponseWriter, r *http.Request, p *page) {
 		u.renderMembers(w, r, p, statusOf(err), email, role)
 		return
 	}
-	// CreateMembership creates an unknown user in the same transaction as
-	// the membership, so both carry the same time, with this tenant as the
-	// default. Only such a new user gets a set-password link here;
-	// existing users already sign in (an admin can still make a link from
-	// the members list).
-	if m.User != nil && m.User.CreatedAt.Equal(m.CreatedAt) && m.User.DefaultTenantID == m.TenantID {
+	// Only a user created just now gets a set-password link here; existing
+	// users already sign in (an admin can still make a link from the
+	// members list).
+	if m.UserCreated {
 		u.renderPasswordLink(w, r, p, m, true)
 		return
 	}

@@ -266,7 +266,7 @@ func createMembership(ctx context.Context, tx *Tx, a *latchkey.Auth, in latchkey
 		}
 		u.DefaultTenantID = in.TenantID
 	}
-	m.User = u
+	m.User, m.UserCreated = u, newUser
 	details := membershipDetails(m)
 	if newUser {
 		details["new_user"] = "true"

@@ -110,8 +110,8 @@ func TestMembershipService_CreateMembership(t *testing.T) {
 			if m.TenantID != tenantID || m.Role != latchkey.RoleReadOnlyUser || m.User == nil || m.User.Email != email {
 				t.Errorf("membership=%+v", m)
 			}
-			if m.User.DefaultTenantID != tenantID || m.User.Kind != latchkey.UserKindHuman {
-				t.Errorf("user=%+v", m.User)
+			if m.User.DefaultTenantID != tenantID || m.User.Kind != latchkey.UserKindHuman || !m.UserCreated {
+				t.Errorf("user=%+v created=%v", m.User, m.UserCreated)
 			}
 			if got := mustRole(t, db, m.UserID, tenantID); got != latchkey.RoleReadOnlyUser {
 				t.Errorf("role=%q", got)
@@ -128,14 +128,14 @@ func TestMembershipService_CreateMembership(t *testing.T) {
 		m, err := s.CreateMembership(ctx, latchkey.MembershipCreate{UserID: w.userB.ID})
 		if err != nil {
 			t.Fatal(err)
-		} else if m.Role != latchkey.RoleUser || m.User.DefaultTenantID != w.b.ID || m.TenantID != w.a.ID {
+		} else if m.Role != latchkey.RoleUser || m.User.DefaultTenantID != w.b.ID || m.TenantID != w.a.ID || m.UserCreated {
 			t.Fatalf("membership=%+v user=%+v", m, m.User)
 		}
 		// An existing user by email, in another case.
 		if m, err := s.CreateMembership(ctx, latchkey.MembershipCreate{Email: "AdminB@Example.com", Role: latchkey.RoleTenantAdmin}); err != nil {
 			t.Fatal(err)
-		} else if m.UserID != w.adminB.ID {
-			t.Fatalf("user=%q, want adminB", m.UserID)
+		} else if m.UserID != w.adminB.ID || m.UserCreated {
+			t.Fatalf("user=%q created=%v, want adminB, existing", m.UserID, m.UserCreated)
 		}
 		for _, tt := range []struct {
 			name string
