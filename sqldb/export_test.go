@@ -57,3 +57,6 @@ type WriteBatcher struct{ b writeBatcher }
 func (b *WriteBatcher) Do(ctx context.Context, db *DB, fn func(ctx context.Context, tx *Tx) error) error {
 	return b.b.do(ctx, db, fn)
 }
+
+// WriterAutoCheckpoint is the write connection's wal_autocheckpoint, in pages.
+const WriterAutoCheckpoint = writerAutoCheckpoint

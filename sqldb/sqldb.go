@@ -66,7 +66,8 @@ type DB struct {
 	wdb     *sql.DB // writes: one connection on SQLite, the same pool on PostgreSQL
 	pool    *pgxpool.Pool
 
-	stmts stmtCache // SQLite: prepared statements, by pool and query text
+	stmts stmtCache     // SQLite: prepared statements, by pool and query text
+	ckpt  *checkpointer // SQLite: checkpoints the WAL in the background
 }
 
 // NewDB returns a DB for dsn with default clock, randomness and logger.
@@ -136,6 +137,10 @@ func (db *DB) openSQLite(ctx context.Context) error {
 	// one-connection write pool takes the write lock.
 	rq := url.Values{"_pragma": append(append([]string{}, q["_pragma"]...), "query_only(1)")}
 	rdsn := "file:" + path + "?" + rq.Encode()
+	// The checkpointer's connection (checkpoint.go) writes only the
+	// database file, from the WAL.
+	cdsn := "file:" + path + "?" + q.Encode()
+	q.Add("_pragma", fmt.Sprintf("wal_autocheckpoint(%d)", writerAutoCheckpoint))
 	q.Set("_txlock", "immediate")
 	dsn := "file:" + path + "?" + q.Encode()
 	var err error
@@ -159,6 +164,13 @@ func (db *DB) openSQLite(ctx context.Context) error {
 	}
 	db.rdb.SetMaxOpenConns(n)
 	db.rdb.SetMaxIdleConns(n)
+	cdb, err := sql.Open("sqlite", cdsn)
+	if err != nil {
+		return fmt.Errorf("open db: %w", err)
+	}
+	cdb.SetMaxOpenConns(1)
+	cdb.SetConnMaxIdleTime(0)
+	db.ckpt = newCheckpointer(cdb, db.Logger)
 	return nil
 }
 
@@ -234,6 +246,10 @@ func (db *DB) migrate(ctx context.Context) error {
 // Close closes the database.
 func (db *DB) Close() error {
 	var errs []error
+	if db.ckpt != nil {
+		errs = append(errs, db.ckpt.close())
+		db.ckpt = nil
+	}
 	errs = append(errs, db.stmts.close())
 	if db.rdb != nil && db.rdb != db.wdb {
 		errs = append(errs, db.rdb.Close())
@@ -269,6 +285,9 @@ type Tx struct {
 func (tx *Tx) Commit() error {
 	if err := tx.Tx.Commit(); err != nil {
 		return err
+	}
+	if tx.db.ckpt != nil && tx.h == tx.db.wdb {
+		tx.db.ckpt.committed()
 	}
 	events := tx.events
 	tx.events = nil

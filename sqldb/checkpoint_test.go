@@ -1,0 +1,125 @@
+package sqldb_test
+
+import (
+	"context"
+	"crypto/rand"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/latchkey/latchkey/internal/latchkeytest"
+	"github.com/latchkey/latchkey/sqldb"
+)
+
+// Under a steady stream of write transactions the WAL is checkpointed in
+// the background and stays bounded, and once writes stop the background
+// checkpoint catches up with all of it.
+func TestDB_BackgroundCheckpoint(t *testing.T) {
+	ctx := context.Background()
+	dsn := latchkeytest.MustDSN(t, "sqlite")
+	db := sqldb.NewDB(dsn)
+	if err := db.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	walPath := strings.TrimPrefix(dsn, "sqlite:") + "-wal"
+
+	mustWrite := func(query string, args ...any) {
+		t.Helper()
+		tx, err := db.BeginTx(ctx, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Rollback()
+		if _, err := tx.ExecContext(ctx, query, args...); err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustWrite(`CREATE TABLE ckpt_test (id INTEGER PRIMARY KEY, v BLOB NOT NULL)`)
+
+	// About 60 MiB through the WAL, close to four times the size at which
+	// the writer checkpoints too. That bound is soft (the writer's
+	// checkpoint is skipped while the background one runs, and the WAL
+	// restarts only once both are done), hence twice it.
+	const (
+		txs, rowsPerTx, rowSize = 750, 40, 2048
+		bound                   = 2 * sqldb.WriterAutoCheckpoint * (4096 + 24) // frames and their headers
+	)
+	blob := make([]byte, rowSize)
+	var maxWAL int64
+	for i := range txs {
+		rand.Read(blob)
+		tx, err := db.BeginTx(ctx, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range rowsPerTx {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO ckpt_test (v) VALUES (?)`, blob); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		if i%10 == 0 {
+			// Let the background checkpoint run now and then, as it
+			// would between requests.
+			time.Sleep(2 * time.Millisecond)
+		}
+		if fi, err := os.Stat(walPath); err == nil && fi.Size() > maxWAL {
+			maxWAL = fi.Size()
+		}
+	}
+	if maxWAL == 0 || maxWAL > bound {
+		t.Errorf("largest WAL file seen: %d bytes, want 0 < size <= %d", maxWAL, bound)
+	}
+	if st := db.CheckpointStats(); st.Runs-st.Busy < 2 {
+		t.Errorf("background checkpoints while writing: %+v, want at least 2 done", st)
+	}
+
+	// Once writes stop, the background checkpoint copies every frame.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st := db.CheckpointStats()
+		if st.Errors != 0 {
+			t.Fatalf("checkpoint errors: %+v", st)
+		}
+		if st.Runs > 0 && st.WALFrames > 0 && st.Backfilled == st.WALFrames {
+			t.Logf("checkpoints: %+v, largest WAL %d bytes", st, maxWAL)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("background checkpoint did not catch up: %+v", st)
+		}
+		mustWrite(`INSERT INTO ckpt_test (v) VALUES (x'00')`) // a write kicks it
+		time.Sleep(150 * time.Millisecond)
+	}
+
+	tx, err := db.BeginTx(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM ckpt_test WHERE length(v) = ?`, rowSize).Scan(&n); err != nil {
+		t.Fatal(err)
+	} else if n != txs*rowsPerTx {
+		t.Fatalf("rows: %d, want %d", n, txs*rowsPerTx)
+	}
+}
+
+// PostgreSQL has no background checkpointer of ours.
+func TestDB_CheckpointStatsPostgres(t *testing.T) {
+	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, _ *latchkeytest.Clock) {
+		if !db.Postgres() {
+			t.Skip("SQLite: see TestDB_BackgroundCheckpoint")
+		}
+		if st := db.CheckpointStats(); st != (sqldb.CheckpointStats{}) {
+			t.Fatalf("stats: %+v", st)
+		}
+	})
+}
