@@ -3,11 +3,13 @@ package sqldb_test
 import (
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/latchkey/latchkey/internal/latchkeytest"
 	"github.com/latchkey/latchkey/sqldb"
 )
@@ -122,4 +124,36 @@ func TestDB_CheckpointStatsPostgres(t *testing.T) {
 			t.Fatalf("stats: %+v", st)
 		}
 	})
+}
+
+// Ids are version-7 UUIDs carrying the DB clock's milliseconds.
+func TestDB_NewID(t *testing.T) {
+	clock := latchkeytest.NewClock()
+	db := latchkeytest.MustOpenDB(t, "sqlite", clock)
+	seen := map[string]bool{}
+	for i := range 1000 {
+		if i%100 == 0 {
+			clock.Add(1500 * time.Microsecond)
+		}
+		id, err := db.NewID()
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, err := uuid.Parse(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if u.Version() != 7 || u.Variant() != uuid.RFC4122 {
+			t.Fatalf("%s: version %d, variant %v", id, u.Version(), u.Variant())
+		}
+		var ms [8]byte
+		copy(ms[2:], u[:6])
+		if got, want := int64(binary.BigEndian.Uint64(ms[:])), clock.Now().UnixMilli(); got != want {
+			t.Fatalf("%s: time %d ms, want %d", id, got, want)
+		}
+		if seen[id] {
+			t.Fatalf("duplicate id %s", id)
+		}
+		seen[id] = true
+	}
 }

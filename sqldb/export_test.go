@@ -58,5 +58,8 @@ func (b *WriteBatcher) Do(ctx context.Context, db *DB, fn func(ctx context.Conte
 	return b.b.do(ctx, db, fn)
 }
 
+// NewID returns an id as the stores make them.
+func (db *DB) NewID() (string, error) { return db.newID() }
+
 // WriterAutoCheckpoint is the write connection's wal_autocheckpoint, in pages.
 const WriterAutoCheckpoint = writerAutoCheckpoint

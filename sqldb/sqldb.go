@@ -436,12 +436,24 @@ func (c *stmtCache) close() error {
 	return errors.Join(errs...)
 }
 
-// newID returns a random (v4) UUID drawn from the DB's randomness.
+// newID returns a version-7 UUID (RFC 9562): the DB clock's Unix time in
+// milliseconds, then 74 bits from the DB's randomness. Ids made at about
+// the same time sort together, so inserts land on the last pages of the
+// primary-key and family-id indexes instead of anywhere in them: fewer
+// pages written per commit. Ids reveal when their row was made, which
+// every row's created_at shows its readers anyway.
 func (db *DB) newID() (string, error) {
-	u, err := uuid.NewRandomFromReader(db.Rand)
-	if err != nil {
+	var u uuid.UUID
+	if _, err := io.ReadFull(db.Rand, u[6:]); err != nil {
 		return "", fmt.Errorf("new id: %w", err)
 	}
+	ms := uint64(db.Now().UnixMilli())
+	for i := 5; i >= 0; i-- {
+		u[i] = byte(ms)
+		ms >>= 8
+	}
+	u[6] = u[6]&0x0f | 0x70 // version 7
+	u[8] = u[8]&0x3f | 0x80 // variant 10 (RFC 9562)
 	return u.String(), nil
 }
 
