@@ -45,7 +45,7 @@ type checkpointer struct {
 // CheckpointStats counts the background checkpoints of an SQLite DB.
 type CheckpointStats struct {
 	Runs   int64 // checkpoints run
-	Busy   int64 // of which could not run (another checkpoint in progress)
+	Busy   int64 // of which found the write connection checkpointing, and did nothing
 	Errors int64 // of which failed
 	// WALFrames and Backfilled are the last checkpoint's figures: frames
 	// in the WAL, and how many of them are now in the database file.
