@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -282,5 +283,90 @@ func TestRun_OpenLoopCountsQueueing(t *testing.T) {
 	}
 	if r.Max < 200*time.Millisecond || r.P50 < 100*time.Millisecond {
 		t.Fatalf("p50 %s, max %s: want the queueing counted (about 170 ms and 310 ms)", r.P50, r.Max)
+	}
+}
+
+// Without an *http.Client each worker uses a connection of its own.
+func TestRun_Direct(t *testing.T) {
+	s := MustStartBaseline(t)
+	body := []byte(`{"query":"query { auth_info { tenant_id } }","variables":"null"}`)
+	sc := bench.Scenario{Name: "baseline", NewRequest: bench.Post(s.URL+"/graphql", body, nil), Check: bench.CheckBody(bench.BaselineBody)}
+	r, err := bench.Run(context.Background(), nil, sc, bench.Options{Concurrency: 4, Warmup: 50 * time.Millisecond, Duration: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Requests == 0 || r.Errors != 0 || len(r.ErrorKinds) != 0 {
+		t.Fatalf("requests %d, errors %d %v", r.Requests, r.Errors, r.ErrorKinds)
+	}
+	if !(0 < r.P50 && r.P50 <= r.P99 && r.P99 <= r.Max) {
+		t.Errorf("percentiles out of order: p50 %s p99 %s max %s", r.P50, r.P99, r.Max)
+	}
+}
+
+// Direct connections read chunked and Content-Length answers, check each
+// body, dial again after an answer that closes the connection, and send
+// the request as written (headers and body).
+func TestRun_DirectFraming(t *testing.T) {
+	var (
+		n, conns atomic.Int64
+		bad      atomic.Int64
+	)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		if string(b) != `{"x":1}` || r.Header.Get("Authorization") != "Bearer k" || r.Method != http.MethodPost {
+			bad.Add(1)
+		}
+		switch n.Add(1) % 3 {
+		case 0: // chunked
+			w.Write([]byte(`{"data":{"f":{`))
+			w.(http.Flusher).Flush()
+			w.Write([]byte(`}}}`))
+		case 1: // Content-Length
+			w.Write([]byte(`{"data":{"f":{}}}`))
+		case 2:
+			w.Header().Set("Connection", "close")
+			w.Write([]byte(`{"data":{"f":{}}}`))
+		}
+	}))
+	srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	t.Cleanup(srv.Close)
+	sc := bench.Scenario{
+		Name:       "framing",
+		NewRequest: bench.Post(srv.URL, []byte(`{"x":1}`), func(int, int) string { return "k" }),
+		Check:      bench.CheckGraphQL("f"),
+	}
+	r, err := bench.Run(context.Background(), nil, sc, bench.Options{Concurrency: 2, Duration: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Requests < 30 || r.Errors != 0 {
+		t.Fatalf("requests %d, errors %d %v", r.Requests, r.Errors, r.ErrorKinds)
+	}
+	if bad.Load() != 0 {
+		t.Errorf("%d requests arrived malformed", bad.Load())
+	}
+	// Every third answer closes its connection.
+	if c := conns.Load(); c < n.Load()/3 {
+		t.Errorf("%d connections for %d requests, want at least %d", c, n.Load(), n.Load()/3)
+	}
+}
+
+func TestRun_DirectLoopbackOnly(t *testing.T) {
+	sc := bench.Scenario{Name: "away", NewRequest: bench.Post("http://192.0.2.1:80/", nil, nil)}
+	r, err := bench.Run(context.Background(), nil, sc, bench.Options{Concurrency: 1, Duration: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Requests == 0 || r.Errors != r.Requests {
+		t.Fatalf("requests %d, errors %d", r.Requests, r.Errors)
+	}
+	for k := range r.ErrorKinds {
+		if !strings.Contains(k, bench.ErrNotLoopback.Error()) {
+			t.Errorf("error kind %q, want %q", k, bench.ErrNotLoopback)
+		}
 	}
 }
