@@ -7,6 +7,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -15,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -69,6 +71,8 @@ type benchConfig struct {
 	KeepDB        bool
 	AuthCacheTTL  time.Duration
 	SplitCores    bool
+	GCMinHeapMiB  int    // the servers' --gc-min-heap; 0 when GOGC is set
+	Client        string // "direct" or "net/http"
 }
 
 // parseBenchFlags parses args into a benchConfig.
@@ -93,6 +97,8 @@ func parseBenchFlags(args []string, stderr io.Writer) (*benchConfig, error) {
 	fs.StringVar(&cfg.ServerLog, "server-log", "", "also write the server's log (info level: one access-log line per request) to `file`")
 	fs.BoolVar(&cfg.KeepDB, "keep-db", false, "keep the database (file or postgres schema) afterwards")
 	fs.DurationVar(&cfg.AuthCacheTTL, "auth-cache-ttl", sqldb.DefaultAuthCacheTTL, "the server's --auth-cache-ttl; 0 turns its credential cache off, so that every request reads the database")
+	fs.StringVar(&cfg.Client, "client", "direct", "the load generator's HTTP client: direct (each connection written and read by its own\ngoroutine, no Transport) or net/http (the standard client, which costs the shared CPUs more)")
+	fs.IntVar(&cfg.GCMinHeapMiB, "gc-min-heap", DefaultGCMinHeapMiB, "the server's --gc-min-heap in `MiB`, for the whole process (0: Go's default; ignored if GOGC is set)")
 	fs.BoolVar(&cfg.SplitCores, "split-cores", false, "run the load generator in a child process pinned to CPU 0 and the servers in this process\npinned to CPU 1, each with GOMAXPROCS 1 (Linux, 2 or more CPUs; CPU time is then the load generator's)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: latchkey bench [OPTIONS]\n\n"+
@@ -127,6 +133,10 @@ func parseBenchFlags(args []string, stderr io.Writer) (*benchConfig, error) {
 		return nil, errors.New("--rate must be 0 (closed loop) to 10000000")
 	case cfg.AuthCacheTTL < 0:
 		return nil, errors.New("--auth-cache-ttl must not be negative")
+	case cfg.Client != "direct" && cfg.Client != "net/http":
+		return nil, fmt.Errorf("invalid --client %q: use direct or net/http", cfg.Client)
+	case cfg.GCMinHeapMiB < 0 || cfg.GCMinHeapMiB > 1<<20:
+		return nil, errors.New("--gc-min-heap must be 0 (off) to 1048576")
 	case cfg.SplitCores && cfg.VerifyScaling:
 		return nil, errors.New("--split-cores does not apply to --verify-scaling")
 	case cfg.Duration <= 0 || cfg.Warmup < 0 || cfg.Rounds < 1:
@@ -148,6 +158,9 @@ func runBench(ctx context.Context, args []string, env *Env) int {
 		fmt.Fprintf(env.Stderr, "Error: %s\n", err)
 		return 2
 	}
+	if env.Getenv != nil && env.Getenv("GOGC") != "" {
+		cfg.GCMinHeapMiB = 0
+	}
 	b := &benchRun{cfg: cfg, env: env, out: env.Stdout}
 	defer b.cleanup()
 	ok, err := b.run(ctx)
@@ -158,6 +171,15 @@ func runBench(ctx context.Context, args []string, env *Env) int {
 		return 1
 	}
 	return 0
+}
+
+// benchClient returns the load generator's client for --client: nil for
+// direct connections (see bench.Run).
+func benchClient(kind string, conns int) *http.Client {
+	if kind == "net/http" {
+		return bench.NewClient(conns)
+	}
+	return nil
 }
 
 // benchRun is one invocation of `latchkey bench`.
@@ -189,6 +211,11 @@ func (b *benchRun) run(ctx context.Context) (bool, error) {
 		bw := bufio.NewWriterSize(f, 1<<16)
 		b.logs.Next = &lockedWriter{w: bw}
 		b.cleanups = append(b.cleanups, func() { bw.Flush(); f.Close() })
+	}
+	if b.cfg.GCMinHeapMiB > 0 {
+		// Process-wide, like the server's: it covers the load generator
+		// and the baseline as well (not the --split-cores child).
+		b.cleanups = append(b.cleanups, startGCTuner(uint64(b.cfg.GCMinHeapMiB)<<20))
 	}
 	b.printMachine()
 	if b.cfg.VerifyScaling {
@@ -228,7 +255,7 @@ func (b *benchRun) throughput(ctx context.Context) (bool, error) {
 	for _, s := range specs {
 		scenarios = append(scenarios, s.scenario())
 	}
-	client := bench.NewClient(cfg.Conns)
+	client := benchClient(cfg.Client, cfg.Conns)
 	opt := bench.Options{Concurrency: cfg.Conns, Warmup: cfg.Warmup, Duration: cfg.Duration, Rate: cfg.Rate}
 	fmt.Fprintf(b.out, "keys stored: %d (%d users), sample: %d keys, %d JWTs; credential cache %s; %d connections, %s; %s warm-up + %s measured per scenario x %d rounds\n",
 		srv.keys, cfg.Users, len(srv.sample), len(srv.jwts), b.cacheDesc(), cfg.Conns, b.loopDesc(), cfg.Warmup, cfg.Duration, cfg.Rounds)
@@ -243,7 +270,7 @@ func (b *benchRun) throughput(ctx context.Context) (bool, error) {
 	load0 := loadAvg()
 	rounds := map[string][]*bench.Result{}
 	if cfg.SplitCores {
-		req := &loadGenRequest{CPU: splitLoadGenCPU, Concurrency: cfg.Conns, Rate: cfg.Rate, Warmup: cfg.Warmup, Duration: cfg.Duration, Rounds: cfg.Rounds, Scenarios: specs}
+		req := &loadGenRequest{CPU: splitLoadGenCPU, Concurrency: cfg.Conns, Rate: cfg.Rate, Client: cfg.Client, Warmup: cfg.Warmup, Duration: cfg.Duration, Rounds: cfg.Rounds, Scenarios: specs}
 		got, err := runSplit(ctx, req, b.env.Stderr)
 		if err != nil {
 			stopProfile()
@@ -287,9 +314,9 @@ func (b *benchRun) throughput(ctx context.Context) (bool, error) {
 // loopDesc says how the load generator paces requests.
 func (b *benchRun) loopDesc() string {
 	if b.cfg.Rate > 0 {
-		return fmt.Sprintf("open loop at %.0f req/s (latency from each request's scheduled time)", b.cfg.Rate)
+		return fmt.Sprintf("open loop at %.0f req/s (latency from each request's scheduled time), %s client", b.cfg.Rate, b.cfg.Client)
 	}
-	return "closed loop"
+	return "closed loop, " + b.cfg.Client + " client"
 }
 
 // summary prints lock errors and returns whether everything succeeded.
@@ -330,7 +357,7 @@ func (b *benchRun) verifyScaling(ctx context.Context) (bool, error) {
 		}
 		srvs[i] = srv
 	}
-	client := bench.NewClient(cfg.Conns)
+	client := benchClient(cfg.Client, cfg.Conns)
 	opt := bench.Options{Concurrency: cfg.Conns, Warmup: cfg.Warmup, Duration: cfg.Duration, Rate: cfg.Rate}
 	rounds := max(cfg.Rounds, 3)
 	fmt.Fprintf(b.out, "verify scaling: (a) auth_info by API key, %d vs %d stored keys, sample %d keys each; credential cache %s; %d connections, %s; %s + %s x %d rounds, alternating\n",
@@ -573,8 +600,16 @@ func (b *benchRun) startProfile() (func(), error) {
 
 // printMachine prints what the figures depend on.
 func (b *benchRun) printMachine() {
-	fmt.Fprintf(b.out, "latchkey bench %s, %s %s/%s, %d CPUs (GOMAXPROCS %d), %s\n",
-		latchkey.Version(), runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.GOMAXPROCS(0), cpuModel())
+	gogc := ""
+	if b.env.Getenv != nil {
+		gogc = b.env.Getenv("GOGC")
+	}
+	gc := "GOGC=" + cmp.Or(gogc, "100")
+	if b.cfg.GCMinHeapMiB > 0 {
+		gc = fmt.Sprintf("--gc-min-heap %d MiB", b.cfg.GCMinHeapMiB)
+	}
+	fmt.Fprintf(b.out, "latchkey bench %s, %s %s/%s, %d CPUs (GOMAXPROCS %d), %s; GC: %s\n",
+		latchkey.Version(), runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.GOMAXPROCS(0), cpuModel(), gc)
 }
 
 func cpuModel() string {

@@ -39,6 +39,7 @@ type loadGenRequest struct {
 	CPU         int               `json:"cpu"`
 	Concurrency int               `json:"concurrency"`
 	Rate        float64           `json:"rate"`
+	Client      string            `json:"client"`
 	Warmup      time.Duration     `json:"warmup_ns"`
 	Duration    time.Duration     `json:"duration_ns"`
 	Rounds      int               `json:"rounds"`
@@ -105,7 +106,7 @@ func runLoadGenChild(ctx context.Context, env *Env) int {
 		if err := pinProcess(req.CPU); err != nil {
 			return nil, err
 		}
-		client := bench.NewClient(req.Concurrency)
+		client := benchClient(req.Client, req.Concurrency)
 		opt := bench.Options{Concurrency: req.Concurrency, Warmup: req.Warmup, Duration: req.Duration, Rate: req.Rate}
 		resp := &loadGenResponse{}
 		for round := 1; round <= req.Rounds; round++ {

@@ -1,0 +1,9 @@
+package main
+
+// Internals for the external tests (package main_test).
+
+// GCPercentFor is gcPercentFor.
+func GCPercentFor(floor, live uint64) int { return gcPercentFor(floor, live) }
+
+// StartGCTuner is startGCTuner.
+func StartGCTuner(floor uint64) (stop func()) { return startGCTuner(floor) }
