@@ -326,10 +326,7 @@ func (w *worker) do(ctx context.Context, client *http.Client, sc Scenario, n, i 
 			}
 			return "transport: " + err.Error()
 		}
-		w.buf.Reset()
-		_, err = w.buf.ReadFrom(resp.Body)
-		resp.Body.Close()
-		if err != nil {
+		if err := w.readBody(resp); err != nil {
 			return "read body: " + err.Error()
 		}
 		status = resp.StatusCode
@@ -342,6 +339,14 @@ func (w *worker) do(ctx context.Context, client *http.Client, sc Scenario, n, i 
 		return fmt.Sprintf("HTTP %d", status)
 	}
 	return ""
+}
+
+// readBody reads resp's body into w.buf and closes it.
+func (w *worker) readBody(resp *http.Response) error {
+	w.buf.Reset()
+	_, err := w.buf.ReadFrom(resp.Body)
+	resp.Body.Close()
+	return err
 }
 
 // NewClient returns an HTTP/1.1 client that keeps up to conns connections

@@ -75,10 +75,7 @@ func (w *worker) doDirect(ctx context.Context, req *http.Request, timeout time.D
 	if err != nil {
 		return fail("read", err)
 	}
-	w.buf.Reset()
-	_, err = w.buf.ReadFrom(resp.Body)
-	resp.Body.Close()
-	if err != nil {
+	if err := w.readBody(resp); err != nil {
 		return fail("read body", err)
 	}
 	if resp.Close {
