@@ -1,7 +1,15 @@
-// Package bench is Latchkey's load generator: a closed-loop HTTP client
-// that drives scenarios against servers on the loopback interface for a
-// fixed time and reports throughput and latency, plus a bare net/http
-// handler that serves as the baseline every scenario is compared with.
+// Package bench is Latchkey's load generator: a closed- or open-loop HTTP
+// client that drives scenarios against servers on the loopback interface
+// for a fixed time and reports throughput and latency, plus a bare
+// net/http handler that serves as the baseline every scenario is compared
+// with.
+//
+// A scenario is data (a URL, a body, a credential per request), so that
+// the default client can write each request from bytes prepared once and
+// read each answer with a minimal HTTP/1.1 parser, wrk-like, without
+// allocating per request: on a machine whose cores it shares with the
+// server under test, every microsecond the load generator spends is one
+// the server cannot.
 //
 // It knows nothing of Latchkey's storage or services: cmd/latchkey's
 // `latchkey bench` starts the server, seeds it, builds the scenarios and
@@ -13,11 +21,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -34,19 +44,100 @@ const (
 	DefaultTimeout     = 10 * time.Second
 )
 
-// Scenario is one kind of request that Run repeats.
+// Scenario is one kind of request that Run repeats: a POST of Body to URL
+// with the headers of the Prefect 1.x client.
 type Scenario struct {
 	// Name labels the scenario in reports.
 	Name string
 
-	// NewRequest returns the i-th request of worker w. The URL's host must
-	// be a loopback address: the client refuses to dial anything else.
-	NewRequest func(ctx context.Context, w, i int) (*http.Request, error)
+	// URL (http://, loopback host) that every request is POSTed to, with
+	// Body, Content-Type: application/json, X-Prefect-Core-Version: 1.4.1
+	// and, if Credential is not nil, "Authorization: Bearer " +
+	// Credential(w, i). The client refuses to dial a host that is not a
+	// loopback address.
+	URL  string
+	Body []byte
+
+	// Credential returns the bearer credential of the i-th request of
+	// worker w; nil sends no Authorization header. A credential with a
+	// control character (CR, LF, ...) fails its request, unsent, with
+	// the kind ErrBadCredential.
+	Credential func(w, i int) string
 
 	// Check inspects a complete response; a non-nil error counts the
 	// request as failed, and its text (redacted) names the failure kind.
 	// Nil accepts any 2xx status.
 	Check func(status int, body []byte) error
+}
+
+// userAgent is the User-Agent of every request of both clients.
+const userAgent = "latchkey-bench"
+
+// ErrBadCredential fails a request whose credential would break its
+// header (a control character such as CR or LF); it is never sent.
+var ErrBadCredential = errors.New("bench: credential contains a control character, request not sent")
+
+// validCredential reports whether cred can go into a header value as is:
+// no control characters (which include CR and LF).
+func validCredential(cred string) bool {
+	for i := 0; i < len(cred); i++ {
+		if c := cred[i]; c < 0x20 || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// NewRequest returns the i-th request of worker w, as net/http's client
+// sends it: what Run sends with an *http.Client.
+func (sc Scenario) NewRequest(ctx context.Context, w, i int) (*http.Request, error) {
+	var cred string
+	if sc.Credential != nil {
+		cred = sc.Credential(w, i)
+	}
+	return sc.newRequest(ctx, cred)
+}
+
+// newRequest builds the request with cred, which is ignored if
+// sc.Credential is nil.
+func (sc Scenario) newRequest(ctx context.Context, cred string) (*http.Request, error) {
+	if sc.Credential != nil && !validCredential(cred) {
+		return nil, ErrBadCredential
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, sc.URL, bytes.NewReader(sc.Body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("User-Agent", userAgent)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Prefect-Core-Version", "1.4.1")
+	if sc.Credential != nil {
+		req.Header.Set("Authorization", "Bearer "+cred)
+	}
+	return req, nil
+}
+
+// parseURL checks sc.URL: http://, a host, no user info.
+func (sc Scenario) parseURL() (*url.URL, error) {
+	u, err := url.Parse(sc.URL)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // without the URL
+		}
+		return nil, fmt.Errorf("bench %s: invalid URL: %w", sc.Name, err)
+	}
+	switch {
+	case u.Scheme != "http":
+		return nil, fmt.Errorf("bench %s: URL must be http://", sc.Name)
+	case u.Host == "" || u.Hostname() == "":
+		return nil, fmt.Errorf("bench %s: URL has no host", sc.Name)
+	case u.User != nil:
+		return nil, fmt.Errorf("bench %s: URL must not carry user info", sc.Name)
+	case strings.ContainsAny(u.RequestURI(), " \t"):
+		return nil, fmt.Errorf("bench %s: URL has a space in its path or query", sc.Name)
+	}
+	return u, nil
 }
 
 // Options bound a run. The zero value uses the defaults above.
@@ -59,7 +150,11 @@ type Options struct {
 	Warmup   time.Duration
 	Duration time.Duration
 
-	// Timeout caps each request.
+	// Timeout caps each request. With an *http.Client, a request fails
+	// Timeout after it started; with the direct client, which moves its
+	// connection's deadline only about once per Timeout/4, a request that
+	// gets no answer fails between 3/4 of Timeout and Timeout after it
+	// started being sent (see directConn).
 	Timeout time.Duration
 
 	// Rate, if positive, makes the run open-loop: requests are scheduled
@@ -183,8 +278,15 @@ type worker struct {
 	errors     int64
 	errorKinds map[string]int64
 	lastDone   time.Time
-	buf        bytes.Buffer
-	dc         *directConn // without an *http.Client: this worker's connection
+	body       []byte // the last answer's body; reused
+	// Without an *http.Client: this worker's connection and the bytes of
+	// its current request (reused).
+	dc  *directConn
+	req []byte
+}
+
+func newWorker() *worker {
+	return &worker{errorKinds: map[string]int64{}, lat: make([]time.Duration, 0, 4096), body: make([]byte, 0, 4096)}
 }
 
 func (w *worker) fail(kind string) {
@@ -202,16 +304,22 @@ func (w *worker) fail(kind string) {
 // a time over its own keep-alive connection of client, for opt.Warmup and
 // then opt.Duration, and returns what it measured: as fast as answers come
 // back (closed loop), or on opt.Rate's schedule (open loop). It stops by itself; ctx
-// can stop it earlier (then it returns ctx's error).
+// can stop it earlier (then it returns ctx's error). It returns an error
+// at once if sc.URL is not an http:// URL with a host.
 //
 // With a nil client each worker dials its own connection (loopback only)
-// and writes and reads on it itself, without net/http's Transport (see
-// directConn): the lighter load generator, and the default of `latchkey
-// bench`. The connections are closed when Run returns.
+// and writes and reads on it itself, without net/http (see directConn):
+// the lighter load generator, and the default of `latchkey bench`. The
+// connections are closed when Run returns.
 func Run(ctx context.Context, client *http.Client, sc Scenario, opt Options) (*Result, error) {
 	opt = opt.withDefaults()
-	if sc.NewRequest == nil {
-		return nil, fmt.Errorf("bench %s: no request", sc.Name)
+	u, err := sc.parseURL()
+	if err != nil {
+		return nil, err
+	}
+	var tgt *target
+	if client == nil {
+		tgt = newTarget(u, sc.Body, opt.Timeout)
 	}
 	start := time.Now()
 	measureFrom := start.Add(opt.Warmup)
@@ -238,7 +346,7 @@ func Run(ctx context.Context, client *http.Client, sc Scenario, opt Options) (*R
 	workers := make([]*worker, opt.Concurrency)
 	var wg sync.WaitGroup
 	for n := range workers {
-		w := &worker{errorKinds: map[string]int64{}, lat: make([]time.Duration, 0, 4096)}
+		w := newWorker()
 		workers[n] = w
 		wg.Go(func() {
 			for i := 0; ; i++ {
@@ -257,7 +365,7 @@ func Run(ctx context.Context, client *http.Client, sc Scenario, opt Options) (*R
 						return
 					}
 				}
-				kind := w.do(ctx, client, sc, n, i, opt.Timeout)
+				kind := w.do(ctx, client, tgt, sc, n, i, opt.Timeout)
 				t1 := time.Now()
 				if t0.Before(measureFrom) {
 					continue
@@ -304,35 +412,29 @@ func Run(ctx context.Context, client *http.Client, sc Scenario, opt Options) (*R
 	return r, nil
 }
 
-// do sends one request and returns "" on success or the failure's kind.
-func (w *worker) do(ctx context.Context, client *http.Client, sc Scenario, n, i int, timeout time.Duration) string {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	req, err := sc.NewRequest(ctx, n, i)
-	if err != nil {
-		return "build request: " + err.Error()
+// do sends the i-th request of worker n, directly to tgt if client is nil,
+// and returns "" on success or the failure's kind.
+func (w *worker) do(ctx context.Context, client *http.Client, tgt *target, sc Scenario, n, i int, timeout time.Duration) string {
+	var cred string
+	if sc.Credential != nil {
+		if cred = sc.Credential(n, i); !validCredential(cred) {
+			return ErrBadCredential.Error()
+		}
 	}
-	var status int
+	var (
+		status int
+		err    error
+	)
 	if client == nil {
-		if status, err = w.doDirect(ctx, req, timeout); err != nil {
+		status, err = w.doDirect(ctx, tgt, sc.Credential != nil, cred)
+		if err != nil {
 			return err.Error()
 		}
-	} else {
-		resp, err := client.Do(req)
-		if err != nil {
-			var ue *url.Error
-			if errors.As(err, &ue) {
-				err = ue.Err // the URL may carry nothing secret, but keep kinds short
-			}
-			return "transport: " + err.Error()
-		}
-		if err := w.readBody(resp); err != nil {
-			return "read body: " + err.Error()
-		}
-		status = resp.StatusCode
+	} else if status, err = w.doClient(ctx, client, sc, cred, timeout); err != nil {
+		return err.Error()
 	}
 	if sc.Check != nil {
-		if err := sc.Check(status, w.buf.Bytes()); err != nil {
+		if err := sc.Check(status, w.body); err != nil {
 			return err.Error()
 		}
 	} else if status/100 != 2 {
@@ -341,12 +443,56 @@ func (w *worker) do(ctx context.Context, client *http.Client, sc Scenario, n, i 
 	return ""
 }
 
-// readBody reads resp's body into w.buf and closes it.
-func (w *worker) readBody(resp *http.Response) error {
-	w.buf.Reset()
-	_, err := w.buf.ReadFrom(resp.Body)
+// doClient sends the request with cred through client and returns the
+// answer's status; its body is read into w.body.
+func (w *worker) doClient(ctx context.Context, client *http.Client, sc Scenario, cred string, timeout time.Duration) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := sc.newRequest(ctx, cred)
+	if err != nil {
+		return 0, fmt.Errorf("build request: %w", err)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // the URL may carry nothing secret, but keep kinds short
+		}
+		return 0, fmt.Errorf("transport: %w", err)
+	}
+	w.body, err = readAll(resp.Body, w.body)
 	resp.Body.Close()
-	return err
+	if err != nil {
+		return 0, fmt.Errorf("read body: %w", err)
+	}
+	return resp.StatusCode, nil
+}
+
+// maxBody caps an answer's body.
+const maxBody = 16 << 20
+
+var errBodyTooLarge = errors.New("body over 16 MiB")
+
+// readAll reads r to its end into buf[:0], growing it as needed, and
+// returns the bytes read; more than maxBody is an error (and the large
+// buffer is let go).
+func readAll(r io.Reader, buf []byte) ([]byte, error) {
+	buf = buf[:0]
+	for {
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, 4096)
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if len(buf) > maxBody {
+			return nil, errBodyTooLarge
+		}
+		if err == io.EOF {
+			return buf, nil
+		} else if err != nil {
+			return buf[:0], err
+		}
+	}
 }
 
 // NewClient returns an HTTP/1.1 client that keeps up to conns connections

@@ -2,7 +2,6 @@ package bench
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -20,24 +19,6 @@ func GraphQLBody(query string, vars any) ([]byte, error) {
 		return nil, fmt.Errorf("graphql body: %w", err)
 	}
 	return b, nil
-}
-
-// Post returns a NewRequest function for Scenario that posts body to url
-// with the headers of the Prefect client and, if credential is not nil, an
-// "Authorization: Bearer" header with credential(w, i).
-func Post(url string, body []byte, credential func(w, i int) string) func(ctx context.Context, w, i int) (*http.Request, error) {
-	return func(ctx context.Context, w, i int) (*http.Request, error) {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
-		if err != nil {
-			return nil, err
-		}
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("X-Prefect-Core-Version", "1.4.1")
-		if credential != nil {
-			req.Header.Set("Authorization", "Bearer "+credential(w, i))
-		}
-		return req, nil
-	}
 }
 
 // CheckGraphQL returns a Check that wants HTTP 200, no GraphQL errors, and

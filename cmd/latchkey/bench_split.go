@@ -66,7 +66,7 @@ type loadGenResponse struct {
 }
 
 func (s loadGenScenario) scenario() bench.Scenario {
-	sc := bench.Scenario{Name: s.Name, NewRequest: bench.Post(s.URL, s.Body, pick(s.Credentials))}
+	sc := bench.Scenario{Name: s.Name, URL: s.URL, Body: s.Body, Credential: pick(s.Credentials)}
 	if s.CheckGraphQL != "" {
 		sc.Check = bench.CheckGraphQL(s.CheckGraphQL)
 	} else {
