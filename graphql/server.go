@@ -208,12 +208,13 @@ func (h *handler) putBuf(b *bytes.Buffer) {
 	}
 }
 
-// request is the JSON body of a GraphQL request.
+// request is the JSON body of a GraphQL request. Variables and extensions
+// are decoded separately, with numbers kept as json.Number.
 type request struct {
 	Query         string          `json:"query"`
 	OperationName string          `json:"operationName"`
 	Variables     json.RawMessage `json:"variables"`
-	Extensions    map[string]any  `json:"extensions"`
+	Extensions    json.RawMessage `json:"extensions"`
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -284,22 +285,44 @@ func (h *handler) readRequest(w http.ResponseWriter, r *http.Request) (*gql.RawP
 	}
 
 	var req request
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	if err := dec.Decode(&req); err != nil {
-		return nil, http.StatusBadRequest, latchkey.Errorf(latchkey.EINVALID,
-			"Request body is not a JSON GraphQL request: want {\"query\": ..., \"variables\": ...}.")
+	if err := json.Unmarshal(body, &req); err != nil {
+		return nil, http.StatusBadRequest, errNotGraphQLRequest()
 	}
 	vars, err := decodeVariables(req.Variables)
 	if err != nil {
 		return nil, http.StatusBadRequest, err
 	}
+	var ext map[string]any
+	if raw := bytes.TrimSpace(req.Extensions); len(raw) > 0 && !bytes.Equal(raw, []byte("null")) {
+		if err := decodeNumbers(raw, &ext); err != nil {
+			return nil, http.StatusBadRequest, errNotGraphQLRequest()
+		}
+	}
 	return &gql.RawParams{
 		Query:         req.Query,
 		OperationName: req.OperationName,
 		Variables:     vars,
-		Extensions:    req.Extensions,
+		Extensions:    ext,
 	}, 0, nil
+}
+
+func errNotGraphQLRequest() error {
+	return latchkey.Errorf(latchkey.EINVALID,
+		"Request body is not a JSON GraphQL request: want {\"query\": ..., \"variables\": ...}.")
+}
+
+// decodeNumbers decodes the JSON value raw into v, keeping numbers as
+// json.Number so that large integers survive.
+func decodeNumbers(raw []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errors.New("data after the JSON value")
+	}
+	return nil
 }
 
 // decodeVariables accepts variables as a JSON object, as null or absent, or
@@ -311,6 +334,9 @@ func decodeVariables(raw json.RawMessage) (map[string]any, error) {
 		return nil, nil
 	}
 	if raw[0] == '"' {
+		if bytes.Equal(raw, []byte(`"null"`)) || bytes.Equal(raw, []byte(`""`)) {
+			return nil, nil // what the Prefect client sends without variables
+		}
 		var s string
 		if err := json.Unmarshal(raw, &s); err != nil {
 			return nil, latchkey.Errorf(latchkey.EINVALID, "variables is not valid JSON.")
@@ -324,9 +350,7 @@ func decodeVariables(raw json.RawMessage) (map[string]any, error) {
 		return nil, latchkey.Errorf(latchkey.EINVALID, "variables must be a JSON object, null, or a string holding one.")
 	}
 	var vars map[string]any
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	if err := dec.Decode(&vars); err != nil {
+	if err := decodeNumbers(raw, &vars); err != nil {
 		return nil, latchkey.Errorf(latchkey.EINVALID, "variables is not valid JSON.")
 	}
 	return vars, nil
@@ -451,9 +475,18 @@ func (h *handler) write(w http.ResponseWriter, status int, resp *gql.Response) {
 	// Write copies b, so its buffer is recycled on return.
 	buf := h.getBuf()
 	defer h.putBuf(buf)
-	enc := json.NewEncoder(buf)
-	enc.SetEscapeHTML(false)
-	err := enc.Encode(resp)
+	var err error
+	if dataOnly(resp) {
+		// What json.Encoder writes for this response (Data is compact JSON
+		// from gqlgen's marshalers), without its reflection.
+		buf.WriteString(`{"data":`)
+		buf.Write(resp.Data)
+		buf.WriteString("}\n")
+	} else {
+		enc := json.NewEncoder(buf)
+		enc.SetEscapeHTML(false)
+		err = enc.Encode(resp)
+	}
 	b := buf.Bytes()
 	if err != nil {
 		h.logger.Error("graphql: encode response", slog.String("error", latchkey.RedactSecrets(err.Error())))
@@ -463,4 +496,10 @@ func (h *handler) write(w http.ResponseWriter, status int, resp *gql.Response) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
+}
+
+// dataOnly reports whether resp has data and nothing else to encode.
+func dataOnly(resp *gql.Response) bool {
+	return len(resp.Errors) == 0 && len(resp.Data) > 0 && resp.Label == "" && resp.Path == nil &&
+		resp.HasNext == nil && len(resp.Extensions) == 0
 }

@@ -60,7 +60,7 @@ func TestHandler_Variables(t *testing.T) {
 
 func TestHandler_BadVariables(t *testing.T) {
 	e := MustNewEnv(t)
-	for _, vars := range []string{`"[1,2]"`, `"{not json"`, `[1]`, `42`} {
+	for _, vars := range []string{`"[1,2]"`, `"{not json"`, `[1]`, `42`, `"{\"a\": 1}}"`, `"{\"a\": 1} {}"`} {
 		resp := e.Post(t, `{"query": "{ hello }", "variables": `+vars+`}`, nil)
 		if resp.Status != http.StatusBadRequest || resp.Code() != "BAD_USER_INPUT" {
 			t.Errorf("variables %s: status %d code %q, want 400 BAD_USER_INPUT: %s", vars, resp.Status, resp.Code(), resp.Body)
@@ -70,12 +70,49 @@ func TestHandler_BadVariables(t *testing.T) {
 
 func TestHandler_MalformedJSON(t *testing.T) {
 	e := MustNewEnv(t)
-	resp := e.Post(t, `{"query": `, nil)
-	if got, want := resp.Status, http.StatusBadRequest; got != want {
-		t.Errorf("status = %d, want %d", got, want)
+	for _, body := range []string{
+		`{"query": `,
+		`{"query": "{ hello }"} x`,
+		`{"query": "{ hello }"}{}`,
+		`{"query": "{ hello }", "extensions": [1]}`,
+		`{"query": 1}`,
+	} {
+		resp := e.Post(t, body, nil)
+		if got, want := resp.Status, http.StatusBadRequest; got != want {
+			t.Errorf("%s: status = %d, want %d", body, got, want)
+		}
+		if len(resp.Errors) == 0 || resp.Code() != "BAD_USER_INPUT" {
+			t.Errorf("%s: body = %s", body, resp.Body)
+		}
 	}
-	if len(resp.Errors) == 0 || resp.Code() != "BAD_USER_INPUT" {
-		t.Errorf("body = %s", resp.Body)
+}
+
+// Extensions are decoded (numbers kept exact) and otherwise ignored.
+func TestHandler_Extensions(t *testing.T) {
+	e := MustNewEnv(t)
+	for _, ext := range []string{`null`, `{}`, `{"n": 12345678901234567890, "s": "x"}`} {
+		var data struct{ Hello string }
+		e.Post(t, `{"query": "{ hello }", "extensions": `+ext+`}`, nil).MustData(t, &data)
+		if data.Hello != "👋" {
+			t.Errorf("extensions %s: hello = %q", ext, data.Hello)
+		}
+	}
+}
+
+// A response with data only is written as json.Encoder would write it
+// without HTML escaping: compact, strings as gqlgen marshals them.
+func TestHandler_DataOnlyResponseBytes(t *testing.T) {
+	e := MustNewEnv(t)
+	user := humanUser()
+	user.Name = "<Ada & \u2028 \"Lovelace\"\\ \x01>"
+	e.Auth.AuthenticateFn = func(ctx context.Context, credential, tenantID string) (*latchkey.Auth, error) {
+		return &latchkey.Auth{User: user, TenantID: tenantOneID, Role: latchkey.RoleUser, Kind: latchkey.CredentialAPIKey, APIKeyID: keyID}, nil
+	}
+	e.Users.FindUserByIDFn = func(ctx context.Context, id string) (*latchkey.User, error) { return user, nil }
+	resp := e.Post(t, `{"query": "{ user { name } }"}`, map[string]string{"Authorization": "Bearer " + goodKey})
+	want := "{\"data\":{\"user\":[{\"name\":\"<Ada & \u2028 \\\"Lovelace\\\"\\\\ \\u0001>\"}]}}\n"
+	if resp.Body != want {
+		t.Errorf("body = %q, want %q", resp.Body, want)
 	}
 }
 
