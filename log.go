@@ -15,6 +15,9 @@ type redactingHandler struct{ h slog.Handler }
 func (r redactingHandler) Enabled(ctx context.Context, l slog.Level) bool { return r.h.Enabled(ctx, l) }
 
 func (r redactingHandler) Handle(ctx context.Context, rec slog.Record) error {
+	if recordClean(rec) {
+		return r.h.Handle(ctx, rec) // the common case: nothing to redact, nothing copied
+	}
 	out := slog.NewRecord(rec.Time, rec.Level, RedactSecrets(rec.Message), rec.PC)
 	rec.Attrs(func(a slog.Attr) bool {
 		out.AddAttrs(redactAttr(a))
@@ -33,6 +36,28 @@ func (r redactingHandler) WithAttrs(as []slog.Attr) slog.Handler {
 
 func (r redactingHandler) WithGroup(name string) slog.Handler {
 	return redactingHandler{r.h.WithGroup(name)}
+}
+
+// recordClean reports whether rec holds nothing Handle would change: a
+// message and string attributes that cannot hold a secret, and otherwise
+// only numbers, booleans, durations and times. Anything else (errors,
+// groups, values of other kinds) takes the redacting path.
+func recordClean(rec slog.Record) bool {
+	if mayHoldSecret(rec.Message) {
+		return false
+	}
+	clean := true
+	rec.Attrs(func(a slog.Attr) bool {
+		switch a.Value.Kind() {
+		case slog.KindString:
+			clean = !mayHoldSecret(a.Value.String())
+		case slog.KindInt64, slog.KindUint64, slog.KindFloat64, slog.KindBool, slog.KindDuration, slog.KindTime:
+		default:
+			clean = false
+		}
+		return clean
+	})
+	return clean
 }
 
 func redactAttr(a slog.Attr) slog.Attr {

@@ -189,12 +189,20 @@ func (s *Server) route(name string, h http.Handler) http.Handler {
 					http.Error(rw, "Internal error.", http.StatusInternalServerError)
 				}
 			}
-			d := time.Since(start)
+			end := time.Now()
+			d := end.Sub(start)
 			m.observe(rw.status, d)
-			s.Logger.LogAttrs(r.Context(), slog.LevelInfo, "request",
-				slog.String("method", r.Method), slog.String("path", r.URL.Path),
-				slog.Int("status", rw.status), slog.Int("bytes", rw.n),
-				slog.Duration("duration", d), slog.String("remote", s.remoteHost(r)))
+			// The record goes to the handler directly: Logger.LogAttrs would
+			// also capture the caller's PC, on every request, for a source
+			// the access log never shows.
+			ctx := r.Context()
+			if lh := s.Logger.Handler(); lh.Enabled(ctx, slog.LevelInfo) {
+				rec := slog.NewRecord(end, slog.LevelInfo, "request", 0)
+				rec.AddAttrs(slog.String("method", r.Method), slog.String("path", r.URL.Path),
+					slog.Int("status", rw.status), slog.Int("bytes", rw.n),
+					slog.Duration("duration", d), slog.String("remote", s.remoteHost(r)))
+				_ = lh.Handle(ctx, rec)
+			}
 		}()
 		h.ServeHTTP(rw, r)
 	})

@@ -3,6 +3,7 @@ package http_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	lkhttp "github.com/latchkey/latchkey/http"
 	"github.com/latchkey/latchkey/mock"
@@ -130,5 +132,51 @@ func TestServer_AccessLogTrustedProxy(t *testing.T) {
 		if !strings.Contains(logs.String(), want) {
 			t.Fatalf("trust=%v: %s", trust, logs.String())
 		}
+	}
+}
+
+// One access log line per request, with exactly these fields; none when
+// the logger's level is above INFO.
+func TestServer_AccessLogLine(t *testing.T) {
+	var logs bytes.Buffer
+	gql := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusTeapot)
+		io.WriteString(w, `{"data":{}}`)
+	})
+	s := &lkhttp.Server{GraphQL: gql, Logger: slog.New(slog.NewJSONHandler(&logs, nil))}
+	before := time.Now()
+	do(t, s.Handler(), "POST", "/graphql?x=1", nil)
+	var line struct {
+		Time     time.Time `json:"time"`
+		Level    string    `json:"level"`
+		Msg      string    `json:"msg"`
+		Method   string    `json:"method"`
+		Path     string    `json:"path"`
+		Status   int       `json:"status"`
+		Bytes    int       `json:"bytes"`
+		Duration int64     `json:"duration"`
+		Remote   string    `json:"remote"`
+	}
+	dec := json.NewDecoder(&logs)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&line); err != nil {
+		t.Fatalf("access log line: %v: %s", err, logs.String())
+	}
+	if line.Level != "INFO" || line.Msg != "request" || line.Method != "POST" || line.Path != "/graphql" ||
+		line.Status != http.StatusTeapot || line.Bytes != len(`{"data":{}}`) || line.Remote != "192.0.2.1" {
+		t.Errorf("access log line %+v", line)
+	}
+	if line.Time.Before(before) || time.Since(line.Time) < 0 || line.Duration < 0 || time.Duration(line.Duration) > time.Since(before) {
+		t.Errorf("time %s, duration %d, request started %s", line.Time, line.Duration, before)
+	}
+	if dec.More() {
+		t.Errorf("more than one line: %s", logs.String())
+	}
+
+	logs.Reset()
+	s = &lkhttp.Server{GraphQL: gql, Logger: slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))}
+	do(t, s.Handler(), "POST", "/graphql", nil)
+	if logs.Len() != 0 {
+		t.Errorf("logged at WARN level: %s", logs.String())
 	}
 }
