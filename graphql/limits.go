@@ -33,6 +33,10 @@ type limits struct {
 	maxTokens     int
 	es            gql.ExecutableSchema
 	accepted      *lru.LRU[struct{}]
+
+	// scores caches complexity scores by query text, for documents of one
+	// operation without variables: those score the same every time.
+	scores *lru.LRU[int]
 }
 
 var _ interface {
@@ -177,10 +181,27 @@ func (l *limits) MutateOperationContext(ctx context.Context, opCtx *gql.Operatio
 	if d := selectionDepth(opCtx.Operation.SelectionSet, l.maxDepth+1); d > l.maxDepth {
 		return tooLarge("Query is too deep: it nests fields more than %d levels.", l.maxDepth)
 	}
-	if c := complexity.Calculate(ctx, l.es, opCtx.Operation, opCtx.Variables); c > l.maxComplexity {
+	if c := l.complexity(ctx, opCtx); c > l.maxComplexity {
 		return tooLarge("Query is too complex: complexity %d exceeds the limit of %d.", c, l.maxComplexity)
 	}
 	return nil
+}
+
+// complexity returns the operation's complexity score, from l.scores when
+// it can be cached.
+func (l *limits) complexity(ctx context.Context, opCtx *gql.OperationContext) int {
+	cacheable := l.scores != nil && opCtx.Doc != nil && len(opCtx.Doc.Operations) == 1 &&
+		len(opCtx.Operation.VariableDefinitions) == 0
+	if cacheable {
+		if c, ok := l.scores.Get(ctx, opCtx.RawQuery); ok {
+			return c
+		}
+	}
+	c := complexity.Calculate(ctx, l.es, opCtx.Operation, opCtx.Variables)
+	if cacheable {
+		l.scores.Add(ctx, opCtx.RawQuery, c)
+	}
+	return c
 }
 
 func tooLarge(format string, args ...any) *gqlerror.Error {
