@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	gql "github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/executor"
@@ -118,6 +119,7 @@ func (s *Server) Handler() http.Handler {
 	}
 	lim.maxTokens = h.maxTokens
 	lim.accepted = lru.New[struct{}](DefaultQueryCache)
+	lim.scores = lru.New[int](DefaultQueryCache)
 
 	exec := executor.New(NewExecutableSchema(Config{Resolvers: &resolver{s: s}}))
 	exec.SetQueryCache(lru.New[*ast.QueryDocument](DefaultQueryCache))
@@ -285,7 +287,7 @@ func (h *handler) readRequest(w http.ResponseWriter, r *http.Request) (*gql.RawP
 	}
 
 	var req request
-	if err := json.Unmarshal(body, &req); err != nil {
+	if err := decodeRequest(body, &req); err != nil {
 		return nil, http.StatusBadRequest, errNotGraphQLRequest()
 	}
 	vars, err := decodeVariables(req.Variables)
@@ -304,6 +306,135 @@ func (h *handler) readRequest(w http.ResponseWriter, r *http.Request) (*gql.RawP
 		Variables:     vars,
 		Extensions:    ext,
 	}, 0, nil
+}
+
+// decodeRequest decodes body into req exactly as json.Unmarshal(body, req)
+// does: the same field values, and an error exactly when Unmarshal returns
+// one (though not the same error). The common case, an object whose keys
+// are spelt exactly as request's fields, with strings or nulls for query and
+// operationName, is decoded without reflection; anything else (another key
+// or spelling, top-level value or value type) is left to json.Unmarshal.
+// Nothing in req refers to body afterwards.
+func decodeRequest(body []byte, req *request) error {
+	if !json.Valid(body) {
+		return errors.New("graphql: request body is not valid JSON")
+	}
+	// Unmarshal leaves the fields body does not mention as they were, so
+	// the fast path starts from *req too, and sets it only on success.
+	if r := *req; decodeSimpleRequest(body, &r) {
+		*req = r
+		return nil
+	}
+	u := *req // a copy escapes to the heap, so that req need not
+	err := json.Unmarshal(body, &u)
+	*req = u
+	return err
+}
+
+// decodeSimpleRequest decodes the valid JSON text body into r and reports
+// whether it is the common case of decodeRequest. If not, r is partly set.
+func decodeSimpleRequest(body []byte, r *request) bool {
+	i := skipJSONSpace(body, 0)
+	if body[i] != '{' {
+		return false
+	}
+	for body[i] != '}' {
+		// body[i] is the opening brace or a comma: a member follows, or
+		// the closing brace of an empty object.
+		if i = skipJSONSpace(body, i+1); body[i] == '}' {
+			break
+		}
+		end := jsonValueEnd(body, i)
+		key := body[i+1 : end-1] // escaped keys match no case: fall back
+		i = skipJSONSpace(body, skipJSONSpace(body, end)+1)
+		end = jsonValueEnd(body, i)
+		value := body[i:end]
+		switch string(key) {
+		case "query":
+			if !decodeJSONString(value, &r.Query) {
+				return false
+			}
+		case "operationName":
+			if !decodeJSONString(value, &r.OperationName) {
+				return false
+			}
+		case "variables": // as Unmarshal does, null is stored as "null"
+			r.Variables = bytes.Clone(value)
+		case "extensions":
+			r.Extensions = bytes.Clone(value)
+		default:
+			return false
+		}
+		i = skipJSONSpace(body, end)
+	}
+	return true
+}
+
+// decodeJSONString decodes the valid JSON value v into *s as Unmarshal
+// does, and reports whether v was a string or null (which leaves *s as it
+// was); Unmarshal refuses anything else.
+func decodeJSONString(v []byte, s *string) bool {
+	switch v[0] {
+	case 'n':
+		return true
+	case '"':
+		if inner := v[1 : len(v)-1]; bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
+			*s = string(inner)
+			return true
+		}
+		// Escapes, or invalid UTF-8 for Unmarshal to replace with U+FFFD.
+		// Into a local, so that s, and the caller's request, need not
+		// escape to the heap.
+		var t string
+		if err := json.Unmarshal(v, &t); err != nil {
+			return false
+		}
+		*s = t
+		return true
+	}
+	return false
+}
+
+// skipJSONSpace returns the index of the first byte of b from i on that is
+// not JSON whitespace, or len(b).
+func skipJSONSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// jsonValueEnd returns the index just past the JSON value that starts at
+// b[i], in the valid JSON text b.
+func jsonValueEnd(b []byte, i int) int {
+	switch b[i] {
+	case '"':
+		for i++; b[i] != '"'; i++ {
+			if b[i] == '\\' {
+				i++
+			}
+		}
+		return i + 1
+	case '{', '[':
+		depth := 0
+		for ; ; i++ {
+			switch b[i] {
+			case '"':
+				i = jsonValueEnd(b, i) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return i + 1
+				}
+			}
+		}
+	}
+	// A number, true, false or null: it ends at a delimiter.
+	for i < len(b) && strings.IndexByte(" \t\n\r,}]", b[i]) < 0 {
+		i++
+	}
+	return i
 }
 
 func errNotGraphQLRequest() error {
