@@ -93,17 +93,16 @@ func validCredential(cred string) bool {
 func (sc Scenario) NewRequest(ctx context.Context, w, i int) (*http.Request, error) {
 	var cred string
 	if sc.Credential != nil {
-		cred = sc.Credential(w, i)
+		if cred = sc.Credential(w, i); !validCredential(cred) {
+			return nil, ErrBadCredential
+		}
 	}
 	return sc.newRequest(ctx, cred)
 }
 
 // newRequest builds the request with cred, which is ignored if
-// sc.Credential is nil.
+// sc.Credential is nil; the caller has checked cred (validCredential).
 func (sc Scenario) newRequest(ctx context.Context, cred string) (*http.Request, error) {
-	if sc.Credential != nil && !validCredential(cred) {
-		return nil, ErrBadCredential
-	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, sc.URL, bytes.NewReader(sc.Body))
 	if err != nil {
 		return nil, err
