@@ -110,6 +110,7 @@ type AccessClaims struct {
 	TenantID   string // tid
 	APIKeyID   string // set when minted from an API key
 	APITokenID string // set when minted from a legacy token
+	FamilyID   string // the refresh-token family it was minted in (fid)
 	IssuedAt   time.Time
 	NotBefore  time.Time
 	ExpiresAt  time.Time

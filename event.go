@@ -29,6 +29,10 @@ const (
 	// EventSessionsDeleted: web UI sessions of UserID were deleted: session
 	// SessionID, or, when it is empty, several (a password set or reset).
 	EventSessionsDeleted EventType = "sessions_deleted"
+
+	// EventTokenFamilyRevoked: a refresh token of UserID was used twice,
+	// so its family, and the access tokens minted in it, are revoked.
+	EventTokenFamilyRevoked EventType = "token_family_revoked"
 )
 
 // Delivery events. An EventService sends these to its own subscribers to

@@ -135,3 +135,20 @@ func RedactSecrets(s string) string {
 func mayHoldSecret(s string) bool {
 	return strings.Contains(s, "_") || strings.Contains(s, "eyJ")
 }
+
+// SecretIdentifier returns the non-secret identifier of a credential,
+// which may be shown and logged anywhere: its prefix, an ellipsis and its
+// last four characters ("lku_…x9Qz"; "eyJ…AbCd" for a JWT). Text too short
+// to spare four characters, or that is not a credential at all, is
+// identified only by its length.
+func SecretIdentifier(s string) string {
+	switch {
+	case len(s) >= 16 && s[3] == '_' && s[:2] == "lk":
+		return s[:4] + "…" + s[len(s)-4:]
+	case len(s) >= 16 && strings.HasPrefix(s, "eyJ"):
+		return "eyJ…" + s[len(s)-4:]
+	case s == "":
+		return ""
+	}
+	return fmt.Sprintf("(%d characters)", len(s))
+}

@@ -199,7 +199,7 @@ func filterPage[T any](p page, keep func(*T) bool, fetch func(offset, limit int)
 // headerUUID returns the uuid in a request header, or "" if it is absent or
 // not a uuid.
 func headerUUID(v string) string {
-	id, ok := ParseUUID(strings.TrimSpace(v))
+	id, ok := latchkey.ParseUUID(strings.TrimSpace(v))
 	if !ok {
 		return ""
 	}

@@ -3,15 +3,11 @@ package graphql_test
 import (
 	"context"
 	"encoding/json"
-	"net/http"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/mock"
-	"github.com/latchkey/latchkey/ratelimit"
 )
 
 // withAudit gives e an audit service and rebuilds its handler.
@@ -106,140 +102,30 @@ func TestAuditEvent_InMemoryConditionsAndErrors(t *testing.T) {
 	e.QueryAs(t, "", nil, `query { audit_event { id } }`, nil).MustError(t, "UNAUTHENTICATED", true)
 }
 
-func TestServer_ClientInfo(t *testing.T) {
-	for _, tt := range []struct {
-		name    string
-		trust   bool
-		headers map[string]string
-		want    latchkey.ClientInfo
-	}{
-		{"connection", false, map[string]string{"User-Agent": "prefect/1.4.1"}, latchkey.ClientInfo{Addr: "192.0.2.1", UserAgent: "prefect/1.4.1"}},
-		{"untrusted proxy header", false, map[string]string{"X-Forwarded-For": "198.51.100.9"}, latchkey.ClientInfo{Addr: "192.0.2.1"}},
-		{"trusted proxy header", true, map[string]string{"X-Forwarded-For": " 198.51.100.9 , 10.0.0.1"}, latchkey.ClientInfo{Addr: "198.51.100.9"}},
-		{"trusted, ipv6", true, map[string]string{"X-Forwarded-For": "[2001:db8::1], 10.0.0.1"}, latchkey.ClientInfo{Addr: "2001:db8::1"}},
-		{"trusted, no header", true, nil, latchkey.ClientInfo{Addr: "192.0.2.1"}},
-		{"trusted, with port", true, map[string]string{"X-Forwarded-For": "[2001:db8::2]:4711"}, latchkey.ClientInfo{Addr: "2001:db8::2"}},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			e := MustNewEnv(t)
-			e.Server.TrustProxyHeaders = tt.trust
-			var got latchkey.ClientInfo
-			e.withAudit(func(ctx context.Context, f latchkey.AuditFilter) ([]*latchkey.AuditEvent, int, error) {
-				got = latchkey.ClientInfoFromContext(ctx)
-				return nil, 0, nil
-			})
-			h := map[string]string{"User-Agent": ""}
-			for k, v := range tt.headers {
-				h[k] = v
-			}
-			var data any
-			e.QueryAs(t, goodKey, h, `query { audit_event { id } }`, nil).MustData(t, &data)
-			if got != tt.want {
-				t.Errorf("client=%+v, want %+v", got, tt.want)
-			}
-		})
-	}
-}
-
-// fakeLimiter records what the handler asks and refuses what it is told to.
-type fakeLimiter struct {
-	mu      sync.Mutex
-	checks  []string
-	fails   []string
-	blocked map[string]bool // by credential
-}
-
-func (l *fakeLimiter) CheckCredential(addr, credential string) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.checks = append(l.checks, addr+" "+credential)
-	if l.blocked[credential] {
-		return latchkey.Errorf(latchkey.ERATELIMIT, "Too many failed attempts; try again later.")
-	}
-	return nil
-}
-
-func (l *fakeLimiter) FailCredential(addr, credential string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.fails = append(l.fails, addr+" "+credential)
-}
-
-func TestServer_Limiter(t *testing.T) {
+// A refused refresh token counts against the client like a refused
+// bearer credential (the middleware counts those; see package http).
+func TestServer_RefreshFailuresCount(t *testing.T) {
 	e := MustNewEnv(t)
-	lim := &fakeLimiter{blocked: map[string]bool{runnerToken: true}}
-	e.Server.Limiter = lim
+	var fails []string
+	e.Server.Failures = failureFunc(func(addr, credential string) { fails = append(fails, addr+" "+credential) })
 	e.SetHandler(e.Server.Handler())
-	authCalls := 0
-	authenticate := e.Auth.AuthenticateFn
-	e.Auth.AuthenticateFn = func(ctx context.Context, credential, tenantID string) (*latchkey.Auth, error) {
-		authCalls++
-		return authenticate(ctx, credential, tenantID)
-	}
-	const q = `query { auth_info { user_id } }`
-	var data any
-
-	// A success: checked, not counted.
-	e.Query(t, q, nil).MustData(t, &data)
-	// Anonymous: no attempt at all.
-	e.QueryAs(t, "", nil, `query { hello }`, nil).MustData(t, &data)
-	if want := []string{"192.0.2.1 " + goodKey}; strings.Join(lim.checks, "|") != strings.Join(want, "|") || len(lim.fails) != 0 {
-		t.Fatalf("checks=%v fails=%v", lim.checks, lim.fails)
-	}
-	// A failure counts, with the credential (the limiter keeps its prefix only).
-	bad := "lku_" + strings.Repeat("b", 38)
-	e.QueryAs(t, bad, nil, q, nil).MustError(t, "UNAUTHENTICATED", true)
-	// So does a bad tenant header.
-	e.QueryAs(t, goodKey, map[string]string{"X-PREFECT-TENANT-ID": "nope"}, q, nil).MustError(t, "UNAUTHENTICATED", true)
-	if want := []string{"192.0.2.1 " + bad, "192.0.2.1 " + goodKey}; strings.Join(lim.fails, "|") != strings.Join(want, "|") {
-		t.Fatalf("fails=%v, want %v", lim.fails, want)
-	}
-	// Over the limit: refused unchecked, as an ordinary authentication
-	// failure with HTTP 200, never 429.
-	before := authCalls
-	r := e.QueryAs(t, runnerToken, nil, q, nil)
-	r.MustError(t, "UNAUTHENTICATED", true)
-	if r.Errors[0].Message != "Too many failed attempts; try again later." || authCalls != before {
-		t.Fatalf("refusal=%s (authenticate called %d times)", r.Body, authCalls-before)
-	}
-	// An internal error is no failed attempt.
-	e.Auth.AuthenticateFn = func(ctx context.Context, credential, tenantID string) (*latchkey.Auth, error) {
-		return nil, context.DeadlineExceeded
-	}
-	n := len(lim.fails)
-	e.Query(t, q, nil).MustError(t, "INTERNAL_SERVER_ERROR", true)
-	if len(lim.fails) != n {
-		t.Fatal("an internal error counted as a failed attempt")
-	}
-	// A refused refresh token counts too.
 	e.Auth.RefreshAccessTokenFn = func(ctx context.Context, refreshToken, accessToken string) (*latchkey.AccessToken, error) {
 		return nil, latchkey.Errorf(latchkey.EUNAUTHENTICATED, "Invalid refresh token.")
 	}
 	e.QueryAs(t, refreshTok, nil, `mutation { refresh_token(input: {access_token: "x.y.z"}) { access_token } }`, nil).MustError(t, "UNAUTHENTICATED", false)
-	if got := lim.fails[len(lim.fails)-1]; got != "192.0.2.1 "+refreshTok {
-		t.Fatalf("last failure=%q", got)
+	if len(fails) != 1 || fails[0] != "192.0.2.1 "+refreshTok {
+		t.Fatalf("failures=%q", fails)
+	}
+	// An internal error is no failed attempt.
+	e.Auth.RefreshAccessTokenFn = func(ctx context.Context, refreshToken, accessToken string) (*latchkey.AccessToken, error) {
+		return nil, context.DeadlineExceeded
+	}
+	e.QueryAs(t, refreshTok, nil, `mutation { refresh_token(input: {access_token: "x.y.z"}) { access_token } }`, nil).MustError(t, "INTERNAL_SERVER_ERROR", false)
+	if len(fails) != 1 {
+		t.Fatalf("failures=%q", fails)
 	}
 }
 
-// TestServer_LimiterGuard runs the real limiter: after its budget of
-// failures an address is refused even with a good key, and a minute later
-// it is let in again.
-func TestServer_LimiterGuard(t *testing.T) {
-	e := MustNewEnv(t)
-	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
-	clock := func() time.Time { return now }
-	e.Server.Limiter = &ratelimit.Guard{ByAddr: ratelimit.NewLimiter(3, 3, 0, clock), ByKey: ratelimit.NewLimiter(10, 10, 0, clock)}
-	e.SetHandler(e.Server.Handler())
-	const q = `query { auth_info { user_id } }`
-	var data any
-	for i := range 3 {
-		e.QueryAs(t, "lku_"+strings.Repeat(string(rune('a'+i)), 38), nil, q, nil).MustError(t, "UNAUTHENTICATED", true)
-	}
-	r := e.Query(t, q, nil)
-	r.MustError(t, "UNAUTHENTICATED", true)
-	if r.Status != http.StatusOK || !strings.Contains(r.Body, "Too many failed attempts") {
-		t.Fatalf("4th attempt: %d %s", r.Status, r.Body)
-	}
-	now = now.Add(time.Minute)
-	e.Query(t, q, nil).MustData(t, &data)
-}
+type failureFunc func(addr, credential string)
+
+func (f failureFunc) FailCredential(addr, credential string) { f(addr, credential) }

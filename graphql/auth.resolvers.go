@@ -16,7 +16,7 @@ func (r *mutationResolver) SwitchTenant(ctx context.Context, input SwitchTenantI
 }
 
 func (r *mutationResolver) RefreshToken(ctx context.Context, input RefreshTokenInput) (*latchkey.AccessToken, error) {
-	refresh := refreshTokenFromContext(ctx)
+	refresh := latchkey.CredentialFromContext(ctx).RefreshToken
 	if refresh == "" {
 		return nil, latchkey.Errorf(latchkey.EUNAUTHENTICATED, "Send the refresh token as the Authorization: Bearer credential.")
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/graphql"
+	lkhttp "github.com/latchkey/latchkey/http"
 	"github.com/latchkey/latchkey/mock"
 )
 
@@ -47,6 +48,10 @@ type Env struct {
 	APITokens       *mock.APITokenService
 	Server          *graphql.Server
 	Logs            *bytes.Buffer
+
+	// Authn is the authentication middleware in front of the handler, as
+	// the server wires it.
+	Authn *lkhttp.Authenticator
 
 	handler http.Handler
 }
@@ -92,7 +97,8 @@ func MustNewEnv(tb testing.TB) *Env {
 		APITokens:       e.APITokens,
 		Logger:          slog.New(slog.NewTextHandler(e.Logs, nil)),
 	}
-	e.handler = e.Server.Handler()
+	e.Authn = &lkhttp.Authenticator{Auth: e.Auth}
+	e.SetHandler(e.Server.Handler())
 	return e
 }
 
@@ -214,5 +220,5 @@ func mustNotCall(tb testing.TB, name string) func() {
 	}
 }
 
-// SetHandler replaces the handler requests go to.
-func (e *Env) SetHandler(h http.Handler) { e.handler = h }
+// SetHandler replaces the handler requests go to; they pass Authn first.
+func (e *Env) SetHandler(h http.Handler) { e.handler = e.Authn.API(h) }

@@ -1,8 +1,6 @@
 package graphql
 
 import (
-	"context"
-
 	"github.com/latchkey/latchkey"
 )
 
@@ -48,17 +46,3 @@ func deref[T any](p *T) T {
 
 // ptr returns a pointer to v.
 func ptr[T any](v T) *T { return &v }
-
-type refreshTokenContextKey struct{}
-
-// newContextWithRefreshToken returns a copy of ctx carrying the refresh
-// token sent as the bearer of a refresh_token mutation.
-func newContextWithRefreshToken(ctx context.Context, token string) context.Context {
-	return context.WithValue(ctx, refreshTokenContextKey{}, token)
-}
-
-// refreshTokenFromContext returns the refresh token in ctx, or "".
-func refreshTokenFromContext(ctx context.Context) string {
-	s, _ := ctx.Value(refreshTokenContextKey{}).(string)
-	return s
-}

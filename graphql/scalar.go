@@ -29,37 +29,11 @@ func UnmarshalUUID(v any) (string, error) {
 	if !ok {
 		return "", latchkey.Errorf(latchkey.EINVALID, "Invalid uuid: expected a string.")
 	}
-	id, ok := ParseUUID(s)
+	id, ok := latchkey.ParseUUID(s)
 	if !ok {
 		return "", latchkey.Errorf(latchkey.EINVALID, "Invalid uuid: expected 8-4-4-4-12 hexadecimal digits.")
 	}
 	return id, nil
-}
-
-// ParseUUID reports whether s is a UUID in canonical 8-4-4-4-12 form and
-// returns it lower-cased.
-func ParseUUID(s string) (string, bool) {
-	if len(s) != 36 {
-		return "", false
-	}
-	b := []byte(s)
-	for i, c := range b {
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return "", false
-			}
-			continue
-		}
-		switch {
-		case c >= '0' && c <= '9', c >= 'a' && c <= 'f':
-		case c >= 'A' && c <= 'F':
-			b[i] = c - 'A' + 'a'
-		default:
-			return "", false
-		}
-	}
-	return string(b), true
 }
 
 // timestamptzLayout is how times are written: RFC 3339 in UTC with a

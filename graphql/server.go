@@ -26,7 +26,6 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
-	"github.com/vektah/gqlparser/v2/parser"
 
 	"github.com/latchkey/latchkey"
 )
@@ -38,12 +37,6 @@ const (
 	DefaultMaxComplexity = 500
 	DefaultMaxTokens     = 10000
 	DefaultQueryCache    = 1000
-)
-
-// Header names read by the handler.
-const (
-	HeaderAuthorization = "Authorization"
-	HeaderTenantID      = "X-PREFECT-TENANT-ID"
 )
 
 // Server serves the GraphQL API over HTTP. Set the services and call
@@ -81,19 +74,16 @@ type Server struct {
 	// DisableIntrospection turns off __schema and __type queries.
 	DisableIntrospection bool
 
-	// Limiter, if set, limits failed authentication per client address
-	// and per credential (see AuthLimiter).
-	Limiter AuthLimiter
-
-	// TrustProxyHeaders takes the client address (for Limiter and the
-	// audit log) from the left-most X-Forwarded-For hop instead of the
-	// connection. Set it only behind proxies that set that header.
-	TrustProxyHeaders bool
+	// Failures, if set, is told of every refused refresh token.
+	Failures FailureCounter
 }
 
 // Handler returns the HTTP handler for the API. Mount it at both / and
-// /graphql: the Prefect client posts to either, depending on its config.
-// It answers POST only; other methods get 405 with a short text.
+// /graphql, behind the authentication middleware (http.Authenticator's
+// API), which has checked the request's credential before the handler
+// runs: a request whose credential was refused is answered
+// UNAUTHENTICATED without its body being read. It answers POST only;
+// other methods get 405 with a short text.
 func (s *Server) Handler() http.Handler {
 	h := &handler{
 		s:            s,
@@ -136,7 +126,6 @@ func (s *Server) Handler() http.Handler {
 	exec.Use(lim)
 	exec.AroundFields(guardRootFields(!s.DisableIntrospection))
 	h.exec = exec
-	h.refreshOps = lru.New[bool](DefaultQueryCache)
 	return h
 }
 
@@ -180,11 +169,6 @@ type handler struct {
 	logger       *slog.Logger
 	maxBodyBytes int64
 	maxTokens    int
-
-	// refreshOps remembers isRefreshToken's answer by operation name and
-	// query text, so that a query that merely mentions refresh_token (as
-	// switch_tenant's selection does) is not parsed twice per request.
-	refreshOps *lru.LRU[bool]
 
 	// bufs recycles the buffers that request bodies are read into and
 	// responses encoded in; see getBuf and putBuf.
@@ -238,20 +222,21 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	// A refused credential is answered before anything is read.
+	ctx := r.Context()
+	if err := latchkey.CredentialFromContext(ctx).Err; err != nil {
+		h.writeErrors(w, http.StatusOK, presentError(h.logger, ctx, err))
+		return
+	}
+
 	start := gql.Now()
 	params, status, err := h.readRequest(w, r)
 	if err != nil {
-		h.writeErrors(w, status, presentError(h.logger, r.Context(), err))
+		h.writeErrors(w, status, presentError(h.logger, ctx, err))
 		return
 	}
 	params.Headers = r.Header
 	params.ReadTime = gql.TraceTiming{Start: start, End: gql.Now()}
-
-	ctx, err := h.authenticateClient(r, params)
-	if err != nil {
-		h.writeErrors(w, http.StatusOK, presentError(h.logger, r.Context(), err))
-		return
-	}
 
 	ctx = gql.StartOperationTrace(ctx)
 	opCtx, errs := h.exec.CreateOperationContext(ctx, params)
@@ -485,104 +470,6 @@ func decodeVariables(raw json.RawMessage) (map[string]any, error) {
 		return nil, latchkey.Errorf(latchkey.EINVALID, "variables is not valid JSON.")
 	}
 	return vars, nil
-}
-
-// authenticate returns the request context with the caller in it. With no
-// Authorization header the caller is anonymous. The bearer of a
-// refresh_token mutation is a refresh token: it is not authenticated here
-// but handed to the resolver.
-func (h *handler) authenticate(ctx context.Context, r *http.Request, params *gql.RawParams) (context.Context, error) {
-	header := r.Header.Get(HeaderAuthorization)
-	if strings.TrimSpace(header) == "" {
-		return ctx, nil
-	}
-	credential, ok := parseBearer(header)
-	if !ok {
-		return nil, latchkey.Errorf(latchkey.EUNAUTHENTICATED,
-			"Malformed Authorization header: expected \"Bearer <credential>\".")
-	}
-	if h.isRefreshToken(params) {
-		return newContextWithRefreshToken(ctx, credential), nil
-	}
-
-	tenantID := strings.TrimSpace(r.Header.Get(HeaderTenantID))
-	if tenantID != "" {
-		id, ok := ParseUUID(tenantID)
-		if !ok {
-			return nil, latchkey.Errorf(latchkey.EUNAUTHENTICATED, "Invalid %s header: expected a tenant uuid.", HeaderTenantID)
-		}
-		tenantID = id
-	}
-	a, err := h.s.Auth.Authenticate(ctx, credential, tenantID)
-	if err != nil {
-		return nil, err
-	} else if a == nil || a.User == nil {
-		return nil, errors.New("graphql: Authenticate returned no caller")
-	}
-	return latchkey.NewContextWithAuth(ctx, a), nil
-}
-
-// parseBearer returns the credential of an "Authorization: Bearer <credential>"
-// header. The scheme is case-insensitive; the credential is one token.
-func parseBearer(header string) (string, bool) {
-	scheme, credential, ok := strings.Cut(strings.TrimSpace(header), " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return "", false
-	}
-	credential = strings.TrimSpace(credential)
-	if credential == "" || strings.ContainsAny(credential, " \t") {
-		return "", false
-	}
-	return credential, true
-}
-
-// isRefreshToken reports whether the operation to run is a mutation whose
-// root fields are all refresh_token (the Prefect client's token refresh).
-func (h *handler) isRefreshToken(params *gql.RawParams) bool {
-	if !strings.Contains(params.Query, "refresh_token") {
-		return false
-	}
-	if len(params.Query) > maxRefreshOpsQuery {
-		return h.parseIsRefreshToken(params)
-	}
-	key := params.OperationName + "\x00" + params.Query
-	if ok, found := h.refreshOps.Get(context.Background(), key); found {
-		return ok
-	}
-	ok := h.parseIsRefreshToken(params)
-	h.refreshOps.Add(context.Background(), key, ok)
-	return ok
-}
-
-// maxRefreshOpsQuery is the longest query whose isRefreshToken answer is
-// cached, which bounds the cache's memory.
-const maxRefreshOpsQuery = 4 << 10
-
-// parseIsRefreshToken is isRefreshToken without the cache.
-func (h *handler) parseIsRefreshToken(params *gql.RawParams) bool {
-	doc, err := parser.ParseQueryWithTokenLimit(&ast.Source{Input: params.Query}, h.maxTokens)
-	if err != nil {
-		return false
-	}
-	op := doc.Operations.ForName(params.OperationName)
-	if op == nil || op.Operation != ast.Mutation {
-		return false
-	}
-	found := false
-	for _, sel := range op.SelectionSet {
-		f, ok := sel.(*ast.Field)
-		if !ok {
-			return false
-		}
-		switch f.Name {
-		case "refresh_token":
-			found = true
-		case "__typename":
-		default:
-			return false
-		}
-	}
-	return found
 }
 
 // writeErrors answers with errors only and "data": null.

@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/latchkey/latchkey/html"
+	lkhttp "github.com/latchkey/latchkey/http"
 	"github.com/latchkey/latchkey/internal/latchkeytest"
 	"github.com/latchkey/latchkey/jwt"
 	"github.com/latchkey/latchkey/sqldb"
@@ -97,7 +98,7 @@ func (e *Env) newServer(tb testing.TB) *httptest.Server {
 		Now:    clock.Now,
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/ui/", s.Handler())
+	mux.Handle("/ui/", (&lkhttp.Authenticator{Auth: e.Auth}).UI(s.Handler()))
 	srv := httptest.NewServer(mux)
 	tb.Cleanup(srv.Close)
 	return srv

@@ -3,9 +3,9 @@
 // and script, and plain HTML forms that work without JavaScript.
 //
 // Every page lives under /ui/. A signed-in browser holds a session cookie;
-// each request turns it into a latchkey.Auth with AuthService.Authenticate
-// and calls the services with that caller in the context, so the services'
-// own authorization applies. Admin pages are also checked here before
+// the authentication middleware in front of the UI (http.Authenticator's
+// UI) turns it into a latchkey.Auth, and the pages call the services with
+// that caller in the context, so the services' own authorization applies. Admin pages are also checked here before
 // anything is rendered.
 package html
 
@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/latchkey/latchkey"
+	lkhttp "github.com/latchkey/latchkey/http"
 )
 
 //go:embed templates/*.html
@@ -34,10 +35,10 @@ var assetFS embed.FS
 
 // Cookie names.
 const (
-	SessionCookie = "latchkey_session" // the session secret (lkc_…)
-	TenantCookie  = "latchkey_tenant"  // the tenant the user acts in
-	flashCookie   = "latchkey_flash"   // a one-shot notice after a redirect
-	preCookie     = "latchkey_pre"     // binds the CSRF token of sign-in forms
+	SessionCookie = lkhttp.SessionCookie // the session secret (lkc_…)
+	TenantCookie  = lkhttp.TenantCookie  // the tenant the user acts in
+	flashCookie   = "latchkey_flash"     // a one-shot notice after a redirect
+	preCookie     = "latchkey_pre"       // binds the CSRF token of sign-in forms
 	cookiePath    = "/ui/"
 )
 
@@ -60,11 +61,6 @@ type Server struct {
 	// Limiter, if set, limits failed password sign-ins per client address
 	// and per email (see SignInLimiter).
 	Limiter SignInLimiter
-
-	// TrustProxyHeaders takes the client address (for Limiter and the
-	// audit log) from the left-most X-Forwarded-For hop instead of the
-	// connection. Set it only behind proxies that set that header.
-	TrustProxyHeaders bool
 
 	// Logger receives internal errors. Secrets are never logged.
 	Logger *slog.Logger
@@ -161,7 +157,7 @@ func (s *Server) Handler() http.Handler {
 
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(u.handleCrossOrigin))
-	return securityHeaders(u.withClientInfo(cop.Handler(mux)))
+	return securityHeaders(cop.Handler(mux))
 }
 
 // securityHeaders sets headers every UI response carries.

@@ -13,39 +13,28 @@ import (
 // handlerFunc is a page handler with the page scaffold already filled in.
 type handlerFunc func(w http.ResponseWriter, r *http.Request, p *page)
 
-// authenticate turns the session cookie into an Auth. It returns nil, nil
+// authenticate returns the caller the authentication middleware found
+// for the session cookie (http.Authenticator's UI). It returns nil, nil
 // when there is no valid session (the cookie is then cleared) and an error
 // only when the check itself failed (e.g. the database is down).
 func (u *ui) authenticate(w http.ResponseWriter, r *http.Request) (*latchkey.Auth, error) {
-	c, err := r.Cookie(SessionCookie)
-	if err != nil || c.Value == "" {
+	c := latchkey.CredentialFromContext(r.Context())
+	if c.Source != latchkey.SourceCookie {
 		return nil, nil
 	}
-	tenant := ""
-	if tc, err := r.Cookie(TenantCookie); err == nil {
-		tenant = tc.Value
-	}
-	a, err := u.Auth.Authenticate(r.Context(), c.Value, tenant)
-	if err != nil && tenant != "" && latchkey.ErrorCode(err) == latchkey.EUNAUTHENTICATED {
-		// The chosen tenant may be gone (membership removed): fall back
-		// to the user's default tenant.
-		if a, err = u.Auth.Authenticate(r.Context(), c.Value, ""); err == nil {
-			u.clearCookie(w, r, TenantCookie)
-		}
-	}
-	if latchkey.ErrorCode(err) == latchkey.EUNAUTHENTICATED {
+	switch latchkey.ErrorCode(c.Err) {
+	case "":
+	case latchkey.EUNAUTHENTICATED:
 		u.clearCookie(w, r, SessionCookie)
 		return nil, nil
-	} else if err != nil {
-		return nil, err
+	default:
+		return nil, c.Err
 	}
-	// Only a web session may sign in with the cookie, never an API key
-	// someone pasted into it.
-	if a.Kind != latchkey.CredentialSession || a.User == nil || a.User.IsServiceAccount() || a.SessionID == "" {
-		u.clearCookie(w, r, SessionCookie)
-		return nil, nil
+	if c.TenantFallback {
+		// The chosen tenant is gone (membership removed): forget it.
+		u.clearCookie(w, r, TenantCookie)
 	}
-	return a, nil
+	return latchkey.AuthFromContext(r.Context()), nil
 }
 
 // session wraps h for signed-in users: it authenticates the cookie, puts
@@ -66,7 +55,6 @@ func (u *ui) session(h handlerFunc) http.HandlerFunc {
 			redirect(w, r, "/ui/signin?next="+url.QueryEscape(next))
 			return
 		}
-		r = r.WithContext(latchkey.NewContextWithAuth(r.Context(), a))
 		c, _ := r.Cookie(SessionCookie) // authenticate succeeded, so it is there
 		p := &page{Auth: a, IsAdmin: a.IsAdmin(a.TenantID), CSRF: u.csrfToken(c.Value)}
 		if r.Method == http.MethodPost {

@@ -33,9 +33,15 @@ type Server struct {
 	// Tokens publishes the JWKS document.
 	Tokens latchkey.TokenService
 
-	// TrustProxyHeaders makes the access log record the left-most
-	// X-Forwarded-For hop as the client (set it only behind proxies).
-	TrustProxyHeaders bool
+	// Authn authenticates every GraphQL and UI request (see
+	// Authenticator); its trusted proxies also decide the client address
+	// the access log records. Nil: every request is anonymous, and a
+	// request with a credential is refused.
+	Authn *Authenticator
+
+	// HSTS makes every response carry Strict-Transport-Security: set it
+	// when the public URL is https (TLS may end at a proxy in front).
+	HSTS bool
 
 	// Ping checks the database for /healthz; nil means always healthy.
 	Ping func(ctx context.Context) error
@@ -119,10 +125,14 @@ func (s *Server) Handler() http.Handler {
 	if s.Logger == nil {
 		s.Logger = slog.New(slog.DiscardHandler)
 	}
+	if s.Authn == nil {
+		s.Authn = &Authenticator{}
+	}
 	mux := http.NewServeMux()
 	if s.GraphQL != nil {
-		mux.Handle("/graphql", s.route("graphql", s.GraphQL))
-		mux.Handle("/{$}", s.route("graphql", s.GraphQL))
+		api := s.Authn.API(s.GraphQL)
+		mux.Handle("/graphql", s.route("graphql", api))
+		mux.Handle("/{$}", s.route("graphql", api))
 	}
 	if s.UI != nil {
 		// Prefect clients only POST to /; a browser landing there wants the UI.
@@ -134,7 +144,7 @@ func (s *Server) Handler() http.Handler {
 		mux.Handle("GET /metrics", promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{}))
 	}
 	if s.UI != nil {
-		mux.Handle("/ui/", s.route("ui", s.UI))
+		mux.Handle("/ui/", s.route("ui", s.Authn.UI(s.UI)))
 	}
 	mux.Handle("/", s.route("notfound", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Not found.", http.StatusNotFound)
@@ -181,6 +191,13 @@ func (s *Server) route(name string, h http.Handler) http.Handler {
 	m := &routeMetrics{s: s, name: name}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		if s.HSTS {
+			w.Header().Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+		}
+		// Where the request came from, worked out once for the access log
+		// and everything after it.
+		ctx := s.Authn.withClientInfo(r)
+		r = r.WithContext(ctx)
 		rw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		defer func() {
 			if v := recover(); v != nil {
@@ -195,12 +212,11 @@ func (s *Server) route(name string, h http.Handler) http.Handler {
 			// The record goes to the handler directly: Logger.LogAttrs would
 			// also capture the caller's PC, on every request, for a source
 			// the access log never shows.
-			ctx := r.Context()
 			if lh := s.Logger.Handler(); lh.Enabled(ctx, slog.LevelInfo) {
 				rec := slog.NewRecord(end, slog.LevelInfo, "request", 0)
 				rec.AddAttrs(slog.String("method", r.Method), slog.String("path", r.URL.Path),
 					slog.Int("status", rw.status), slog.Int("bytes", rw.n),
-					slog.Duration("duration", d), slog.String("remote", s.remoteHost(r)))
+					slog.Duration("duration", d), slog.String("remote", latchkey.ClientInfoFromContext(ctx).Addr))
 				_ = lh.Handle(ctx, rec)
 			}
 		}()
@@ -238,10 +254,6 @@ func (m *routeMetrics) observe(status int, d time.Duration) {
 		m.requests[status].Store(c)
 	}
 	(*c).Inc()
-}
-
-func (s *Server) remoteHost(r *http.Request) string {
-	return latchkey.ClientAddr(r.RemoteAddr, r.Header.Get("X-Forwarded-For"), s.TrustProxyHeaders)
 }
 
 type statusWriter struct {

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/latchkey/latchkey"
 	lkhttp "github.com/latchkey/latchkey/http"
 	"github.com/latchkey/latchkey/mock"
 	"github.com/prometheus/client_golang/prometheus"
@@ -123,7 +124,11 @@ func TestServer_OpenURL(t *testing.T) {
 func TestServer_AccessLogTrustedProxy(t *testing.T) {
 	for _, trust := range []bool{false, true} {
 		var logs bytes.Buffer
-		s := &lkhttp.Server{TrustProxyHeaders: trust, Logger: slog.New(slog.NewJSONHandler(&logs, nil))}
+		authn := &lkhttp.Authenticator{}
+		if trust { // httptest's RemoteAddr and the inner proxy
+			authn.TrustedProxies, _ = latchkey.ParseTrustedProxies("192.0.2.1,10.0.0.0/8")
+		}
+		s := &lkhttp.Server{Authn: authn, Logger: slog.New(slog.NewJSONHandler(&logs, nil))}
 		do(t, s.Handler(), "GET", "/healthz", map[string]string{"X-Forwarded-For": "203.0.113.9, 10.0.0.2"})
 		want := `"remote":"192.0.2.1"` // httptest's RemoteAddr
 		if trust {

@@ -56,6 +56,10 @@ type Claims struct {
 
 	// APITokenID is the legacy API token the token was minted from, if any.
 	APITokenID string `json:"atid,omitempty"`
+
+	// FamilyID is the refresh-token family the token was minted in, if
+	// any: revoking the family revokes the token.
+	FamilyID string `json:"fid,omitempty"`
 }
 
 // TokenService signs access tokens with the newest unretired Ed25519 key of
@@ -310,6 +314,7 @@ func (s *TokenService) MintAccessToken(ctx context.Context, ac latchkey.AccessCl
 		TenantID:   ac.TenantID,
 		APIKeyID:   ac.APIKeyID,
 		APITokenID: ac.APITokenID,
+		FamilyID:   ac.FamilyID,
 	}
 	if !ac.NotBefore.IsZero() {
 		claims.NotBefore = gojwt.NewNumericDate(ac.NotBefore)
@@ -387,6 +392,7 @@ func (s *TokenService) VerifyAccessToken(ctx context.Context, token string, allo
 		TenantID:   claims.TenantID,
 		APIKeyID:   claims.APIKeyID,
 		APITokenID: claims.APITokenID,
+		FamilyID:   claims.FamilyID,
 		IssuedAt:   rc.IssuedAt.UTC(),
 		ExpiresAt:  rc.ExpiresAt.UTC(),
 	}

@@ -1,13 +1,14 @@
-// Package ratelimit limits failed authentication attempts: token buckets in
-// memory, keyed by client address and by what the attempt presented (the
-// first characters of a secret, an email), which only failures drain.
+// Package ratelimit limits what failed authentication attempts cost: token
+// buckets in memory, keyed by client address and (for password sign-ins)
+// by email, which only failures drain.
 //
 // A successful request costs nothing while no key has failed recently, and
-// one map lookup otherwise: callers ask Blocked (or Guard.Check) before
-// checking a credential and call Fail only when the check failed.
+// one map lookup otherwise. Bearer credentials are never refused
+// unchecked; clients over their budget only share a slow lane (Guard.Gate).
 package ratelimit
 
 import (
+	"context"
 	"log/slog"
 	"net/netip"
 	"strings"
@@ -174,17 +175,30 @@ func (l *Limiter) evict(now time.Time) {
 	l.active.Store(int64(len(l.buckets)))
 }
 
-// Guard limits failed authentication per client address and per
-// credential key: the first characters of a presented secret, or an email
-// for a password sign-in. Either limit refuses the attempt. A nil *Guard,
-// or nil limiters, limit nothing.
+// Guard limits the cost of failed authentication. Bearer credentials are
+// never refused unchecked: a client address that used up its budget of
+// failures (ByAddr) only has its uncached checks share a slow lane (Gate).
+// Password sign-ins are limited per address and per email (ByKey; see
+// CheckEmail). A nil *Guard, or nil limiters, limit nothing.
 type Guard struct {
 	ByAddr *Limiter
 	ByKey  *Limiter
 
+	// LaneSlots, LaneWaiters and LaneWait shape Gate's slow lane; zero
+	// means DefaultLaneSlots, DefaultLaneWaiters and DefaultLaneWait.
+	LaneSlots   int
+	LaneWaiters int
+	LaneWait    time.Duration
+
 	// Logger is told of every refused attempt and every budget used up;
 	// nil discards.
 	Logger *slog.Logger
+
+	laneOnce    sync.Once
+	lane        chan struct{}
+	laneWaiters int
+	laneWait    time.Duration
+	waiters     atomic.Int64
 }
 
 // errTooMany is the answer to an attempt over the limit. Clients see it as
@@ -251,25 +265,6 @@ func addrKey(addr string) string {
 	return p.String()
 }
 
-// CredentialKey returns the key a failed attempt with a bearer credential
-// counts against besides its address: the first 12 characters of a
-// Latchkey secret (its prefix and 8 characters of its random part: enough
-// to tell secrets apart, far too little to use one, and never redacted
-// from logs). Anything else, JWTs included (their first characters are the
-// same for every token), counts against the address only: "".
-func CredentialKey(credential string) string {
-	if len(credential) < 12 || credential[0] != 'l' || credential[1] != 'k' || credential[3] != '_' {
-		return ""
-	}
-	for i := 4; i < 12; i++ {
-		c := credential[i]
-		if !(c >= '0' && c <= '9' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z') {
-			return ""
-		}
-	}
-	return credential[:12]
-}
-
 // EmailKey returns the key a failed password sign-in counts against
 // besides its address.
 func EmailKey(email string) string {
@@ -279,15 +274,86 @@ func EmailKey(email string) string {
 	return "email:" + email
 }
 
-// CheckCredential is Check for an attempt with a bearer credential, keyed
-// by CredentialKey. The credential itself is never kept or logged.
-func (g *Guard) CheckCredential(addr, credential string) error {
-	return g.Check(addr, CredentialKey(credential))
+// FailCredential records a refused bearer credential (an API key, access
+// token, legacy token or refresh token) from addr. It counts against the
+// address only: keys have 190 bits, so guessing one is hopeless and only
+// the cost of the guesses needs a limit (see Gate), while counting by any
+// part of the credential would let anyone who knows it lock its owner out.
+// The credential itself is never kept or logged, only its identifier.
+func (g *Guard) FailCredential(addr, credential string) {
+	if g == nil {
+		return
+	}
+	if g.ByAddr.Fail(addrKey(addr)) {
+		g.log().Warn("failed-authentication limit reached: further checks from this address share the slow lane",
+			"limit", "address", "addr", addr, "credential", latchkey.SecretIdentifier(credential))
+	}
 }
 
-// FailCredential is Fail for an attempt with a bearer credential.
-func (g *Guard) FailCredential(addr, credential string) {
-	g.Fail(addr, CredentialKey(credential))
+// Defaults of the slow lane (see Gate).
+const (
+	DefaultLaneSlots   = 2
+	DefaultLaneWaiters = 64
+	DefaultLaneWait    = 2 * time.Second
+)
+
+// Gate is called before each credential check the authentication cache
+// cannot answer (sqldb.AuthService.Gate). Clients whose address has used up
+// its failure budget share a slow lane of LaneSlots concurrent checks:
+// their checks wait for a slot (at most LaneWait, and at most LaneWaiters
+// of them wait) and are refused with ERATELIMIT when none comes. So a
+// client that keeps failing costs at most those slots, whatever it sends,
+// while its valid credential is still checked, and succeeds. Every other
+// client passes at the cost of an atomic load (a map lookup once anyone
+// has failed).
+func (g *Guard) Gate(ctx context.Context) (release func(), err error) {
+	if g == nil || g.ByAddr.Len() == 0 {
+		return noRelease, nil
+	}
+	addr := latchkey.ClientInfoFromContext(ctx).Addr
+	if !g.ByAddr.Blocked(addrKey(addr)) {
+		return noRelease, nil
+	}
+	g.laneOnce.Do(g.initLane)
+	select {
+	case g.lane <- struct{}{}:
+		return g.leaveLane, nil
+	default:
+	}
+	if g.waiters.Add(1) > int64(g.laneWaiters) {
+		g.waiters.Add(-1)
+		g.log().Warn("failed-authentication limit: slow lane full, check refused", "addr", addr)
+		return nil, errTooMany()
+	}
+	defer g.waiters.Add(-1)
+	t := time.NewTimer(g.laneWait)
+	defer t.Stop()
+	select {
+	case g.lane <- struct{}{}:
+		return g.leaveLane, nil
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	g.log().Warn("failed-authentication limit: no slot in the slow lane, check refused", "addr", addr)
+	return nil, errTooMany()
+}
+
+func noRelease() {}
+
+func (g *Guard) leaveLane() { <-g.lane }
+
+func (g *Guard) initLane() {
+	slots, waiters, wait := g.LaneSlots, g.LaneWaiters, g.LaneWait
+	if slots <= 0 {
+		slots = DefaultLaneSlots
+	}
+	if waiters <= 0 {
+		waiters = DefaultLaneWaiters
+	}
+	if wait <= 0 {
+		wait = DefaultLaneWait
+	}
+	g.lane, g.laneWaiters, g.laneWait = make(chan struct{}, slots), waiters, wait
 }
 
 // CheckEmail is Check for a password sign-in, keyed by EmailKey.

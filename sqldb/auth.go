@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -52,6 +53,14 @@ type AuthService struct {
 	// the DB's Events (NewAuthCache(db.Events)), which is what keeps
 	// revocation immediate. Nil: every request reads the database.
 	Cache *AuthCache
+
+	// Gate, if set, is called before each check that the cache cannot
+	// answer (a database lookup, an access token's signature) and may
+	// make it wait, or refuse it with ERATELIMIT; release is called when
+	// the check is done. ratelimit.Guard.Gate implements it: clients that
+	// keep failing share a few slots, so their guesses cost little, while
+	// a valid credential still authenticates. Nil: nothing waits.
+	Gate func(ctx context.Context) (release func(), err error)
 
 	writes writeBatcher // refresh-token inserts of new families
 }
@@ -105,41 +114,367 @@ func notMember(tenantID string) error {
 // that is empty, the credential's default tenant. Every refusal is
 // EUNAUTHENTICATED, with a message that never contains the credential;
 // database and signing-key outages are internal errors.
+//
+// Every kind of credential takes the same path: the credential is turned
+// into a lookup key (the SHA-256 of a secret; for an access token, after
+// its signature is verified, the id of the key or token it was minted
+// from), lookup returns the credential's record (owner, tenant binding,
+// scope, expiry; none if unknown or revoked), and decide applies the one
+// policy to it.
 func (s *AuthService) Authenticate(ctx context.Context, credential, tenantID string) (*latchkey.Auth, error) {
 	if tenantID != "" {
-		id, err := uuid.Parse(tenantID)
-		if err != nil {
+		id, ok := latchkey.ParseUUID(tenantID)
+		if !ok {
 			return nil, unauthenticatedf("Invalid tenant id.")
 		}
-		tenantID = id.String()
+		tenantID = id
 	}
+	req := authRequest{tenantID: tenantID}
+	var key credentialKey
 	if strings.Count(credential, ".") == 2 {
-		return s.authenticateAccessToken(ctx, credential, tenantID)
-	}
-	prefix, err := latchkey.ParseSecret(credential)
-	if err != nil {
-		// Only the (public) prefix is looked at, to say what was mistyped.
-		switch {
-		case strings.HasPrefix(credential, latchkey.PrefixUserKey), strings.HasPrefix(credential, latchkey.PrefixServiceKey):
-			return nil, unauthenticatedf("Malformed API key.")
-		case strings.HasPrefix(credential, latchkey.PrefixAPIToken):
-			return nil, unauthenticatedf("Malformed API token.")
+		claims, err := s.verifyAccessToken(ctx, credential)
+		if err != nil {
+			return nil, err
 		}
-		return nil, unauthenticatedf("Invalid credential.")
+		if key, err = sourceKey(claims); err != nil {
+			return nil, err
+		}
+		req.claims = claims
+	} else {
+		prefix, err := latchkey.ParseSecret(credential)
+		if err != nil {
+			// Only the (public) prefix is looked at, to say what was mistyped.
+			switch {
+			case strings.HasPrefix(credential, latchkey.PrefixUserKey), strings.HasPrefix(credential, latchkey.PrefixServiceKey):
+				return nil, unauthenticatedf("Malformed API key.")
+			case strings.HasPrefix(credential, latchkey.PrefixAPIToken):
+				return nil, unauthenticatedf("Malformed API token.")
+			}
+			return nil, unauthenticatedf("Invalid credential.")
+		}
+		switch prefix {
+		case latchkey.PrefixUserKey, latchkey.PrefixServiceKey:
+			key.kind = kindAPIKey
+		case latchkey.PrefixAPIToken:
+			key.kind = kindAPIToken
+		case latchkey.PrefixSession:
+			key.kind = kindSession
+		default:
+			return nil, unauthenticatedf("Invalid credential.")
+		}
+		key.hash = secretHash(credential)
 	}
-	switch prefix {
-	case latchkey.PrefixUserKey, latchkey.PrefixServiceKey:
-		return s.authenticateAPIKey(ctx, credential, tenantID)
-	case latchkey.PrefixAPIToken:
-		return s.authenticateAPIToken(ctx, credential, tenantID)
-	case latchkey.PrefixSession:
-		return s.authenticateSession(ctx, credential, tenantID)
+	rec, fresh, err := s.lookup(ctx, key)
+	if err != nil {
+		return nil, err
 	}
-	return nil, unauthenticatedf("Invalid credential.")
+	a, err := s.decide(ctx, key, rec, req, fresh)
+	if err != nil {
+		return nil, err
+	}
+	s.recordUse(ctx, rec)
+	return a, nil
+}
+
+// verifyAccessToken checks an access token's signature and times.
+func (s *AuthService) verifyAccessToken(ctx context.Context, token string) (*latchkey.AccessClaims, error) {
+	if s.Tokens == nil {
+		return nil, errors.New("authenticate: no token service")
+	}
+	release, err := s.gate(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	claims, err := s.Tokens.VerifyAccessToken(ctx, token, false)
+	if err != nil {
+		if latchkey.ErrorCode(err) == latchkey.EUNAUTHENTICATED {
+			return nil, err
+		}
+		return nil, fmt.Errorf("authenticate: %w", err)
+	}
+	return claims, nil
+}
+
+// gate is Gate, or nothing to wait for.
+func (s *AuthService) gate(ctx context.Context) (func(), error) {
+	if s.Gate == nil {
+		return func() {}, nil
+	}
+	return s.Gate(ctx)
 }
 
 // secretHash is the SHA-256 of a secret, as stored and as cached.
 func secretHash(secret string) [sha256.Size]byte { return sha256.Sum256([]byte(secret)) }
+
+// credentialKey is what a credential is looked up by: the hash of a
+// presented secret (kindAPIKey, kindAPIToken, kindSession), or the id of
+// the key or token an access token was minted from (kindAPIKeyID,
+// kindAPITokenID).
+type credentialKey struct {
+	kind cacheKind
+	hash [sha256.Size]byte
+	id   string
+}
+
+// sourceKey is the lookup key of what claims were minted from: exactly
+// one API key or legacy token.
+func sourceKey(claims *latchkey.AccessClaims) (credentialKey, error) {
+	switch {
+	case claims.APIKeyID != "" && claims.APITokenID == "":
+		return credentialKey{kind: kindAPIKeyID, id: claims.APIKeyID}, nil
+	case claims.APITokenID != "" && claims.APIKeyID == "":
+		return credentialKey{kind: kindAPITokenID, id: claims.APITokenID}, nil
+	}
+	// Access tokens are only minted from a key or token, so that revoking
+	// it revokes them.
+	return credentialKey{}, unauthenticatedf("Invalid access token.")
+}
+
+// lookup returns the record of the credential under k, nil if there is
+// none (unknown, or revoked: revoking deletes). The cache decorates it: a
+// record it holds is returned as it is; otherwise the record is read from
+// the database (behind Gate) and cached, and fresh is true.
+func (s *AuthService) lookup(ctx context.Context, k credentialKey) (e *cacheEntry, fresh bool, err error) {
+	c := s.Cache
+	if c != nil {
+		now := s.db.Now()
+		if k.id != "" {
+			e = c.byIDKind(k.kind, k.id, now)
+		} else {
+			e = c.byHashKind(k.kind, k.hash, now)
+		}
+		if e != nil {
+			return e, false, nil
+		}
+	}
+	release, err := s.gate(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	defer release()
+	gen := c.begin() // before the read starts
+	tx, err := s.db.BeginTx(ctx, false)
+	if err != nil {
+		return nil, false, fmt.Errorf("authenticate: %w", err)
+	}
+	defer tx.Rollback()
+	if e, err = readCredential(ctx, tx, k); err != nil {
+		return nil, false, fmt.Errorf("authenticate: %w", err)
+	} else if e == nil {
+		return nil, true, nil
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, false, fmt.Errorf("authenticate: %w", err)
+	}
+	return c.putCredential(gen, e, tx.Now()), true, nil
+}
+
+// readCredential reads the record of the credential under k, or nil.
+func readCredential(ctx context.Context, tx *Tx, k credentialKey) (*cacheEntry, error) {
+	e := &cacheEntry{kind: k.kind, hash: k.hash, id: k.id}
+	var err error
+	switch k.kind {
+	case kindAPIKey:
+		e.apiKey, e.user, err = findAPIKeyByHash(ctx, tx, k.hash[:])
+		if e.apiKey != nil {
+			e.setLastUsed(e.apiKey.LastUsedAt)
+		}
+	case kindAPIToken:
+		e.apiToken, e.user, err = findAPITokenByHash(ctx, tx, k.hash[:])
+		if e.apiToken != nil {
+			e.setLastUsed(e.apiToken.LastUsedAt)
+		}
+	case kindSession:
+		e.session, e.user, err = findSessionByHash(ctx, tx, k.hash[:])
+		if e.session != nil {
+			e.setLastUsed(e.session.lastSeenAt)
+		}
+	case kindAPIKeyID:
+		e.apiKey, e.user, err = findAPIKeyByIDWithOwner(ctx, tx, k.id)
+		if err == nil && e.apiKey != nil {
+			e.revokedFamilies, err = findRevokedFamilies(ctx, tx, "api_key_id", k.id)
+		}
+	case kindAPITokenID:
+		e.apiToken, e.user, err = findAPITokenByIDWithOwner(ctx, tx, k.id)
+		if err == nil && e.apiToken != nil {
+			e.revokedFamilies, err = findRevokedFamilies(ctx, tx, "api_token_id", k.id)
+		}
+	default:
+		return nil, fmt.Errorf("read credential: kind %d", k.kind)
+	}
+	if err != nil || e.user == nil {
+		return nil, err
+	}
+	e.userID = e.user.ID
+	return e, nil
+}
+
+// authRequest is what a request asks of a credential besides being valid:
+// the tenant to act in ("" for the credential's default), and for an
+// access token its verified claims.
+type authRequest struct {
+	tenantID string
+	claims   *latchkey.AccessClaims
+}
+
+// decide is the authentication policy, the same for every kind of
+// credential: given the record lookup found under k (nil: none), it checks that
+// the credential exists and has not expired, that it may act in the
+// requested tenant (a legacy token and an access token only in their own;
+// a service account only in its tenant), and that its owner is a member
+// there, and returns the caller with the role read now (never from a
+// token), capped by a legacy token's scope.
+//
+// fresh says e was just read from the database: the role then is too,
+// without asking the cache, which cannot hold it for a credential it did
+// not hold.
+func (s *AuthService) decide(ctx context.Context, k credentialKey, e *cacheEntry, req authRequest, fresh bool) (*latchkey.Auth, error) {
+	now := s.db.Now()
+	if e == nil {
+		switch k.kind {
+		case kindAPIKey:
+			return nil, unauthenticatedf("Invalid API key.")
+		case kindAPIToken:
+			return nil, unauthenticatedf("Invalid API token.")
+		case kindSession:
+			return nil, unauthenticatedf("Invalid session.")
+		}
+	}
+	a := latchkey.Auth{TenantID: req.tenantID}
+	if claims := req.claims; claims != nil {
+		if req.tenantID != "" && req.tenantID != claims.TenantID {
+			return nil, unauthenticatedf("This access token is for another tenant; switch tenants first.")
+		}
+		a.TenantID, a.Kind = claims.TenantID, latchkey.CredentialAccessToken
+		if e == nil || e.userID != claims.UserID {
+			return nil, errSourceRevoked()
+		}
+		if claims.FamilyID != "" && slices.Contains(e.revokedFamilies, claims.FamilyID) {
+			return nil, unauthenticatedf("This access token was revoked: its refresh token was used twice. Sign in again.")
+		}
+	}
+	switch {
+	case e.apiKey != nil:
+		if e.apiKey.Expired(now) {
+			return nil, unauthenticatedf("API key expired.")
+		}
+		if a.TenantID == "" {
+			a.TenantID = e.apiKey.DefaultTenantID
+		}
+		a.APIKeyID = e.apiKey.ID
+		if a.Kind == "" {
+			a.Kind = latchkey.CredentialAPIKey
+		}
+	case e.apiToken != nil:
+		t := e.apiToken
+		switch {
+		case req.claims == nil && a.TenantID != "" && a.TenantID != t.TenantID:
+			return nil, unauthenticatedf("An API token acts only in its own tenant; do not send a tenant id with it.")
+		case req.claims != nil && t.Scope != latchkey.TokenScopeUser && t.TenantID != a.TenantID:
+			return nil, errSourceRevoked()
+		}
+		if req.claims == nil {
+			a.TenantID, a.Kind = t.TenantID, latchkey.CredentialAPIToken
+		}
+		a.APITokenID, a.TokenScope = t.ID, t.Scope
+	case e.session != nil:
+		if e.user.IsServiceAccount() {
+			return nil, unauthenticatedf("Invalid session.")
+		} else if !now.Before(e.session.expiresAt) {
+			return nil, unauthenticatedf("Session expired; sign in again.")
+		}
+		a.Kind, a.SessionID = latchkey.CredentialSession, e.session.id
+	}
+	if e.user.IsServiceAccount() && a.TenantID != "" && e.user.TenantID != a.TenantID {
+		return nil, notMember(a.TenantID)
+	}
+	role, err := s.role(ctx, e, &a.TenantID, fresh)
+	if err != nil {
+		return nil, err
+	}
+	a.Role = capRole(role, a.TokenScope)
+	return newAuth(e.user, a), nil
+}
+
+// role returns the role of e's owner in *tenantID, through the cache. For
+// a session without a tenant, it first settles *tenantID: the user's
+// default tenant if they are still a member there, else their oldest
+// membership. It returns EUNAUTHENTICATED for a tenant the owner is not a
+// member of.
+func (s *AuthService) role(ctx context.Context, e *cacheEntry, tenantID *string, fresh bool) (latchkey.Role, error) {
+	c, now := s.Cache, s.db.Now()
+	if fresh {
+		c = nil // nothing to ask; readRole still stores what it reads
+	}
+	if *tenantID == "" && e.session != nil && e.user.DefaultTenantID != "" {
+		*tenantID = e.user.DefaultTenantID
+		if role := c.roleOf(e.userID, *tenantID, now); role != "" {
+			return role, nil
+		}
+		role, err := s.readRole(ctx, e.userID, *tenantID)
+		if err != nil || role != "" {
+			return role, err
+		}
+		*tenantID = ""
+	}
+	if *tenantID == "" {
+		if e.session == nil {
+			return "", unauthenticatedf("You are not a member of any tenant.")
+		}
+		first, err := s.firstTenant(ctx, e.userID)
+		if err != nil {
+			return "", err
+		}
+		*tenantID = first
+	}
+	if role := c.roleOf(e.userID, *tenantID, now); role != "" {
+		return role, nil
+	}
+	role, err := s.readRole(ctx, e.userID, *tenantID)
+	if err != nil {
+		return "", err
+	} else if role == "" {
+		return "", notMember(*tenantID)
+	}
+	return role, nil
+}
+
+// readRole reads userID's role in tenantID ("" for none) and caches it.
+func (s *AuthService) readRole(ctx context.Context, userID, tenantID string) (latchkey.Role, error) {
+	gen := s.Cache.begin() // before the read starts
+	tx, err := s.db.BeginTx(ctx, false)
+	if err != nil {
+		return "", fmt.Errorf("authenticate: %w", err)
+	}
+	defer tx.Rollback()
+	role, err := findMembershipRole(ctx, tx, userID, tenantID)
+	if err != nil {
+		return "", fmt.Errorf("authenticate: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return "", fmt.Errorf("authenticate: %w", err)
+	}
+	s.Cache.putRole(gen, userID, tenantID, role, tx.Now())
+	return role, nil
+}
+
+// firstTenant is the tenant of userID's oldest membership.
+func (s *AuthService) firstTenant(ctx context.Context, userID string) (string, error) {
+	tx, err := s.db.BeginTx(ctx, false)
+	if err != nil {
+		return "", fmt.Errorf("authenticate: %w", err)
+	}
+	defer tx.Rollback()
+	var tenantID string
+	err = tx.QueryRowContext(ctx, `SELECT tenant_id FROM memberships WHERE user_id = ? ORDER BY created_at, id LIMIT 1`, userID).Scan(&tenantID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", unauthenticatedf("You are not a member of any tenant.")
+	} else if err != nil {
+		return "", fmt.Errorf("authenticate: find tenant: %w", err)
+	}
+	return tenantID, tx.Commit()
+}
 
 // newAuth returns a copy of a with User set to a copy of u (cached users
 // are shared), in one allocation.
@@ -152,389 +487,8 @@ func newAuth(u *latchkey.User, a latchkey.Auth) *latchkey.Auth {
 	return &p.a
 }
 
-func (s *AuthService) authenticateAPIKey(ctx context.Context, secret, tenantID string) (*latchkey.Auth, error) {
-	hash := secretHash(secret)
-	if c := s.Cache; c != nil {
-		now := s.db.Now()
-		if e := c.byHashKind(kindAPIKey, hash, now); e != nil {
-			if a, err := s.cachedAPIKeyAuth(ctx, e, tenantID, now); a != nil || err != nil {
-				return a, err
-			}
-		}
-	}
-	return s.readAPIKeyAuth(ctx, hash, tenantID)
-}
-
-// cachedAPIKeyAuth authenticates the key of cache entry e, or returns
-// nil, nil if the role is not cached.
-func (s *AuthService) cachedAPIKeyAuth(ctx context.Context, e *cacheEntry, tenantID string, now time.Time) (*latchkey.Auth, error) {
-	if e.apiKey.Expired(now) {
-		return nil, unauthenticatedf("API key expired.")
-	}
-	if tenantID == "" {
-		tenantID = e.apiKey.DefaultTenantID
-	}
-	if err := checkPrincipalTenant(e.user, tenantID); err != nil {
-		return nil, err
-	}
-	role := s.Cache.roleOf(e.user.ID, tenantID, now)
-	if role == "" {
-		return nil, nil
-	}
-	s.recordUse(ctx, `UPDATE api_keys SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at <= ?)`, e.apiKey.ID, e, now)
-	return newAuth(e.user, latchkey.Auth{TenantID: tenantID, Role: role, Kind: latchkey.CredentialAPIKey, APIKeyID: e.apiKey.ID}), nil
-}
-
-func (s *AuthService) readAPIKeyAuth(ctx context.Context, hash [sha256.Size]byte, tenantID string) (*latchkey.Auth, error) {
-	c := s.Cache
-	gen := c.begin() // before the read starts
-	tx, err := s.db.BeginTx(ctx, false)
-	if err != nil {
-		return nil, fmt.Errorf("authenticate: %w", err)
-	}
-	defer tx.Rollback()
-	now := tx.Now()
-	key, user, err := findAPIKeyByHash(ctx, tx, hash[:])
-	if err != nil {
-		return nil, fmt.Errorf("authenticate: %w", err)
-	} else if key == nil {
-		return nil, unauthenticatedf("Invalid API key.")
-	} else if key.Expired(now) {
-		return nil, unauthenticatedf("API key expired.")
-	}
-	e := c.putCredential(gen, (&cacheEntry{kind: kindAPIKey, hash: hash, userID: user.ID, user: user, apiKey: key}).setLastUsed(key.LastUsedAt), now)
-	if tenantID == "" {
-		tenantID = key.DefaultTenantID
-	}
-	role, err := principalRole(ctx, tx, user, tenantID)
-	if err != nil {
-		return nil, err
-	}
-	c.putRole(gen, user.ID, tenantID, role, now)
-	if err := tx.Commit(); err != nil {
-		return nil, fmt.Errorf("authenticate: %w", err)
-	}
-	s.recordUse(ctx, `UPDATE api_keys SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at <= ?)`, key.ID, e, now)
-	return newAuth(user, latchkey.Auth{TenantID: tenantID, Role: role, Kind: latchkey.CredentialAPIKey, APIKeyID: key.ID}), nil
-}
-
-func (s *AuthService) authenticateAPIToken(ctx context.Context, secret, tenantID string) (*latchkey.Auth, error) {
-	hash := secretHash(secret)
-	if c := s.Cache; c != nil {
-		now := s.db.Now()
-		if e := c.byHashKind(kindAPIToken, hash, now); e != nil {
-			if a, err := s.cachedAPITokenAuth(ctx, e, tenantID, now); a != nil || err != nil {
-				return a, err
-			}
-		}
-	}
-	return s.readAPITokenAuth(ctx, hash, tenantID)
-}
-
-func errTokenTenant() error {
-	return unauthenticatedf("An API token acts only in its own tenant; do not send a tenant id with it.")
-}
-
-// cachedAPITokenAuth authenticates the token of cache entry e, or returns
-// nil, nil if the role is not cached.
-func (s *AuthService) cachedAPITokenAuth(ctx context.Context, e *cacheEntry, tenantID string, now time.Time) (*latchkey.Auth, error) {
-	token := e.apiToken
-	if tenantID != "" && tenantID != token.TenantID {
-		return nil, errTokenTenant()
-	}
-	if err := checkPrincipalTenant(e.user, token.TenantID); err != nil {
-		return nil, err
-	}
-	role := s.Cache.roleOf(e.user.ID, token.TenantID, now)
-	if role == "" {
-		return nil, nil
-	}
-	s.recordUse(ctx, `UPDATE api_tokens SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at <= ?)`, token.ID, e, now)
-	return newAuth(e.user, latchkey.Auth{TenantID: token.TenantID, Role: capRole(role, token.Scope),
-		Kind: latchkey.CredentialAPIToken, APITokenID: token.ID, TokenScope: token.Scope}), nil
-}
-
-func (s *AuthService) readAPITokenAuth(ctx context.Context, hash [sha256.Size]byte, tenantID string) (*latchkey.Auth, error) {
-	c := s.Cache
-	gen := c.begin()
-	tx, err := s.db.BeginTx(ctx, false)
-	if err != nil {
-		return nil, fmt.Errorf("authenticate: %w", err)
-	}
-	defer tx.Rollback()
-	now := tx.Now()
-	token, user, err := findAPITokenByHash(ctx, tx, hash[:])
-	if err != nil {
-		return nil, fmt.Errorf("authenticate: %w", err)
-	} else if token == nil {
-		return nil, unauthenticatedf("Invalid API token.")
-	}
-	e := c.putCredential(gen, (&cacheEntry{kind: kindAPIToken, hash: hash, userID: user.ID, user: user, apiToken: token}).setLastUsed(token.LastUsedAt), now)
-	if tenantID != "" && tenantID != token.TenantID {
-		return nil, errTokenTenant()
-	}
-	role, err := principalRole(ctx, tx, user, token.TenantID)
-	if err != nil {
-		return nil, err
-	}
-	c.putRole(gen, user.ID, token.TenantID, role, now)
-	if err := tx.Commit(); err != nil {
-		return nil, fmt.Errorf("authenticate: %w", err)
-	}
-	s.recordUse(ctx, `UPDATE api_tokens SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at <= ?)`, token.ID, e, now)
-	return newAuth(user, latchkey.Auth{TenantID: token.TenantID, Role: capRole(role, token.Scope),
-		Kind: latchkey.CredentialAPIToken, APITokenID: token.ID, TokenScope: token.Scope}), nil
-}
-
-func (s *AuthService) authenticateAccessToken(ctx context.Context, token, tenantID string) (*latchkey.Auth, error) {
-	if s.Tokens == nil {
-		return nil, errors.New("authenticate: no token service")
-	}
-	claims, err := s.Tokens.VerifyAccessToken(ctx, token, false)
-	if err != nil {
-		if latchkey.ErrorCode(err) == latchkey.EUNAUTHENTICATED {
-			return nil, err
-		}
-		return nil, fmt.Errorf("authenticate: %w", err)
-	}
-	if tenantID != "" && tenantID != claims.TenantID {
-		return nil, unauthenticatedf("This access token is for another tenant; switch tenants first.")
-	}
-	if c := s.Cache; c != nil {
-		if a, err := s.cachedAccessTokenAuth(claims, s.db.Now()); a != nil || err != nil {
-			return a, err
-		}
-	}
-	gen := s.Cache.begin()
-	tx, err := s.db.BeginTx(ctx, false)
-	if err != nil {
-		return nil, fmt.Errorf("authenticate: %w", err)
-	}
-	defer tx.Rollback()
-	a, err := accessTokenAuth(ctx, tx, claims, s.Cache, gen)
-	if err != nil {
-		return nil, err
-	}
-	if err := tx.Commit(); err != nil {
-		return nil, fmt.Errorf("authenticate: %w", err)
-	}
-	return a, nil
-}
-
 func errSourceRevoked() error {
 	return unauthenticatedf("The API key or token this access token was issued from has been revoked.")
-}
-
-// cachedAccessTokenAuth is accessTokenAuth from the cache: it returns nil,
-// nil when the source or the role is not cached.
-func (s *AuthService) cachedAccessTokenAuth(claims *latchkey.AccessClaims, now time.Time) (*latchkey.Auth, error) {
-	c := s.Cache
-	a := latchkey.Auth{TenantID: claims.TenantID, Kind: latchkey.CredentialAccessToken, APIKeyID: claims.APIKeyID, APITokenID: claims.APITokenID}
-	var user *latchkey.User
-	switch {
-	case claims.APIKeyID != "" && claims.APITokenID != "", claims.APIKeyID == "" && claims.APITokenID == "":
-		return nil, unauthenticatedf("Invalid access token.")
-	case claims.APIKeyID != "":
-		e := c.byIDKind(kindAPIKeyID, claims.APIKeyID, now)
-		if e == nil {
-			return nil, nil
-		} else if e.apiKey.UserID != claims.UserID {
-			return nil, errSourceRevoked()
-		} else if e.apiKey.Expired(now) {
-			return nil, unauthenticatedf("API key expired.")
-		}
-		user = e.user
-	default:
-		e := c.byIDKind(kindAPITokenID, claims.APITokenID, now)
-		if e == nil {
-			return nil, nil
-		} else if t := e.apiToken; t.UserID != claims.UserID || (t.Scope != latchkey.TokenScopeUser && t.TenantID != claims.TenantID) {
-			return nil, errSourceRevoked()
-		}
-		user, a.TokenScope = e.user, e.apiToken.Scope
-	}
-	if err := checkPrincipalTenant(user, claims.TenantID); err != nil {
-		return nil, err
-	}
-	role := c.roleOf(user.ID, claims.TenantID, now)
-	if role == "" {
-		return nil, nil
-	}
-	a.Role = capRole(role, a.TokenScope)
-	return newAuth(user, a), nil
-}
-
-// accessTokenAuth checks, at the transaction's time, that what claims were
-// minted from still holds: the source key (not expired) or legacy token
-// still exists and belongs to the subject, and the subject may still act in
-// the tenant. The role is read now, never taken from a token. What it reads
-// is stored in c (which may be nil) under generation gen.
-func accessTokenAuth(ctx context.Context, tx *Tx, claims *latchkey.AccessClaims, c *AuthCache, gen uint64) (*latchkey.Auth, error) {
-	a := latchkey.Auth{
-		TenantID:   claims.TenantID,
-		Kind:       latchkey.CredentialAccessToken,
-		APIKeyID:   claims.APIKeyID,
-		APITokenID: claims.APITokenID,
-	}
-	var user *latchkey.User
-	switch {
-	case claims.APIKeyID != "" && claims.APITokenID != "":
-		return nil, unauthenticatedf("Invalid access token.")
-	case claims.APIKeyID != "":
-		key, u, err := findAPIKeyByIDWithOwner(ctx, tx, claims.APIKeyID)
-		if err != nil {
-			return nil, fmt.Errorf("authenticate: %w", err)
-		} else if key == nil {
-			return nil, errSourceRevoked()
-		}
-		c.putCredential(gen, &cacheEntry{kind: kindAPIKeyID, id: key.ID, userID: u.ID, user: u, apiKey: key}, tx.Now())
-		if key.UserID != claims.UserID {
-			return nil, errSourceRevoked()
-		} else if key.Expired(tx.Now()) {
-			return nil, unauthenticatedf("API key expired.")
-		}
-		user = u
-	case claims.APITokenID != "":
-		token, u, err := findAPITokenByIDWithOwner(ctx, tx, claims.APITokenID)
-		if err != nil {
-			return nil, fmt.Errorf("authenticate: %w", err)
-		} else if token == nil {
-			return nil, errSourceRevoked()
-		}
-		c.putCredential(gen, &cacheEntry{kind: kindAPITokenID, id: token.ID, userID: u.ID, user: u, apiToken: token}, tx.Now())
-		if token.UserID != claims.UserID || (token.Scope != latchkey.TokenScopeUser && token.TenantID != claims.TenantID) {
-			return nil, errSourceRevoked()
-		}
-		user, a.TokenScope = u, token.Scope
-	default:
-		// Access tokens are only minted from a key or token, so that
-		// revoking it revokes them.
-		return nil, unauthenticatedf("Invalid access token.")
-	}
-	role, err := principalRole(ctx, tx, user, claims.TenantID)
-	if err != nil {
-		return nil, err
-	}
-	c.putRole(gen, user.ID, claims.TenantID, role, tx.Now())
-	a.Role = capRole(role, a.TokenScope)
-	return newAuth(user, a), nil
-}
-
-func (s *AuthService) authenticateSession(ctx context.Context, secret, tenantID string) (*latchkey.Auth, error) {
-	hash := secretHash(secret)
-	if c := s.Cache; c != nil {
-		now := s.db.Now()
-		if e := c.byHashKind(kindSession, hash, now); e != nil {
-			if a, err := s.cachedSessionAuth(ctx, e, tenantID, now); a != nil || err != nil {
-				return a, err
-			}
-		}
-	}
-	return s.readSessionAuth(ctx, hash, tenantID)
-}
-
-func errSessionExpired() error { return unauthenticatedf("Session expired; sign in again.") }
-
-// cachedSessionAuth authenticates the session of cache entry e, or returns
-// nil, nil if the tenant or role is not cached.
-func (s *AuthService) cachedSessionAuth(ctx context.Context, e *cacheEntry, tenantID string, now time.Time) (*latchkey.Auth, error) {
-	if !now.Before(e.session.expiresAt) {
-		return nil, errSessionExpired()
-	}
-	if tenantID == "" {
-		// The default tenant if the user is still a member there; other
-		// cases are left to sessionTenant.
-		tenantID = e.user.DefaultTenantID
-		if tenantID == "" {
-			return nil, nil
-		}
-	}
-	role := s.Cache.roleOf(e.user.ID, tenantID, now)
-	if role == "" {
-		return nil, nil
-	}
-	s.recordUse(ctx, `UPDATE sessions SET last_seen_at = ? WHERE id = ? AND (last_seen_at IS NULL OR last_seen_at <= ?)`, e.session.id, e, now)
-	return newAuth(e.user, latchkey.Auth{TenantID: tenantID, Role: role, Kind: latchkey.CredentialSession, SessionID: e.session.id}), nil
-}
-
-func (s *AuthService) readSessionAuth(ctx context.Context, hash [sha256.Size]byte, tenantID string) (*latchkey.Auth, error) {
-	c := s.Cache
-	gen := c.begin()
-	tx, err := s.db.BeginTx(ctx, false)
-	if err != nil {
-		return nil, fmt.Errorf("authenticate: %w", err)
-	}
-	defer tx.Rollback()
-	now := tx.Now()
-	sess, user, err := findSessionByHash(ctx, tx, hash[:])
-	if err != nil {
-		return nil, fmt.Errorf("authenticate: %w", err)
-	} else if sess == nil || user.IsServiceAccount() {
-		return nil, unauthenticatedf("Invalid session.")
-	} else if !now.Before(sess.expiresAt) {
-		return nil, errSessionExpired()
-	}
-	e := c.putCredential(gen, (&cacheEntry{kind: kindSession, hash: hash, userID: user.ID, user: user, session: sess}).setLastUsed(sess.lastSeenAt), now)
-	if tenantID == "" {
-		if tenantID, err = sessionTenant(ctx, tx, user); err != nil {
-			return nil, err
-		}
-	}
-	role, err := principalRole(ctx, tx, user, tenantID)
-	if err != nil {
-		return nil, err
-	}
-	c.putRole(gen, user.ID, tenantID, role, now)
-	if err := tx.Commit(); err != nil {
-		return nil, fmt.Errorf("authenticate: %w", err)
-	}
-	s.recordUse(ctx, `UPDATE sessions SET last_seen_at = ? WHERE id = ? AND (last_seen_at IS NULL OR last_seen_at <= ?)`, sess.id, e, now)
-	return newAuth(user, latchkey.Auth{TenantID: tenantID, Role: role, Kind: latchkey.CredentialSession, SessionID: sess.id}), nil
-}
-
-// sessionTenant is the tenant a session acts in without a tenant header:
-// the user's default tenant if they are still a member there, else their
-// oldest membership.
-func sessionTenant(ctx context.Context, tx *Tx, u *latchkey.User) (string, error) {
-	if u.DefaultTenantID != "" {
-		if role, err := findMembershipRole(ctx, tx, u.ID, u.DefaultTenantID); err != nil {
-			return "", fmt.Errorf("authenticate: %w", err)
-		} else if role != "" {
-			return u.DefaultTenantID, nil
-		}
-	}
-	var tenantID string
-	err := tx.QueryRowContext(ctx, `SELECT tenant_id FROM memberships WHERE user_id = ? ORDER BY created_at, id LIMIT 1`, u.ID).Scan(&tenantID)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", unauthenticatedf("You are not a member of any tenant.")
-	} else if err != nil {
-		return "", fmt.Errorf("authenticate: find tenant: %w", err)
-	}
-	return tenantID, nil
-}
-
-// principalRole returns u's role in tenantID, or EUNAUTHENTICATED if u may
-// not act there (a service account acts only in its own tenant).
-func principalRole(ctx context.Context, tx *Tx, u *latchkey.User, tenantID string) (latchkey.Role, error) {
-	if err := checkPrincipalTenant(u, tenantID); err != nil {
-		return "", err
-	}
-	role, err := findMembershipRole(ctx, tx, u.ID, tenantID)
-	if err != nil {
-		return "", fmt.Errorf("authenticate: %w", err)
-	} else if role == "" {
-		return "", notMember(tenantID)
-	}
-	return role, nil
-}
-
-// checkPrincipalTenant returns EUNAUTHENTICATED for a service account
-// outside its own tenant.
-func checkPrincipalTenant(u *latchkey.User, tenantID string) error {
-	if u.IsServiceAccount() && u.TenantID != tenantID {
-		return notMember(tenantID)
-	}
-	return nil
 }
 
 // capRole caps role at USER for TENANT and RUNNER tokens.
@@ -545,12 +499,24 @@ func capRole(role latchkey.Role, scope latchkey.TokenScope) latchkey.Role {
 	return role
 }
 
-// recordUse runs query (SET the column to $1 WHERE id = $2 AND the column
-// is NULL or at most $3) unless e, the credential's cache entry, says this
-// replica recorded a use less than lastUsedInterval before now. Of
-// concurrent requests, only one writes. A failure is logged, not returned:
-// it must not fail the request.
-func (s *AuthService) recordUse(ctx context.Context, query, id string, e *cacheEntry, now time.Time) {
+// recordUse writes the last_used_at (a session's last_seen_at) of the
+// credential of record e, unless this replica recorded a use less than
+// lastUsedInterval ago. Of concurrent requests, only one writes. Access
+// tokens record nothing. A failure is logged, not returned: it must not
+// fail the request.
+func (s *AuthService) recordUse(ctx context.Context, e *cacheEntry) {
+	var query, id string
+	switch e.kind {
+	case kindAPIKey:
+		query, id = `UPDATE api_keys SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at <= ?)`, e.apiKey.ID
+	case kindAPIToken:
+		query, id = `UPDATE api_tokens SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at <= ?)`, e.apiToken.ID
+	case kindSession:
+		query, id = `UPDATE sessions SET last_seen_at = ? WHERE id = ? AND (last_seen_at IS NULL OR last_seen_at <= ?)`, e.session.id
+	default:
+		return
+	}
+	now := s.db.Now()
 	last := e.lastUsed.Load()
 	if last != 0 && now.Sub(time.Unix(0, last)) < lastUsedInterval {
 		return
@@ -615,35 +581,27 @@ func (s *AuthService) SwitchTenant(ctx context.Context, tenantID string) (*latch
 		}
 		return nil, err
 	}
-	return s.issue(ctx, claims, now, "", "")
+	return s.issue(ctx, claims, now, nil)
 }
 
 // checkClaims checks that an access token with claims would authenticate
-// now, as authenticateAccessToken does after the signature check: from the
-// cache if it holds the source credential and the role, else by reading
-// them (and caching what it read). It returns the time of the check.
+// now, exactly as Authenticate checks one after its signature: the same
+// lookup of the key or token it is minted from, the same policy. It
+// returns the time of the check.
 func (s *AuthService) checkClaims(ctx context.Context, claims *latchkey.AccessClaims) (time.Time, error) {
-	if c := s.Cache; c != nil {
-		now := s.db.Now().UTC().Truncate(time.Microsecond)
-		if a, err := s.cachedAccessTokenAuth(claims, now); err != nil {
-			return time.Time{}, err
-		} else if a != nil {
-			return now, nil
-		}
-	}
-	gen := s.Cache.begin() // before the read starts
-	tx, err := s.db.BeginTx(ctx, false)
+	now := s.db.Now().UTC().Truncate(time.Microsecond)
+	k, err := sourceKey(claims)
 	if err != nil {
 		return time.Time{}, err
 	}
-	defer tx.Rollback()
-	if _, err := accessTokenAuth(ctx, tx, claims, s.Cache, gen); err != nil {
+	rec, fresh, err := s.lookup(ctx, k)
+	if err != nil {
 		return time.Time{}, err
 	}
-	if err := tx.Commit(); err != nil {
+	if _, err := s.decide(ctx, k, rec, authRequest{claims: claims}, fresh); err != nil {
 		return time.Time{}, err
 	}
-	return tx.Now(), nil
+	return now, nil
 }
 
 // refreshTokenRow is a refresh_tokens row, without its hash.
@@ -672,7 +630,6 @@ func (s *AuthService) RefreshAccessToken(ctx context.Context, refreshToken, acce
 	// access token comes with it.
 	claims, verifyErr := s.Tokens.VerifyAccessToken(ctx, accessToken, true)
 
-	gen := s.Cache.begin() // before the read starts
 	tx, err := s.db.BeginTx(ctx, false)
 	if err != nil {
 		return nil, fmt.Errorf("refresh access token: %w", err)
@@ -688,7 +645,7 @@ func (s *AuthService) RefreshAccessToken(ctx context.Context, refreshToken, acce
 		return nil, unauthenticatedf("Refresh token expired; sign in again.")
 	} else if rt.usedAt != nil {
 		tx.Rollback()
-		return nil, s.revokeRefreshFamily(ctx, rt.familyID)
+		return nil, s.revokeRefreshFamily(ctx, rt)
 	}
 	if verifyErr != nil {
 		if latchkey.ErrorCode(verifyErr) == latchkey.EUNAUTHENTICATED {
@@ -700,51 +657,69 @@ func (s *AuthService) RefreshAccessToken(ctx context.Context, refreshToken, acce
 		claims.APIKeyID != rt.apiKeyID || claims.APITokenID != rt.apiTokenID {
 		return nil, unauthenticatedf("The access token does not belong to this refresh token.")
 	}
-	next := latchkey.AccessClaims{UserID: rt.userID, TenantID: rt.tenantID, APIKeyID: rt.apiKeyID, APITokenID: rt.apiTokenID}
-	// The source and the role as authenticating the new access token would
-	// check them: from the cache when it holds them, else read here.
-	cached := false
-	if c := s.Cache; c != nil {
-		if a, err := s.cachedAccessTokenAuth(&next, now); err != nil {
-			return nil, err
-		} else if a != nil {
-			cached = true
-		}
-	}
-	if !cached {
-		if _, err := accessTokenAuth(ctx, tx, &next, s.Cache, gen); err != nil {
-			return nil, err
-		}
-	}
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("refresh access token: %w", err)
 	}
-	return s.issue(ctx, next, now, rt.familyID, rt.id)
+	// The source and the role, as authenticating the new access token
+	// would check them.
+	next := latchkey.AccessClaims{UserID: rt.userID, TenantID: rt.tenantID, APIKeyID: rt.apiKeyID, APITokenID: rt.apiTokenID}
+	if _, err := s.checkClaims(ctx, &next); err != nil {
+		return nil, err
+	}
+	return s.issue(ctx, next, now, rt)
 }
 
-// revokeRefreshFamily deletes every refresh token of a family after one
-// of them was presented twice, and returns the error to show.
-func (s *AuthService) revokeRefreshFamily(ctx context.Context, familyID string) error {
+// revokeRefreshFamily revokes the family of rt after one of its refresh
+// tokens was presented twice: it deletes the family's refresh tokens and
+// records the family as revoked, so that the access tokens minted in it
+// stop authenticating at once (they carry the family's id), and returns
+// the error to show.
+func (s *AuthService) revokeRefreshFamily(ctx context.Context, rt *refreshTokenRow) error {
 	tx, err := s.db.BeginTx(ctx, true)
 	if err != nil {
 		return fmt.Errorf("revoke refresh tokens: %w", err)
 	}
 	defer tx.Rollback()
-	if err := deleteRefreshFamily(ctx, tx, familyID); err != nil {
-		return err
+	if _, err := tx.ExecContext(ctx, `DELETE FROM refresh_tokens WHERE family_id = ?`, rt.familyID); err != nil {
+		return fmt.Errorf("revoke refresh tokens: %w", err)
+	}
+	// Kept until every access token minted in the family has expired.
+	if _, err := tx.ExecContext(ctx, `INSERT INTO revoked_token_families (family_id, user_id, api_key_id, api_token_id, revoked_at, expires_at)
+		VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (family_id) DO NOTHING`,
+		rt.familyID, rt.userID, nullString(rt.apiKeyID), nullString(rt.apiTokenID), Time(tx.Now()), Time(tx.Now().Add(s.accessTTL()+time.Minute))); err != nil {
+		return fmt.Errorf("revoke refresh tokens: %w", err)
+	}
+	if err := tx.publish(ctx, latchkey.Event{Type: latchkey.EventTokenFamilyRevoked, UserID: rt.userID}); err != nil {
+		return fmt.Errorf("revoke refresh tokens: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("revoke refresh tokens: %w", err)
 	}
-	s.db.Logger.WarnContext(ctx, "refresh token reuse; revoked its family", "family_id", familyID)
+	s.db.Logger.WarnContext(ctx, "refresh token reuse; revoked its family and its access tokens", "family_id", rt.familyID)
 	return unauthenticatedf("Refresh token reuse detected; sign in again.")
 }
 
-func deleteRefreshFamily(ctx context.Context, tx *Tx, familyID string) error {
-	if _, err := tx.ExecContext(ctx, `DELETE FROM refresh_tokens WHERE family_id = ?`, familyID); err != nil {
-		return fmt.Errorf("revoke refresh tokens: %w", err)
+// findRevokedFamilies returns the ids of the revoked refresh-token
+// families minted from the key or token whose id is in column (api_key_id
+// or api_token_id) whose access tokens may not have expired yet.
+func findRevokedFamilies(ctx context.Context, tx *Tx, column, id string) ([]string, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT family_id FROM revoked_token_families WHERE `+column+` = ? AND expires_at > ?`, id, Time(tx.Now()))
+	if err != nil {
+		return nil, fmt.Errorf("find revoked token families: %w", err)
 	}
-	return nil
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var fid string
+		if err := rows.Scan(&fid); err != nil {
+			return nil, fmt.Errorf("find revoked token families: %w", err)
+		}
+		ids = append(ids, fid)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("find revoked token families: %w", err)
+	}
+	return ids, nil
 }
 
 func findRefreshTokenByHash(ctx context.Context, tx *Tx, hash []byte) (*refreshTokenRow, error) {
@@ -766,19 +741,26 @@ func findRefreshTokenByHash(ctx context.Context, tx *Tx, hash []byte) (*refreshT
 	return &rt, nil
 }
 
-// issue mints an access token for claims (its id and times are set here)
-// and stores a refresh token for it in familyID (a new family if empty).
-// spentID, if set, is the refresh token being exchanged: it is marked used
-// in the same transaction, and if it already was (a concurrent reuse) the
-// family is revoked instead. The token service is called outside any
+// issue mints an access token for claims (its id, family and times are
+// set here) and stores a refresh token for it: in a new family, or, when
+// spent is the refresh token being exchanged, in spent's family. spent is
+// marked used in the same transaction, and if it already was (a
+// concurrent reuse) the family is revoked instead. The token service is called outside any
 // transaction, since it may itself write signing keys.
-func (s *AuthService) issue(ctx context.Context, claims latchkey.AccessClaims, now time.Time, familyID, spentID string) (*latchkey.AccessToken, error) {
+func (s *AuthService) issue(ctx context.Context, claims latchkey.AccessClaims, now time.Time, spent *refreshTokenRow) (*latchkey.AccessToken, error) {
 	jti, err := s.db.newID()
 	if err != nil {
 		return nil, fmt.Errorf("issue access token: %w", err)
 	}
+	familyID, spentID := "", ""
+	if spent != nil {
+		familyID, spentID = spent.familyID, spent.id
+	} else if familyID, err = s.db.newID(); err != nil {
+		return nil, fmt.Errorf("issue refresh token: %w", err)
+	}
 	iat := now.Truncate(time.Second) // JWT times are whole seconds
 	claims.ID, claims.IssuedAt, claims.NotBefore, claims.ExpiresAt = jti, iat, iat, iat.Add(s.accessTTL())
+	claims.FamilyID = familyID
 	access, err := s.Tokens.MintAccessToken(ctx, claims)
 	if err != nil {
 		return nil, fmt.Errorf("issue access token: %w", err)
@@ -790,11 +772,6 @@ func (s *AuthService) issue(ctx context.Context, claims latchkey.AccessClaims, n
 	id, err := s.db.newID()
 	if err != nil {
 		return nil, fmt.Errorf("issue refresh token: %w", err)
-	}
-	if familyID == "" {
-		if familyID, err = s.db.newID(); err != nil {
-			return nil, fmt.Errorf("issue refresh token: %w", err)
-		}
 	}
 
 	insert := func(ctx context.Context, tx *Tx) error {
@@ -827,7 +804,7 @@ func (s *AuthService) issue(ctx context.Context, claims latchkey.AccessClaims, n
 		} else if n == 0 {
 			// Used (or revoked) since we read it.
 			tx.Rollback()
-			return nil, s.revokeRefreshFamily(ctx, familyID)
+			return nil, s.revokeRefreshFamily(ctx, spent)
 		}
 	}
 	if err := insert(ctx, tx); err != nil {

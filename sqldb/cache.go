@@ -138,6 +138,11 @@ type cacheEntry struct {
 	session  *sessionRow
 	role     latchkey.Role
 
+	// revokedFamilies are the refresh-token families minted from apiKey or
+	// apiToken (kindAPIKeyID, kindAPITokenID) that were revoked for reuse
+	// and whose access tokens may not have expired yet.
+	revokedFamilies []string
+
 	// lastUsed is when this replica last recorded the credential's use
 	// (Unix nanoseconds; 0: never), so that it writes last_used_at at most
 	// once a minute whatever the request rate.
@@ -194,8 +199,12 @@ func (c *AuthCache) byIDKind(kind cacheKind, id string, now time.Time) *cacheEnt
 	return c.live(e, kind, now)
 }
 
-// roleOf returns userID's cached role in tenantID, or "".
+// roleOf returns userID's cached role in tenantID, or "" (always, from a
+// nil cache).
 func (c *AuthCache) roleOf(userID, tenantID string, now time.Time) latchkey.Role {
+	if c == nil {
+		return ""
+	}
 	c.mu.RLock()
 	e := c.roles[roleKey{userID, tenantID}]
 	c.mu.RUnlock()
@@ -332,7 +341,7 @@ func (c *AuthCache) handle(ev latchkey.Event) {
 	case latchkey.EventsResumed:
 		c.reset(false)
 	case latchkey.EventAPIKeyDeleted, latchkey.EventAPITokenDeleted, latchkey.EventUserDeleted,
-		latchkey.EventMembershipChanged, latchkey.EventSessionsDeleted:
+		latchkey.EventMembershipChanged, latchkey.EventSessionsDeleted, latchkey.EventTokenFamilyRevoked:
 		if ev.UserID != "" {
 			c.invalidateUser(ev.UserID)
 			return

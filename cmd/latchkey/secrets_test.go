@@ -20,6 +20,7 @@ import (
 	"github.com/latchkey/latchkey"
 	main "github.com/latchkey/latchkey/cmd/latchkey"
 	"github.com/latchkey/latchkey/graphql"
+	lkhttp "github.com/latchkey/latchkey/http"
 	"github.com/latchkey/latchkey/internal/latchkeytest"
 	"github.com/latchkey/latchkey/sqldb"
 )
@@ -320,7 +321,7 @@ func TestNoSecretInAnyOutput(t *testing.T) {
 	body, _ := json.Marshal(map[string]any{"query": qCreateKey, "variables": `{"input": {"name": "boom"}}`})
 	req := httptest.NewRequest("POST", "/graphql", bytes.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+key2)
-	gql.Handler().ServeHTTP(rec, req)
+	(&lkhttp.Authenticator{Auth: s.Auth}).API(gql.Handler()).ServeHTTP(rec, req)
 	if !strings.Contains(rec.Body.String(), "INTERNAL_SERVER_ERROR") || !strings.Contains(s.Logs.String(), "graphql: panic") {
 		t.Fatalf("panic path not taken: %s", rec.Body)
 	}

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,12 +17,6 @@ import (
 	main "github.com/latchkey/latchkey/cmd/latchkey"
 	"github.com/latchkey/latchkey/internal/latchkeytest"
 )
-
-// offsetClock is real time plus an offset a test moves.
-type offsetClock struct{ offset atomic.Int64 }
-
-func (c *offsetClock) Now() time.Time          { return time.Now().Add(time.Duration(c.offset.Load())) }
-func (c *offsetClock) Advance(d time.Duration) { c.offset.Add(int64(d)) }
 
 // doFrom is TestServer.Do with an X-Forwarded-For header.
 func (s *TestServer) doFrom(tb testing.TB, forwardedFor, cred, query string) *gqlResponse {
@@ -43,97 +39,137 @@ func (s *TestServer) doFrom(tb testing.TB, forwardedFor, cred, query string) *gq
 	return out
 }
 
-func TestServer_FailedAuthLimits(t *testing.T) {
-	eachEngine(t, func(t *testing.T, engine string) {
-		clock := &offsetClock{}
-		s := MustRunMain(t, engine, func(m *main.Main) {
-			m.Now = clock.Now
-			m.FailedAuthPerAddr, m.FailedAuthPerKey = 6, 3
-		})
-		var bad []string
-		for range 6 {
-			k, err := latchkey.NewSecret(rand.Reader, latchkey.PrefixUserKey)
-			if err != nil {
-				t.Fatal(err)
-			}
-			bad = append(bad, k)
-		}
-		// The key limit: three failures with one key (a typo of the
-		// admin's) and its attempts are refused unchecked, even the
-		// right key, whose first 12 characters it shares.
-		typo := []byte(s.AdminKey)
-		typo[20] ^= 1
-		for range 3 {
-			s.Do(t, "/graphql", string(typo), "", qAuthInfoTenant, nil).mustFail(t, "UNAUTHENTICATED")
-		}
-		r := s.Do(t, "/graphql", s.AdminKey, "", qAuthInfoTenant, nil)
-		r.mustFail(t, "UNAUTHENTICATED")
-		if r.Errors[0].Message != "Too many failed attempts; try again later." {
-			t.Fatalf("refusal: %s", r.raw)
-		}
-		// Successes cost nothing: other keys still work, many times.
-		var other struct{ Key string }
-		clock.Advance(time.Minute)
-		s.MustDo(t, s.AdminKey, "", qCreateKey, map[string]any{"input": map[string]any{"name": "other"}}, "create_api_key", &other)
-		for range 30 {
-			s.MustDo(t, other.Key, "", qAuthInfoTenant, nil, "auth_info", nil)
-		}
-		// The address limit: six failures with different keys, then even
-		// good keys from that address are refused, as UNAUTHENTICATED
-		// with HTTP 200, never 429.
-		for _, k := range bad {
-			s.Do(t, "/", k, "", qAuthInfoTenant, nil).mustFail(t, "UNAUTHENTICATED")
-		}
-		r = s.Do(t, "/", other.Key, "", qAuthInfoTenant, nil)
-		r.mustFail(t, "UNAUTHENTICATED")
-		if !strings.Contains(string(r.raw), "Too many failed attempts") || r.status != http.StatusOK {
-			t.Fatalf("address over the limit: %d %s", r.status, r.raw)
-		}
-		// Anonymous queries are no attempt and still answer.
-		var hello string
-		s.MustDo(t, "", "", `query { hello }`, nil, "hello", &hello)
-		// A minute later the address has budget again.
-		clock.Advance(time.Minute)
-		s.MustDo(t, other.Key, "", qAuthInfoTenant, nil, "auth_info", nil)
+// keyLike returns a well-formed key (valid checksum, so it is looked up)
+// whose first 12 characters are those of victim: what an attacker who saw
+// a victim's key prefix in a log would send.
+func keyLike(tb testing.TB, victim string) string {
+	tb.Helper()
+	idx := make([]byte, 0, 8)
+	for _, c := range victim[4:12] {
+		idx = append(idx, byte(strings.IndexRune("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz", c)))
+	}
+	k, err := latchkey.NewSecret(io.MultiReader(bytes.NewReader(idx), rand.Reader), victim[:4])
+	if err != nil || k[:12] != victim[:12] || k == victim {
+		tb.Fatalf("keyLike: %q, %v", k, err)
+	}
+	return k
+}
 
-		// Every limit hit is logged with the address and the key's first
-		// characters, never more of a key.
+// TestServer_NoLockout is issue 13's acceptance test for keys: while an
+// attacker sends 100 bad keys a second from 10 addresses, all sharing the
+// victim's key prefix, the victim's valid key keeps working — from a
+// fresh address, and from one of the attacker's addresses behind the
+// same proxy — and the attacker's guesses are throttled.
+func TestServer_NoLockout(t *testing.T) {
+	eachEngine(t, func(t *testing.T, engine string) {
+		s := MustRunMain(t, engine, func(m *main.Main) {
+			m.FailedAuthPerAddr, m.FailedAuthPerKey = main.DefaultFailedAuthPerAddr, main.DefaultFailedAuthPerKey
+			m.TrustedProxies, _ = latchkey.ParseTrustedProxies("127.0.0.1")
+			m.AuthCacheTTL = 0 // every check of the valid key reads the database, through the gate
+		})
+		attackers := make([]string, 10)
+		for i := range attackers {
+			attackers[i] = fmt.Sprintf("198.51.100.%d", i+1)
+		}
+		// The attack: 100 bad keys a second for 3 seconds.
+		stop := make(chan struct{})
+		var sent, refusedUnchecked atomic.Int64
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tick := time.NewTicker(10 * time.Millisecond)
+			defer tick.Stop()
+			for i := 0; i < 300; i++ {
+				select {
+				case <-stop:
+					return
+				case <-tick.C:
+				}
+				r := s.doFrom(t, attackers[i%10], keyLike(t, s.AdminKey), qAuthInfoTenant)
+				r.mustFail(t, "UNAUTHENTICATED")
+				if strings.Contains(string(r.raw), "Too many failed attempts") {
+					refusedUnchecked.Add(1)
+				}
+				sent.Add(1)
+			}
+		}()
+		// The victim, meanwhile, from its own address and from an
+		// attacker's.
+		ok, total := 0, 0
+		pace := time.NewTicker(5 * time.Millisecond)
+		defer pace.Stop()
+		for sent.Load() < 300 && total < 4000 {
+			<-pace.C
+			for _, from := range []string{"203.0.113.7", attackers[3]} {
+				r := s.doFrom(t, from, s.AdminKey, qAuthInfoTenant)
+				total++
+				if len(r.Errors) == 0 {
+					ok++
+				}
+			}
+		}
+		close(stop)
+		wg.Wait()
+		if total < 20 || float64(ok) < 0.99*float64(total) {
+			t.Fatalf("the victim's valid key succeeded %d times of %d", ok, total)
+		}
+		// Every attacking address went over its budget: the limit was hit
+		// and logged, with the key's identifier, never the key.
 		logs := s.Logs.String()
-		for _, want := range []string{"failed-authentication limit reached", "failed-authentication limit: attempt refused", `"addr":"127.0.0.1"`, `"key":"` + string(typo[:12]) + `"`} {
+		for _, want := range []string{"failed-authentication limit reached", `"addr":"198.51.100.4"`, `"authentication failed"`, `"credential":"lku_…`} {
 			if !strings.Contains(logs, want) {
 				t.Errorf("logs lack %s", want)
 			}
 		}
-		for _, k := range append(bad, string(typo), s.AdminKey, other.Key) {
-			if strings.Contains(logs, k[4:]) {
-				t.Errorf("logs hold a key")
-			}
+		if strings.Contains(logs, s.AdminKey[4:]) || strings.Contains(logs, s.AdminKey[:12]) {
+			t.Error("logs hold the victim's key or its first 12 characters")
 		}
+		t.Logf("victim: %d/%d ok; attacker: %d sent, %d refused unchecked", ok, total, sent.Load(), refusedUnchecked.Load())
 	})
 }
 
-func TestServer_FailedAuthLimits_TrustedProxy(t *testing.T) {
+// TestServer_SlowLane: an address over its budget is never refused
+// unchecked: its guesses still fail, its valid key still works, every
+// other client is untouched, and the log says the address is throttled.
+// (What the lane refuses when it is full: ratelimit's TestGuard_Gate.)
+func TestServer_SlowLane(t *testing.T) {
 	s := MustRunMain(t, "sqlite", func(m *main.Main) {
-		m.FailedAuthPerAddr, m.FailedAuthPerKey = 2, 100
-		m.TrustProxyHeaders = true
+		m.FailedAuthPerAddr = 2
+		m.TrustedProxies, _ = latchkey.ParseTrustedProxies("127.0.0.1")
+		m.AuthCacheTTL = 0
 	})
-	for range 2 {
-		bad, _ := latchkey.NewSecret(rand.Reader, latchkey.PrefixUserKey)
-		s.doFrom(t, "198.51.100.1, 10.0.0.1", bad, qAuthInfoTenant).mustFail(t, "UNAUTHENTICATED")
+	for range 5 {
+		r := s.doFrom(t, "198.51.100.1", keyLike(t, s.AdminKey), qAuthInfoTenant)
+		r.mustFail(t, "UNAUTHENTICATED")
+		if r.status != http.StatusOK || r.Errors[0].Message != "Invalid API key." {
+			t.Fatalf("guess: %d %s", r.status, r.raw)
+		}
 	}
-	if r := s.doFrom(t, "198.51.100.1", s.AdminKey, qAuthInfoTenant); !strings.Contains(string(r.raw), "Too many failed attempts") {
-		t.Fatalf("client over its limit: %s", r.raw)
+	if r := s.doFrom(t, "198.51.100.1", s.AdminKey, qAuthInfoTenant); len(r.Errors) != 0 {
+		t.Fatalf("valid key from the throttled address: %s", r.raw)
 	}
-	// Another client behind the same proxy is not affected.
-	if r := s.doFrom(t, "198.51.100.2, 10.0.0.1", s.AdminKey, qAuthInfoTenant); len(r.Errors) != 0 {
+	if r := s.doFrom(t, "198.51.100.2", s.AdminKey, qAuthInfoTenant); len(r.Errors) != 0 {
 		t.Fatalf("another client: %s", r.raw)
 	}
-	// And the audit log names the client, not the proxy.
+	if logs := s.Logs.String(); !strings.Contains(logs, "share the slow lane") || !strings.Contains(logs, `"addr":"198.51.100.1"`) {
+		t.Errorf("logs lack the throttled address:\n%s", logs)
+	}
+}
+
+// TestServer_TrustedProxies: behind trusted proxies the client is the
+// right-most untrusted hop, so a forged left-most hop neither escapes the
+// limits nor forges the audit log; from an untrusted peer the header is
+// ignored.
+func TestServer_TrustedProxies(t *testing.T) {
+	s := MustRunMain(t, "sqlite", func(m *main.Main) {
+		m.TrustedProxies, _ = latchkey.ParseTrustedProxies("127.0.0.1,10.0.0.0/8")
+	})
 	var key struct{ ID string }
 	body, _ := json.Marshal(map[string]any{"query": `mutation { create_api_key(input: {name: "via proxy"}) { id } }`})
 	req, _ := http.NewRequest("POST", s.URL+"/graphql", bytes.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+s.AdminKey)
-	req.Header.Set("X-Forwarded-For", "203.0.113.50")
+	req.Header.Set("X-Forwarded-For", "6.6.6.6, 203.0.113.50, 10.0.0.1")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -152,21 +188,50 @@ func TestServer_FailedAuthLimits_TrustedProxy(t *testing.T) {
 	if len(rows) != 1 || rows[0]["client_addr"] != "203.0.113.50" {
 		t.Fatalf("audit rows=%v", rows)
 	}
+	// Without trusted proxies, the header is ignored.
+	s2 := MustRunMain(t, "sqlite")
+	req, _ = http.NewRequest("POST", s2.URL+"/graphql", bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+s2.AdminKey)
+	req.Header.Set("X-Forwarded-For", "203.0.113.50")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err := json.Unmarshal(raw, &out); err != nil || json.Unmarshal(out.Data.CreateAPIKey, &key) != nil {
+		t.Fatalf("%s", raw)
+	}
+	rows = latchkeytest.MustQueryAll(t, s2.DB, `SELECT client_addr FROM audit_events WHERE target_id = ?`, key.ID)
+	if len(rows) != 1 || rows[0]["client_addr"] != "127.0.0.1" {
+		t.Fatalf("audit rows=%v", rows)
+	}
 }
 
 func TestServer_FailedAuthFlags(t *testing.T) {
 	m := main.NewMain(&main.Env{Stderr: io.Discard})
-	if m.FailedAuthPerAddr != main.DefaultFailedAuthPerAddr || m.FailedAuthPerKey != main.DefaultFailedAuthPerKey || m.TrustProxyHeaders {
-		t.Fatalf("defaults: %d %d %v", m.FailedAuthPerAddr, m.FailedAuthPerKey, m.TrustProxyHeaders)
+	if m.FailedAuthPerAddr != main.DefaultFailedAuthPerAddr || m.FailedAuthPerKey != main.DefaultFailedAuthPerKey || m.TrustedProxies != nil {
+		t.Fatalf("defaults: %d %d %v", m.FailedAuthPerAddr, m.FailedAuthPerKey, m.TrustedProxies)
 	}
-	if err := m.ParseFlags([]string{"--failed-auth-per-addr", "50", "--failed-auth-per-key", "0", "--trust-proxy-headers"}, func(string) string { return "" }); err != nil {
+	if err := m.ParseFlags([]string{"--failed-auth-per-addr", "50", "--failed-auth-per-key", "0", "--trusted-proxies", "10.0.0.0/8, 127.0.0.1"}, func(string) string { return "" }); err != nil {
 		t.Fatal(err)
 	}
-	if m.FailedAuthPerAddr != 50 || m.FailedAuthPerKey != 0 || !m.TrustProxyHeaders {
-		t.Fatalf("flags: %d %d %v", m.FailedAuthPerAddr, m.FailedAuthPerKey, m.TrustProxyHeaders)
+	if m.FailedAuthPerAddr != 50 || m.FailedAuthPerKey != 0 || len(m.TrustedProxies) != 2 || m.TrustedProxies[1].String() != "127.0.0.1/32" {
+		t.Fatalf("flags: %d %d %v", m.FailedAuthPerAddr, m.FailedAuthPerKey, m.TrustedProxies)
 	}
-	if err := main.NewMain(&main.Env{Stderr: io.Discard}).ParseFlags([]string{"--failed-auth-per-key", "-1"}, func(string) string { return "" }); err == nil {
-		t.Fatal("a negative limit was accepted")
+	for _, args := range [][]string{{"--failed-auth-per-key", "-1"}, {"--trusted-proxies", "10.0.0.0/33"}, {"--trust-proxy-headers"}} {
+		if err := main.NewMain(&main.Env{Stderr: io.Discard}).ParseFlags(args, func(string) string { return "" }); err == nil {
+			t.Errorf("%q was accepted", args)
+		}
+	}
+	m = main.NewMain(&main.Env{Stderr: io.Discard})
+	if err := m.ParseFlags(nil, func(k string) string {
+		if k == "LATCHKEY_TRUSTED_PROXIES" {
+			return "192.0.2.0/24"
+		}
+		return ""
+	}); err != nil || len(m.TrustedProxies) != 1 {
+		t.Fatalf("env: %v %v", m.TrustedProxies, err)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"strings"
 	"time"
@@ -76,19 +77,20 @@ type Main struct {
 	// access the file.
 	SigningKeyFile string
 
-	// FailedAuthPerAddr and FailedAuthPerKey are how many failed
-	// authentications (bearer credentials, refresh tokens, UI sign-ins)
-	// a client address, and a credential (its first 12 characters) or a
-	// sign-in email, may have in a row and then per minute; 0 turns that
-	// limit off. Attempts over a limit are refused unchecked, as an
-	// ordinary UNAUTHENTICATED error.
+	// FailedAuthPerAddr is how many failed authentications (bearer
+	// credentials, refresh tokens, UI sign-ins) a client address may have
+	// in a row and then per minute before its uncached credential checks
+	// share a slow lane (ratelimit.Guard.Gate): never refused unchecked, so
+	// a valid credential still works. FailedAuthPerKey is the same budget
+	// for password sign-ins to one email. 0 turns a limit off.
 	FailedAuthPerAddr int
 	FailedAuthPerKey  int
 
-	// TrustProxyHeaders takes the client address (for those limits and
-	// the audit log) from the left-most X-Forwarded-For hop: set it only
-	// when every request comes through proxies that set that header.
-	TrustProxyHeaders bool
+	// TrustedProxies are the addresses of the reverse proxies in front of
+	// the server (--trusted-proxies): only a connection from one of them
+	// may name the client in X-Forwarded-For, and the client is the
+	// right-most hop that is not a trusted proxy (latchkey.ClientAddr).
+	TrustedProxies []netip.Prefix
 
 	// GCMinHeap, if positive, keeps the garbage collector's heap goal at
 	// no less than this many bytes (gc.go): far fewer collections, since
@@ -160,10 +162,13 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 	fs.BoolVar(&m.SecureCookies, "secure-cookies", m.SecureCookies, "mark UI cookies Secure even if --public-url is not https")
 	fs.DurationVar(&m.AuthCacheTTL, "auth-cache-ttl", m.AuthCacheTTL, "trust a verified credential this long without a database read (revocation still ends it at once); 0 turns the cache off")
 	fs.StringVar(&m.SigningKeyFile, "signing-key-file", m.SigningKeyFile, "sign access tokens with this Ed25519 private key (PKCS #8 PEM `file`, mode 0600)")
-	fs.IntVar(&m.FailedAuthPerAddr, "failed-auth-per-addr", m.FailedAuthPerAddr, "failed authentications a client address may have in a row, then per minute, before its attempts are refused unchecked; 0: no limit")
-	fs.IntVar(&m.FailedAuthPerKey, "failed-auth-per-key", m.FailedAuthPerKey, "failed authentications with one credential (its first 12 characters) or sign-in email, in a row, then per minute; 0: no limit")
+	fs.IntVar(&m.FailedAuthPerAddr, "failed-auth-per-addr", m.FailedAuthPerAddr, "failed authentications a client address may have in a row, then per minute, before its uncached checks share a slow lane (valid credentials still work); 0: no limit")
+	fs.IntVar(&m.FailedAuthPerKey, "failed-auth-per-key", m.FailedAuthPerKey, "failed password sign-ins for one email, in a row, then per minute; 0: no limit")
 	gcMinHeap := fs.Int("gc-min-heap", DefaultGCMinHeapMiB, "keep the garbage collector's heap goal at least this many `MiB`: fewer collections (0: Go's default; ignored if GOGC is set)")
-	fs.BoolVar(&m.TrustProxyHeaders, "trust-proxy-headers", m.TrustProxyHeaders, "take the client address from the left-most X-Forwarded-For hop (only behind proxies that set it)")
+	trustedProxies := fs.String("trusted-proxies", "", "comma-separated `CIDRs` and addresses of your reverse proxies, e.g. 10.0.0.0/8,127.0.0.1: only they may name the client in X-Forwarded-For (env LATCHKEY_TRUSTED_PROXIES)")
+	fs.Func("trust-proxy-headers", "removed: use --trusted-proxies", func(string) error {
+		return errors.New("--trust-proxy-headers was removed, since it believed the left-most X-Forwarded-For hop, which any client can write: list your proxies with --trusted-proxies instead")
+	})
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: latchkey server [OPTIONS]\n\n"+
 			"Serve the GraphQL API at / and /graphql, JWKS at /.well-known/jwks.json,\n"+
@@ -171,11 +176,21 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 			"and an admin and print the admin's API key once.\n\nOptions:\n")
 		fs.PrintDefaults()
 	}
+	if v := getenv("LATCHKEY_TRUSTED_PROXIES"); v != "" {
+		*trustedProxies = v
+	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if *trustedProxies != "" {
+		p, err := latchkey.ParseTrustedProxies(*trustedProxies)
+		if err != nil {
+			return fmt.Errorf("--trusted-proxies: %s", latchkey.ErrorMessage(err))
+		}
+		m.TrustedProxies = p
 	}
 	if err := m.LogLevel.UnmarshalText([]byte(*level)); err != nil {
 		return fmt.Errorf("invalid --log-level %q", *level)
@@ -289,14 +304,14 @@ func (m *Main) Run(ctx context.Context) error {
 		Agents:          sqldb.NewAgentService(m.DB),
 		Audit:           audit,
 		Logger:          m.Logger,
-
-		Limiter:           m.Limiter,
-		TrustProxyHeaders: m.TrustProxyHeaders,
+		Failures:        m.Limiter,
 	}
+	m.Auth.Gate = m.Limiter.Gate
 	m.HTTPServer = &lkhttp.Server{
 		Addr: m.Addr, GraphQL: gql.Handler(), Tokens: m.Tokens,
 		Ping: m.DB.Ping, Logger: m.Logger, Registry: m.Registry,
-		TrustProxyHeaders: m.TrustProxyHeaders,
+		Authn: &lkhttp.Authenticator{Auth: m.Auth, TrustedProxies: m.TrustedProxies, Failures: m.Limiter, Logger: m.Logger},
+		HSTS:  strings.HasPrefix(m.PublicURL, "https://"),
 	}
 	m.HTTPServer.UI = (&html.Server{
 		Auth:            m.Auth,
@@ -310,9 +325,7 @@ func (m *Main) Run(ctx context.Context) error {
 		Now:             m.Now,
 		BaseURL:         m.PublicURL,
 		SecureCookies:   m.SecureCookies || strings.HasPrefix(m.PublicURL, "https://"),
-
-		Limiter:           m.Limiter,
-		TrustProxyHeaders: m.TrustProxyHeaders,
+		Limiter:         m.Limiter,
 	}).Handler()
 	if err := m.HTTPServer.Open(); err != nil {
 		return err
