@@ -142,7 +142,7 @@ func runServerArgs(t *testing.T, args ...string) (int, string) {
 // runServerEnv is runServerArgs in the environment env.
 func runServerEnv(t *testing.T, env map[string]string, args ...string) (int, string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second) // migrations may wait for other tests' advisory lock
 	defer cancel()
 	var stdout, stderr syncBuffer
 	go func() {
