@@ -730,7 +730,7 @@ func TestAuthService_Authenticate_NoWriteWhenThrottled(t *testing.T) {
 		e.mustAuthenticate(t, e.f.AdminKey, "") // first use: recorded
 
 		// Another replica holds a write lock.
-		other := sqldb.NewDB(db.DSN)
+		other := latchkeytest.NewDB(db.DSN)
 		if err := other.Open(context.Background()); err != nil {
 			t.Fatal(err)
 		}

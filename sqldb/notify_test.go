@@ -24,7 +24,7 @@ type replica struct {
 
 func mustOpenReplica(tb testing.TB, dsn string, tokens latchkey.TokenService) *replica {
 	tb.Helper()
-	db := sqldb.NewDB(dsn)
+	db := latchkeytest.NewDB(dsn)
 	if err := db.Open(context.Background()); err != nil {
 		tb.Fatal(err)
 	}

@@ -50,6 +50,17 @@ type DB struct {
 	// MaxReadConns caps the read pool (SQLite) or the whole pool (PostgreSQL); 0 picks a default.
 	MaxReadConns int
 
+	// Secrets encrypts the private parts of the signing keys at rest (see
+	// SystemSecrets). PostgreSQL needs it: Open refuses to start without,
+	// since every replica must share one. On SQLite, nil means the file
+	// beside the database named after it plus ".secret" (latchkey.db.secret),
+	// which Open creates, mode 0600, with a new random secret on first start.
+	// Open checks that the secrets decrypt every stored signing key, and
+	// (re-)encrypts under the first secret those that are not yet: keys
+	// stored in plaintext before encryption, or under an older secret
+	// listed after it (rotation).
+	Secrets *SystemSecrets
+
 	// Events, if set, is told of every committed change that can revoke a
 	// credential (see latchkey.Event), synchronously, before the method
 	// that made the change returns; credential caches subscribe to it. On
@@ -60,6 +71,7 @@ type DB struct {
 	Events latchkey.EventService
 
 	dialect dialect
+	path    string  // SQLite: the database file
 	channel string  // PostgreSQL: the NOTIFY channel of this database and schema
 	origin  string  // random; marks the notifications this handle sends
 	rdb     *sql.DB // reads
@@ -97,6 +109,9 @@ func (db *DB) Open(ctx context.Context) (err error) {
 		db.Logger = slog.New(slog.DiscardHandler)
 	}
 	if strings.HasPrefix(db.DSN, "postgres://") || strings.HasPrefix(db.DSN, "postgresql://") {
+		if db.Secrets == nil {
+			return fmt.Errorf("open db: PostgreSQL needs a system secret to encrypt the signing keys, the same on every replica")
+		}
 		err = db.openPostgres(ctx)
 	} else {
 		err = db.openSQLite(ctx)
@@ -106,6 +121,10 @@ func (db *DB) Open(ctx context.Context) (err error) {
 		return err
 	}
 	if err := db.migrate(ctx); err != nil {
+		db.Close()
+		return err
+	}
+	if err := db.openSecrets(ctx, true); err != nil {
 		db.Close()
 		return err
 	}
@@ -126,6 +145,10 @@ func (db *DB) openSQLite(ctx context.Context) error {
 	}
 	if path == "" || path == ":memory:" {
 		return fmt.Errorf("open db: sqlite needs a file path (in-memory databases cannot be shared by the read and write pools)")
+	}
+	db.path = path
+	if err := createPrivateFile(path); err != nil {
+		return err
 	}
 	// busy_timeout first (PocketBase's note); immediate transactions so a
 	// read-then-write transaction never fails its lock upgrade.

@@ -42,7 +42,7 @@ func TestDB_ConcurrentOpen(t *testing.T) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					db := sqldb.NewDB(dsn)
+					db := latchkeytest.NewDB(dsn)
 					if errs[i] = db.Open(context.Background()); errs[i] == nil {
 						errs[i] = db.Close()
 					}

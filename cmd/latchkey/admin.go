@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -23,6 +24,11 @@ Commands:
   password-link        Print a one-time link with which a user sets a web UI password
 
 Run 'latchkey admin COMMAND --help' for a command's options.
+
+Every command opens the database with the system secret the server uses:
+--system-secret-file (or LATCHKEY_SYSTEM_SECRET_FILE), else
+LATCHKEY_SYSTEM_SECRETS, else, with SQLite only, the file DB.secret beside the
+database.
 `
 
 // adminContext marks ctx as an operator command for the audit log: the
@@ -59,11 +65,28 @@ func dbFlag(fs *flag.FlagSet, env *Env) *string {
 	return fs.String("db", def, "SQLite `file` or postgres:// URL (env LATCHKEY_DB)")
 }
 
-func openDB(ctx context.Context, dsn string, env *Env) (*sqldb.DB, error) {
-	db := sqldb.NewDB(dsn)
-	db.Now = env.Now
-	if err := db.Open(ctx); err != nil {
+// dbFlags are the flags every admin command has: the database and its
+// system secret.
+type dbFlags struct {
+	dsn, secretFile *string
+}
+
+func newDBFlags(fs *flag.FlagSet, env *Env) dbFlags {
+	return dbFlags{dsn: dbFlag(fs, env), secretFile: fs.String("system-secret-file", env.Getenv(envSystemSecretFile), systemSecretFileUsage)}
+}
+
+// openDB opens the database with the system secret the server uses (see
+// systemSecrets); a secret file it creates is reported on stderr.
+func openDB(ctx context.Context, f dbFlags, env *Env) (*sqldb.DB, error) {
+	secrets, source, err := systemSecrets(*f.dsn, *f.secretFile, splitSystemSecrets(env.Getenv(envSystemSecrets)))
+	if err != nil {
 		return nil, err
+	}
+	db := sqldb.NewDB(*f.dsn)
+	db.Now, db.Secrets = env.Now, secrets
+	db.Logger = newLogger(env.Stderr, "text", slog.LevelWarn)
+	if err := db.Open(ctx); err != nil {
+		return nil, secretMismatchHint(err, source)
 	}
 	return db, nil
 }
@@ -71,7 +94,7 @@ func openDB(ctx context.Context, dsn string, env *Env) (*sqldb.DB, error) {
 func runAdminInit(ctx context.Context, args []string, env *Env) int {
 	fs := flag.NewFlagSet("latchkey admin init", flag.ContinueOnError)
 	fs.SetOutput(env.Stderr)
-	dsn := dbFlag(fs, env)
+	dbf := newDBFlags(fs, env)
 	email := fs.String("email", "", "the admin's `email` (required)")
 	tenant := fs.String("tenant", "", "the tenant's `name` (required)")
 	slug := fs.String("slug", "", "the tenant's `slug` (default: derived from the name)")
@@ -94,7 +117,7 @@ func runAdminInit(ctx context.Context, args []string, env *Env) int {
 		fs.Usage()
 		return 2
 	}
-	db, err := openDB(ctx, *dsn, env)
+	db, err := openDB(ctx, dbf, env)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "Error: %s\n", err)
 		return 1
@@ -119,7 +142,7 @@ func runAdminInit(ctx context.Context, args []string, env *Env) int {
 func runAdminRotate(ctx context.Context, args []string, env *Env) int {
 	fs := flag.NewFlagSet("latchkey admin rotate-signing-key", flag.ContinueOnError)
 	fs.SetOutput(env.Stderr)
-	dsn := dbFlag(fs, env)
+	dbf := newDBFlags(fs, env)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: latchkey admin rotate-signing-key [--db DSN]\n\n"+
 			"Create a new Ed25519 signing key and retire the current one. Tokens signed\n"+
@@ -132,7 +155,7 @@ func runAdminRotate(ctx context.Context, args []string, env *Env) int {
 	} else if err != nil || fs.NArg() > 0 {
 		return 2
 	}
-	db, err := openDB(ctx, *dsn, env)
+	db, err := openDB(ctx, dbf, env)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "Error: %s\n", err)
 		return 1
@@ -152,7 +175,7 @@ func runAdminRotate(ctx context.Context, args []string, env *Env) int {
 func runAdminPasswordLink(ctx context.Context, args []string, env *Env) int {
 	fs := flag.NewFlagSet("latchkey admin password-link", flag.ContinueOnError)
 	fs.SetOutput(env.Stderr)
-	dsn := dbFlag(fs, env)
+	dbf := newDBFlags(fs, env)
 	email := fs.String("email", "", "the user's `email` (required)")
 	defURL := "http://" + DefaultAddr
 	if v := env.Getenv("LATCHKEY_URL"); v != "" {
@@ -176,7 +199,7 @@ func runAdminPasswordLink(ctx context.Context, args []string, env *Env) int {
 		fs.Usage()
 		return 2
 	}
-	db, err := openDB(ctx, *dsn, env)
+	db, err := openDB(ctx, dbf, env)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "Error: %s\n", err)
 		return 1

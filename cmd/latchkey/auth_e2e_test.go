@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
@@ -331,6 +332,7 @@ func TestAuthCLI_EndToEnd(t *testing.T) {
 		// A third tenant the admin is not in, with another admin, through
 		// `latchkey admin init` on the server's database.
 		admin := newAuthCLI(t, s, rec, api)
+		maps.Copy(admin.env, secretEnv(s.DSN))
 		r := admin.run(t, "", "admin", "init", "--db", s.DSN, "--email", "other@example.com", "--tenant", "Other Team")
 		otherKey, ok := strings.CutPrefix(r.stdout, "Created tenant \"Other Team\" (other-team) with admin other@example.com.\n"+
 			"API key for other@example.com (shown only this once; store it somewhere safe):\n")

@@ -74,7 +74,10 @@ func startCrashServer(t *testing.T, bin, dsn string, fresh bool) (*crashServer, 
 	// The check after the restart tries every revoked key from one
 	// address: no failed-authentication limit.
 	s.cmd = exec.Command(bin, "server", "--addr", addr, "--db", dsn, "--log-level", "debug", "--failed-auth-per-addr", "0", "--failed-auth-per-key", "0")
-	s.cmd.Env = append(os.Environ(), "LATCHKEY_ADDR=", "LATCHKEY_DB=")
+	s.cmd.Env = append(os.Environ(), "LATCHKEY_ADDR=", "LATCHKEY_DB=", "LATCHKEY_SYSTEM_SECRET_FILE=", "LATCHKEY_SYSTEM_SECRETS=")
+	if latchkeytest.IsPostgres(dsn) {
+		s.cmd.Env = append(s.cmd.Env, "LATCHKEY_SYSTEM_SECRETS="+latchkeytest.SystemSecret)
+	}
 	s.cmd.Stderr = s.stderr
 	pr, pw := io.Pipe()
 	s.cmd.Stdout = pw

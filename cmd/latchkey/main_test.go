@@ -59,6 +59,9 @@ func MustRunMainDSN(tb testing.TB, dsn string, opts ...func(*main.Main)) *TestSe
 	// on purpose: the failed-authentication limits are off unless a test
 	// turns them on (ratelimit_e2e_test.go).
 	m.FailedAuthPerAddr, m.FailedAuthPerKey = 0, 0
+	if latchkeytest.IsPostgres(dsn) {
+		m.SystemSecrets = []string{latchkeytest.SystemSecret}
+	}
 	for _, o := range opts {
 		o(m)
 	}
@@ -71,6 +74,16 @@ func MustRunMainDSN(tb testing.TB, dsn string, opts ...func(*main.Main)) *TestSe
 		}
 	})
 	return &TestServer{Main: m, URL: m.HTTPServer.URL(), AdminKey: m.BootstrapKey, Stdout: stdout, Logs: logs}
+}
+
+// secretEnv returns the environment variables that give `latchkey admin`
+// the system secret of a server's database dsn: none on SQLite (the file
+// beside the database), the test secret on PostgreSQL.
+func secretEnv(dsn string) map[string]string {
+	if latchkeytest.IsPostgres(dsn) {
+		return map[string]string{"LATCHKEY_SYSTEM_SECRETS": latchkeytest.SystemSecret}
+	}
+	return map[string]string{}
 }
 
 // gqlResponse is a GraphQL response as the Prefect client reads it.

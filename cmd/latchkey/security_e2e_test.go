@@ -287,7 +287,7 @@ func TestServer_AuditLog(t *testing.T) {
 
 		// `latchkey admin` commands are marked as local operator actions.
 		var out, errb syncBuffer
-		env := &main.Env{Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }, Now: time.Now}
+		env := &main.Env{Stdout: &out, Stderr: &errb, Getenv: func(k string) string { return secretEnv(dsn)[k] }, Now: time.Now}
 		if code := main.Run(t.Context(), []string{"admin", "password-link", "--db", dsn, "--email", "admin@localhost"}, env); code != 0 {
 			t.Fatalf("exit %d: %s", code, errb.String())
 		}

@@ -77,6 +77,15 @@ type Main struct {
 	// access the file.
 	SigningKeyFile string
 
+	// SystemSecretFile, if set, holds the system secrets that encrypt the
+	// signing keys in the database (sqldb.ReadSystemSecretFile); Run
+	// refuses it if group or others may access it. Otherwise
+	// SystemSecrets, if set (LATCHKEY_SYSTEM_SECRETS), are used; otherwise,
+	// on SQLite only, the file beside the database, created on first
+	// start (see sqldb.DB.Secrets). PostgreSQL needs one of the first two.
+	SystemSecretFile string
+	SystemSecrets    []string
+
 	// FailedAuthPerAddr is how many failed authentications (bearer
 	// credentials, refresh tokens, UI sign-ins) a client address may have
 	// in a row and then per minute before its uncached credential checks
@@ -147,6 +156,12 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 	if v := getenv("LATCHKEY_URL"); v != "" {
 		m.PublicURL = v
 	}
+	if v := getenv(envSystemSecretFile); v != "" {
+		m.SystemSecretFile = v
+	}
+	if v := getenv(envSystemSecrets); v != "" {
+		m.SystemSecrets = splitSystemSecrets(v)
+	}
 	fs := flag.NewFlagSet("latchkey server", flag.ContinueOnError)
 	fs.SetOutput(m.Stderr)
 	fs.StringVar(&m.Addr, "addr", m.Addr, "listen `address` (env LATCHKEY_ADDR)")
@@ -162,6 +177,7 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 	fs.BoolVar(&m.SecureCookies, "secure-cookies", m.SecureCookies, "mark UI cookies Secure even if --public-url is not https")
 	fs.DurationVar(&m.AuthCacheTTL, "auth-cache-ttl", m.AuthCacheTTL, "trust a verified credential this long without a database read (revocation still ends it at once); 0 turns the cache off")
 	fs.StringVar(&m.SigningKeyFile, "signing-key-file", m.SigningKeyFile, "sign access tokens with this Ed25519 private key (PKCS #8 PEM `file`, mode 0600)")
+	fs.StringVar(&m.SystemSecretFile, "system-secret-file", m.SystemSecretFile, systemSecretFileUsage)
 	fs.IntVar(&m.FailedAuthPerAddr, "failed-auth-per-addr", m.FailedAuthPerAddr, "failed authentications a client address may have in a row, then per minute, before its uncached checks share a slow lane (valid credentials still work); 0: no limit")
 	fs.IntVar(&m.FailedAuthPerKey, "failed-auth-per-key", m.FailedAuthPerKey, "failed password sign-ins for one email, in a row, then per minute; 0: no limit")
 	gcMinHeap := fs.Int("gc-min-heap", DefaultGCMinHeapMiB, "keep the garbage collector's heap goal at least this many `MiB`: fewer collections (0: Go's default; ignored if GOGC is set)")
@@ -173,7 +189,7 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 		fmt.Fprintf(fs.Output(), "Usage: latchkey server [OPTIONS]\n\n"+
 			"Serve the GraphQL API at / and /graphql, JWKS at /.well-known/jwks.json,\n"+
 			"/healthz and /metrics. On first start with an empty database, create a tenant\n"+
-			"and an admin and print the admin's API key once.\n\nOptions:\n")
+			"and an admin and print the admin's API key once.\n\n"+systemSecretsHelp+"\nOptions:\n")
 		fs.PrintDefaults()
 	}
 	if v := getenv("LATCHKEY_TRUSTED_PROXIES"); v != "" {
@@ -247,11 +263,17 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 	}
 
-	m.DB = sqldb.NewDB(m.DSN)
-	m.DB.Now, m.DB.Logger = m.Now, m.Logger
-	if err := m.DB.Open(ctx); err != nil {
+	secrets, secretSource, err := systemSecrets(m.DSN, m.SystemSecretFile, m.SystemSecrets)
+	if err != nil {
 		return err
 	}
+
+	m.DB = sqldb.NewDB(m.DSN)
+	m.DB.Now, m.DB.Logger, m.DB.Secrets = m.Now, m.Logger, secrets
+	if err := m.DB.Open(ctx); err != nil {
+		return secretMismatchHint(err, secretSource)
+	}
+	m.Logger.Info("signing keys are encrypted with the system secret", "from", secretSource)
 	if err := m.openEvents(ctx); err != nil {
 		return err
 	}

@@ -136,7 +136,13 @@ func TestServer_SigningKeyFile(t *testing.T) {
 // and stderr. A server that starts is stopped once it listens.
 func runServerArgs(t *testing.T, args ...string) (int, string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	return runServerEnv(t, nil, args...)
+}
+
+// runServerEnv is runServerArgs in the environment env.
+func runServerEnv(t *testing.T, env map[string]string, args ...string) (int, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second) // migrations may wait for other tests' advisory lock
 	defer cancel()
 	var stdout, stderr syncBuffer
 	go func() {
@@ -146,7 +152,7 @@ func runServerArgs(t *testing.T, args ...string) (int, string) {
 		cancel()
 	}()
 	code := main.Run(ctx, append([]string{"server", "--addr", "127.0.0.1:0"}, args...), &main.Env{
-		Stdout: &stdout, Stderr: &stderr, Getenv: func(string) string { return "" }, Now: time.Now,
+		Stdout: &stdout, Stderr: &stderr, Getenv: func(k string) string { return env[k] }, Now: time.Now,
 	})
 	return code, stderr.String()
 }

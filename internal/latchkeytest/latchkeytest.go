@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"net/url"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -48,7 +49,7 @@ func RunWithDB(t *testing.T, fn func(t *testing.T, db *sqldb.DB, clock *Clock)) 
 func MustOpenDB(tb testing.TB, engine string, clock *Clock) *sqldb.DB {
 	tb.Helper()
 	dsn := MustDSN(tb, engine)
-	db := sqldb.NewDB(dsn)
+	db := NewDB(dsn)
 	if clock != nil {
 		db.Now = clock.Now
 	}
@@ -61,6 +62,34 @@ func MustOpenDB(tb testing.TB, engine string, clock *Clock) *sqldb.DB {
 		}
 	})
 	return db
+}
+
+// SystemSecret is the system secret (sqldb.DB.Secrets) of the test
+// databases on PostgreSQL. On SQLite each database gets its own, in the file
+// Open creates beside it.
+const SystemSecret = "latchkey-test-system-secret-not-for-production"
+
+// SystemSecrets returns SystemSecret as sqldb.SystemSecrets.
+func SystemSecrets() *sqldb.SystemSecrets {
+	s, err := sqldb.NewSystemSecrets(SystemSecret)
+	if err != nil {
+		panic(err)
+	}
+	return s
+}
+
+// NewDB returns sqldb.NewDB(dsn), with SystemSecret on PostgreSQL.
+func NewDB(dsn string) *sqldb.DB {
+	db := sqldb.NewDB(dsn)
+	if IsPostgres(dsn) {
+		db.Secrets = SystemSecrets()
+	}
+	return db
+}
+
+// IsPostgres reports whether dsn is a PostgreSQL URL.
+func IsPostgres(dsn string) bool {
+	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
 }
 
 // MustDSN returns the DSN of a fresh, empty database on engine. Several
