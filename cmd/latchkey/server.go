@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/hmac"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
@@ -11,6 +13,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime"
 	"strings"
 	"time"
 
@@ -85,6 +88,16 @@ type Main struct {
 	FailedAuthPerAddr int
 	FailedAuthPerKey  int
 
+	// FailedSignInsPerDevice is how many wrong passwords a browser that
+	// signed in before (it holds a device cookie for the email) may send
+	// in a row, then one every ratelimit.DefaultDeviceRefill; 0: no
+	// limit. Such a browser is never refused for failures elsewhere; the
+	// limits above apply to the other UI sign-ins (see ratelimit.SignIn).
+	// SignInChecks bounds the concurrent password checks of those other
+	// sign-ins (0: no bound).
+	FailedSignInsPerDevice int
+	SignInChecks           int
+
 	// TrustProxyHeaders takes the client address (for those limits and
 	// the audit log) from the left-most X-Forwarded-For hop: set it only
 	// when every request comes through proxies that set that header.
@@ -110,6 +123,7 @@ type Main struct {
 	Events     latchkey.EventService // revocation events: LISTEN/NOTIFY on PostgreSQL
 	AuthCache  *sqldb.AuthCache      // nil when AuthCacheTTL is 0
 	Limiter    *ratelimit.Guard      // failed-authentication limits
+	SignIns    *ratelimit.SignIn     // failed UI sign-in limits
 	HTTPServer *lkhttp.Server
 	Registry   *prometheus.Registry
 
@@ -130,6 +144,7 @@ func NewMain(env *Env) *Main {
 		BootstrapEmail: DefaultBootstrapEmail, BootstrapTenant: DefaultBootstrapTenant,
 		Stdout: env.Stdout, Stderr: env.Stderr, Now: env.Now, AuthCacheTTL: sqldb.DefaultAuthCacheTTL,
 		FailedAuthPerAddr: DefaultFailedAuthPerAddr, FailedAuthPerKey: DefaultFailedAuthPerKey,
+		FailedSignInsPerDevice: ratelimit.DefaultFailedSignInsPerDevice, SignInChecks: DefaultSignInChecks(),
 	}
 }
 
@@ -162,6 +177,8 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 	fs.StringVar(&m.SigningKeyFile, "signing-key-file", m.SigningKeyFile, "sign access tokens with this Ed25519 private key (PKCS #8 PEM `file`, mode 0600)")
 	fs.IntVar(&m.FailedAuthPerAddr, "failed-auth-per-addr", m.FailedAuthPerAddr, "failed authentications a client address may have in a row, then per minute, before its attempts are refused unchecked; 0: no limit")
 	fs.IntVar(&m.FailedAuthPerKey, "failed-auth-per-key", m.FailedAuthPerKey, "failed authentications with one credential (its first 12 characters) or sign-in email, in a row, then per minute; 0: no limit")
+	fs.IntVar(&m.FailedSignInsPerDevice, "failed-signin-per-device", m.FailedSignInsPerDevice, "wrong UI passwords a browser the user signed in from before may send in a row, then one every 12 minutes; it is never locked out by failures elsewhere; 0: no limit")
+	fs.IntVar(&m.SignInChecks, "signin-checks", m.SignInChecks, "password checks of UI sign-ins from other browsers that may run at once (each holds a core and an Argon2id hash's memory); 0: no bound")
 	gcMinHeap := fs.Int("gc-min-heap", DefaultGCMinHeapMiB, "keep the garbage collector's heap goal at least this many `MiB`: fewer collections (0: Go's default; ignored if GOGC is set)")
 	fs.BoolVar(&m.TrustProxyHeaders, "trust-proxy-headers", m.TrustProxyHeaders, "take the client address from the left-most X-Forwarded-For hop (only behind proxies that set it)")
 	fs.Usage = func() {
@@ -191,6 +208,9 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 	}
 	if m.FailedAuthPerAddr < 0 || m.FailedAuthPerKey < 0 {
 		return fmt.Errorf("invalid --failed-auth-per-addr or --failed-auth-per-key: use 0 (no limit) or more")
+	}
+	if m.FailedSignInsPerDevice < 0 || m.SignInChecks < 0 {
+		return fmt.Errorf("invalid --failed-signin-per-device or --signin-checks: use 0 (no limit) or more")
 	}
 	if m.AccessTokenTTL < time.Minute || m.AccessTokenTTL > 24*time.Hour {
 		return fmt.Errorf("invalid --access-token-ttl %s: use 1m to 24h", m.AccessTokenTTL)
@@ -275,6 +295,14 @@ func (m *Main) Run(ctx context.Context) error {
 		ByKey:  ratelimit.NewLimiter(m.FailedAuthPerKey, m.FailedAuthPerKey, 0, m.Now),
 		Logger: m.Logger,
 	}
+	m.SignIns = ratelimit.NewSignIn(ratelimit.SignInLimits{
+		PerAddr: m.FailedAuthPerAddr, PerEmail: m.FailedAuthPerKey,
+		PerDevice: m.FailedSignInsPerDevice, MaxUntrustedChecks: m.SignInChecks,
+	}, m.Now, m.Logger)
+	deviceKey, err := m.deviceKey(ctx)
+	if err != nil {
+		return err
+	}
 	audit := sqldb.NewAuditService(m.DB)
 
 	gql := &graphql.Server{
@@ -311,7 +339,9 @@ func (m *Main) Run(ctx context.Context) error {
 		BaseURL:         m.PublicURL,
 		SecureCookies:   m.SecureCookies || strings.HasPrefix(m.PublicURL, "https://"),
 
-		Limiter:           m.Limiter,
+		DeviceKey: deviceKey,
+
+		Limiter:           m.SignIns,
 		TrustProxyHeaders: m.TrustProxyHeaders,
 	}).Handler()
 	if err := m.HTTPServer.Open(); err != nil {
@@ -325,6 +355,28 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.Logger.Info("latchkey listening", "url", m.HTTPServer.URL(), "db", dbKind(m.DSN), "version", latchkey.Version())
 	return nil
+}
+
+// DefaultSignInChecks is the default of --signin-checks: half the cores,
+// so that a flood of sign-ins from unknown browsers leaves the rest free.
+func DefaultSignInChecks() int {
+	return max(1, runtime.GOMAXPROCS(0)/2)
+}
+
+// deviceKey derives the key of the UI's device cookies from the oldest
+// signing key in the database: every replica has it, it is never deleted,
+// and the derivation is one-way, so the cookies reveal nothing about it.
+func (m *Main) deviceKey(ctx context.Context) ([]byte, error) {
+	// Since the epoch: retired keys too (the zero time would be NULL).
+	keys, err := sqldb.NewSigningKeyService(m.DB).FindSigningKeys(ctx, time.Unix(0, 0))
+	if err != nil {
+		return nil, fmt.Errorf("device cookie key: %w", err)
+	} else if len(keys) == 0 {
+		return nil, errors.New("device cookie key: no signing key")
+	}
+	mac := hmac.New(sha256.New, keys[len(keys)-1].PrivateKey)
+	mac.Write([]byte("latchkey ui device cookies v1"))
+	return mac.Sum(nil), nil
 }
 
 // bootstrap creates the first tenant, admin and key when no user exists,
