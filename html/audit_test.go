@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/html"
 	"github.com/latchkey/latchkey/internal/latchkeytest"
 	"github.com/latchkey/latchkey/ratelimit"
 	"github.com/latchkey/latchkey/sqldb"
@@ -120,11 +121,8 @@ func TestAuditLog_EmptyAndForbidden(t *testing.T) {
 func TestSignIn_RateLimited(t *testing.T) {
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		e := MustNewEnv(t, db, clock)
-		e.Limiter = &ratelimit.Guard{
-			ByAddr: ratelimit.NewLimiter(20, 20, 0, clock.Now),
-			ByKey:  ratelimit.NewLimiter(3, 3, 0, clock.Now),
-			Logger: slog.New(slog.NewTextHandler(e.Logs, nil)),
-		}
+		e.Limiter = ratelimit.NewSignIn(ratelimit.SignInLimits{PerAddr: 20, PerEmail: 3, PerDevice: 5}, clock.Now,
+			slog.New(slog.NewTextHandler(e.Logs, nil)))
 		e = e.MustAddReplica(t)
 		b := e.NewBrowser(t)
 		signIn := func(password string) *Page {
@@ -134,23 +132,65 @@ func TestSignIn_RateLimited(t *testing.T) {
 		for range 3 {
 			signIn("wrong password!").MustStatus(t, http.StatusUnauthorized).MustContain(t, "Invalid email or password.")
 		}
-		// Now even the right password is refused, unchecked, with a
-		// readable message; no session is made.
+		// This browser never signed in as the admin: now even the right
+		// password is refused, unchecked, with a readable message; no
+		// session is made.
+		checks := e.PasswordChecks.Load()
 		p := signIn(AdminPassword).MustStatus(t, http.StatusTooManyRequests).
-			MustContain(t, "Too many failed sign-in attempts. Wait a minute, then try again.")
-		if p.Header.Get("Retry-After") != "60" || b.Cookie("latchkey_session") != nil {
+			MustContain(t, "Too many failed sign-in attempts for this account from browsers it has not signed in from.",
+				"Sign in from a browser you have used before, or wait 20 seconds", "ask a tenant admin for a set-password link")
+		if p.Header.Get("Retry-After") != "20" || b.Cookie("latchkey_session") != nil || b.Cookie(html.DeviceCookie) != nil {
 			t.Fatalf("Retry-After=%q, session cookie %v", p.Header.Get("Retry-After"), b.Cookie("latchkey_session"))
 		}
-		if n := latchkeytest.MustCount(t, db, `SELECT COUNT(*) FROM sessions`); n != 0 {
-			t.Fatalf("%d sessions", n)
+		if n := latchkeytest.MustCount(t, db, `SELECT COUNT(*) FROM sessions`); n != 0 || e.PasswordChecks.Load() != checks {
+			t.Fatalf("%d sessions, %d password checks", n, e.PasswordChecks.Load()-checks)
 		}
-		if logs := e.Logs.String(); !strings.Contains(logs, "failed-authentication limit") || !strings.Contains(logs, "email:admin@example.com") ||
-			!strings.Contains(logs, "127.0.0.1") || strings.Contains(logs, "wrong password") {
+		if logs := e.Logs.String(); !strings.Contains(logs, "sign-in limit reached") || !strings.Contains(logs, "sign-in limit: attempt refused") ||
+			!strings.Contains(logs, "admin@example.com") || !strings.Contains(logs, "127.0.0.1") || strings.Contains(logs, "wrong password") {
 			t.Fatalf("logs:\n%s", logs)
 		}
 		// A minute later one attempt is allowed again.
 		clock.Add(time.Minute)
 		p = signIn(AdminPassword)
 		b.Follow(p).MustStatus(t, http.StatusOK)
+
+		// The browser now holds a device cookie for the admin: another
+		// browser spending the email's budget does not lock it out.
+		if b.Cookie(html.DeviceCookie) == nil {
+			t.Fatal("no device cookie after signing in")
+		}
+		other := e.NewBrowser(t)
+		for range 5 {
+			form := other.Get("/ui/signin").MustStatus(t, http.StatusOK)
+			other.Post("/ui/signin", url.Values{"csrf_token": {form.CSRF(t)}, "email": {"admin@example.com"}, "password": {"guess"}})
+		}
+		b.Post("/ui/signout", url.Values{"csrf_token": {b.Get("/ui/keys").CSRF(t)}}).MustStatus(t, http.StatusSeeOther)
+		b.SignIn("admin@example.com", AdminPassword)
+	})
+}
+
+// A proxy's address that spent its budget on other emails does not lock
+// out a browser that signed in before behind the same address.
+func TestSignIn_AddressLimitSparesTrustedDevice(t *testing.T) {
+	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
+		e := MustNewEnv(t, db, clock)
+		e.Limiter = ratelimit.NewSignIn(ratelimit.SignInLimits{PerAddr: 3, PerEmail: 100, PerDevice: 5}, clock.Now, nil)
+		e = e.MustAddReplica(t)
+		owner := e.NewBrowser(t)
+		owner.SignIn("admin@example.com", AdminPassword)
+		owner.Post("/ui/signout", url.Values{"csrf_token": {owner.Get("/ui/keys").CSRF(t)}}).MustStatus(t, http.StatusSeeOther)
+
+		// Everyone here is 127.0.0.1, as behind one proxy.
+		attacker := e.NewBrowser(t)
+		for i := range 3 {
+			form := attacker.Get("/ui/signin").MustStatus(t, http.StatusOK)
+			attacker.Post("/ui/signin", url.Values{"csrf_token": {form.CSRF(t)}, "email": {fmt.Sprintf("user%d@example.com", i)}, "password": {"guess"}}).
+				MustStatus(t, http.StatusUnauthorized)
+		}
+		fresh := e.NewBrowser(t)
+		form := fresh.Get("/ui/signin").MustStatus(t, http.StatusOK)
+		fresh.Post("/ui/signin", url.Values{"csrf_token": {form.CSRF(t)}, "email": {"admin@example.com"}, "password": {AdminPassword}}).
+			MustStatus(t, http.StatusTooManyRequests)
+		owner.SignIn("admin@example.com", AdminPassword)
 	})
 }

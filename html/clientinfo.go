@@ -1,10 +1,18 @@
 package html
 
-// SignInLimiter limits failed password sign-ins per client address and
-// per email (ratelimit.Guard implements it). CheckEmail runs before a
-// password is checked and returns an error (ERATELIMIT) when the attempt
-// must be refused unchecked; FailEmail runs after every wrong password.
+import (
+	"context"
+	"time"
+)
+
+// SignInLimiter limits password sign-ins (ratelimit.SignIn implements
+// it). StartSignIn runs before a password is checked, with the client
+// address, the email and the id of the browser's device cookie when it is
+// valid for that email ("" if not). It returns an error (ERATELIMIT) when
+// the attempt must be refused unchecked, with how long until the next
+// attempt may go ahead (0: the server is busy, the budget is not spent).
+// Otherwise the password is checked and finish is called once with whether
+// it was wrong.
 type SignInLimiter interface {
-	CheckEmail(addr, email string) error
-	FailEmail(addr, email string)
+	StartSignIn(ctx context.Context, addr, email, device string) (finish func(failed bool), wait time.Duration, err error)
 }

@@ -12,8 +12,10 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
+	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/html"
 	lkhttp "github.com/latchkey/latchkey/http"
 	"github.com/latchkey/latchkey/internal/latchkeytest"
@@ -47,7 +49,11 @@ type Env struct {
 	Auth    *sqldb.AuthService
 	Users   *sqldb.UserService
 	Server  *httptest.Server
+	Handler http.Handler // Server's handler, for requests from made-up addresses
 	Logs    *syncBuffer
+
+	// PasswordChecks counts the servers' calls to AuthenticatePassword.
+	PasswordChecks *atomic.Int64
 
 	// Limiter, if set before a server is made (MustAddReplica), limits
 	// its sign-ins.
@@ -67,8 +73,9 @@ func MustNewEnv(tb testing.TB, db *sqldb.DB, clock *latchkeytest.Clock) *Env {
 	}
 	users := sqldb.NewUserService(db)
 	users.PasswordParams = latchkeytest.FastPasswordParams()
-	e := &Env{DB: db, Clock: clock, Fixture: f, Auth: sqldb.NewAuthService(db, tokens), Users: users, Logs: &syncBuffer{}}
-	e.Server = e.newServer(tb)
+	e := &Env{DB: db, Clock: clock, Fixture: f, Auth: sqldb.NewAuthService(db, tokens), Users: users, Logs: &syncBuffer{},
+		PasswordChecks: &atomic.Int64{}}
+	e.Server, e.Handler = e.newServer(tb)
 	e.MustSetPassword(tb, f.Admin.Email, AdminPassword)
 	return e
 }
@@ -78,15 +85,30 @@ func MustNewEnv(tb testing.TB, db *sqldb.DB, clock *latchkeytest.Clock) *Env {
 func (e *Env) MustAddReplica(tb testing.TB) *Env {
 	tb.Helper()
 	r := *e
-	r.Server = e.newServer(tb)
+	r.Server, r.Handler = e.newServer(tb)
 	return &r
 }
 
-func (e *Env) newServer(tb testing.TB) *httptest.Server {
+// countingUsers counts password checks.
+type countingUsers struct {
+	*sqldb.UserService
+	n *atomic.Int64
+}
+
+func (c countingUsers) AuthenticatePassword(ctx context.Context, email, password string) (*latchkey.User, error) {
+	c.n.Add(1)
+	return c.UserService.AuthenticatePassword(ctx, email, password)
+}
+
+// testDeviceKey is every test server's device-cookie key, as replicas
+// share one.
+var testDeviceKey = []byte("test device key: 32 bytes long!!")
+
+func (e *Env) newServer(tb testing.TB) (*httptest.Server, http.Handler) {
 	db, clock, users := e.DB, e.Clock, e.Users
 	s := &html.Server{
 		Auth:            e.Auth,
-		Users:           users,
+		Users:           countingUsers{users, e.PasswordChecks},
 		Tenants:         sqldb.NewTenantService(db),
 		Memberships:     sqldb.NewMembershipService(db),
 		ServiceAccounts: sqldb.NewServiceAccountService(db),
@@ -94,14 +116,16 @@ func (e *Env) newServer(tb testing.TB) *httptest.Server {
 		Audit:           sqldb.NewAuditService(db),
 		Limiter:         e.Limiter,
 		// No redaction here, so MustNoSecretsLogged sees what the UI logs.
-		Logger: slog.New(slog.NewTextHandler(e.Logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Now:    clock.Now,
+		Logger:    slog.New(slog.NewTextHandler(e.Logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Now:       clock.Now,
+		DeviceKey: testDeviceKey,
 	}
+	h := (&lkhttp.Authenticator{Auth: e.Auth}).UI(s.Handler())
 	mux := http.NewServeMux()
-	mux.Handle("/ui/", (&lkhttp.Authenticator{Auth: e.Auth}).UI(s.Handler()))
+	mux.Handle("/ui/", h)
 	srv := httptest.NewServer(mux)
 	tb.Cleanup(srv.Close)
-	return srv
+	return srv, h
 }
 
 // AdminPassword is the fixture admin's password.

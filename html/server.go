@@ -58,8 +58,9 @@ type Server struct {
 	APIKeys         latchkey.APIKeyService
 	Audit           latchkey.AuditService
 
-	// Limiter, if set, limits failed password sign-ins per client address
-	// and per email (see SignInLimiter).
+	// Limiter, if set, limits failed password sign-ins per device cookie,
+	// and per client address and email for browsers without one (see
+	// SignInLimiter).
 	Limiter SignInLimiter
 
 	// Logger receives internal errors. Secrets are never logged.
@@ -83,16 +84,22 @@ type Server struct {
 	// replicas behind a load balancer agree without sharing any key.
 	CSRFKey []byte
 
-	// Rand is the source of randomness for the sign-in form cookie;
-	// crypto/rand by default.
+	// DeviceKey signs device cookies (see DeviceCookie). Every replica
+	// must have the same key, or a browser counts as new on the others.
+	// Empty: a random key, so device cookies last until a restart.
+	DeviceKey []byte
+
+	// Rand is the source of randomness for the sign-in form and device
+	// cookies; crypto/rand by default.
 	Rand io.Reader
 }
 
 // ui is a Server ready to serve: parsed templates and the CSRF key.
 type ui struct {
 	*Server
-	pages   map[string]*templateSet
-	csrfKey []byte
+	pages     map[string]*templateSet
+	csrfKey   []byte
+	deviceKey []byte
 }
 
 // Handler returns the UI's handler. It serves every path under /ui/ and
@@ -108,7 +115,13 @@ func (s *Server) Handler() http.Handler {
 	if s.Rand == nil {
 		s.Rand = rand.Reader
 	}
-	u := &ui{Server: s, csrfKey: s.CSRFKey}
+	u := &ui{Server: s, csrfKey: s.CSRFKey, deviceKey: s.DeviceKey}
+	if len(u.deviceKey) == 0 {
+		u.deviceKey = make([]byte, 32)
+		if _, err := io.ReadFull(s.Rand, u.deviceKey); err != nil {
+			panic(fmt.Sprintf("html: device key: %v", err))
+		}
+	}
 	pages, err := parsePages()
 	if err != nil {
 		panic(fmt.Sprintf("html: %v", err))

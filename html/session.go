@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -193,23 +194,28 @@ func (u *ui) handleSignIn(w http.ResponseWriter, r *http.Request, p *page) {
 		return
 	}
 	addr := latchkey.ClientInfoFromContext(r.Context()).Addr
+	device := u.deviceID(r, email)
+	finish := func(bool) {}
 	if u.Limiter != nil {
-		if err := u.Limiter.CheckEmail(addr, email); err != nil {
-			p.Error = "Too many failed sign-in attempts. Wait a minute, then try again. (If you forgot your password, ask a tenant admin for a set-password link.)"
-			w.Header().Set("Retry-After", "60")
-			u.render(w, r, statusOf(err), "signin", p)
+		f, wait, err := u.Limiter.StartSignIn(r.Context(), addr, email, device)
+		if err != nil {
+			u.refuseSignIn(w, r, p, device != "", wait, err)
 			return
 		}
+		finish = f
 	}
 	user, err := u.Users.AuthenticatePassword(r.Context(), email, password)
+	finish(latchkey.ErrorCode(err) == latchkey.EUNAUTHENTICATED)
 	if err != nil {
-		if u.Limiter != nil && latchkey.ErrorCode(err) == latchkey.EUNAUTHENTICATED {
-			u.Limiter.FailEmail(addr, email)
-		}
 		u.logError(r, "sign in", err)
 		p.Error = latchkey.ErrorMessage(err)
 		u.render(w, r, statusOf(err), "signin", p)
 		return
+	}
+	// The password is right: this browser is now one the user signed in
+	// from, and no failure elsewhere will lock it out.
+	if err := u.setDeviceCookie(w, r, email); err != nil {
+		u.logError(r, "device cookie", err)
 	}
 	secret, expires, err := u.Auth.CreateSession(r.Context(), user.ID)
 	if err != nil {
@@ -232,6 +238,38 @@ func (u *ui) handleSignIn(w http.ResponseWriter, r *http.Request, p *page) {
 	u.clearCookie(w, r, TenantCookie)
 	u.clearCookie(w, r, preCookie)
 	redirect(w, r, next)
+}
+
+// refuseSignIn answers a sign-in the limiter refused unchecked, saying
+// what to do.
+func (u *ui) refuseSignIn(w http.ResponseWriter, r *http.Request, p *page, trusted bool, wait time.Duration, err error) {
+	secs := int((wait + time.Second - 1) / time.Second)
+	const forgot = " (If you forgot your password, ask a tenant admin for a set-password link.)"
+	switch {
+	case wait <= 0:
+		secs = 5
+		p.Error = latchkey.ErrorMessage(err)
+	case trusted:
+		p.Error = "Too many wrong passwords in this browser. Wait " + waitText(wait) + ", then try again." + forgot
+	default:
+		p.Error = "Too many failed sign-in attempts for this account from browsers it has not signed in from. " +
+			"Sign in from a browser you have used before, or wait " + waitText(wait) + " and try again." + forgot
+	}
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	u.render(w, r, statusOf(err), "signin", p)
+}
+
+// waitText says how long wait is, in whole minutes or seconds (rounded up).
+func waitText(wait time.Duration) string {
+	if wait > time.Minute {
+		m := int((wait + time.Minute - 1) / time.Minute)
+		return strconv.Itoa(m) + " minutes"
+	}
+	s := int((wait + time.Second - 1) / time.Second)
+	if s <= 1 {
+		return "a second"
+	}
+	return strconv.Itoa(s) + " seconds"
 }
 
 func (u *ui) handleSignOut(w http.ResponseWriter, r *http.Request, p *page) {

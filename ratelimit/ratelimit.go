@@ -10,6 +10,7 @@ package ratelimit
 import (
 	"context"
 	"log/slog"
+	"math"
 	"net/netip"
 	"strings"
 	"sync"
@@ -72,6 +73,18 @@ func NewLimiter(perMinute, burst, maxKeys int, now func() time.Time) *Limiter {
 	}
 }
 
+// NewLimiterEvery returns a Limiter allowing burst failures in a row and
+// then one every every: for budgets slower than one a minute. burst or
+// every 0 disables it (nil).
+func NewLimiterEvery(burst int, every time.Duration, maxKeys int, now func() time.Time) *Limiter {
+	if burst <= 0 || every <= 0 {
+		return nil
+	}
+	l := NewLimiter(1, burst, maxKeys, now)
+	l.perSecond = 1 / every.Seconds()
+	return l
+}
+
 // level returns b's tokens at now.
 func (l *Limiter) level(b *bucket, now time.Time) float64 {
 	t := b.tokens + now.Sub(b.at).Seconds()*l.perSecond
@@ -123,6 +136,68 @@ func (l *Limiter) Fail(key string) (blocked bool) {
 	}
 	b.tokens, b.at = level, now
 	return level < 1
+}
+
+// Take takes one token from key's bucket and reports whether there was
+// one: an attempt may go ahead only then, and spends the token up front so
+// that concurrent attempts cannot overrun the budget. Refund gives it back
+// when the attempt did not fail. The empty key always passes.
+func (l *Limiter) Take(key string) bool {
+	if l == nil || key == "" {
+		return true
+	}
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.maybeSweep(now)
+	b := l.buckets[key]
+	if b == nil {
+		if len(l.buckets) >= l.maxKeys {
+			l.evict(now)
+		}
+		b = &bucket{tokens: l.burst, at: now}
+		l.buckets[strings.Clone(key)] = b
+		l.active.Store(int64(len(l.buckets)))
+	}
+	level := l.level(b, now)
+	if level < 1 {
+		return false
+	}
+	b.tokens, b.at = level-1, now
+	return true
+}
+
+// Refund gives back a token Take took, for an attempt that did not fail.
+func (l *Limiter) Refund(key string) {
+	if l == nil || key == "" {
+		return
+	}
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if b := l.buckets[key]; b != nil {
+		b.tokens, b.at = min(l.level(b, now)+1, l.burst), now
+	}
+}
+
+// Wait returns how long until key may be tried again: 0 unless it is
+// Blocked.
+func (l *Limiter) Wait(key string) time.Duration {
+	if l == nil || key == "" || l.active.Load() == 0 {
+		return 0
+	}
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.buckets[key]
+	if b == nil {
+		return 0
+	}
+	level := l.level(b, now)
+	if level >= 1 {
+		return 0
+	}
+	return time.Duration(math.Ceil((1 - level) / l.perSecond * float64(time.Second)))
 }
 
 // Len returns the number of keys with a bucket.
@@ -354,14 +429,4 @@ func (g *Guard) initLane() {
 		wait = DefaultLaneWait
 	}
 	g.lane, g.laneWaiters, g.laneWait = make(chan struct{}, slots), waiters, wait
-}
-
-// CheckEmail is Check for a password sign-in, keyed by EmailKey.
-func (g *Guard) CheckEmail(addr, email string) error {
-	return g.Check(addr, EmailKey(email))
-}
-
-// FailEmail is Fail for a password sign-in.
-func (g *Guard) FailEmail(addr, email string) {
-	g.Fail(addr, EmailKey(email))
 }

@@ -1,6 +1,7 @@
 package main_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -369,4 +370,33 @@ func TestServer_EventMetrics(t *testing.T) {
 			}
 		}
 	})
+}
+
+// Replicas sign the UI's device cookies with the same key, derived from
+// the database they share, so a browser trusted by one is trusted by all;
+// another database has another key.
+func TestReplicas_DeviceKey(t *testing.T) {
+	a, b := mustRunReplicas(t)
+	ka, err := main.DeviceKey(a.Main)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, err := main.DeviceKey(b.Main)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kc, err := main.DeviceKey(MustRunMain(t, "sqlite").Main)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ka) != 32 || !bytes.Equal(ka, kb) || bytes.Equal(ka, kc) {
+		t.Fatalf("device keys: replicas equal %v, other database equal %v", bytes.Equal(ka, kb), bytes.Equal(ka, kc))
+	}
+	// Rotating the signing key does not change it.
+	if _, err := a.Tokens.Rotate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if k, err := main.DeviceKey(b.Main); err != nil || !bytes.Equal(k, ka) {
+		t.Fatalf("device key changed with the signing key (err %v)", err)
+	}
 }

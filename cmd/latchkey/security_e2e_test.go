@@ -233,6 +233,16 @@ func TestServer_FailedAuthFlags(t *testing.T) {
 	}); err != nil || len(m.TrustedProxies) != 1 {
 		t.Fatalf("env: %v %v", m.TrustedProxies, err)
 	}
+	if m.FailedSignInsPerDevice != 5 || m.SignInChecks < 1 {
+		t.Fatalf("sign-in defaults: %d %d", m.FailedSignInsPerDevice, m.SignInChecks)
+	}
+	if err := m.ParseFlags([]string{"--failed-signin-per-device", "3", "--signin-checks", "0"}, func(string) string { return "" }); err != nil ||
+		m.FailedSignInsPerDevice != 3 || m.SignInChecks != 0 {
+		t.Fatalf("sign-in flags: %v %d %d", err, m.FailedSignInsPerDevice, m.SignInChecks)
+	}
+	if err := main.NewMain(&main.Env{Stderr: io.Discard}).ParseFlags([]string{"--failed-signin-per-device", "-1"}, func(string) string { return "" }); err == nil {
+		t.Fatal("a negative device limit was accepted")
+	}
 }
 
 // TestServer_AuditLog follows changes made over GraphQL, by `latchkey admin`

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/hmac"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
@@ -12,6 +14,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
+	"runtime"
 	"strings"
 	"time"
 
@@ -95,6 +98,16 @@ type Main struct {
 	FailedAuthPerAddr int
 	FailedAuthPerKey  int
 
+	// FailedSignInsPerDevice is how many wrong passwords a browser that
+	// signed in before (it holds a device cookie for the email) may send
+	// in a row, then one every ratelimit.DefaultDeviceRefill; 0: no
+	// limit. Such a browser is never refused for failures elsewhere; the
+	// limits above apply to the other UI sign-ins (see ratelimit.SignIn).
+	// SignInChecks bounds the concurrent password checks of those other
+	// sign-ins (0: no bound).
+	FailedSignInsPerDevice int
+	SignInChecks           int
+
 	// TrustedProxies are the addresses of the reverse proxies in front of
 	// the server (--trusted-proxies): only a connection from one of them
 	// may name the client in X-Forwarded-For, and the client is the
@@ -121,6 +134,7 @@ type Main struct {
 	Events     latchkey.EventService // revocation events: LISTEN/NOTIFY on PostgreSQL
 	AuthCache  *sqldb.AuthCache      // nil when AuthCacheTTL is 0
 	Limiter    *ratelimit.Guard      // failed-authentication limits
+	SignIns    *ratelimit.SignIn     // failed UI sign-in limits
 	HTTPServer *lkhttp.Server
 	Registry   *prometheus.Registry
 
@@ -141,6 +155,7 @@ func NewMain(env *Env) *Main {
 		BootstrapEmail: DefaultBootstrapEmail, BootstrapTenant: DefaultBootstrapTenant,
 		Stdout: env.Stdout, Stderr: env.Stderr, Now: env.Now, AuthCacheTTL: sqldb.DefaultAuthCacheTTL,
 		FailedAuthPerAddr: DefaultFailedAuthPerAddr, FailedAuthPerKey: DefaultFailedAuthPerKey,
+		FailedSignInsPerDevice: ratelimit.DefaultFailedSignInsPerDevice, SignInChecks: DefaultSignInChecks(),
 	}
 }
 
@@ -178,8 +193,10 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 	fs.DurationVar(&m.AuthCacheTTL, "auth-cache-ttl", m.AuthCacheTTL, "trust a verified credential this long without a database read (revocation still ends it at once); 0 turns the cache off")
 	fs.StringVar(&m.SigningKeyFile, "signing-key-file", m.SigningKeyFile, "sign access tokens with this Ed25519 private key (PKCS #8 PEM `file`, mode 0600)")
 	fs.StringVar(&m.SystemSecretFile, "system-secret-file", m.SystemSecretFile, systemSecretFileUsage)
-	fs.IntVar(&m.FailedAuthPerAddr, "failed-auth-per-addr", m.FailedAuthPerAddr, "failed authentications a client address may have in a row, then per minute, before its uncached checks share a slow lane (valid credentials still work); 0: no limit")
-	fs.IntVar(&m.FailedAuthPerKey, "failed-auth-per-key", m.FailedAuthPerKey, "failed password sign-ins for one email, in a row, then per minute; 0: no limit")
+	fs.IntVar(&m.FailedAuthPerAddr, "failed-auth-per-addr", m.FailedAuthPerAddr, "failed authentications a client address may have in a row, then per minute, before its uncached checks share a slow lane (valid credentials still work); for UI sign-ins from new browsers, before they are refused; 0: no limit")
+	fs.IntVar(&m.FailedAuthPerKey, "failed-auth-per-key", m.FailedAuthPerKey, "failed password sign-ins for one email from browsers it has not signed in from, in a row, then per minute; 0: no limit")
+	fs.IntVar(&m.FailedSignInsPerDevice, "failed-signin-per-device", m.FailedSignInsPerDevice, "wrong UI passwords a browser the user signed in from before may send in a row, then one every 12 minutes; it is never locked out by failures elsewhere; 0: no limit")
+	fs.IntVar(&m.SignInChecks, "signin-checks", m.SignInChecks, "password checks of UI sign-ins from other browsers that may run at once (each holds a core and an Argon2id hash's memory); 0: no bound")
 	gcMinHeap := fs.Int("gc-min-heap", DefaultGCMinHeapMiB, "keep the garbage collector's heap goal at least this many `MiB`: fewer collections (0: Go's default; ignored if GOGC is set)")
 	trustedProxies := fs.String("trusted-proxies", "", "comma-separated `CIDRs` and addresses of your reverse proxies, e.g. 10.0.0.0/8,127.0.0.1: only they may name the client in X-Forwarded-For (env LATCHKEY_TRUSTED_PROXIES)")
 	fs.Func("trust-proxy-headers", "removed: use --trusted-proxies", func(string) error {
@@ -222,6 +239,9 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 	}
 	if m.FailedAuthPerAddr < 0 || m.FailedAuthPerKey < 0 {
 		return fmt.Errorf("invalid --failed-auth-per-addr or --failed-auth-per-key: use 0 (no limit) or more")
+	}
+	if m.FailedSignInsPerDevice < 0 || m.SignInChecks < 0 {
+		return fmt.Errorf("invalid --failed-signin-per-device or --signin-checks: use 0 (no limit) or more")
 	}
 	if m.AccessTokenTTL < time.Minute || m.AccessTokenTTL > 24*time.Hour {
 		return fmt.Errorf("invalid --access-token-ttl %s: use 1m to 24h", m.AccessTokenTTL)
@@ -312,6 +332,14 @@ func (m *Main) Run(ctx context.Context) error {
 		ByKey:  ratelimit.NewLimiter(m.FailedAuthPerKey, m.FailedAuthPerKey, 0, m.Now),
 		Logger: m.Logger,
 	}
+	m.SignIns = ratelimit.NewSignIn(ratelimit.SignInLimits{
+		PerAddr: m.FailedAuthPerAddr, PerEmail: m.FailedAuthPerKey,
+		PerDevice: m.FailedSignInsPerDevice, MaxUntrustedChecks: m.SignInChecks,
+	}, m.Now, m.Logger)
+	deviceKey, err := m.deviceKey(ctx)
+	if err != nil {
+		return err
+	}
 	audit := sqldb.NewAuditService(m.DB)
 
 	gql := &graphql.Server{
@@ -347,7 +375,8 @@ func (m *Main) Run(ctx context.Context) error {
 		Now:             m.Now,
 		BaseURL:         m.PublicURL,
 		SecureCookies:   m.SecureCookies || strings.HasPrefix(m.PublicURL, "https://"),
-		Limiter:         m.Limiter,
+		DeviceKey:       deviceKey,
+		Limiter:         m.SignIns,
 	}).Handler()
 	if err := m.HTTPServer.Open(); err != nil {
 		return err
@@ -360,6 +389,28 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.Logger.Info("latchkey listening", "url", m.HTTPServer.URL(), "db", dbKind(m.DSN), "version", latchkey.Version())
 	return nil
+}
+
+// DefaultSignInChecks is the default of --signin-checks: half the cores,
+// so that a flood of sign-ins from unknown browsers leaves the rest free.
+func DefaultSignInChecks() int {
+	return max(1, runtime.GOMAXPROCS(0)/2)
+}
+
+// deviceKey derives the key of the UI's device cookies from the oldest
+// signing key in the database: every replica has it, it is never deleted,
+// and the derivation is one-way, so the cookies reveal nothing about it.
+func (m *Main) deviceKey(ctx context.Context) ([]byte, error) {
+	// Since the epoch: retired keys too (the zero time would be NULL).
+	keys, err := sqldb.NewSigningKeyService(m.DB).FindSigningKeys(ctx, time.Unix(0, 0))
+	if err != nil {
+		return nil, fmt.Errorf("device cookie key: %w", err)
+	} else if len(keys) == 0 {
+		return nil, errors.New("device cookie key: no signing key")
+	}
+	mac := hmac.New(sha256.New, keys[len(keys)-1].PrivateKey)
+	mac.Write([]byte("latchkey ui device cookies v1"))
+	return mac.Sum(nil), nil
 }
 
 // bootstrap creates the first tenant, admin and key when no user exists,
