@@ -250,14 +250,13 @@ func (l *Limiter) evict(now time.Time) {
 	l.active.Store(int64(len(l.buckets)))
 }
 
-// Guard limits the cost of failed authentication. Bearer credentials are
-// never refused unchecked: a client address that used up its budget of
-// failures (ByAddr) only has its uncached checks share a slow lane (Gate).
-// Password sign-ins are limited per address and per email (ByKey; see
-// CheckEmail). A nil *Guard, or nil limiters, limit nothing.
+// Guard limits the cost of failed bearer-credential authentication. It
+// never refuses a credential unchecked: a client address that used up its
+// budget of failures (ByAddr) only has its uncached checks share a slow
+// lane (Gate). (Password sign-ins: see SignIn.) A nil *Guard, or a nil
+// ByAddr, limits nothing.
 type Guard struct {
 	ByAddr *Limiter
-	ByKey  *Limiter
 
 	// LaneSlots, LaneWaiters and LaneWait shape Gate's slow lane; zero
 	// means DefaultLaneSlots, DefaultLaneWaiters and DefaultLaneWait.
@@ -281,41 +280,6 @@ type Guard struct {
 // request to retry.
 func errTooMany() error {
 	return latchkey.Errorf(latchkey.ERATELIMIT, "Too many failed attempts; try again later.")
-}
-
-// Check returns an ERATELIMIT error, and logs it, if addr or key has no
-// budget left; the attempt must then be refused without being checked.
-// Otherwise it returns nil, at the cost of an atomic load while no address
-// or key has failed recently and of a map lookup or two after.
-func (g *Guard) Check(addr, key string) error {
-	if g == nil || (g.ByAddr.Len() == 0 && g.ByKey.Len() == 0) {
-		return nil
-	}
-	a := addrKey(addr)
-	byAddr, byKey := g.ByAddr.Blocked(a), g.ByKey.Blocked(key)
-	if !byAddr && !byKey {
-		return nil
-	}
-	limit := "address"
-	if !byAddr {
-		limit = "credential"
-	}
-	g.log().Warn("failed-authentication limit: attempt refused", "limit", limit, "addr", addr, "key", key)
-	return errTooMany()
-}
-
-// Fail records a failed attempt from addr with key ("" for none), and logs
-// when it uses up a budget.
-func (g *Guard) Fail(addr, key string) {
-	if g == nil {
-		return
-	}
-	if g.ByAddr.Fail(addrKey(addr)) {
-		g.log().Warn("failed-authentication limit reached", "limit", "address", "addr", addr, "key", key)
-	}
-	if g.ByKey.Fail(key) {
-		g.log().Warn("failed-authentication limit reached", "limit", "credential", "addr", addr, "key", key)
-	}
 }
 
 func (g *Guard) log() *slog.Logger {

@@ -88,9 +88,11 @@ func TestLimiter_DisabledAndNil(t *testing.T) {
 		t.Fatal("a nil limiter blocked")
 	}
 	var g *ratelimit.Guard
-	g.Fail("1.2.3.4", "k")
-	if err := g.Check("1.2.3.4", "k"); err != nil {
+	g.FailCredential("1.2.3.4", "k")
+	if release, err := g.Gate(context.Background()); err != nil {
 		t.Fatal(err)
+	} else {
+		release()
 	}
 }
 
@@ -115,67 +117,36 @@ func TestLimiter_Bounded(t *testing.T) {
 	}
 }
 
-func TestGuard(t *testing.T) {
+// TestGuard_FailCredential: failures count against the address (an IPv6
+// client against its /64), never against the credential; the budget used
+// up is logged with the credential's identifier only.
+func TestGuard_FailCredential(t *testing.T) {
 	c := newClock()
 	var logs bytes.Buffer
-	g := &ratelimit.Guard{
-		ByAddr: ratelimit.NewLimiter(20, 20, 0, c.Now),
-		ByKey:  ratelimit.NewLimiter(10, 10, 0, c.Now),
-		Logger: slog.New(slog.NewTextHandler(&logs, nil)),
-	}
+	g := &ratelimit.Guard{ByAddr: ratelimit.NewLimiter(3, 3, 0, c.Now), Logger: slog.New(slog.NewTextHandler(&logs, nil))}
 	secret := "lku_AbCdEfGh" + strings.Repeat("x", 30)
-	key := secret[:12]
-	// The key's limit: 10 failures from different addresses.
-	for i := range 10 {
-		addr := fmt.Sprintf("198.51.100.%d", i)
-		if err := g.Check(addr, key); err != nil {
-			t.Fatalf("attempt %d refused: %v", i+1, err)
-		}
-		g.Fail(addr, key)
+	for range 3 {
+		g.FailCredential("192.0.2.1", secret)
 	}
-	err := g.Check("198.51.100.200", key)
-	if latchkey.ErrorCode(err) != latchkey.ERATELIMIT || latchkey.ErrorMessage(err) != "Too many failed attempts; try again later." {
-		t.Fatalf("11th attempt with the key: %v", err)
+	if !g.ByAddr.Blocked("192.0.2.1") || g.ByAddr.Blocked("192.0.2.2") || g.ByAddr.Len() != 1 {
+		t.Fatalf("address budget: len %d", g.ByAddr.Len())
 	}
-	// Other keys from a fresh address pass.
-	if err := g.Check("198.51.100.200", "lku_ZZZZZZZZ"); err != nil {
-		t.Fatal(err)
+	for i := range 3 {
+		g.FailCredential(fmt.Sprintf("2001:db8:1:2::%x", i+1), "")
 	}
-	// The address's limit: 20 failures with different keys from one address.
-	for i := range 20 {
-		if err := g.Check("192.0.2.1", fmt.Sprint("email:", i)); err != nil {
-			t.Fatalf("attempt %d refused: %v", i+1, err)
-		}
-		g.Fail("192.0.2.1", fmt.Sprint("email:", i))
+	if !g.ByAddr.Blocked("2001:db8:1:2::/64") {
+		t.Error("an IPv6 client does not count against its /64")
 	}
-	if err := g.Check("192.0.2.1", "email:fresh"); latchkey.ErrorCode(err) != latchkey.ERATELIMIT {
-		t.Fatalf("21st attempt from the address: %v", err)
-	}
-	// An IPv6 client counts against its /64.
-	for i := range 20 {
-		g.Fail(fmt.Sprintf("2001:db8:1:2::%x", i+1), "")
-	}
-	if err := g.Check("2001:db8:1:2:ffff::1", ""); latchkey.ErrorCode(err) != latchkey.ERATELIMIT {
-		t.Fatalf("same /64: %v", err)
-	}
-	if err := g.Check("2001:db8:1:3::1", ""); err != nil {
-		t.Fatalf("another /64: %v", err)
-	}
-	// Every refusal and every budget used up is logged, with the address
-	// and the key; never more of the secret.
 	out := logs.String()
-	for _, want := range []string{"attempt refused", "limit reached", "addr=198.51.100.200", "key=lku_AbCdEfGh", "addr=192.0.2.1", "limit=address", "limit=credential"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("logs lack %q:\n%s", want, out)
-		}
+	if !strings.Contains(out, "limit reached") || !strings.Contains(out, "addr=192.0.2.1") || !strings.Contains(out, "credential=lku_…xxxx") {
+		t.Errorf("logs:\n%s", out)
 	}
-	if strings.Contains(out, secret[:13]) {
-		t.Errorf("logs hold more than the key of the secret:\n%s", out)
+	if strings.Contains(out, secret[4:12]) {
+		t.Errorf("logs hold part of the secret:\n%s", out)
 	}
-	// A minute later everything has refilled.
 	c.Add(time.Minute)
-	if err := g.Check("192.0.2.1", key); err != nil {
-		t.Fatal(err)
+	if g.ByAddr.Blocked("192.0.2.1") {
+		t.Error("still blocked a minute later")
 	}
 }
 
@@ -185,21 +156,24 @@ func TestEmailKey(t *testing.T) {
 	}
 }
 
-// BenchmarkGuard_Check measures what a successful request pays: nothing
-// but an atomic load while no one has failed, one or two map lookups after.
-func BenchmarkGuard_Check(b *testing.B) {
-	g := &ratelimit.Guard{ByAddr: ratelimit.NewLimiter(20, 20, 0, nil), ByKey: ratelimit.NewLimiter(10, 10, 0, nil)}
+// BenchmarkGuard_Gate measures what a successful request pays: nothing
+// but an atomic load while no one has failed, a map lookup after.
+func BenchmarkGuard_Gate(b *testing.B) {
+	g := &ratelimit.Guard{ByAddr: ratelimit.NewLimiter(20, 20, 0, nil)}
+	ctx := latchkey.NewContextWithClientInfo(context.Background(), latchkey.ClientInfo{Addr: "192.0.2.1"})
 	b.Run("idle", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			_ = g.Check("192.0.2.1", "lku_AbCdEfGh")
+			release, _ := g.Gate(ctx)
+			release()
 		}
 	})
-	g.Fail("198.51.100.1", "lku_ZZZZZZZZ")
+	g.FailCredential("198.51.100.1", "lku_ZZZZZZZZ")
 	b.Run("after-a-failure", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			_ = g.Check("192.0.2.1", "lku_AbCdEfGh")
+			release, _ := g.Gate(ctx)
+			release()
 		}
 	})
 }

@@ -329,7 +329,6 @@ func (m *Main) Run(ctx context.Context) error {
 
 	m.Limiter = &ratelimit.Guard{
 		ByAddr: ratelimit.NewLimiter(m.FailedAuthPerAddr, m.FailedAuthPerAddr, 0, m.Now),
-		ByKey:  ratelimit.NewLimiter(m.FailedAuthPerKey, m.FailedAuthPerKey, 0, m.Now),
 		Logger: m.Logger,
 	}
 	m.SignIns = ratelimit.NewSignIn(ratelimit.SignInLimits{
