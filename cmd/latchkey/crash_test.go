@@ -111,7 +111,7 @@ func startCrashServer(t *testing.T, bin, dsn string, fresh bool) (*crashServer, 
 		case key = <-keyCh:
 		case <-s.done:
 			t.Fatalf("server exited: %s", s.stderr)
-		case <-time.After(30 * time.Second):
+		case <-time.After(90 * time.Second):
 			t.Fatalf("no bootstrap key; stdout %q, stderr %s", s.stdout, s.stderr)
 		}
 	}
