@@ -54,6 +54,7 @@ type AgentFilter struct {
 	ID   *string
 	IDs  []string // nil: no filter; empty: matches nothing
 	Name *string
+	Type *string
 
 	Offset int
 	Limit  int

@@ -48,6 +48,7 @@ type APIKeyFilter struct {
 	IDs      []string
 	UserID   *string
 	TenantID *string // keys whose default tenant is this one
+	Name     *string
 
 	OrderBy []SortOrder // allowed fields: created_at, name, expires_at
 	Offset  int

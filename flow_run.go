@@ -178,6 +178,7 @@ type FlowRunFilter struct {
 	IDs     []string       // nil: no filter; empty: matches nothing
 	States  []FlowRunState // nil: no filter; empty: matches nothing
 	AgentID *string
+	Name    *string
 
 	OrderBy []SortOrder // allowed fields: scheduled_start_time, created_at, name
 	Offset  int

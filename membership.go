@@ -36,6 +36,7 @@ type MembershipFilter struct {
 	ID       *string
 	TenantID *string
 	UserID   *string
+	Role     *Role
 
 	Offset int
 	Limit  int

@@ -34,6 +34,7 @@ func (sa *ServiceAccount) Validate() error {
 type ServiceAccountFilter struct {
 	ID       *string
 	TenantID *string
+	Name     *string
 
 	Offset int
 	Limit  int

@@ -111,7 +111,10 @@ func (r *queryResolver) FlowRun(ctx context.Context, where *FlowRunBoolExp, orde
 	if err != nil {
 		return nil, err
 	}
-	f, keep := flowRunFilter(where, orderBy)
+	f, keep, err := flowRunFilter(where, orderBy)
+	if err != nil {
+		return nil, err
+	}
 	return filterPage(p, keep, func(offset, limit int) ([]*latchkey.FlowRun, error) {
 		f.Offset, f.Limit = offset, limit
 		runs, _, err := r.s.FlowRuns.FindFlowRuns(ctx, f)
@@ -124,7 +127,10 @@ func (r *queryResolver) Agent(ctx context.Context, where *AgentBoolExp, limit *i
 	if err != nil {
 		return nil, err
 	}
-	f, keep := agentFilter(where)
+	f, keep, err := agentFilter(where)
+	if err != nil {
+		return nil, err
+	}
 	return filterPage(p, keep, func(offset, limit int) ([]*latchkey.Agent, error) {
 		f.Offset, f.Limit = offset, limit
 		agents, _, err := r.s.Agents.FindAgents(ctx, f)

@@ -9,9 +9,9 @@ import (
 
 // This file evaluates flow_run_bool_exp and agent_bool_exp, which, unlike
 // the other where arguments, support _or and _not: the Prefect agent's
-// flow_run query uses _or. The whole expression is checked in memory;
-// top-level id and state conditions are also pushed down to the service so
-// that it fetches only candidate rows.
+// flow_run query uses _or. Top-level conditions the service can answer are
+// pushed down; a where with anything more is checked in memory, over the
+// rows a top-level id condition names, and refused without one.
 
 // timeMatch reports whether t satisfies every operator of e. A null column
 // satisfies none (SQL comparisons with NULL are not true).
@@ -106,9 +106,15 @@ func flowRunFieldsMatch(w *FlowRunBoolExp, r *latchkey.FlowRun) bool {
 		timeMatch(w.ScheduledStartTime, &r.ScheduledStartTime)
 }
 
-// flowRunFilter returns the FlowRunFilter to fetch candidates with, and a
-// predicate for the whole where (nil when there is no where).
-func flowRunFilter(where *FlowRunBoolExp, orderBy []*FlowRunOrderBy) (latchkey.FlowRunFilter, func(*latchkey.FlowRun) bool) {
+// flowRunFilter returns the FlowRunFilter to fetch with and, when the
+// store cannot answer the whole where, a predicate for it. A where of
+// top-level id (_eq, _in), name (_eq), state (_eq, _in) and agent_id (_eq)
+// conditions goes to the store entirely, as does a top-level task_runs
+// (which no run matches). Anything else (_and, _or, _not, other fields
+// or operators) is checked in memory, and only when a top-level id
+// condition names the rows (as the Prefect agent's query does, with
+// id: {_in: [...]} and an _or on state): otherwise it is refused.
+func flowRunFilter(where *FlowRunBoolExp, orderBy []*FlowRunOrderBy) (latchkey.FlowRunFilter, func(*latchkey.FlowRun) bool, error) {
 	var f latchkey.FlowRunFilter
 	for _, o := range orderBy {
 		if o == nil {
@@ -119,10 +125,25 @@ func flowRunFilter(where *FlowRunBoolExp, orderBy []*FlowRunOrderBy) (latchkey.F
 		f.OrderBy = appendSort(f.OrderBy, "name", o.Name)
 	}
 	if where == nil {
-		return f, nil
+		return f, nil, nil
 	}
-	// Push down top-level id and state conditions; the predicate re-checks them.
-	for _, c := range append(uuidConds("id", where.ID), stringConds("state", where.State)...) {
+	if where.TaskRuns != nil {
+		// Latchkey runs have no task runs, so no run matches: an empty id
+		// list asks the store for nothing.
+		f.IDs = []string{}
+		return f, nil, nil
+	}
+	var rest []string
+	if where.And != nil || where.Or != nil || where.Not != nil {
+		rest = append(rest, "_and, _or or _not")
+	}
+	if e := where.ScheduledStartTime; e != nil && (e.Eq != nil || e.Neq != nil || e.Gt != nil || e.Gte != nil || e.Lt != nil || e.Lte != nil) {
+		rest = append(rest, "scheduled_start_time")
+	}
+	cs := append(uuidConds("id", where.ID), stringConds("state", where.State)...)
+	cs = append(cs, uuidConds("agent_id", where.AgentID)...)
+	cs = append(cs, stringConds("name", where.Name)...)
+	for _, c := range cs {
 		switch {
 		case c.field == "id" && c.op == opEq && f.ID == nil:
 			f.ID = ptr(c.values[0])
@@ -133,21 +154,39 @@ func flowRunFilter(where *FlowRunBoolExp, orderBy []*FlowRunOrderBy) (latchkey.F
 			for _, v := range c.values {
 				f.States = append(f.States, latchkey.FlowRunState(v))
 			}
+		case c.field == "agent_id" && c.op == opEq && f.AgentID == nil:
+			f.AgentID = ptr(c.values[0])
+		case c.field == "name" && c.op == opEq && f.Name == nil:
+			f.Name = ptr(c.values[0])
+		default:
+			rest = append(rest, c.String())
 		}
 	}
+	if len(rest) == 0 {
+		return f, nil, nil
+	}
+	if !byIDs(f.ID, f.IDs) {
+		return f, nil, unsupported("flow_run", strings.Join(rest, ", "), "top-level id (_eq, _in), name (_eq), state (_eq, _in) and agent_id (_eq)")
+	}
+	// The predicate re-checks the pushed-down conditions too.
 	return f, func(r *latchkey.FlowRun) bool {
 		return evalBoolExp(where, func(w *FlowRunBoolExp) bool { return flowRunFieldsMatch(w, r) })
-	}
+	}, nil
 }
 
-// agentFilter returns the AgentFilter to fetch candidates with, and a
-// predicate for the whole where (nil when there is no where).
-func agentFilter(where *AgentBoolExp) (latchkey.AgentFilter, func(*latchkey.Agent) bool) {
+// agentFilter returns the AgentFilter to fetch with and, when the store
+// cannot answer the whole where, a predicate for it; as flowRunFilter, for
+// top-level id (_eq, _in), name (_eq) and type (_eq) conditions.
+func agentFilter(where *AgentBoolExp) (latchkey.AgentFilter, func(*latchkey.Agent) bool, error) {
 	var f latchkey.AgentFilter
 	if where == nil {
-		return f, nil
+		return f, nil, nil
 	}
-	for _, c := range append(uuidConds("id", where.ID), stringConds("name", where.Name)...) {
+	var rest []string
+	if where.And != nil || where.Or != nil || where.Not != nil {
+		rest = append(rest, "_and, _or or _not")
+	}
+	for _, c := range append(append(uuidConds("id", where.ID), stringConds("name", where.Name)...), stringConds("type", where.Type)...) {
 		switch {
 		case c.field == "id" && c.op == opEq && f.ID == nil:
 			f.ID = ptr(c.values[0])
@@ -155,7 +194,17 @@ func agentFilter(where *AgentBoolExp) (latchkey.AgentFilter, func(*latchkey.Agen
 			f.IDs = c.values
 		case c.field == "name" && c.op == opEq && f.Name == nil:
 			f.Name = ptr(c.values[0])
+		case c.field == "type" && c.op == opEq && f.Type == nil:
+			f.Type = ptr(c.values[0])
+		default:
+			rest = append(rest, c.String())
 		}
+	}
+	if len(rest) == 0 {
+		return f, nil, nil
+	}
+	if !byIDs(f.ID, f.IDs) {
+		return f, nil, unsupported("agent", strings.Join(rest, ", "), "top-level id (_eq, _in), name (_eq) and type (_eq)")
 	}
 	return f, func(ag *latchkey.Agent) bool {
 		return evalBoolExp(where, func(w *AgentBoolExp) bool {
@@ -163,37 +212,7 @@ func agentFilter(where *AgentBoolExp) (latchkey.AgentFilter, func(*latchkey.Agen
 				condsMatch(stringConds("name", w.Name), ag.Name, false) &&
 				condsMatch(stringConds("type", w.Type), ag.Type, false)
 		})
-	}
-}
-
-// filterPage fetches one page: through the service when keep is nil,
-// otherwise by fetching every candidate, keeping the matches and paging in
-// memory.
-func filterPage[T any](p page, keep func(*T) bool, fetch func(offset, limit int) ([]*T, error)) ([]*T, error) {
-	if p.empty {
-		return []*T{}, nil
-	}
-	if keep == nil {
-		return fetch(p.offset, p.limit)
-	}
-	all, err := fetch(0, 0)
-	if err != nil {
-		return nil, err
-	}
-	out := all[:0:0]
-	for _, t := range all {
-		if keep(t) {
-			out = append(out, t)
-		}
-	}
-	if p.offset >= len(out) {
-		return []*T{}, nil
-	}
-	out = out[p.offset:]
-	if p.limit > 0 && p.limit < len(out) {
-		out = out[:p.limit]
-	}
-	return out, nil
+	}, nil
 }
 
 // headerUUID returns the uuid in a request header, or "" if it is absent or

@@ -214,6 +214,9 @@ func TestAgent_FlowRunQueryAsTheAgentSendsIt(t *testing.T) {
 	}
 }
 
+// A where goes to the service when it can answer it; anything more is
+// checked here over the rows a top-level id condition names, and refused
+// without one (it used to be checked here over every row).
 func TestAgent_FlowRunWhere(t *testing.T) {
 	e := MustNewEnv(t)
 	runs, _ := withAgentServices(e)
@@ -224,31 +227,63 @@ func TestAgent_FlowRunWhere(t *testing.T) {
 		{ID: runSix, Name: "six", State: latchkey.FlowRunFailed, ScheduledStartTime: sched.Add(2 * time.Hour)},
 	}
 	var gotFilter latchkey.FlowRunFilter
+	calls := 0
+	// A fake store: it answers the conditions a FlowRunFilter carries.
 	runs.FindFlowRunsFn = func(ctx context.Context, f latchkey.FlowRunFilter) ([]*latchkey.FlowRun, int, error) {
 		gotFilter = f
-		out := all[f.Offset:]
+		calls++
+		var match []*latchkey.FlowRun
+		for _, r := range all {
+			if f.ID != nil && r.ID != *f.ID || f.IDs != nil && !slices.Contains(f.IDs, r.ID) ||
+				f.States != nil && !slices.Contains(f.States, r.State) || f.AgentID != nil && r.AgentID != *f.AgentID ||
+				f.Name != nil && r.Name != *f.Name {
+				continue
+			}
+			match = append(match, r)
+		}
+		out := match[min(f.Offset, len(match)):]
 		if f.Limit > 0 && f.Limit < len(out) {
 			out = out[:f.Limit]
 		}
-		return out, len(all), nil
+		return out, len(match), nil
 	}
+	byID := `id: { _in: ["` + runOne + `", "` + runTwo + `", "` + runSix + `"] }, `
 	for _, tt := range []struct {
 		where string
-		want  []string
+		want  []string // nil: refused
 	}{
+		// Answered by the service.
 		{`{ state: { _in: ["Running", "Failed"] } }`, []string{"two", "six"}},
-		{`{ _not: { state: { _eq: "Running" } } }`, []string{"one", "six"}},
-		{`{ _or: [{ name: { _eq: "one" } }, { agent_id: { _eq: "` + agentID + `" } }] }`, []string{"one", "two"}},
-		{`{ agent_id: { _neq: "` + agentID + `" } }`, []string{}}, // NULL <> x is not true
-		{`{ scheduled_start_time: { _gt: "2022-02-23T12:00:00+00:00", _lte: "2022-02-23T13:00:00Z" } }`, []string{"two"}},
-		{`{ _and: [{ state: { _neq: "Failed" } }, { name: { _nin: ["one"] } }] }`, []string{"two"}},
-		{`{ _or: [] }`, []string{}},
+		{`{ name: { _eq: "one" } }`, []string{"one"}},
+		{`{ agent_id: { _eq: "` + agentID + `" } }`, []string{"two"}},
 		{`{ task_runs: {} }`, []string{}},
+		// Checked here, over the rows named by id.
+		{`{ ` + byID + `_not: { state: { _eq: "Running" } } }`, []string{"one", "six"}},
+		{`{ ` + byID + `_or: [{ name: { _eq: "one" } }, { agent_id: { _eq: "` + agentID + `" } }] }`, []string{"one", "two"}},
+		{`{ ` + byID + `agent_id: { _neq: "` + agentID + `" } }`, []string{}}, // NULL <> x is not true
+		{`{ ` + byID + `scheduled_start_time: { _gt: "2022-02-23T12:00:00+00:00", _lte: "2022-02-23T13:00:00Z" } }`, []string{"two"}},
+		{`{ ` + byID + `_and: [{ state: { _neq: "Failed" } }, { name: { _nin: ["one"] } }] }`, []string{"two"}},
+		{`{ ` + byID + `_or: [] }`, []string{}},
+		// Refused: the service cannot answer them and no id names the rows.
+		{`{ _not: { state: { _eq: "Running" } } }`, nil},
+		{`{ _or: [{ name: { _eq: "one" } }, { agent_id: { _eq: "` + agentID + `" } }] }`, nil},
+		{`{ agent_id: { _neq: "` + agentID + `" } }`, nil},
+		{`{ scheduled_start_time: { _gt: "2022-02-23T12:00:00+00:00" } }`, nil},
+		{`{ name: { _nin: ["one"] } }`, nil},
 	} {
+		calls = 0
+		resp := e.Query(t, `query { flow_run(where: `+tt.where+`) { name } }`, nil)
+		if tt.want == nil {
+			resp.MustError(t, "BAD_USER_INPUT", true)
+			if msg := resp.Errors[0].Message; !strings.Contains(msg, "is not supported") || calls != 0 {
+				t.Errorf("where %s: %q after %d calls, want refused before the service", tt.where, msg, calls)
+			}
+			continue
+		}
 		var data struct {
 			FlowRun []struct{ Name string } `json:"flow_run"`
 		}
-		e.Query(t, `query { flow_run(where: `+tt.where+`) { name } }`, nil).MustData(t, &data)
+		resp.MustData(t, &data)
 		got := []string{}
 		for _, r := range data.FlowRun {
 			got = append(got, r.Name)
@@ -257,7 +292,7 @@ func TestAgent_FlowRunWhere(t *testing.T) {
 			t.Errorf("where %s: %v, want %v", tt.where, got, tt.want)
 		}
 	}
-	// State conditions are pushed down; paging is done after filtering.
+	// State conditions are pushed down, with paging.
 	var data struct {
 		FlowRun []struct{ Name string } `json:"flow_run"`
 	}
@@ -265,8 +300,14 @@ func TestAgent_FlowRunWhere(t *testing.T) {
 	if len(data.FlowRun) != 1 || data.FlowRun[0].Name != "six" {
 		t.Errorf("page = %+v", data.FlowRun)
 	}
-	if !slices.Equal(gotFilter.States, []latchkey.FlowRunState{"Running", "Failed"}) || len(gotFilter.OrderBy) != 1 || gotFilter.OrderBy[0] != (latchkey.SortOrder{Field: "name", Desc: true}) {
+	if !slices.Equal(gotFilter.States, []latchkey.FlowRunState{"Running", "Failed"}) || len(gotFilter.OrderBy) != 1 || gotFilter.OrderBy[0] != (latchkey.SortOrder{Field: "name", Desc: true}) ||
+		gotFilter.Limit != 1 || gotFilter.Offset != 1 {
 		t.Errorf("filter = %+v", gotFilter)
+	}
+	// Checked here: the named rows are fetched, then paged here.
+	e.Query(t, `query { flow_run(where: { `+byID+`_not: { state: { _eq: "Scheduled" } } }, limit: 1, offset: 1) { name } }`, nil).MustData(t, &data)
+	if len(data.FlowRun) != 1 || data.FlowRun[0].Name != "six" || len(gotFilter.IDs) != 3 || gotFilter.Limit != 0 || gotFilter.Offset != 0 {
+		t.Errorf("filter = %+v, data = %+v", gotFilter, data.FlowRun)
 	}
 	// Without where, paging goes to the service.
 	e.Query(t, `query { flow_run(limit: 2, offset: 1) { name } }`, nil).MustData(t, &data)
@@ -503,8 +544,9 @@ func TestAgent_ListAgents(t *testing.T) {
 		Agent []map[string]any `json:"agent"`
 	}
 	e.Query(t, `query { agent(where: { type: { _eq: "LocalAgent" } }) { id name type labels last_seen_at user_id } }`, nil).MustData(t, &data)
-	if len(data.Agent) != 1 {
-		t.Fatalf("agents = %v", data.Agent)
+	// The type goes to the service (which, here, answers both agents).
+	if len(data.Agent) != 2 || gotFilter.Type == nil || *gotFilter.Type != "LocalAgent" {
+		t.Fatalf("agents = %v, filter = %+v", data.Agent, gotFilter)
 	}
 	a := data.Agent[0]
 	if a["id"] != agentID || a["name"] != "agent" || a["type"] != "LocalAgent" || a["last_seen_at"] != "2022-02-23T12:00:00+00:00" || a["user_id"] != saID {

@@ -28,8 +28,14 @@ func (r *mutationResolver) DeleteAPIToken(ctx context.Context, input DeleteAPITo
 	return deleted(r.s.APITokens.DeleteAPIToken(ctx, input.TokenID))
 }
 
-func (r *queryResolver) APIToken(ctx context.Context) ([]*latchkey.APIToken, error) {
-	tokens, _, err := r.s.APITokens.FindAPITokens(ctx, latchkey.APITokenFilter{})
+func (r *queryResolver) APIToken(ctx context.Context, limit *int, offset *int) ([]*latchkey.APIToken, error) {
+	p, err := pageArgs(limit, offset)
+	if err != nil {
+		return nil, err
+	} else if p.empty {
+		return []*latchkey.APIToken{}, nil
+	}
+	tokens, _, err := r.s.APITokens.FindAPITokens(ctx, latchkey.APITokenFilter{Offset: p.offset, Limit: p.limit})
 	return tokens, err
 }
 

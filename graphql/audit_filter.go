@@ -45,7 +45,8 @@ func auditEventField(e *latchkey.AuditEvent, field string) string {
 
 // auditEventFilter builds an AuditFilter from where and order_by, and
 // returns the conditions left to check in memory: the first _eq of each
-// field goes to the store, the rest is checked here.
+// field goes to the store; the rest is checked here when the filter names
+// one event by id, and refused otherwise.
 func auditEventFilter(where *AuditEventBoolExp, orderBy []*AuditEventOrderBy) (latchkey.AuditFilter, []cond, error) {
 	var f latchkey.AuditFilter
 	cs, err := auditEventConds(where)
@@ -79,6 +80,9 @@ func auditEventFilter(where *AuditEventBoolExp, orderBy []*AuditEventOrderBy) (l
 		if o != nil {
 			f.OrderBy = appendSort(f.OrderBy, "created_at", o.CreatedAt)
 		}
+	}
+	if len(rest) > 0 && !byIDs(f.ID, nil) {
+		return f, nil, unsupportedConds("audit_event", rest, "id, action, target_type, target_id and actor_user_id (_eq)")
 	}
 	return f, rest, nil
 }

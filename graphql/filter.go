@@ -6,11 +6,12 @@ import (
 	"github.com/latchkey/latchkey"
 )
 
-// This file turns Hasura-style where/order_by/limit/offset arguments into
-// the root Filter structs. A where argument is flattened into a list of
-// conditions that must all hold (_and intersects). Conditions a Filter can
-// express are pushed down to the service; the rest are checked in memory,
-// in which case offset and limit are applied in memory too.
+// This file turns Hasura-style where/order_by arguments into the root
+// Filter structs. A where argument is flattened into a list of conditions
+// that must all hold (_and intersects). Conditions a Filter can express are
+// pushed down to the service. The rest are checked in memory only when the
+// Filter names its rows by id (byIDs), so that the service returns just
+// those rows; otherwise they are refused (see page.go).
 
 // op is a comparison operator.
 type op int
@@ -28,6 +29,11 @@ type cond struct {
 	op     op
 	values []string // one value for opEq and opNeq
 	fold   bool     // compare case-insensitively (uuids)
+}
+
+// String describes c for error messages, e.g. "slug _neq".
+func (c cond) String() string {
+	return c.field + " " + [...]string{opEq: "_eq", opNeq: "_neq", opIn: "_in", opNin: "_nin"}[c.op]
 }
 
 // match reports whether v satisfies c.
@@ -154,6 +160,9 @@ func tenantFilter(where *TenantBoolExp, orderBy []*TenantOrderBy) (latchkey.Tena
 		f.OrderBy = appendSort(f.OrderBy, "name", o.Name)
 		f.OrderBy = appendSort(f.OrderBy, "created_at", o.CreatedAt)
 	}
+	if len(rest) > 0 && !byIDs(f.ID, f.IDs) {
+		return f, nil, unsupportedConds("tenant", rest, "id (_eq, _in), slug (_eq) and name (_eq)")
+	}
 	return f, rest, nil
 }
 
@@ -212,6 +221,8 @@ func apiKeyFilter(where *AuthAPIKeyBoolExp, orderBy []*AuthAPIKeyOrderBy) (latch
 			f.UserID = ptr(c.values[0])
 		case c.field == "default_tenant_id" && c.op == opEq && f.TenantID == nil:
 			f.TenantID = ptr(c.values[0])
+		case c.field == "name" && c.op == opEq && f.Name == nil:
+			f.Name = ptr(c.values[0])
 		default:
 			rest = append(rest, c)
 		}
@@ -223,6 +234,9 @@ func apiKeyFilter(where *AuthAPIKeyBoolExp, orderBy []*AuthAPIKeyOrderBy) (latch
 		f.OrderBy = appendSort(f.OrderBy, "created_at", o.CreatedAt)
 		f.OrderBy = appendSort(f.OrderBy, "name", o.Name)
 		f.OrderBy = appendSort(f.OrderBy, "expires_at", o.ExpiresAt)
+	}
+	if len(rest) > 0 && !byIDs(f.ID, f.IDs) {
+		return f, nil, unsupportedConds("auth_api_key", rest, "id (_eq, _in), name (_eq), user_id (_eq) and default_tenant_id (_eq)")
 	}
 	return f, rest, nil
 }
@@ -275,9 +289,14 @@ func serviceAccountFilter(where *ServiceAccountBoolExp) (latchkey.ServiceAccount
 			f.ID = ptr(c.values[0])
 		case c.field == "tenant_id" && c.op == opEq && f.TenantID == nil:
 			f.TenantID = ptr(c.values[0])
+		case c.field == "name" && c.op == opEq && f.Name == nil:
+			f.Name = ptr(c.values[0])
 		default:
 			rest = append(rest, c)
 		}
+	}
+	if len(rest) > 0 && !byIDs(f.ID, nil) {
+		return f, nil, unsupportedConds("service_account", rest, "id (_eq), tenant_id (_eq) and name (_eq)")
 	}
 	return f, rest, nil
 }
@@ -335,9 +354,14 @@ func membershipFilter(where *MembershipBoolExp) (latchkey.MembershipFilter, []co
 			f.TenantID = ptr(c.values[0])
 		case c.field == "user_id" && c.op == opEq && f.UserID == nil:
 			f.UserID = ptr(c.values[0])
+		case c.field == "role" && c.op == opEq && f.Role == nil:
+			f.Role = ptr(latchkey.Role(c.values[0]))
 		default:
 			rest = append(rest, c)
 		}
+	}
+	if len(rest) > 0 && !byIDs(f.ID, nil) {
+		return f, nil, unsupportedConds("membership", rest, "id (_eq), tenant_id (_eq), user_id (_eq) and role (_eq)")
 	}
 	return f, rest, nil
 }
@@ -350,67 +374,4 @@ func appendSort(orders []latchkey.SortOrder, field string, dir *OrderBy) []latch
 	}
 	desc := *dir == OrderByDesc || *dir == OrderByDescNullsFirst || *dir == OrderByDescNullsLast
 	return append(orders, latchkey.SortOrder{Field: field, Desc: desc})
-}
-
-// page is a validated limit and offset.
-type page struct {
-	offset int
-	limit  int  // 0: no limit
-	empty  bool // an explicit limit: 0, which returns no rows as in Hasura
-}
-
-// pageArgs validates the limit and offset arguments.
-func pageArgs(limit, offset *int) (page, error) {
-	var p page
-	if limit != nil {
-		if *limit < 0 {
-			return p, latchkey.Errorf(latchkey.EINVALID, "limit must not be negative.")
-		}
-		p.limit = *limit
-		p.empty = *limit == 0
-	}
-	if offset != nil {
-		if *offset < 0 {
-			return p, latchkey.Errorf(latchkey.EINVALID, "offset must not be negative.")
-		}
-		p.offset = *offset
-	}
-	return p, nil
-}
-
-// findPage fetches one page. With no conditions left to check in memory,
-// offset and limit go to the service; otherwise everything matching the
-// pushed-down filter is fetched, filtered here, then paged here.
-func findPage[T any](p page, rest []cond, field func(*T, string) string, fetch func(offset, limit int) ([]*T, error)) ([]*T, error) {
-	if p.empty {
-		return []*T{}, nil
-	}
-	if len(rest) == 0 {
-		return fetch(p.offset, p.limit)
-	}
-	all, err := fetch(0, 0)
-	if err != nil {
-		return nil, err
-	}
-	out := all[:0:0]
-	for _, t := range all {
-		ok := true
-		for _, c := range rest {
-			if !c.match(field(t, c.field)) {
-				ok = false
-				break
-			}
-		}
-		if ok {
-			out = append(out, t)
-		}
-	}
-	if p.offset >= len(out) {
-		return []*T{}, nil
-	}
-	out = out[p.offset:]
-	if p.limit > 0 && p.limit < len(out) {
-		out = out[:p.limit]
-	}
-	return out, nil
 }

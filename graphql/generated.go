@@ -66,7 +66,7 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
-		APIToken       func(childComplexity int) int
+		APIToken       func(childComplexity int, limit *int, offset *int) int
 		Agent          func(childComplexity int, where *AgentBoolExp, limit *int, offset *int) int
 		AuditEvent     func(childComplexity int, where *AuditEventBoolExp, orderBy []*AuditEventOrderBy, limit *int, offset *int) int
 		AuthAPIKey     func(childComplexity int, where *AuthAPIKeyBoolExp, orderBy []*AuthAPIKeyOrderBy, limit *int, offset *int) int
@@ -221,7 +221,7 @@ type ComplexityRoot struct {
 	}
 
 	Service_account struct {
-		APIKeys         func(childComplexity int) int
+		APIKeys         func(childComplexity int, limit *int, offset *int) int
 		CreatedAt       func(childComplexity int) int
 		CreatedByUserID func(childComplexity int) int
 		ID              func(childComplexity int) int
@@ -259,7 +259,7 @@ type ComplexityRoot struct {
 		Email             func(childComplexity int) int
 		ID                func(childComplexity int) int
 		Kind              func(childComplexity int) int
-		Memberships       func(childComplexity int) int
+		Memberships       func(childComplexity int, limit *int, offset *int) int
 		Name              func(childComplexity int) int
 	}
 }
@@ -293,7 +293,7 @@ type QueryResolver interface {
 	FlowRun(ctx context.Context, where *FlowRunBoolExp, orderBy []*FlowRunOrderBy, limit *int, offset *int) ([]*latchkey.FlowRun, error)
 	Agent(ctx context.Context, where *AgentBoolExp, limit *int, offset *int) ([]*latchkey.Agent, error)
 	AuthAPIKey(ctx context.Context, where *AuthAPIKeyBoolExp, orderBy []*AuthAPIKeyOrderBy, limit *int, offset *int) ([]*latchkey.APIKey, error)
-	APIToken(ctx context.Context) ([]*latchkey.APIToken, error)
+	APIToken(ctx context.Context, limit *int, offset *int) ([]*latchkey.APIToken, error)
 	AuditEvent(ctx context.Context, where *AuditEventBoolExp, orderBy []*AuditEventOrderBy, limit *int, offset *int) ([]*latchkey.AuditEvent, error)
 	AuthInfo(ctx context.Context) (*AuthInfo, error)
 	Membership(ctx context.Context, where *MembershipBoolExp, limit *int, offset *int) ([]*latchkey.Membership, error)
@@ -334,12 +334,12 @@ type MembershipResolver interface {
 type Service_accountResolver interface {
 	Role(ctx context.Context, obj *latchkey.ServiceAccount) (string, error)
 
-	APIKeys(ctx context.Context, obj *latchkey.ServiceAccount) ([]*latchkey.APIKey, error)
+	APIKeys(ctx context.Context, obj *latchkey.ServiceAccount, limit *int, offset *int) ([]*latchkey.APIKey, error)
 }
 type UserResolver interface {
 	Kind(ctx context.Context, obj *latchkey.User) (string, error)
 	DefaultMembership(ctx context.Context, obj *latchkey.User) (*latchkey.Membership, error)
-	Memberships(ctx context.Context, obj *latchkey.User) ([]*latchkey.Membership, error)
+	Memberships(ctx context.Context, obj *latchkey.User, limit *int, offset *int) ([]*latchkey.Membership, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -564,7 +564,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			break
 		}
 
-		return e.ComplexityRoot.Query.APIToken(childComplexity), true
+		args, err := ec.field_Query_api_token_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.APIToken(childComplexity, args["limit"].(*int), args["offset"].(*int)), true
 	case "Query.agent":
 		if e.ComplexityRoot.Query.Agent == nil {
 			break
@@ -1251,7 +1256,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			break
 		}
 
-		return e.ComplexityRoot.Service_account.APIKeys(childComplexity), true
+		args, err := ec.field_service_account_api_keys_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Service_account.APIKeys(childComplexity, args["limit"].(*int), args["offset"].(*int)), true
 	case "service_account.created_at":
 		if e.ComplexityRoot.Service_account.CreatedAt == nil {
 			break
@@ -1394,7 +1404,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			break
 		}
 
-		return e.ComplexityRoot.User.Memberships(childComplexity), true
+		args, err := ec.field_user_memberships_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.User.Memberships(childComplexity, args["limit"].(*int), args["offset"].(*int)), true
 	case "user.name":
 		if e.ComplexityRoot.User.Name == nil {
 			break
@@ -2330,6 +2345,28 @@ func (ec *executionContext) field_Query_agent_args(ctx context.Context, rawArgs 
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_api_token_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["limit"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["offset"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_audit_event_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -2661,6 +2698,50 @@ func (ec *executionContext) field_flow_run_task_runs_args(ctx context.Context, r
 		return nil, err
 	}
 	args["offset"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_service_account_api_keys_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["limit"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["offset"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_user_memberships_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["limit"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["offset"] = arg1
 	return args, nil
 }
 
@@ -3624,7 +3705,8 @@ func (ec *executionContext) _Query_api_token(ctx context.Context, field graphql.
 			return ec.fieldContext_Query_api_token(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Query().APIToken(ctx)
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().APIToken(ctx, fc.Args["limit"].(*int), fc.Args["offset"].(*int))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*latchkey.APIToken) graphql.Marshaler {
@@ -3634,7 +3716,7 @@ func (ec *executionContext) _Query_api_token(ctx context.Context, field graphql.
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_Query_api_token(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_Query_api_token(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "Query",
 		Field:      field,
@@ -3643,6 +3725,17 @@ func (ec *executionContext) fieldContext_Query_api_token(_ context.Context, fiel
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_api_token(ctx, field)
 		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_api_token_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
 	}
 	return fc, nil
 }
@@ -7378,7 +7471,8 @@ func (ec *executionContext) _service_account_api_keys(ctx context.Context, field
 			return ec.fieldContext_service_account_api_keys(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Service_account().APIKeys(ctx, obj)
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Service_account().APIKeys(ctx, obj, fc.Args["limit"].(*int), fc.Args["offset"].(*int))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*latchkey.APIKey) graphql.Marshaler {
@@ -7388,7 +7482,7 @@ func (ec *executionContext) _service_account_api_keys(ctx context.Context, field
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_service_account_api_keys(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_service_account_api_keys(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "service_account",
 		Field:      field,
@@ -7397,6 +7491,17 @@ func (ec *executionContext) fieldContext_service_account_api_keys(_ context.Cont
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_auth_api_key(ctx, field)
 		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_service_account_api_keys_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
 	}
 	return fc, nil
 }
@@ -7819,7 +7924,8 @@ func (ec *executionContext) _user_memberships(ctx context.Context, field graphql
 			return ec.fieldContext_user_memberships(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.User().Memberships(ctx, obj)
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.User().Memberships(ctx, obj, fc.Args["limit"].(*int), fc.Args["offset"].(*int))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*latchkey.Membership) graphql.Marshaler {
@@ -7829,7 +7935,7 @@ func (ec *executionContext) _user_memberships(ctx context.Context, field graphql
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_user_memberships(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_user_memberships(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "user",
 		Field:      field,
@@ -7838,6 +7944,17 @@ func (ec *executionContext) fieldContext_user_memberships(_ context.Context, fie
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_membership(ctx, field)
 		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_user_memberships_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
 	}
 	return fc, nil
 }

@@ -15,8 +15,9 @@ import (
 )
 
 // limits is a gqlgen extension that rejects operations nested deeper than
-// maxDepth or with a complexity score above maxComplexity, before anything
-// is resolved. Introspection fields (__schema, __type) do not count towards
+// maxDepth, with a complexity score (one per field) above maxComplexity, or
+// with a cost (fields times the rows of the lists around them, see
+// listComplexity) above maxCost, before anything is resolved. Introspection fields (__schema, __type) do not count towards
 // depth: the validator caps their depth on its own.
 //
 // Those checks run after gqlgen has validated the document, and some
@@ -37,6 +38,13 @@ type limits struct {
 	// scores caches complexity scores by query text, for documents of one
 	// operation without variables: those score the same every time.
 	scores *lru.LRU[int]
+
+	// maxCost caps the cost; zero means DefaultMaxCost. costES scores
+	// costs (the schema with listComplexity's functions) and costs caches
+	// them as scores does; Validate sets both.
+	maxCost int
+	costES  gql.ExecutableSchema
+	costs   *lru.LRU[int]
 }
 
 var _ interface {
@@ -173,6 +181,13 @@ func (l *limits) ExtensionName() string { return "LatchkeyLimits" }
 // Validate implements graphql.HandlerExtension.
 func (l *limits) Validate(es gql.ExecutableSchema) error {
 	l.es = es
+	l.costES = NewExecutableSchema(Config{Schema: es.Schema(), Complexity: listComplexity()})
+	if l.maxCost <= 0 {
+		l.maxCost = DefaultMaxCost
+	}
+	if l.scores != nil && l.costs == nil {
+		l.costs = lru.New[int](DefaultQueryCache)
+	}
 	return nil
 }
 
@@ -181,25 +196,30 @@ func (l *limits) MutateOperationContext(ctx context.Context, opCtx *gql.Operatio
 	if d := selectionDepth(opCtx.Operation.SelectionSet, l.maxDepth+1); d > l.maxDepth {
 		return tooLarge("Query is too deep: it nests fields more than %d levels.", l.maxDepth)
 	}
-	if c := l.complexity(ctx, opCtx); c > l.maxComplexity {
+	if c := l.complexity(ctx, opCtx, l.es, l.scores); c > l.maxComplexity {
 		return tooLarge("Query is too complex: complexity %d exceeds the limit of %d.", c, l.maxComplexity)
+	}
+	if l.costES != nil {
+		if c := l.complexity(ctx, opCtx, l.costES, l.costs); c > l.maxCost {
+			return tooLarge("Query is too complex: it could return %d values (each field once per row of the lists around it), over the limit of %d. Ask for fewer rows with limit, or select fewer fields.", c, l.maxCost)
+		}
 	}
 	return nil
 }
 
-// complexity returns the operation's complexity score, from l.scores when
-// it can be cached.
-func (l *limits) complexity(ctx context.Context, opCtx *gql.OperationContext) int {
-	cacheable := l.scores != nil && opCtx.Doc != nil && len(opCtx.Doc.Operations) == 1 &&
+// complexity returns the operation's complexity score as es computes it,
+// from cache when it can be cached.
+func (l *limits) complexity(ctx context.Context, opCtx *gql.OperationContext, es gql.ExecutableSchema, cache *lru.LRU[int]) int {
+	cacheable := cache != nil && opCtx.Doc != nil && len(opCtx.Doc.Operations) == 1 &&
 		len(opCtx.Operation.VariableDefinitions) == 0
 	if cacheable {
-		if c, ok := l.scores.Get(ctx, opCtx.RawQuery); ok {
+		if c, ok := cache.Get(ctx, opCtx.RawQuery); ok {
 			return c
 		}
 	}
-	c := complexity.Calculate(ctx, l.es, opCtx.Operation, opCtx.Variables)
+	c := complexity.Calculate(ctx, es, opCtx.Operation, opCtx.Variables)
 	if cacheable {
-		l.scores.Add(ctx, opCtx.RawQuery, c)
+		cache.Add(ctx, opCtx.RawQuery, c)
 	}
 	return c
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/graphql"
 )
 
 // The query texts below are copied verbatim from prefect1-wire.md §1-§3:
@@ -63,7 +64,7 @@ func TestPrefect_LoginTenantByIDLiteral(t *testing.T) {
 	if gotFilter.ID == nil || *gotFilter.ID != tenantOneID {
 		t.Errorf("filter.ID = %v, want %s", gotFilter.ID, tenantOneID)
 	}
-	if gotFilter.Slug != nil || gotFilter.Name != nil || gotFilter.IDs != nil || gotFilter.Limit != 0 || gotFilter.Offset != 0 {
+	if gotFilter.Slug != nil || gotFilter.Name != nil || gotFilter.IDs != nil || gotFilter.Limit != graphql.DefaultLimit || gotFilter.Offset != 0 {
 		t.Errorf("filter = %+v, want only ID", gotFilter)
 	}
 	if got, want := len(data.Tenant), 1; got != want {

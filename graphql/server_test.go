@@ -534,8 +534,8 @@ func TestHandler_DepthWithinLimit(t *testing.T) {
 	e.Memberships.FindMembershipsFn = func(ctx context.Context, f latchkey.MembershipFilter) ([]*latchkey.Membership, int, error) {
 		return nil, 0, nil
 	}
-	// 10 levels.
-	q := "{ membership { user { memberships { user { memberships { user { memberships { user { memberships { id } } } } } } } } } }"
+	// 10 levels (with limits: nested lists multiply the cost).
+	q := "{ membership(limit: 1) { user { memberships(limit: 1) { user { memberships(limit: 1) { user { memberships(limit: 1) { user { memberships(limit: 1) { id } } } } } } } } } }"
 	var data struct{ Membership []any }
 	e.Query(t, q, nil).MustData(t, &data)
 }

@@ -47,9 +47,15 @@ func (r *service_accountResolver) Role(ctx context.Context, obj *latchkey.Servic
 	return string(obj.Role), nil
 }
 
-func (r *service_accountResolver) APIKeys(ctx context.Context, obj *latchkey.ServiceAccount) ([]*latchkey.APIKey, error) {
+func (r *service_accountResolver) APIKeys(ctx context.Context, obj *latchkey.ServiceAccount, limit *int, offset *int) ([]*latchkey.APIKey, error) {
+	p, err := pageArgs(limit, offset)
+	if err != nil {
+		return nil, err
+	} else if p.empty {
+		return []*latchkey.APIKey{}, nil
+	}
 	// A service account is a user: its keys are owned by its id.
-	keys, _, err := r.s.APIKeys.FindAPIKeys(ctx, latchkey.APIKeyFilter{UserID: ptr(obj.ID)})
+	keys, _, err := r.s.APIKeys.FindAPIKeys(ctx, latchkey.APIKeyFilter{UserID: ptr(obj.ID), Offset: p.offset, Limit: p.limit})
 	return keys, err
 }
 

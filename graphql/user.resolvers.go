@@ -38,8 +38,14 @@ func (r *userResolver) DefaultMembership(ctx context.Context, obj *latchkey.User
 	return ms[0], nil
 }
 
-func (r *userResolver) Memberships(ctx context.Context, obj *latchkey.User) ([]*latchkey.Membership, error) {
-	ms, _, err := r.s.Memberships.FindMemberships(ctx, latchkey.MembershipFilter{UserID: ptr(obj.ID)})
+func (r *userResolver) Memberships(ctx context.Context, obj *latchkey.User, limit *int, offset *int) ([]*latchkey.Membership, error) {
+	p, err := pageArgs(limit, offset)
+	if err != nil {
+		return nil, err
+	} else if p.empty {
+		return []*latchkey.Membership{}, nil
+	}
+	ms, _, err := r.s.Memberships.FindMemberships(ctx, latchkey.MembershipFilter{UserID: ptr(obj.ID), Offset: p.offset, Limit: p.limit})
 	return ms, err
 }
 

@@ -148,6 +148,9 @@ func findAgents(ctx context.Context, tx *Tx, tenantID string, filter latchkey.Ag
 	if v := filter.Name; v != nil {
 		conds, args = append(conds, `agents.name = ?`), append(args, *v)
 	}
+	if v := filter.Type; v != nil {
+		conds, args = append(conds, `agents.type = ?`), append(args, *v)
+	}
 	where := strings.Join(conds, " AND ")
 	var n int
 	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM agents WHERE `+where, args...).Scan(&n); err != nil {

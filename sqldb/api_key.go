@@ -276,6 +276,9 @@ func findAPIKeys(ctx context.Context, tx *Tx, a *latchkey.Auth, filter latchkey.
 	if v := filter.TenantID; v != nil {
 		conds, args = append(conds, `api_keys.default_tenant_id = ?`), append(args, *v)
 	}
+	if v := filter.Name; v != nil {
+		conds, args = append(conds, `api_keys.name = ?`), append(args, *v)
+	}
 	var orderBy []string
 	for _, o := range filter.OrderBy {
 		col, ok := apiKeyOrderColumns[o.Field]

@@ -558,6 +558,9 @@ func findFlowRuns(ctx context.Context, tx *Tx, tenantID string, filter latchkey.
 	if v := filter.AgentID; v != nil {
 		conds, args = append(conds, `flow_runs.agent_id = ?`), append(args, *v)
 	}
+	if v := filter.Name; v != nil {
+		conds, args = append(conds, `flow_runs.name = ?`), append(args, *v)
+	}
 	var orderBy []string
 	for _, o := range filter.OrderBy {
 		col, ok := flowRunOrderColumns[o.Field]

@@ -104,6 +104,9 @@ func findMemberships(ctx context.Context, tx *Tx, a *latchkey.Auth, filter latch
 	if v := filter.UserID; v != nil {
 		where, args = append(where, `memberships.user_id = ?`), append(args, *v)
 	}
+	if v := filter.Role; v != nil {
+		where, args = append(where, `memberships.role = ?`), append(args, string(*v))
+	}
 	cond := strings.Join(where, " AND ")
 
 	var n int

@@ -54,6 +54,9 @@ func findServiceAccounts(ctx context.Context, tx *Tx, tenantID string, filter la
 	if v := filter.ID; v != nil {
 		where, args = append(where, `users.id = ?`), append(args, *v)
 	}
+	if v := filter.Name; v != nil {
+		where, args = append(where, `users.name = ?`), append(args, *v)
+	}
 	cond := strings.Join(where, " AND ")
 	from := ` FROM users JOIN memberships ON memberships.user_id = users.id AND memberships.tenant_id = users.tenant_id WHERE `
 

@@ -148,8 +148,8 @@ const (
 	qAZKeys              = `query { auth_api_key { id name user_id default_tenant_id created_by_user_id expires_at } }`
 	qAZKeysOfTenant      = `query($t: uuid) { auth_api_key(where: {default_tenant_id: {_eq: $t}}) { id name user_id default_tenant_id created_by_user_id } }`
 	qAZTokens            = `query { api_token { id name scope tenant_id user_id } }`
-	qAZServiceAccounts   = `query { service_account { id name role tenant_id created_by_user_id api_keys { id name user_id default_tenant_id } } }`
-	qAZServiceAccountsOf = `query($t: uuid) { service_account(where: {tenant_id: {_eq: $t}}) { id name role tenant_id api_keys { id name user_id } } }`
+	qAZServiceAccounts   = `query { service_account(limit: 20) { id name role tenant_id created_by_user_id api_keys(limit: 100) { id name user_id default_tenant_id } } }`
+	qAZServiceAccountsOf = `query($t: uuid) { service_account(where: {tenant_id: {_eq: $t}}, limit: 20) { id name role tenant_id api_keys(limit: 100) { id name user_id } } }`
 	qAZMemberships       = `query { membership { id tenant_id user_id role user { id email name kind } } }`
 	qAZMembershipsOf     = `query($t: uuid) { membership(where: {tenant_id: {_eq: $t}}) { id tenant_id user_id role user { id email name kind } } }`
 	qAZCreateKey         = `mutation($input: create_api_key_input!) { create_api_key(input: $input) { id key token } }`
@@ -165,7 +165,7 @@ const (
 	qAZCreateToken       = `mutation($input: create_api_token_input!) { create_api_token(input: $input) { id token } }`
 	qAZDeleteToken       = `mutation($input: delete_api_token_input!) { delete_api_token(input: $input) { success } }`
 	qAZAgents            = `query { agent { id tenant_id name type labels user_id } }`
-	qAZFlowRuns          = `query { flow_run { id tenant_id name state version labels logs { message } } }`
+	qAZFlowRuns          = `query { flow_run { id tenant_id name state version labels logs(limit: 10) { message } } }`
 	qAZRegisterAgent     = `mutation($input: register_agent_input!) { register_agent(input: $input) { id } }`
 	qAZRunsInQueue       = `mutation($input: get_runs_in_queue_input!) { get_runs_in_queue(input: $input) { flow_run_ids } }`
 	qAZCreateRun         = `mutation($input: create_flow_run_input!) { create_flow_run(input: $input) { id } }`

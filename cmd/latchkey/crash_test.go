@@ -255,19 +255,28 @@ func churn(t *testing.T, url, adminKey, prefix string, clients int, stop <-chan 
 func checkAfterCrash(t *testing.T, url, adminKey string, keys []*crashKey) {
 	t.Helper()
 	client := &http.Client{Timeout: 10 * time.Second}
-	data, gqlErr, _ := crashDo(client, url, adminKey, `query { auth_api_key { id name user_id default_tenant_id created_at created_by_user_id } }`, nil, "auth_api_key")
-	if gqlErr != "" {
-		t.Fatalf("list keys: %s", gqlErr)
-	}
-	var listed []struct {
+	type listedKey struct {
 		ID, Name        string
 		UserID          string `json:"user_id"`
 		DefaultTenantID string `json:"default_tenant_id"`
 		CreatedAt       string `json:"created_at"`
 		CreatedByUserID string `json:"created_by_user_id"`
 	}
-	if err := json.Unmarshal(data, &listed); err != nil {
-		t.Fatal(err)
+	var listed []listedKey
+	for { // pages of at most 1000 keys (the API's maximum limit)
+		data, gqlErr, _ := crashDo(client, url, adminKey, `query($offset: Int) { auth_api_key(limit: 1000, offset: $offset) { id name user_id default_tenant_id created_at created_by_user_id } }`,
+			map[string]any{"offset": len(listed)}, "auth_api_key")
+		if gqlErr != "" {
+			t.Fatalf("list keys: %s", gqlErr)
+		}
+		var page []listedKey
+		if err := json.Unmarshal(data, &page); err != nil {
+			t.Fatal(err)
+		}
+		listed = append(listed, page...)
+		if len(page) < 1000 {
+			break
+		}
 	}
 	byName := map[string]int{}
 	for i, l := range listed {
