@@ -24,7 +24,8 @@ type config struct {
 	// (as the user names it, e.g. ~/.prefect/backend.toml), or "" for the
 	// default.
 	backendFrom string
-	api         string // cloud.api: the GraphQL endpoint
+
+	api string // cloud.api: the GraphQL endpoint
 
 	// cloud.api_key and cloud.tenant_id set in the config (not by the CLI).
 	apiKey   string
