@@ -266,7 +266,9 @@ func TestResolveSettings_AuthFile(t *testing.T) {
 }
 
 func TestHostnameLabel(t *testing.T) {
-	host := func(name string, err error) func() (string, error) { return func() (string, error) { return name, err } }
+	host := func(name string, err error) func() (string, error) {
+		return func() (string, error) { return name, err }
+	}
 	labels := []string{"b", "a"}
 	if got, err := agent.HostnameLabel(labels, host("vm-1", nil)); err != nil || !slices.Equal(got, []string{"b", "a", "vm-1"}) || len(labels) != 2 {
 		t.Errorf("got %v, %v (labels %v)", got, err, labels)
