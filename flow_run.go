@@ -8,8 +8,9 @@ import (
 )
 
 // EVERSIONLOCK is the error code of a state change that lost a race: the
-// version sent is not the run's current version, or the run has already
-// finished. GraphQL reports it as Prefect's VERSION_LOCKING_ERROR, which the
+// version sent is not the run's current version (on a run with
+// VersionLocking), the run has already finished, or it was already
+// submitted by another agent. GraphQL reports it as Prefect's VERSION_LOCKING_ERROR, which the
 // Prefect client turns into VersionLockMismatchSignal ("someone else moved
 // this run on; stop").
 const EVERSIONLOCK = "version_lock"
@@ -87,9 +88,19 @@ type FlowRun struct {
 	State        FlowRunState
 	StateMessage string
 
-	// Version is incremented by every state change. A state change that
-	// names a version must name the current one (see SetFlowRunStates).
+	// Version is incremented by every state change. On a run with
+	// VersionLocking, a state change that names a version must name the
+	// current one (see SetFlowRunStates).
 	Version int
+
+	// VersionLocking, chosen when the run is created and off by default,
+	// makes SetFlowRunStates refuse a state change that names a version
+	// other than the current one. It is Prefect Cloud 1.x's opt-in
+	// "version locking" flow setting: without it, the Prefect 1.x agent's
+	// Failed after a failed deployment, sent with the version it read
+	// before it marked the run Submitted, is applied. Whether locking is
+	// on or not, a finished run never changes and a run is submitted once.
+	VersionLocking bool
 
 	ScheduledStartTime time.Time
 	StartTime          *time.Time // first Running
@@ -201,8 +212,9 @@ type FlowRunQueue struct {
 type FlowRunStateUpdate struct {
 	FlowRunID string
 
-	// Version, if not nil, must be the run's current version
-	// (EVERSIONLOCK otherwise).
+	// Version, if not nil and the run has VersionLocking, must be the
+	// run's current version (EVERSIONLOCK otherwise). Without locking it
+	// is not checked.
 	Version *int
 
 	State   FlowRunState
@@ -317,8 +329,9 @@ type FlowRunService interface {
 	// Offset and Limit.
 	FindFlowRuns(ctx context.Context, filter FlowRunFilter) ([]*FlowRun, int, error)
 
-	// CreateFlowRun creates a Scheduled run (version 1) in the acting
-	// tenant and fills in ID, TenantID, State, Version, CreatedByUserID,
+	// CreateFlowRun creates a Scheduled run (version 1, with the
+	// VersionLocking the caller chose) in the acting tenant and fills in
+	// ID, TenantID, State, Version, CreatedByUserID,
 	// CreatedAt and UpdatedAt; a zero ScheduledStartTime means now and an
 	// empty name is derived from the id. Needs USER or TENANT_ADMIN and no
 	// RUNNER token (EFORBIDDEN); a bad command, name or labels is EINVALID;
@@ -335,9 +348,10 @@ type FlowRunService interface {
 	// nothing. Each bumps the run's version; Submitted records the agent
 	// and the heartbeat time, Running the start time (first time only) and
 	// heartbeat time, a final state the end time. Returns ENOTFOUND for a
-	// run outside the acting tenant, EVERSIONLOCK for a stale version or a
-	// run that has already finished, EINVALID for a bad state or unknown
-	// agent.
+	// run outside the acting tenant; EVERSIONLOCK for a run that has
+	// already finished, for Submitted on a run that is no longer Scheduled
+	// (another agent took it), and, on a run with VersionLocking only, for
+	// a stale version; EINVALID for a bad state or unknown agent.
 	SetFlowRunStates(ctx context.Context, updates []*FlowRunStateUpdate) ([]*FlowRun, error)
 
 	// HeartbeatFlowRun records that the run's process is alive. It returns

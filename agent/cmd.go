@@ -38,6 +38,10 @@ type Env struct {
 	// HTTPClient sends requests to the API; nil means one with
 	// client.DefaultTimeout.
 	HTTPClient *http.Client
+
+	// Hostname names the host, for the agent's default label; nil means
+	// os.Hostname.
+	Hostname func() (string, error)
 }
 
 func (e *Env) getenv(k string) string {
@@ -110,9 +114,13 @@ labels are all among its own, and runs each one's command as a child process thr
 
 The API key is taken from, in order: -t/--token or -k/--key, the environment variable
 PREFECT__CLOUD__AGENT__AUTH_TOKEN, then PREFECT__CLOUD__API_KEY, then
-~/.prefect/config.toml: [cloud.agent] auth_token, then [cloud] api_key.
-The key is handed down to the flow runs. If it is revoked, the agent stops, says so,
-and exits 1: restart it with a new key.`,
+~/.prefect/config.toml: [cloud.agent] auth_token, then [cloud] api_key, then
+~/.prefect/auth.toml, where 'latchkey auth login' (or 'prefect auth login') saved the
+API server's key and tenant. The key is handed down to the flow runs. If it is revoked,
+the agent stops, says so, and exits 1: restart it with a new key.
+
+Like Prefect 1.x's local agent, the agent adds the host's name to its labels; pass
+--no-hostname-label to leave it out.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runAgent(cmd.Context(), env, f)
@@ -120,11 +128,12 @@ and exits 1: restart it with a new key.`,
 	}
 	fl := start.Flags()
 	fl.StringVarP(&f.Token, "token", "t", "", "the API key (a service-account key); same as --key")
-	fl.StringVarP(&f.Key, "key", "k", "", "the API key. If not set, it is read from the environment or ~/.prefect/config.toml")
+	fl.StringVarP(&f.Key, "key", "k", "", "the API key. If not set, it is read from the environment, ~/.prefect/config.toml or ~/.prefect/auth.toml")
 	fl.StringVar(&f.TenantID, "tenant-id", "", "the tenant to act in (default: the key's)")
 	fl.StringVarP(&f.API, "api", "a", "", "the API URL (default: PREFECT__CLOUD__API, [cloud] api, or "+client.DefaultURL+")")
 	fl.StringVarP(&f.Name, "name", "n", "", `the agent's name (default "agent")`)
 	fl.StringArrayVarP(&f.Labels, "label", "l", nil, "a label of the agent; repeat for several")
+	fl.BoolVar(&f.NoHostnameLabel, "no-hostname-label", false, "do not add the host's name to the agent's labels")
 	fl.IntVar(&f.MaxPolls, "max-polls", 0, "stop after this many polls, once the runs started have finished (0: never)")
 	fl.BoolVar(&f.RequireServiceAccount, "require-service-account", false, "refuse keys that belong to a user instead of a service account")
 	fl.StringVar(&f.LogLevel, "log-level", "", "DEBUG, INFO, WARNING or ERROR (default INFO)")
@@ -204,6 +213,11 @@ func runAgent(ctx context.Context, env *Env, f Flags) error {
 	logger, err := newLogger(env.stderr(), s.LogLevel)
 	if err != nil {
 		return usageError{err}
+	}
+	if !f.NoHostnameLabel {
+		if s.Labels, err = HostnameLabel(s.Labels, env.Hostname); err != nil {
+			return err
+		}
 	}
 	logger.Info("starting agent", "api", s.API, "key_from", s.KeySource, "name", s.Name)
 	c := &client.Client{URL: s.API, APIKey: s.Key, TenantID: s.TenantID, HTTP: env.HTTPClient, Now: env.Now}

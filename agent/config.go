@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -33,6 +34,7 @@ const (
 	EnvFlowID            = "PREFECT__CONTEXT__FLOW_ID"
 	EnvUserConfigPath    = "PREFECT__USER_CONFIG_PATH"
 	EnvAuthToken         = "PREFECT__CLOUD__AUTH_TOKEN"
+	EnvHomeDir           = "PREFECT__HOME_DIR"
 )
 
 // DefaultHeartbeatInterval is how often a run process heartbeats unless
@@ -132,16 +134,24 @@ type Flags struct {
 	Labels                                    []string
 	MaxPolls                                  int
 	RequireServiceAccount                     bool
+
+	// NoHostnameLabel turns off the label the agent adds by default: the
+	// host's name, as Prefect 1.x's local agent does (--no-hostname-label).
+	NoHostnameLabel bool
 }
 
 // ErrNoKey is returned by ResolveSettings when no key is configured anywhere.
 var ErrNoKey = errors.New("no API key: pass -t/--token or -k/--key, set " + EnvAgentAuthToken + " or " + EnvAPIKey +
-	", or set [cloud.agent] auth_token or [cloud] api_key in ~/.prefect/config.toml")
+	", set [cloud.agent] auth_token or [cloud] api_key in ~/.prefect/config.toml, or log in with `latchkey auth login -k KEY`")
 
-// ResolveSettings combines flags, environment and the user config file. The
-// key comes from, in order: -t/--token or -k/--key, PREFECT__CLOUD__AGENT__AUTH_TOKEN,
-// PREFECT__CLOUD__API_KEY, [cloud.agent] auth_token, then [cloud] api_key.
-// Other settings: flag, then environment, then file, then default.
+// ResolveSettings combines flags, environment, the user config file and
+// ~/.prefect/auth.toml. The key comes from, in order: -t/--token or
+// -k/--key, PREFECT__CLOUD__AGENT__AUTH_TOKEN, PREFECT__CLOUD__API_KEY,
+// [cloud.agent] auth_token, [cloud] api_key, then the API server's section
+// of auth.toml (in Prefect's home_dir), which `latchkey auth login` and
+// `prefect auth login` write; a key found there brings its tenant_id along
+// unless a tenant is set otherwise. Other settings: flag, then
+// environment, then file, then default.
 func ResolveSettings(f Flags, getenv func(string) string, home string) (*Settings, error) {
 	if getenv == nil {
 		getenv = func(string) string { return "" }
@@ -162,16 +172,29 @@ func ResolveSettings(f Flags, getenv func(string) string, home string) (*Setting
 		[2]string{cfg.get("cloud", "agent", "auth_token"), "[cloud.agent] auth_token in the config file"},
 		[2]string{cfg.get("cloud", "api_key"), "[cloud] api_key in the config file"},
 	)
+	s.API, _ = firstOf(
+		[2]string{f.API, ""}, [2]string{getenv(EnvAPI), ""}, [2]string{cfg.get("cloud", "api"), ""},
+		[2]string{getenv(EnvEndpoint), ""}, [2]string{cfg.get("cloud", "endpoint"), ""}, [2]string{client.DefaultURL, ""},
+	)
+	var savedTenant string
+	if s.Key == "" {
+		homeDir, _ := firstOf([2]string{getenv(EnvHomeDir), ""}, [2]string{cfg.get("home_dir"), ""}, [2]string{"~/.prefect", ""})
+		path := filepath.Join(expandHome(homeDir, home), "auth.toml")
+		saved, err := loadSavedAuth(path, client.ServerSlug(s.API))
+		if err != nil {
+			return nil, err
+		}
+		if saved.apiKey != "" {
+			s.Key, s.KeySource, savedTenant = saved.apiKey, path, saved.tenantID
+		}
+	}
 	if s.Key == "" {
 		return nil, ErrNoKey
 	}
 	s.Key = strings.TrimSpace(s.Key)
 
-	s.API, _ = firstOf(
-		[2]string{f.API, ""}, [2]string{getenv(EnvAPI), ""}, [2]string{cfg.get("cloud", "api"), ""},
-		[2]string{getenv(EnvEndpoint), ""}, [2]string{cfg.get("cloud", "endpoint"), ""}, [2]string{client.DefaultURL, ""},
-	)
-	s.TenantID, _ = firstOf([2]string{f.TenantID, ""}, [2]string{getenv(EnvTenantID), ""}, [2]string{cfg.get("cloud", "tenant_id"), ""})
+	s.TenantID, _ = firstOf([2]string{f.TenantID, ""}, [2]string{getenv(EnvTenantID), ""}, [2]string{cfg.get("cloud", "tenant_id"), ""},
+		[2]string{savedTenant, ""})
 	if s.TenantID != "" {
 		if !isUUID(s.TenantID) {
 			return nil, fmt.Errorf("invalid tenant id %q: expected a uuid", s.TenantID)
@@ -198,6 +221,46 @@ func ResolveSettings(f Flags, getenv func(string) string, home string) (*Setting
 		return nil, fmt.Errorf("invalid heartbeat interval: %w", err)
 	}
 	return s, nil
+}
+
+// savedAuth is one server's section of auth.toml.
+type savedAuth struct{ apiKey, tenantID string }
+
+// loadSavedAuth reads the section slug of the auth.toml at path, as
+// Prefect's Client.load_auth_from_disk does; a missing file or section is
+// empty, and so are the empty strings Prefect 1.0's logout leaves.
+func loadSavedAuth(path, slug string) (savedAuth, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return savedAuth{}, nil
+	} else if err != nil {
+		return savedAuth{}, fmt.Errorf("read %s: %w", path, err)
+	}
+	m := map[string]any{}
+	if _, err := toml.Decode(string(data), &m); err != nil {
+		return savedAuth{}, fmt.Errorf("parse %s: %w", path, err)
+	}
+	section := userConfig(m)
+	return savedAuth{apiKey: section.get(slug, "api_key"), tenantID: section.get(slug, "tenant_id")}, nil
+}
+
+// HostnameLabel returns labels with the host's name added, as Prefect 1.x's
+// local agent labels itself by default (--hostname-label). hostname is
+// os.Hostname, or a stand-in in tests.
+func HostnameLabel(labels []string, hostname func() (string, error)) ([]string, error) {
+	if hostname == nil {
+		hostname = os.Hostname
+	}
+	name, err := hostname()
+	if err != nil {
+		return nil, fmt.Errorf("the host name, for the agent's default label: %w (pass --no-hostname-label to go without)", err)
+	} else if name == "" {
+		return labels, nil
+	}
+	if slices.Contains(labels, name) {
+		return labels, nil
+	}
+	return append(slices.Clone(labels), name), nil
 }
 
 // parseSeconds reads a duration in (possibly fractional) seconds, as

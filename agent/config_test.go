@@ -3,8 +3,10 @@ package agent_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -175,5 +177,151 @@ func TestRunAgentCommand_Errors(t *testing.T) {
 				t.Error("the key was printed")
 			}
 		})
+	}
+}
+
+// writeAuthFile writes home's ~/.prefect/auth.toml as `latchkey auth login`
+// (or Prefect's) leaves it.
+func writeAuthFile(t *testing.T, home, body string) {
+	t.Helper()
+	dir := filepath.Join(home, ".prefect")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	const header = "# This file is auto-generated and should not be manually edited\n# Update the Prefect config or use the CLI to login instead\n\n"
+	if err := os.WriteFile(filepath.Join(dir, "auth.toml"), []byte(header+body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestResolveSettings_AuthFile: with no key from a flag, the environment
+// or config.toml, the agent uses the key `latchkey auth login` saved for
+// its API server in ~/.prefect/auth.toml, with the tenant saved beside it,
+// as Prefect 1.x's Client does (issue 17).
+func TestResolveSettings_AuthFile(t *testing.T) {
+	const tenant = "22222222-2222-2222-2222-222222222222"
+	const saved = "[\"api.prefect.io\"]\napi_key = \"pcu_cloudkey\"\n\n" +
+		"[\"127.0.0.1-4200\"]\napi_key = \"lks_savedkey\"\ntenant_id = \"" + tenant + "\"\n\n" +
+		"[\"127.0.0.1-9999\"]\napi_key = \"\"\ntenant_id = \"\"\n"
+	home := mustHome(t, "")
+	writeAuthFile(t, home, saved)
+	authFile := filepath.Join(home, ".prefect", "auth.toml")
+
+	// The default API's section (the path of the URL does not matter).
+	for _, env := range []map[string]string{nil, {agent.EnvAPI: "http://127.0.0.1:4200/graphql"}} {
+		s, err := agent.ResolveSettings(agent.Flags{}, getenvMap(env), home)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.Key != "lks_savedkey" || s.KeySource != authFile || s.TenantID != tenant {
+			t.Errorf("env %v: key %q from %q, tenant %q", env, s.Key, s.KeySource, s.TenantID)
+		}
+	}
+	// A tenant set otherwise wins over the saved one.
+	s, err := agent.ResolveSettings(agent.Flags{TenantID: "33333333-3333-3333-3333-333333333333"}, nil, home)
+	if err != nil || s.Key != "lks_savedkey" || s.TenantID != "33333333-3333-3333-3333-333333333333" {
+		t.Errorf("--tenant-id: %+v, %v", s, err)
+	}
+	// Every other source beats the file, and its tenant stays with its key.
+	for _, tt := range []struct {
+		flags  agent.Flags
+		env    map[string]string
+		config string
+		want   string
+	}{
+		{agent.Flags{Key: "from-flag"}, nil, "", "from-flag"},
+		{agent.Flags{}, map[string]string{agent.EnvAPIKey: "from-env"}, "", "from-env"},
+		{agent.Flags{}, nil, "[cloud]\napi_key = \"from-config\"\n", "from-config"},
+	} {
+		h := mustHome(t, tt.config)
+		writeAuthFile(t, h, saved)
+		s, err := agent.ResolveSettings(tt.flags, getenvMap(tt.env), h)
+		if err != nil || s.Key != tt.want || s.TenantID != "" {
+			t.Errorf("want %q: %+v, %v", tt.want, s, err)
+		}
+	}
+	// Another server's section, a logged-out section (Prefect 1.0 leaves
+	// empty strings) and no file at all: no key.
+	for _, env := range []map[string]string{
+		{agent.EnvAPI: "http://127.0.0.1:4300"},
+		{agent.EnvAPI: "http://127.0.0.1:9999"},
+		{agent.EnvHomeDir: filepath.Join(home, "nowhere")},
+	} {
+		if _, err := agent.ResolveSettings(agent.Flags{}, getenvMap(env), home); !errors.Is(err, agent.ErrNoKey) {
+			t.Errorf("env %v: err = %v, want ErrNoKey", env, err)
+		}
+	}
+	// PREFECT__HOME_DIR moves the file.
+	moved := t.TempDir()
+	writeAuthFile(t, moved, saved)
+	s, err = agent.ResolveSettings(agent.Flags{}, getenvMap(map[string]string{agent.EnvHomeDir: filepath.Join(moved, ".prefect")}), home)
+	if err != nil || s.Key != "lks_savedkey" {
+		t.Errorf("PREFECT__HOME_DIR: %+v, %v", s, err)
+	}
+	// A broken file is an error that names it, never the key.
+	writeAuthFile(t, home, "[\"127.0.0.1-4200\"\napi_key = \"lks_savedkey\"\n")
+	if _, err := agent.ResolveSettings(agent.Flags{}, nil, home); err == nil || !strings.Contains(err.Error(), "auth.toml") || strings.Contains(err.Error(), "savedkey") {
+		t.Errorf("broken file: %v", err)
+	}
+}
+
+func TestHostnameLabel(t *testing.T) {
+	host := func(name string, err error) func() (string, error) {
+		return func() (string, error) { return name, err }
+	}
+	labels := []string{"b", "a"}
+	if got, err := agent.HostnameLabel(labels, host("vm-1", nil)); err != nil || !slices.Equal(got, []string{"b", "a", "vm-1"}) || len(labels) != 2 {
+		t.Errorf("got %v, %v (labels %v)", got, err, labels)
+	}
+	if got, err := agent.HostnameLabel([]string{"vm-1"}, host("vm-1", nil)); err != nil || !slices.Equal(got, []string{"vm-1"}) {
+		t.Errorf("already a label: %v, %v", got, err)
+	}
+	if got, err := agent.HostnameLabel(nil, host("", nil)); err != nil || len(got) != 0 {
+		t.Errorf("no name: %v, %v", got, err)
+	}
+	if _, err := agent.HostnameLabel(nil, host("", errors.New("uname failed"))); err == nil || !strings.Contains(err.Error(), "--no-hostname-label") {
+		t.Errorf("error: %v", err)
+	}
+	if got, err := agent.HostnameLabel(nil, nil); err != nil || len(got) > 1 {
+		t.Errorf("os.Hostname: %v, %v", got, err)
+	}
+}
+
+// TestRunAgentCommand_Labels: `latchkey agent local start` registers and
+// polls with the host's name among its labels, as Prefect 1.x's local agent
+// does, unless --no-hostname-label is given; with no key given it uses the
+// one in ~/.prefect/auth.toml.
+func TestRunAgentCommand_Labels(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-l", "foo"}, "[foo test-host]"},
+		{[]string{"-l", "foo", "--no-hostname-label"}, "[foo]"},
+		{nil, "[test-host]"},
+	} {
+		f := newFakeAPI(t)
+		scriptStartup(f)
+		f.Handle["get_runs_in_queue"] = func(call) string { return data(`{"get_runs_in_queue":{"flow_run_ids":[]}}`) }
+		home := t.TempDir()
+		writeAuthFile(t, home, "[\""+client.ServerSlug(f.URL())+"\"]\napi_key = \""+testKey+"\"\n")
+		stderr := &lockedBuffer{}
+		env := &agent.Env{Stderr: stderr, Getenv: func(string) string { return "" }, HomeDir: home,
+			Hostname: func() (string, error) { return "test-host", nil }}
+		args := append([]string{"local", "start", "--api", f.URL(), "--max-polls", "1"}, tt.args...)
+		if code := agent.RunAgentCommand(context.Background(), env, args); code != 0 {
+			t.Fatalf("%v: exit %d\n%s", tt.args, code, stderr)
+		}
+		reg := f.Calls("register_agent")
+		polls := f.Calls("get_runs_in_queue")
+		if len(reg) != 1 || len(polls) != 1 || fmt.Sprint(reg[0].input()["labels"]) != tt.want || fmt.Sprint(polls[0].input()["labels"]) != tt.want {
+			t.Errorf("%v: registered %v, polled %v, want %s", tt.args, reg, polls, tt.want)
+		}
+		if reg[0].Header.Get("Authorization") != "Bearer "+testKey {
+			t.Errorf("the key from auth.toml was not used: %v", reg[0].Header)
+		}
+		if strings.Contains(stderr.String(), testKey[4:]) {
+			t.Error("the key was logged")
+		}
 	}
 }

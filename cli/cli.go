@@ -218,7 +218,7 @@ func (r *runner) run(args []string) error {
 	}
 	r.cfg = cfg
 	if cfg.backend == "server" {
-		return &usageError{path: groupPath, usage: groupUsage, msg: "Prefect Server does not have authentication. Change your backend to Prefect Cloud with `prefect backend cloud` to log in."}
+		return &usageError{path: groupPath, usage: groupUsage, msg: serverBackendMessage(cfg)}
 	}
 
 	root := &cobra.Command{Use: "auth", SilenceErrors: true, SilenceUsage: true}
@@ -369,4 +369,16 @@ func (e *Env) homeDir() string {
 		return h
 	}
 	return string(os.PathSeparator)
+}
+
+// serverBackendMessage is Prefect's "Prefect Server does not have
+// authentication" error. Prefect tells the user to run `prefect backend
+// cloud`, which Latchkey lacks: this says what to change instead, where the
+// backend was set.
+func serverBackendMessage(cfg *config) string {
+	const msg = "Prefect Server does not have authentication. "
+	if cfg.backendFrom == "PREFECT__BACKEND" {
+		return msg + "Latchkey serves the Prefect Cloud API: unset PREFECT__BACKEND (or set it to cloud) to log in."
+	}
+	return msg + fmt.Sprintf("Latchkey serves the Prefect Cloud API: set backend = \"cloud\" in %s (or remove that line) to log in.", cfg.backendFrom)
 }

@@ -237,3 +237,48 @@ func TestTokenRefresh(t *testing.T) {
 		t.Error("refresh carried a tenant header")
 	}
 }
+
+// TestStatusURL: `auth status` prints the configured API URL, as Prefect
+// 1.0 prints client.api_server, the same way logged in and logged out
+// (issue 17): never the /graphql form the session uses without a key.
+func TestStatusURL(t *testing.T) {
+	first := func(sc scenario) string {
+		res := sc.run(t)
+		line, _, _ := strings.Cut(res.stdout, "\n")
+		return strings.Replace(line, res.srv.srv.URL, "URL", 1)
+	}
+	for _, sc := range []scenario{
+		{args: []string{"status"}},
+		{args: []string{"status"}, files: loggedIn},
+		{args: []string{"status"}, files: loggedOut10},
+		{args: []string{"status"}, files: tokenInTenant},
+	} {
+		if got := first(sc); got != "You are connecting to URL" {
+			t.Errorf("files %v: %q", sc.files, got)
+		}
+	}
+	sc := scenario{args: []string{"status"}, env: map[string]string{"PREFECT__CLOUD__API": "{{URL}}/graphql"}}
+	if got := first(sc); got != "You are connecting to URL/graphql" {
+		t.Errorf("API set to /graphql: %q", got)
+	}
+}
+
+// TestServerBackendMessage: the error for the server backend names no
+// Prefect command Latchkey lacks (`prefect backend cloud`), but what to
+// change, where the backend was set.
+func TestServerBackendMessage(t *testing.T) {
+	for _, tt := range []struct {
+		sc   scenario
+		want string
+	}{
+		{scenario{args: []string{"status"}, env: map[string]string{"PREFECT__BACKEND": "server"}}, "unset PREFECT__BACKEND"},
+		{scenario{args: []string{"status"}, files: map[string]string{".prefect/backend.toml": "backend = \"server\"\n"}}, `set backend = "cloud" in ~/.prefect/backend.toml`},
+		{scenario{args: []string{"status"}, files: map[string]string{".prefect/config.toml": "backend = \"server\"\n"}}, `set backend = "cloud" in ~/.prefect/config.toml`},
+		{scenario{args: []string{"status"}, files: map[string]string{"cfg.toml": "backend = \"server\"\n"}, env: map[string]string{"PREFECT__USER_CONFIG_PATH": "{{HOME}}/cfg.toml"}}, "/cfg.toml (or remove that line)"},
+	} {
+		res := tt.sc.run(t)
+		if res.code != 2 || !strings.Contains(res.stderr, tt.want) || strings.Contains(res.stdout+res.stderr, "prefect backend") {
+			t.Errorf("%v %v: exit %d\n%s", tt.sc.env, tt.sc.files, res.code, res.stderr)
+		}
+	}
+}

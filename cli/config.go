@@ -18,7 +18,14 @@ import (
 type config struct {
 	homeDir string // Prefect's home_dir (auth.toml lives here)
 	backend string // "cloud" or "server"
-	api     string // cloud.api: the GraphQL endpoint
+
+	// backendFrom says where backend was set, for the message that asks
+	// to change it: "PREFECT__BACKEND", the backend or user config file
+	// (as the user names it, e.g. ~/.prefect/backend.toml), or "" for the
+	// default.
+	backendFrom string
+
+	api string // cloud.api: the GraphQL endpoint
 
 	// cloud.api_key and cloud.tenant_id set in the config (not by the CLI).
 	apiKey   string
@@ -71,9 +78,17 @@ func loadConfig(env *Env) (*config, error) {
 	}
 	c.homeDir = env.homePath(home)
 
-	c.backend, _ = get("PREFECT__BACKEND", "backend")
-	if c.backend == "" {
+	var fromEnv bool
+	c.backend, fromEnv = get("PREFECT__BACKEND", "backend")
+	switch {
+	case c.backend == "":
 		c.backend = "cloud"
+	case fromEnv:
+		c.backendFrom = "PREFECT__BACKEND"
+	case lookupString(backendFile, "backend") != "":
+		c.backendFrom = backendPath
+	default:
+		c.backendFrom = userPath
 	}
 
 	// cloud.api defaults to ${${backend}.endpoint}; Latchkey's default

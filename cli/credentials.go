@@ -5,51 +5,23 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
-	"strings"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/latchkey/latchkey/client"
 )
 
 // authFileHeader is the comment Prefect writes at the top of auth.toml.
 const authFileHeader = "# This file is auto-generated and should not be manually edited\n" +
 	"# Update the Prefect config or use the CLI to login instead\n\n"
 
-var (
-	slugDisallowed = regexp.MustCompile(`[^-.a-z0-9]+`)
-	slugDashes     = regexp.MustCompile(`-{2,}`)
-)
+// slugify and serverSlug are the client package's Slugify and ServerSlug:
+// the agent finds auth.toml's sections the same way.
+func slugify(s string) string { return client.Slugify(s) }
 
-// slugify is python-slugify's slugify(s, regex_pattern=r"[^-\.a-z0-9]+")
-// for ASCII text: lower-case, apostrophes removed, disallowed runs turned
-// into "-", repeated dashes collapsed, dashes trimmed.
-func slugify(s string) string {
-	s = strings.ToLower(s)
-	s = strings.ReplaceAll(s, "'", "")
-	s = slugDisallowed.ReplaceAllString(s, "-")
-	s = slugDashes.ReplaceAllString(s, "-")
-	return strings.Trim(s, "-")
-}
-
-// serverSlug is Client._api_server_slug: the slug of the server URL's
-// network location (userinfo, host and port), or of the whole URL if it
-// has none. auth.toml sections are keyed by it.
-func serverSlug(server string) string {
-	netloc := ""
-	if u, err := url.Parse(server); err == nil && u.Host != "" {
-		netloc = u.Host
-		if u.User != nil {
-			netloc = u.User.String() + "@" + netloc
-		}
-	}
-	if netloc == "" {
-		netloc = server
-	}
-	return slugify(netloc)
-}
+func serverSlug(server string) string { return client.ServerSlug(server) }
 
 // tomlDoc is a decoded TOML file that remembers the order of its top-level
 // keys, so that rewriting it keeps other servers' sections where they were.

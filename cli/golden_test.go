@@ -95,6 +95,7 @@ func TestUsageErrors(t *testing.T) {
 		{name: "usage-group-option", args: []string{"--bogus"}},
 		{name: "usage-backend-server", args: []string{"login", "-k", goodKey}, env: map[string]string{"PREFECT__BACKEND": "server"}},
 		{name: "usage-backend-server-file", args: []string{"status"}, files: map[string]string{".prefect/backend.toml": "backend = \"server\"\n"}},
+		{name: "usage-backend-server-config", args: []string{"list-keys"}, files: map[string]string{".prefect/config.toml": "backend = \"server\"\n"}},
 		{name: "usage-help-flag-wins", args: []string{"create-key", "extra", "-h"}},
 	})
 }

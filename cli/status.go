@@ -7,7 +7,11 @@ func runStatus(r *runner, _ optionValues) error {
 	if err != nil {
 		return err
 	}
-	r.echo("You are connecting to " + s.apiServer)
+	// Prefect 1.x prints client.api_server: the configured API URL (the
+	// PREFECT__CLOUD__API setting), the same whether or not anyone is
+	// logged in. (Without a key the session talks to its /graphql form,
+	// where 0.15 kept tokens; that is not what is printed.)
+	r.echo("You are connecting to " + r.cfg.api)
 	if s.apiKey != "" {
 		r.echo("You are authenticating with an API key")
 		if tenantID, err := s.tenant(); err != nil {

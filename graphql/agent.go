@@ -2,6 +2,7 @@ package graphql
 
 import (
 	"context"
+	"log/slog"
 
 	gql "github.com/99designs/gqlgen/graphql"
 
@@ -71,4 +72,50 @@ func serializeState(state latchkey.FlowRunState, msg string) map[string]any {
 		"_result":       map[string]any{"type": "NoResultType", "__version__": stateCoreVersion},
 		"__version__":   stateCoreVersion,
 	}
+}
+
+// logRefusedFlowRun logs, once, at info, a flow-run request the server
+// refused: a state change (a finished run, a run another agent took, a
+// stale version on a run with version locking, a bad state, a missing
+// role) or a heartbeat for a finished run. It names the runs, the caller
+// and the client address, never a credential. Internal errors are logged
+// by the error presenter, and refused credentials by the authentication
+// middleware, so neither is logged here.
+func (s *Server) logRefusedFlowRun(ctx context.Context, msg string, err error, attrs ...slog.Attr) {
+	if s.Logger == nil {
+		return
+	}
+	if err != nil {
+		switch latchkey.ErrorCode(err) {
+		case latchkey.EINTERNAL, latchkey.EUNAUTHENTICATED, latchkey.ERATELIMIT:
+			return
+		}
+		attrs = append(attrs, slog.String("code", latchkey.ErrorCode(err)), slog.String("reason", latchkey.ErrorMessage(err)))
+	}
+	if a := latchkey.AuthFromContext(ctx); a != nil && a.User != nil {
+		attrs = append(attrs, slog.String("tenant_id", a.TenantID), slog.String("user_id", a.User.ID))
+	}
+	attrs = append(attrs, slog.String("addr", latchkey.ClientInfoFromContext(ctx).Addr))
+	s.Logger.LogAttrs(ctx, slog.LevelInfo, msg, attrs...)
+}
+
+// stateChangeAttrs describes the state changes of one set_flow_run_states
+// request for the log: each run, the state asked for and the version sent.
+func stateChangeAttrs(updates []*latchkey.FlowRunStateUpdate) []slog.Attr {
+	out := make([]slog.Attr, 0, 3)
+	ids := make([]string, 0, len(updates))
+	states := make([]string, 0, len(updates))
+	versions := make([]any, 0, len(updates))
+	for _, u := range updates {
+		ids, states = append(ids, u.FlowRunID), append(states, string(u.State))
+		if u.Version != nil {
+			versions = append(versions, *u.Version)
+		} else {
+			versions = append(versions, nil)
+		}
+	}
+	if len(updates) == 1 {
+		return append(out, slog.String("flow_run_id", ids[0]), slog.String("state", states[0]), slog.Any("version", versions[0]))
+	}
+	return append(out, slog.Any("flow_run_ids", ids), slog.Any("states", states), slog.Any("versions", versions))
 }

@@ -7,6 +7,7 @@ package graphql
 
 import (
 	"context"
+	"log/slog"
 
 	"github.com/latchkey/latchkey"
 )
@@ -57,6 +58,7 @@ func (r *mutationResolver) SetFlowRunStates(ctx context.Context, input SetFlowRu
 	}
 	runs, err := r.s.FlowRuns.SetFlowRunStates(ctx, updates)
 	if err != nil {
+		r.s.logRefusedFlowRun(ctx, "flow run state change refused", err, stateChangeAttrs(updates)...)
 		return nil, err
 	}
 	out := &SetFlowRunStatesPayload{States: make([]*FlowRunStatePayload, len(runs))}
@@ -88,7 +90,11 @@ func (r *mutationResolver) UpdateFlowRunHeartbeat(ctx context.Context, input Upd
 	// tolerated and not needed: the run is named in the input.
 	ok, err := r.s.FlowRuns.HeartbeatFlowRun(ctx, input.FlowRunID)
 	if err != nil {
+		r.s.logRefusedFlowRun(ctx, "flow run heartbeat refused", err, slog.String("flow_run_id", input.FlowRunID))
 		return nil, err
+	} else if !ok {
+		r.s.logRefusedFlowRun(ctx, "flow run heartbeat refused", nil, slog.String("flow_run_id", input.FlowRunID),
+			slog.String("reason", "The flow run has already finished; its process should stop."))
 	}
 	return &SuccessPayload{Success: ok}, nil
 }
@@ -99,6 +105,7 @@ func (r *mutationResolver) CreateFlowRun(ctx context.Context, input CreateFlowRu
 		Command:            input.Command,
 		Labels:             input.Labels,
 		ScheduledStartTime: deref(input.ScheduledStartTime),
+		VersionLocking:     deref(input.VersionLocking),
 	}
 	if err := r.s.FlowRuns.CreateFlowRun(ctx, run); err != nil {
 		return nil, err

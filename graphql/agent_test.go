@@ -3,6 +3,7 @@ package graphql_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -424,6 +425,30 @@ func TestAgent_SetFlowRunStates(t *testing.T) {
 	if !strings.Contains(resp.Errors[0].Message, "changed by someone else") {
 		t.Errorf("message = %q", resp.Errors[0].Message)
 	}
+	// The refusal is logged once, at info, with the run, the state and
+	// version asked for, the reason and the caller; never the key.
+	logs := e.Logs.String()
+	if n := strings.Count(logs, "flow run state change refused"); n != 1 {
+		t.Fatalf("%d refusal lines, want 1:\n%s", n, logs)
+	}
+	for _, want := range []string{"level=INFO", "flow_run_id=" + runOne, "state=Submitted", "version=1", "code=version_lock",
+		"changed by someone else", "tenant_id=" + tenantOneID, "user_id=" + userID} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("refusal line lacks %q:\n%s", want, logs)
+		}
+	}
+	if strings.Contains(logs, goodKey) || strings.Contains(logs, goodKey[4:12]) {
+		t.Errorf("the log holds the key:\n%s", logs)
+	}
+	// Internal errors are the error presenter's to log, not refusals.
+	e.Logs.Reset()
+	runs.SetFlowRunStatesFn = func(ctx context.Context, updates []*latchkey.FlowRunStateUpdate) ([]*latchkey.FlowRun, error) {
+		return nil, errors.New("database is down")
+	}
+	e.Query(t, qSetStates, vars).MustError(t, "INTERNAL_SERVER_ERROR", false)
+	if logs := e.Logs.String(); strings.Contains(logs, "refused") {
+		t.Errorf("an internal error was logged as a refusal:\n%s", logs)
+	}
 }
 
 func TestAgent_WriteRunLogs(t *testing.T) {
@@ -489,7 +514,14 @@ func TestAgent_Heartbeat(t *testing.T) {
 	if success, ok := data.Heartbeat["success"]; !ok || success {
 		t.Errorf("finished run: %v, want success false", data)
 	}
+	if logs := e.Logs.String(); strings.Count(logs, "flow run heartbeat refused") != 1 || !strings.Contains(logs, "flow_run_id="+runOne) ||
+		!strings.Contains(logs, "already finished") || !strings.Contains(logs, "level=INFO") {
+		t.Errorf("want one refusal line for the finished run:\n%s", logs)
+	}
 	e.Query(t, q(runSix), nil).MustError(t, "NOT_FOUND", false)
+	if logs := e.Logs.String(); strings.Count(logs, "flow run heartbeat refused") != 2 || !strings.Contains(logs, "flow_run_id="+runSix) {
+		t.Errorf("want a refusal line for the unknown run:\n%s", logs)
+	}
 	// A revoked key fails like any other request: UNAUTHENTICATED, HTTP 200.
 	got = ""
 	e.QueryAs(t, "lks_revokedrevokedrevokedrevokedrevoAAAAAA", nil, q(runOne), nil).MustError(t, "UNAUTHENTICATED", true)
@@ -522,8 +554,17 @@ func TestAgent_CreateFlowRun(t *testing.T) {
 		t.Errorf("run = %+v", got)
 	}
 	e.Query(t, q, map[string]any{"input": map[string]any{"command": []string{"true"}}}).MustData(t, &data)
-	if got.Name != "" || len(got.Labels) != 0 || !got.ScheduledStartTime.IsZero() {
+	if got.Name != "" || len(got.Labels) != 0 || !got.ScheduledStartTime.IsZero() || got.VersionLocking {
 		t.Errorf("defaults: run = %+v", got)
+	}
+	// Version locking is opt-in.
+	e.Query(t, q, map[string]any{"input": map[string]any{"command": []string{"true"}, "version_locking": true}}).MustData(t, &data)
+	if !got.VersionLocking {
+		t.Errorf("version_locking true: run = %+v", got)
+	}
+	e.Query(t, q, map[string]any{"input": map[string]any{"command": []string{"true"}, "version_locking": nil}}).MustData(t, &data)
+	if got.VersionLocking {
+		t.Errorf("version_locking null: run = %+v", got)
 	}
 	e.Query(t, q, map[string]any{"input": map[string]any{"name": "x"}}).MustError(t, "GRAPHQL_VALIDATION_FAILED", true)
 }

@@ -187,6 +187,7 @@ type ComplexityRoot struct {
 		TenantID           func(childComplexity int) int
 		UpdatedAt          func(childComplexity int) int
 		Version            func(childComplexity int) int
+		VersionLocking     func(childComplexity int) int
 	}
 
 	Flow_run_id_payload struct {
@@ -1149,6 +1150,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Flow_run.Version(childComplexity), true
+	case "flow_run.version_locking":
+		if e.ComplexityRoot.Flow_run.VersionLocking == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Flow_run.VersionLocking(childComplexity), true
 
 	case "flow_run_id_payload.id":
 		if e.ComplexityRoot.Flow_run_id_payload.ID == nil {
@@ -1863,6 +1870,8 @@ func (ec *executionContext) childFields_flow_run(ctx context.Context, field grap
 		return ec.fieldContext_flow_run_state_message(ctx, field)
 	case "version":
 		return ec.fieldContext_flow_run_version(ctx, field)
+	case "version_locking":
+		return ec.fieldContext_flow_run_version_locking(ctx, field)
 	case "serialized_state":
 		return ec.fieldContext_flow_run_serialized_state(ctx, field)
 	case "parameters":
@@ -6551,6 +6560,29 @@ func (ec *executionContext) fieldContext_flow_run_version(_ context.Context, fie
 	return graphql.NewScalarFieldContext("flow_run", field, false, false, "Int")
 }
 
+func (ec *executionContext) _flow_run_version_locking(ctx context.Context, field graphql.CollectedField, obj *latchkey.FlowRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_flow_run_version_locking(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.VersionLocking, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_flow_run_version_locking(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("flow_run", field, false, false, "Boolean")
+}
+
 func (ec *executionContext) _flow_run_serialized_state(ctx context.Context, field graphql.CollectedField, obj *latchkey.FlowRun) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -8499,7 +8531,7 @@ func (ec *executionContext) unmarshalInputcreate_flow_run_input(ctx context.Cont
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"name", "command", "labels", "scheduled_start_time"}
+	fieldsInOrder := [...]string{"name", "command", "labels", "scheduled_start_time", "version_locking"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -8534,6 +8566,13 @@ func (ec *executionContext) unmarshalInputcreate_flow_run_input(ctx context.Cont
 				return it, err
 			}
 			it.ScheduledStartTime = data
+		case "version_locking":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("version_locking"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VersionLocking = data
 		}
 	}
 	return it, nil
@@ -11332,6 +11371,11 @@ func (ec *executionContext) _flow_run(ctx context.Context, sel ast.SelectionSet,
 				})
 		case "version":
 			out.Values[i] = ec._flow_run_version(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "version_locking":
+			out.Values[i] = ec._flow_run_version_locking(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}

@@ -118,6 +118,13 @@ type CreateFlowRunInput struct {
 	Labels  []string `json:"labels,omitempty"`
 	// Null: now.
 	ScheduledStartTime *time.Time `json:"scheduled_start_time,omitempty"`
+	// True: set_flow_run_states refuses a state change whose version is not the
+	// run's current one (VERSION_LOCKING_ERROR), as Prefect Cloud 1.x did for
+	// flows with version locking enabled. Null or false (the default, as on
+	// Cloud): versions are not checked, so a Prefect 1.x agent's Failed, sent
+	// with the version it read before it marked the run Submitted, is applied.
+	// Either way a finished run never changes and a run is submitted once.
+	VersionLocking *bool `json:"version_locking,omitempty"`
 }
 
 type CreateMembershipInput struct {
@@ -252,7 +259,7 @@ type ServiceAccountBoolExp struct {
 
 type SetFlowRunStateInput struct {
 	FlowRunID string `json:"flow_run_id"`
-	// Null: no version check.
+	// Checked only on a run with version_locking; null: no check.
 	Version *int `json:"version,omitempty"`
 	// A serialized Prefect state: {"type": "Running", "message": "...", ...}.
 	State any `json:"state"`

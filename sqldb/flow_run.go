@@ -107,10 +107,10 @@ func (s *FlowRunService) CreateFlowRun(ctx context.Context, run *latchkey.FlowRu
 		scheduled = now
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO flow_runs (id, tenant_id, name, command, labels, state, state_message, version,
-			scheduled_start_time, created_by_user_id, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, '', 1, ?, ?, ?, ?)`,
+			version_locking, scheduled_start_time, created_by_user_id, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, '', 1, ?, ?, ?, ?, ?)`,
 		id, a.TenantID, name, string(command), string(labels), string(latchkey.FlowRunScheduled),
-		Time(scheduled), a.User.ID, Time(now), Time(now)); err != nil {
+		run.VersionLocking, Time(scheduled), a.User.ID, Time(now), Time(now)); err != nil {
 		return fmt.Errorf("create flow run: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -118,7 +118,7 @@ func (s *FlowRunService) CreateFlowRun(ctx context.Context, run *latchkey.FlowRu
 	}
 	*run = latchkey.FlowRun{
 		ID: id, TenantID: a.TenantID, Name: name, Command: run.Command, Labels: run.Labels,
-		State: latchkey.FlowRunScheduled, Version: 1, ScheduledStartTime: scheduled,
+		State: latchkey.FlowRunScheduled, Version: 1, VersionLocking: run.VersionLocking, ScheduledStartTime: scheduled,
 		CreatedByUserID: a.User.ID, CreatedAt: now, UpdatedAt: now,
 	}
 	return nil
@@ -179,8 +179,10 @@ func (s *FlowRunService) FindFlowRunsInQueue(ctx context.Context, q latchkey.Flo
 
 // SetFlowRunStates applies updates to runs of the acting tenant in one
 // transaction. Needs a writing role (EFORBIDDEN). Returns ENOTFOUND for a
-// run outside the acting tenant, EVERSIONLOCK for a stale version or a
-// finished run, EINVALID for a bad state or an unknown agent.
+// run outside the acting tenant, EVERSIONLOCK for a finished run, for
+// Submitted on a run that is no longer Scheduled, or (on a run with
+// VersionLocking) for a stale version, EINVALID for a bad state or an
+// unknown agent.
 func (s *FlowRunService) SetFlowRunStates(ctx context.Context, updates []*latchkey.FlowRunStateUpdate) ([]*latchkey.FlowRun, error) {
 	a, err := requireAgentWrite(ctx)
 	if err != nil {
@@ -225,7 +227,12 @@ func setFlowRunState(ctx context.Context, tx *Tx, tenantID string, u *latchkey.F
 	if run.State.Finished() {
 		return nil, latchkey.Errorf(latchkey.EVERSIONLOCK, "Flow run %s has already finished (%s); its state can no longer change.", run.ID, run.State)
 	}
-	if u.Version != nil && *u.Version != run.Version {
+	// Whether or not the run locks versions, it is submitted once: a
+	// second agent that polled it at the same time stops here.
+	if u.State == latchkey.FlowRunSubmitted && run.State != latchkey.FlowRunScheduled {
+		return nil, latchkey.Errorf(latchkey.EVERSIONLOCK, "Flow run %s is already %s; only a Scheduled run can be submitted.", run.ID, run.State)
+	}
+	if run.VersionLocking && u.Version != nil && *u.Version != run.Version {
 		return nil, latchkey.Errorf(latchkey.EVERSIONLOCK, "Flow run %s is at version %d, not %d: its state was changed by someone else.", run.ID, run.Version, *u.Version)
 	}
 	now := tx.Now()
@@ -483,7 +490,7 @@ func errFlowRunNotFound() error {
 }
 
 const flowRunColumns = `flow_runs.id, flow_runs.tenant_id, flow_runs.name, flow_runs.command, flow_runs.labels, flow_runs.state,
-	flow_runs.state_message, flow_runs.version, flow_runs.scheduled_start_time, flow_runs.start_time, flow_runs.end_time,
+	flow_runs.state_message, flow_runs.version, flow_runs.version_locking, flow_runs.scheduled_start_time, flow_runs.start_time, flow_runs.end_time,
 	flow_runs.heartbeat_at, flow_runs.lost_contact_at, flow_runs.agent_id, flow_runs.created_by_user_id,
 	flow_runs.created_at, flow_runs.updated_at`
 
@@ -495,7 +502,7 @@ func scanFlowRun(s rowScanner, extra ...any) (*latchkey.FlowRun, error) {
 		scheduled, start, end, heartbeat, lc Time
 		createdAt, updatedAt                 Time
 	)
-	dest := append([]any{&r.ID, &r.TenantID, &r.Name, &command, &labels, &state, &r.StateMessage, &r.Version,
+	dest := append([]any{&r.ID, &r.TenantID, &r.Name, &command, &labels, &state, &r.StateMessage, &r.Version, &r.VersionLocking,
 		&scheduled, &start, &end, &heartbeat, &lc, &agentID, &createdBy, &createdAt, &updatedAt}, extra...)
 	if err := s.Scan(dest...); err != nil {
 		return nil, err

@@ -282,7 +282,10 @@ func TestFlowRunService_SetFlowRunStates(t *testing.T) {
 
 		// All or nothing.
 		a := mustCreateRun(t, s, w.ctx(cUser), "a")
-		b := mustCreateRun(t, s, w.ctx(cUser), "b")
+		b := &latchkey.FlowRun{Name: "b", Command: []string{"true"}, VersionLocking: true}
+		if err := s.CreateFlowRun(w.ctx(cUser), b); err != nil {
+			t.Fatal(err)
+		}
 		runB := mustCreateRun(t, s, w.ctx(cOtherTenant), "b")
 		for _, tt := range []struct {
 			name    string
@@ -311,6 +314,81 @@ func TestFlowRunService_SetFlowRunStates(t *testing.T) {
 		}
 		if got := mustFindRun(t, s, w.ctx(cOtherTenant), runB.ID); got.Version != 1 {
 			t.Errorf("B's run changed: %+v", got)
+		}
+	})
+}
+
+// TestFlowRunService_VersionLocking: locking is opt-in per run. Without it
+// a stale version is applied: the Prefect 1.x agent marks a run Submitted
+// (version 1 to 2) and, when deploying it fails, sends Failed with the
+// version it read before (1); the run must end Failed with the agent's
+// message, not wait Submitted for the lost-contact sweep. With it, the
+// stale version is refused. Either way a finished run never changes and
+// a run is submitted once.
+func TestFlowRunService_VersionLocking(t *testing.T) {
+	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
+		w := newWorld(t, db, clock)
+		s := sqldb.NewFlowRunService(db)
+		ctx := w.ctx(cSA)
+		create := func(locking bool) *latchkey.FlowRun {
+			run := &latchkey.FlowRun{Command: []string{"true"}, VersionLocking: locking}
+			if err := s.CreateFlowRun(w.ctx(cUser), run); err != nil {
+				t.Fatal(err)
+			}
+			if got := mustFindRun(t, s, ctx, run.ID); got.VersionLocking != locking || run.VersionLocking != locking {
+				t.Fatalf("VersionLocking: created %v, stored %v, want %v", run.VersionLocking, got.VersionLocking, locking)
+			}
+			return run
+		}
+		if run := mustCreateRun(t, s, w.ctx(cUser), "default"); run.VersionLocking {
+			t.Error("version locking is on by default")
+		}
+		set := func(run *latchkey.FlowRun, version int, state latchkey.FlowRunState, msg string) error {
+			_, err := s.SetFlowRunStates(ctx, []*latchkey.FlowRunStateUpdate{{FlowRunID: run.ID, Version: &version, State: state, Message: msg}})
+			return err
+		}
+		const agentMsg = "Failed to deploy flow run: image not found"
+
+		// Off: the agent's sequence ends Failed with its message.
+		run := create(false)
+		if err := set(run, 1, latchkey.FlowRunSubmitted, "Submitted for execution"); err != nil {
+			t.Fatal(err)
+		}
+		if err := set(run, 1, latchkey.FlowRunFailed, agentMsg); err != nil {
+			t.Fatalf("Failed with the stale version: %v", err)
+		}
+		if got := mustFindRun(t, s, ctx, run.ID); got.State != latchkey.FlowRunFailed || got.StateMessage != agentMsg || got.Version != 3 || got.EndTime == nil || got.LostContact() {
+			t.Errorf("run=%+v", got)
+		}
+		// A finished run stays finished, whatever version is sent.
+		wantErr(t, set(run, 3, latchkey.FlowRunRunning, ""), latchkey.EVERSIONLOCK)
+
+		// Off: a second agent still cannot submit a run already taken.
+		run = create(false)
+		if err := set(run, 1, latchkey.FlowRunSubmitted, ""); err != nil {
+			t.Fatal(err)
+		}
+		wantErr(t, set(run, 1, latchkey.FlowRunSubmitted, ""), latchkey.EVERSIONLOCK)
+		_, err := s.SetFlowRunStates(ctx, []*latchkey.FlowRunStateUpdate{{FlowRunID: run.ID, State: latchkey.FlowRunSubmitted}})
+		wantErr(t, err, latchkey.EVERSIONLOCK)
+		if got := mustFindRun(t, s, ctx, run.ID); got.State != latchkey.FlowRunSubmitted || got.Version != 2 {
+			t.Errorf("run=%+v", got)
+		}
+
+		// On: the stale version is refused and changes nothing.
+		run = create(true)
+		if err := set(run, 1, latchkey.FlowRunSubmitted, "Submitted for execution"); err != nil {
+			t.Fatal(err)
+		}
+		wantErr(t, set(run, 1, latchkey.FlowRunFailed, agentMsg), latchkey.EVERSIONLOCK)
+		if got := mustFindRun(t, s, ctx, run.ID); got.State != latchkey.FlowRunSubmitted || got.Version != 2 {
+			t.Errorf("run=%+v", got)
+		}
+		if err := set(run, 2, latchkey.FlowRunFailed, agentMsg); err != nil {
+			t.Fatal(err)
+		}
+		if got := mustFindRun(t, s, ctx, run.ID); got.State != latchkey.FlowRunFailed || got.Version != 3 {
+			t.Errorf("run=%+v", got)
 		}
 	})
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/agent"
+	"github.com/latchkey/latchkey/client"
 	main "github.com/latchkey/latchkey/cmd/latchkey"
 )
 
@@ -136,15 +137,15 @@ func waitFor(tb testing.TB, d time.Duration, what string, fn func() bool, debug 
 func TestAgent_EndToEnd(t *testing.T) {
 	cases := []struct {
 		name  string
-		setup func(t *testing.T, home, key string) (args, env []string)
+		setup func(t *testing.T, home, key, api string) (args, env []string)
 	}{
-		{"token flag", func(t *testing.T, home, key string) ([]string, []string) {
+		{"token flag", func(t *testing.T, home, key, _ string) ([]string, []string) {
 			return []string{"-t", key}, []string{agent.EnvHeartbeatInterval + "=0.5"}
 		}},
-		{"environment", func(t *testing.T, home, key string) ([]string, []string) {
+		{"environment", func(t *testing.T, home, key, _ string) ([]string, []string) {
 			return nil, []string{agent.EnvAPIKey + "=" + key, agent.EnvHeartbeatInterval + "=0.5"}
 		}},
-		{"config file", func(t *testing.T, home, key string) ([]string, []string) {
+		{"config file", func(t *testing.T, home, key, _ string) ([]string, []string) {
 			dir := filepath.Join(home, ".prefect")
 			if err := os.MkdirAll(dir, 0o700); err != nil {
 				t.Fatal(err)
@@ -155,6 +156,18 @@ func TestAgent_EndToEnd(t *testing.T) {
 				t.Fatal(err)
 			}
 			return nil, nil
+		}},
+		{"auth file", func(t *testing.T, home, key, api string) ([]string, []string) {
+			// What `latchkey auth login -k KEY` leaves for this server.
+			dir := filepath.Join(home, ".prefect")
+			if err := os.MkdirAll(dir, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			saved := "[\"" + client.ServerSlug(api) + "\"]\napi_key = \"" + key + "\"\n"
+			if err := os.WriteFile(filepath.Join(dir, "auth.toml"), []byte(saved), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			return nil, []string{agent.EnvHeartbeatInterval + "=0.5"}
 		}},
 	}
 	eachEngine(t, func(t *testing.T, engine string) {
@@ -170,7 +183,7 @@ func TestAgent_EndToEnd(t *testing.T) {
 					m.FlowRunSweepInterval = 200 * time.Millisecond
 				})
 				keyID, key := mustServiceAccountKey(t, s)
-				args, extraEnv := tc.setup(t, home, key)
+				args, extraEnv := tc.setup(t, home, key, s.URL+"/graphql")
 				env := append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + home, execMainEnv + "=1"}, extraEnv...)
 				runAgentScenario(t, s, keyID, key, append([]string{"--api", s.URL + "/graphql", "-l", "e2e", "-n", "e2e-agent"}, args...), env)
 			})
@@ -256,7 +269,14 @@ func runAgentScenario(t *testing.T, s *TestServer, keyID, key string, args, env 
 		LastSeenAt     string `json:"last_seen_at"`
 	}
 	s.MustDo(t, s.AdminKey, "", qAgents, nil, "agent", &agents)
-	if len(agents) != 1 || agents[0].ID != agentID || agents[0].Name != "e2e-agent" || agents[0].Type != "LocalAgent" || !slices.Equal(agents[0].Labels, []string{"e2e"}) {
+	// Its labels: -l e2e, and the host's name (Prefect's --hostname-label).
+	hostname, err := os.Hostname()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantLabels := []string{"e2e", hostname}
+	slices.Sort(wantLabels)
+	if len(agents) != 1 || agents[0].ID != agentID || agents[0].Name != "e2e-agent" || agents[0].Type != "LocalAgent" || !slices.Equal(agents[0].Labels, wantLabels) {
 		t.Fatalf("agents = %+v (runs submitted by %s)", agents, agentID)
 	}
 	if seen, err := time.Parse(time.RFC3339Nano, agents[0].LastSeenAt); err != nil || time.Since(seen) > 15*time.Second {
