@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/graphql"
 )
 
 func TestHandler_Variables(t *testing.T) {
@@ -118,8 +119,9 @@ func TestHandler_DataOnlyResponseBytes(t *testing.T) {
 
 func TestHandler_BodyTooLarge(t *testing.T) {
 	e := MustNewEnv(t)
+	auth := map[string]string{"Authorization": "Bearer " + goodKey} // anonymous bodies have a smaller limit
 	body := `{"query": "{ hello }", "variables": {"x": "` + strings.Repeat("a", 1<<20) + `"}}`
-	resp := e.Post(t, body, nil)
+	resp := e.Post(t, body, auth)
 	if got, want := resp.Status, http.StatusRequestEntityTooLarge; got != want {
 		t.Errorf("status = %d, want %d", got, want)
 	}
@@ -132,6 +134,24 @@ func TestHandler_BodyTooLarge(t *testing.T) {
 
 	// Just under the limit is fine.
 	body = `{"query": "{ hello }", "variables": {"x": "` + strings.Repeat("a", 1<<19) + `"}}`
+	var data struct{ Hello string }
+	e.Post(t, body, auth).MustData(t, &data)
+	if data.Hello != "👋" {
+		t.Errorf("hello = %q", data.Hello)
+	}
+}
+
+// A request without a credential may send far less: it can only say hello
+// or refresh a token.
+func TestHandler_AnonymousBodyTooLarge(t *testing.T) {
+	e := MustNewEnv(t)
+	body := `{"query": "{ hello }", "variables": {"x": "` + strings.Repeat("a", graphql.DefaultMaxAnonymousBodyBytes) + `"}}`
+	resp := e.Post(t, body, nil)
+	if resp.Status != http.StatusRequestEntityTooLarge || resp.Code() != "REQUEST_TOO_LARGE" ||
+		!strings.Contains(resp.Errors[0].Message, "65536 bytes") {
+		t.Errorf("status %d: %s", resp.Status, resp.Body)
+	}
+	body = `{"query": "{ hello }", "variables": {"x": "` + strings.Repeat("a", graphql.DefaultMaxAnonymousBodyBytes-100) + `"}}`
 	var data struct{ Hello string }
 	e.Post(t, body, nil).MustData(t, &data)
 	if data.Hello != "👋" {
