@@ -158,13 +158,13 @@ func (s *Server) Handler() http.Handler {
 }
 
 // anonymousFields are the root fields that need no credential.
-// refresh_token authenticates with the refresh token itself.
+// refresh_token authenticates with the refresh token itself. Introspection
+// (__schema, __type) is for authenticated callers only: it is expensive and
+// tells an anonymous caller nothing it needs.
 var anonymousFields = map[string]bool{
 	"hello":         true,
 	"refresh_token": true,
 	"__typename":    true,
-	"__schema":      true,
-	"__type":        true,
 }
 
 // guardRootFields returns field middleware that fails every root field

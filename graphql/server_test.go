@@ -192,6 +192,31 @@ func TestHandler_HelloAnonymous(t *testing.T) {
 	}
 }
 
+// Introspection needs a credential; __typename does not.
+func TestHandler_IntrospectionNeedsCredential(t *testing.T) {
+	e := MustNewEnv(t)
+	for _, q := range []string{
+		`{ __schema { queryType { name } } }`,
+		`{ __type(name: "auth_api_key") { name } }`,
+		`{ hello __schema { queryType { name } } }`,
+	} {
+		resp := e.QueryAs(t, "", nil, q, nil)
+		resp.MustError(t, "UNAUTHENTICATED", false)
+		if strings.Contains(resp.Body, "queryType") || strings.Contains(resp.Body, `"auth_api_key"`) {
+			t.Errorf("%s: introspection answered anonymously: %s", q, resp.Body)
+		}
+		var data map[string]any
+		e.QueryAs(t, goodKey, nil, q, nil).MustData(t, &data)
+	}
+	var data struct {
+		Typename string `json:"__typename"`
+	}
+	e.QueryAs(t, "", nil, `{ __typename }`, nil).MustData(t, &data)
+	if data.Typename != "Query" {
+		t.Errorf("__typename = %q", data.Typename)
+	}
+}
+
 func TestHandler_AnonymousIsUnauthenticated(t *testing.T) {
 	queries := []string{
 		"query { auth_info { tenant_id } }",
