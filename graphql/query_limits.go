@@ -50,7 +50,7 @@ func checkQuery(query string, lim *inputLimits) (queryShape, error) {
 		}
 		if shape.tokens++; shape.tokens > lim.maxTokens {
 			return shape, latchkey.Errorf(latchkey.ETOOLARGE,
-				"Query too large: it has more than %d tokens%s.", lim.maxTokens, lim.hint())
+				"Query is too large: it has more than %d tokens.", lim.maxTokens)
 		}
 		// Count one member of the innermost value or argument list.
 		member := false

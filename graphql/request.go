@@ -33,7 +33,9 @@ const (
 
 	// MaxInputWidth caps the members of one input object, the items of
 	// one input list, and the arguments or variable definitions of one
-	// field or operation.
+	// field or operation. The variables and extensions objects themselves
+	// are bounded only by MaxInputValues: the engine ignores the members
+	// the query does not declare, and declarations count towards width.
 	MaxInputWidth = 5000
 
 	// MaxInputValues caps the JSON values in a request body outside
@@ -42,14 +44,11 @@ const (
 )
 
 // Bounds for anonymous requests (no Authorization header), besides the
-// body limit (DefaultMaxAnonymousBodyBytes). Such a caller
-// may use only hello, refresh_token and __typename: the Prefect client's
-// refresh_token mutation is 20 tokens with 3 values in its variables. The
-// token limit leaves room for a query over the complexity limit (500
-// fields, 3 tokens an aliased field) to be refused as too complex, which
-// says more than "too many tokens"; its cost is under a millisecond.
+// body limit (DefaultMaxAnonymousBodyBytes), which also bounds their tokens
+// to what 64 KiB holds. Such a caller may use only hello, refresh_token and
+// __typename: the Prefect client's refresh_token mutation nests its input
+// two levels deep and holds 3 values.
 const (
-	AnonymousMaxTokens     = 3000
 	AnonymousMaxInputDepth = 8
 	AnonymousMaxInputWidth = 100
 	AnonymousMaxValues     = 256
@@ -74,7 +73,7 @@ func anonymousLimits(maxTokens int) inputLimits {
 		maxDepth:  AnonymousMaxInputDepth,
 		maxWidth:  AnonymousMaxInputWidth,
 		maxValues: AnonymousMaxValues,
-		maxTokens: min(maxTokens, AnonymousMaxTokens),
+		maxTokens: maxTokens,
 	}
 }
 
@@ -326,7 +325,8 @@ func (in *jsonInput) value(depth int) (any, error) {
 
 // container reads an object or list at nesting level depth, refusing it
 // before reading any further if it is too deep, and as soon as it has too
-// many members. The recursion is bounded by maxDepth.
+// many members (level 0, the variables or extensions object, has no member
+// limit but the values limit). The recursion is bounded by maxDepth.
 func (in *jsonInput) container(depth int) (any, error) {
 	if depth > in.lim.maxDepth {
 		return nil, in.lim.errTooDeep(in.where)
@@ -338,7 +338,7 @@ func (in *jsonInput) container(depth int) (any, error) {
 	if open.Kind() == '{' {
 		m := make(map[string]any)
 		for in.dec.PeekKind() != '}' {
-			if len(m) >= in.lim.maxWidth {
+			if depth > 0 && len(m) >= in.lim.maxWidth {
 				return nil, in.lim.errTooWide(in.where)
 			}
 			name, err := in.dec.ReadToken()
