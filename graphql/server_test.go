@@ -623,3 +623,25 @@ func TestHandler_BadTimestamp(t *testing.T) {
 		resp.MustError(t, "BAD_USER_INPUT", false)
 	}
 }
+
+// A body that names a member twice is refused, not run with the last one.
+func TestHandler_DuplicateMembers(t *testing.T) {
+	e := MustNewEnv(t)
+	e.Auth.AuthenticateFn = func(context.Context, string, string) (*latchkey.Auth, error) {
+		mustNotCall(t, "Authenticate")()
+		return nil, errors.New("no")
+	}
+	for _, body := range []string{
+		`{"query": "{ hello }", "query": "{ auth_info { role } }"}`,
+		`{"query": "{ hello }", "quer\u0079": "{ auth_info { role } }"}`,
+		`{"query": "{ hello }", "variables": null, "variables": {"a": 1}}`,
+		`{"query": "{ hello }", "operationName": null, "operationName": "A"}`,
+		`{"query": "{ hello }", "variables": {"a": 1, "a": 2}}`,
+		`{"query": "{ hello }", "variables": "{\"a\": 1, \"a\": 2}"}`,
+	} {
+		resp := e.Post(t, body, map[string]string{"Authorization": "Bearer " + goodKey})
+		if resp.Status != http.StatusBadRequest || resp.Code() != "BAD_USER_INPUT" || !strings.Contains(resp.Errors[0].Message, "duplicate") {
+			t.Errorf("%s: %d %s", body, resp.Status, resp.Body)
+		}
+	}
+}
