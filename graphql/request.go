@@ -157,7 +157,10 @@ func decodeRequest(dec *jsontext.Decoder, lim *inputLimits) (params *gql.RawPara
 		if _, err := dec.ReadToken(); err != nil {
 			return fail(err)
 		}
-		return params, false, in.end()
+		if err := in.end(); err != nil {
+			return fail(err)
+		}
+		return params, false, nil
 	case '{':
 	default:
 		return fail(errInvalidBody)

@@ -71,6 +71,8 @@ func TestDecodeRequest(t *testing.T) {
 		{body: `{"query":"q","variables":"{\"x\":1,\"x\":2}"}`, code: latchkey.EINVALID},
 		{body: `{"query":"q","extensions":{"a":{"b":1,"b":2}}}`, code: latchkey.EINVALID},
 		{body: `{"query":"q"} x`, code: latchkey.EINVALID},
+		{body: `null0`, code: latchkey.EINVALID},
+		{body: `null {}`, code: latchkey.EINVALID},
 		{body: `{"query":"q"}{}`, code: latchkey.EINVALID},
 		{body: `{"query":"q",}`, code: latchkey.EINVALID},
 		{body: `{"query":"q"`, code: latchkey.EINVALID},
