@@ -37,8 +37,8 @@ func (a *Agent) Validate() error {
 	}
 	if a.Name == "" {
 		a.Name = "agent"
-	} else if len(a.Name) > maxNameLength {
-		return Errorf(EINVALID, "Agent name must be at most %d characters.", maxNameLength)
+	} else if err := ValidateName("Agent name", a.Name, maxNameLength); err != nil {
+		return err
 	}
 	labels, err := NormalizeLabels(a.Labels)
 	if err != nil {

@@ -27,14 +27,9 @@ type APIKey struct {
 	LastUsedAt *time.Time // nil: never used
 }
 
-// Validate returns EINVALID for a missing or over-long name.
+// Validate returns EINVALID for a bad name (see ValidateName).
 func (k *APIKey) Validate() error {
-	if k.Name == "" {
-		return Errorf(EINVALID, "API key name required.")
-	} else if len(k.Name) > 200 {
-		return Errorf(EINVALID, "API key name must be at most 200 characters.")
-	}
-	return nil
+	return ValidateName("API key name", k.Name, MaxNameLength)
 }
 
 // Expired reports whether the key has expired at now.

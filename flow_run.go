@@ -139,8 +139,10 @@ func (r *FlowRun) Validate() error {
 	if n > MaxCommandBytes {
 		return Errorf(EINVALID, "A command may be at most %d bytes long.", MaxCommandBytes)
 	}
-	if len(r.Name) > maxNameLength {
-		return Errorf(EINVALID, "Flow run name must be at most %d characters.", maxNameLength)
+	if r.Name != "" { // empty: derived from the id
+		if err := ValidateName("Flow run name", r.Name, maxNameLength); err != nil {
+			return err
+		}
 	}
 	labels, err := NormalizeLabels(r.Labels)
 	if err != nil {

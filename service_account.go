@@ -17,12 +17,10 @@ type ServiceAccount struct {
 	CreatedAt       time.Time
 }
 
-// Validate returns EINVALID for a missing name or a bad role.
+// Validate returns EINVALID for a bad name (see ValidateName) or role.
 func (sa *ServiceAccount) Validate() error {
-	if sa.Name == "" {
-		return Errorf(EINVALID, "Service account name required.")
-	} else if len(sa.Name) > 200 {
-		return Errorf(EINVALID, "Service account name must be at most 200 characters.")
+	if err := ValidateName("Service account name", sa.Name, MaxNameLength); err != nil {
+		return err
 	}
 	if !sa.Role.Valid() {
 		return Errorf(EINVALID, "Invalid role %q.", sa.Role)

@@ -19,10 +19,8 @@ var slugRE = regexp.MustCompile(`^[a-z0-9]+(?:-[a-z0-9]+)*$`)
 
 // Validate returns EINVALID if the tenant's name or slug is unacceptable.
 func (t *Tenant) Validate() error {
-	if t.Name == "" {
-		return Errorf(EINVALID, "Tenant name required.")
-	} else if len(t.Name) > 200 {
-		return Errorf(EINVALID, "Tenant name must be at most 200 characters.")
+	if err := ValidateName("Tenant name", t.Name, MaxNameLength); err != nil {
+		return err
 	}
 	if !slugRE.MatchString(t.Slug) || len(t.Slug) > 100 {
 		return Errorf(EINVALID, "Invalid tenant slug %q: use lower-case letters, digits and single hyphens.", t.Slug)

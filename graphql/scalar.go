@@ -1,7 +1,9 @@
 package graphql
 
 import (
+	"errors"
 	"io"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -34,6 +36,35 @@ func UnmarshalUUID(v any) (string, error) {
 		return "", latchkey.Errorf(latchkey.EINVALID, "Invalid uuid: expected 8-4-4-4-12 hexadecimal digits.")
 	}
 	return id, nil
+}
+
+// MarshalInt writes an Int scalar.
+func MarshalInt(i int) gql.Marshaler { return gql.MarshalInt(i) }
+
+// UnmarshalInt reads an Int scalar. GraphQL's Int is a signed 32-bit
+// integer: anything outside that range is EINVALID, as the validator
+// already refuses for literals in the query text.
+func UnmarshalInt(v any) (int, error) {
+	n, err := gql.UnmarshalInt64(v)
+	if errors.Is(err, strconv.ErrRange) || (err == nil && (n < math.MinInt32 || n > math.MaxInt32)) {
+		return 0, latchkey.Errorf(latchkey.EINVALID,
+			"Invalid Int: %s is outside the 32-bit range %d to %d.", truncate(strings.TrimSpace(gqlString(v)), 32), math.MinInt32, math.MaxInt32)
+	} else if err != nil {
+		return 0, latchkey.Errorf(latchkey.EINVALID, "Invalid Int: expected an integer.")
+	}
+	return int(n), nil
+}
+
+// gqlString returns the text of an Int input for an error message.
+func gqlString(v any) string {
+	switch v := v.(type) {
+	case string:
+		return strconv.Quote(v)
+	case interface{ String() string }:
+		return v.String()
+	}
+	n, _ := gql.UnmarshalInt64(v)
+	return strconv.FormatInt(n, 10)
 }
 
 // timestamptzLayout is how times are written: RFC 3339 in UTC with a

@@ -2,6 +2,7 @@ package graphql_test
 
 import (
 	"bytes"
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -95,4 +96,42 @@ func TestServer_DisableIntrospection(t *testing.T) {
 	}
 	var data struct{ Hello string }
 	e.QueryAs(t, "", nil, `{ hello }`, nil).MustData(t, &data)
+}
+
+// GraphQL's Int is 32-bit: larger arguments and variables are refused
+// before any resolver runs.
+func TestHandler_Int32(t *testing.T) {
+	e := MustNewEnv(t)
+	var limits []int
+	e.APIKeys.FindAPIKeysFn = func(ctx context.Context, f latchkey.APIKeyFilter) ([]*latchkey.APIKey, int, error) {
+		limits = append(limits, f.Limit)
+		return nil, 0, nil
+	}
+	const q = `query($n: Int) { auth_api_key(limit: $n) { id } }`
+	for _, n := range []string{"2147483648", "-2147483649", "9223372036854775807", "9223372036854775808", "99999999999999999999999"} {
+		body := `{"query": "` + q + `", "variables": {"n": ` + n + `}}`
+		resp := e.Post(t, body, map[string]string{"Authorization": "Bearer " + goodKey})
+		if len(n) < 19 { // beyond 64 bits, gqlparser's validator refuses it first, in its words
+			resp.MustError(t, "BAD_USER_INPUT", true)
+			if !strings.Contains(resp.Errors[0].Message, "32-bit") {
+				t.Errorf("variable %s: message %q, want the range", n, resp.Errors[0].Message)
+			}
+		} else if len(resp.Errors) == 0 {
+			t.Errorf("variable %s: %s", n, resp.Body)
+		}
+		resp = e.Query(t, `{ auth_api_key(limit: `+n+`) { id } }`, nil)
+		if len(resp.Errors) == 0 || !strings.Contains(resp.Errors[0].Message, "32-bit") {
+			t.Errorf("literal %s: %s", n, resp.Body)
+		}
+	}
+	if len(limits) != 0 {
+		t.Errorf("FindAPIKeys called with limits %v", limits)
+	}
+	for _, n := range []int{2147483647, 5, 1} {
+		var data map[string]any
+		e.Query(t, q, map[string]any{"n": n}).MustData(t, &data)
+	}
+	if len(limits) != 3 || limits[0] != 2147483647 {
+		t.Errorf("limits = %v", limits)
+	}
 }

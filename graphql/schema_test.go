@@ -31,7 +31,7 @@ func TestSchema_APIKeyHasNoKeyMaterial(t *testing.T) {
 	var data struct {
 		Type introspectedType `json:"__type"`
 	}
-	e.QueryAs(t, "", nil, `{ __type(name: "auth_api_key") { name kind fields { name type { kind name ofType { kind name ofType { name } } } } } }`, nil).MustData(t, &data)
+	e.QueryAs(t, goodKey, nil, `{ __type(name: "auth_api_key") { name kind fields { name type { kind name ofType { kind name ofType { name } } } } } }`, nil).MustData(t, &data)
 	var names []string
 	for _, f := range data.Type.Fields {
 		names = append(names, f.Name)
@@ -60,7 +60,7 @@ func TestSchema_SecretsOnlyInCreationPayloads(t *testing.T) {
 			Types []introspectedType
 		} `json:"__schema"`
 	}
-	e.QueryAs(t, "", nil, `{ __schema { types { name kind fields { name } } } }`, nil).MustData(t, &data)
+	e.QueryAs(t, goodKey, nil, `{ __schema { types { name kind fields { name } } } }`, nil).MustData(t, &data)
 	allowed := map[string]bool{
 		"create_api_key_payload.key":         true,
 		"create_api_key_payload.token":       true,
@@ -106,7 +106,7 @@ func TestSchema_Names(t *testing.T) {
 			Types []introspectedType
 		} `json:"__schema"`
 	}
-	e.QueryAs(t, "", nil, `{ __schema { types { name kind inputFields { name } } } }`, nil).MustData(t, &data)
+	e.QueryAs(t, goodKey, nil, `{ __schema { types { name kind inputFields { name } } } }`, nil).MustData(t, &data)
 	inputs := map[string][]string{}
 	for _, typ := range data.Schema.Types {
 		var fs []string
@@ -184,7 +184,7 @@ func TestSchema_StandardIntrospection(t *testing.T) {
 			Types        []struct{ Name string }
 		} `json:"__schema"`
 	}
-	e.QueryAs(t, "", nil, introspectionQuery, nil).MustData(t, &data)
+	e.QueryAs(t, goodKey, nil, introspectionQuery, nil).MustData(t, &data)
 	if data.Schema.QueryType.Name != "Query" || data.Schema.MutationType.Name != "Mutation" || len(data.Schema.Types) < 20 {
 		t.Errorf("schema = %+v", data.Schema)
 	}

@@ -16,14 +16,13 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"strings"
 	"sync"
-	"unicode/utf8"
 
 	gql "github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/executor"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
+	"github.com/go-json-experiment/json/jsontext"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
@@ -32,11 +31,15 @@ import (
 
 // Defaults for the Server's limits.
 const (
-	DefaultMaxBodyBytes  = 1 << 20 // 1 MiB
-	DefaultMaxDepth      = 10
-	DefaultMaxComplexity = 500
-	DefaultMaxTokens     = 10000
-	DefaultQueryCache    = 1000
+	DefaultMaxBodyBytes = 1 << 20 // 1 MiB
+	// DefaultMaxAnonymousBodyBytes is the body limit without a credential:
+	// the Prefect client's refresh_token mutation, the largest request it
+	// sends anonymously, is about 2 KB with its access token.
+	DefaultMaxAnonymousBodyBytes = 64 << 10
+	DefaultMaxDepth              = 10
+	DefaultMaxComplexity         = 500
+	DefaultMaxTokens             = 10000
+	DefaultQueryCache            = 1000
 )
 
 // Server serves the GraphQL API over HTTP. Set the services and call
@@ -60,12 +63,22 @@ type Server struct {
 	// MaxBodyBytes caps the request body; zero means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
 
+	// MaxAnonymousBodyBytes caps the body of a request without an
+	// Authorization header; zero means DefaultMaxAnonymousBodyBytes (or
+	// MaxBodyBytes if that is smaller).
+	MaxAnonymousBodyBytes int64
+
 	// MaxDepth caps how deeply fields nest; zero means DefaultMaxDepth.
 	MaxDepth int
 
 	// MaxComplexity caps gqlgen's complexity score (one per field);
 	// zero means DefaultMaxComplexity.
 	MaxComplexity int
+
+	// MaxCost caps how many values an operation could return, counting
+	// each field once per row of the lists around it (see cost.go); zero
+	// means DefaultMaxCost.
+	MaxCost int
 
 	// MaxTokens caps the lexical tokens in a query; zero means
 	// DefaultMaxTokens.
@@ -96,7 +109,12 @@ func (s *Server) Handler() http.Handler {
 	if h.maxBodyBytes <= 0 {
 		h.maxBodyBytes = DefaultMaxBodyBytes
 	}
-	lim := &limits{maxDepth: s.MaxDepth, maxComplexity: s.MaxComplexity}
+	h.maxAnonBodyBytes = s.MaxAnonymousBodyBytes
+	if h.maxAnonBodyBytes <= 0 {
+		h.maxAnonBodyBytes = DefaultMaxAnonymousBodyBytes
+	}
+	h.maxAnonBodyBytes = min(h.maxAnonBodyBytes, h.maxBodyBytes)
+	lim := &limits{maxDepth: s.MaxDepth, maxComplexity: s.MaxComplexity, maxCost: s.MaxCost}
 	if lim.maxDepth <= 0 {
 		lim.maxDepth = DefaultMaxDepth
 	}
@@ -126,17 +144,20 @@ func (s *Server) Handler() http.Handler {
 	exec.Use(lim)
 	exec.AroundFields(guardRootFields(!s.DisableIntrospection))
 	h.exec = exec
+	h.authLimits = authenticatedLimits(h.maxTokens)
+	h.anonLimits = anonymousLimits(h.maxTokens)
+	h.queryShapes = lru.New[queryShape](DefaultQueryCache)
 	return h
 }
 
 // anonymousFields are the root fields that need no credential.
-// refresh_token authenticates with the refresh token itself.
+// refresh_token authenticates with the refresh token itself. Introspection
+// (__schema, __type) is for authenticated callers only: it is expensive and
+// tells an anonymous caller nothing it needs.
 var anonymousFields = map[string]bool{
 	"hello":         true,
 	"refresh_token": true,
 	"__typename":    true,
-	"__schema":      true,
-	"__type":        true,
 }
 
 // guardRootFields returns field middleware that fails every root field
@@ -170,9 +191,20 @@ type handler struct {
 	maxBodyBytes int64
 	maxTokens    int
 
+	// maxAnonBodyBytes is the body limit for anonymous requests.
+	maxAnonBodyBytes int64
+
 	// bufs recycles the buffers that request bodies are read into and
 	// responses encoded in; see getBuf and putBuf.
 	bufs sync.Pool
+
+	// decs recycles JSON decoders; see getDecoder.
+	decs sync.Pool
+
+	// authLimits and anonLimits bound the input of requests with and
+	// without a credential; queryShapes caches checkQuery's measurements.
+	authLimits, anonLimits inputLimits
+	queryShapes            *lru.LRU[queryShape]
 }
 
 // maxPooledBuf is the largest buffer put back in the pool, so that one huge
@@ -192,15 +224,6 @@ func (h *handler) putBuf(b *bytes.Buffer) {
 		b.Reset()
 		h.bufs.Put(b)
 	}
-}
-
-// request is the JSON body of a GraphQL request. Variables and extensions
-// are decoded separately, with numbers kept as json.Number.
-type request struct {
-	Query         string          `json:"query"`
-	OperationName string          `json:"operationName"`
-	Variables     json.RawMessage `json:"variables"`
-	Extensions    json.RawMessage `json:"extensions"`
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -253,223 +276,83 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.writeResponse(w, resp)
 }
 
-// readRequest reads and decodes the body. On failure it returns the HTTP
-// status to answer with: 413 for a body over the limit, 400 for one that is
-// not a GraphQL request at all.
+// readRequest reads and decodes the body within the input limits that
+// apply to the caller (see inputLimits), and checks the query text against
+// them before anything parses it. On failure it returns the HTTP status to
+// answer with: 413 for a body over the byte limit, 400 for one that is not
+// a GraphQL request at all, and 200 for a request whose input values or
+// query are over the limits (a GraphQL error REQUEST_TOO_LARGE, as for the
+// depth and complexity limits: the Prefect client shows those).
 func (h *handler) readRequest(w http.ResponseWriter, r *http.Request) (*gql.RawParams, int, error) {
-	// Everything decoded from the body is copied out of it (strings,
-	// json.RawMessage), so its buffer is recycled on return.
+	lim, maxBody := &h.authLimits, h.maxBodyBytes
+	if h.anonymous(r) {
+		lim, maxBody = &h.anonLimits, h.maxAnonBodyBytes
+	}
+
+	// Everything decoded from the body is copied out of it (strings), so
+	// its buffer is recycled on return.
 	buf := h.getBuf()
 	defer h.putBuf(buf)
-	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, h.maxBodyBytes))
-	body := buf.Bytes()
+	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, maxBody))
 	var tooLarge *http.MaxBytesError
 	if errors.As(err, &tooLarge) {
 		return nil, http.StatusRequestEntityTooLarge, latchkey.Errorf(latchkey.ETOOLARGE,
-			"Request body too large: the limit is %d bytes.", h.maxBodyBytes)
+			"Request body too large: the limit is %d bytes%s.", maxBody, lim.hint())
 	} else if err != nil {
 		return nil, http.StatusBadRequest, latchkey.Errorf(latchkey.EINVALID, "Could not read the request body.")
 	}
 
-	var req request
-	if err := decodeRequest(body, &req); err != nil {
-		return nil, http.StatusBadRequest, errNotGraphQLRequest()
-	}
-	vars, err := decodeVariables(req.Variables)
-	if err != nil {
+	dec := h.getDecoder(buf)
+	params, over, err := decodeRequest(dec, lim)
+	h.putDecoder(dec)
+	if over {
+		return nil, http.StatusOK, err
+	} else if err != nil {
 		return nil, http.StatusBadRequest, err
 	}
-	var ext map[string]any
-	if raw := bytes.TrimSpace(req.Extensions); len(raw) > 0 && !bytes.Equal(raw, []byte("null")) {
-		if err := decodeNumbers(raw, &ext); err != nil {
-			return nil, http.StatusBadRequest, errNotGraphQLRequest()
-		}
+	if err := h.checkQuery(r.Context(), params.Query, lim); err != nil {
+		return nil, http.StatusOK, err
 	}
-	return &gql.RawParams{
-		Query:         req.Query,
-		OperationName: req.OperationName,
-		Variables:     vars,
-		Extensions:    ext,
-	}, 0, nil
+	return params, 0, nil
 }
 
-// decodeRequest decodes body into req exactly as json.Unmarshal(body, req)
-// does: the same field values, and an error exactly when Unmarshal returns
-// one (though not the same error). The common case, an object whose keys
-// are spelt exactly as request's fields, with strings or nulls for query and
-// operationName, is decoded without reflection; anything else (another key
-// or spelling, top-level value or value type) is left to json.Unmarshal.
-// Nothing in req refers to body afterwards.
-func decodeRequest(body []byte, req *request) error {
-	if !json.Valid(body) {
-		return errors.New("graphql: request body is not valid JSON")
-	}
-	// Unmarshal leaves the fields body does not mention as they were, so
-	// the fast path starts from *req too, and sets it only on success.
-	if r := *req; decodeSimpleRequest(body, &r) {
-		*req = r
+// anonymous reports whether r has no authenticated caller (no credential,
+// or a refresh token, which authenticates no caller): such requests get
+// the small limits.
+func (h *handler) anonymous(r *http.Request) bool {
+	return latchkey.AuthFromContext(r.Context()) == nil
+}
+
+// checkQuery is checkQuery with a cache of the shapes of short query texts
+// that passed, so the hot path lexes nothing twice.
+func (h *handler) checkQuery(ctx context.Context, query string, lim *inputLimits) error {
+	if shape, ok := h.queryShapes.Get(ctx, query); ok && shape.fits(lim) {
 		return nil
 	}
-	u := *req // a copy escapes to the heap, so that req need not
-	err := json.Unmarshal(body, &u)
-	*req = u
+	shape, err := checkQuery(query, lim)
+	if err == nil && len(query) <= maxCachedQuery {
+		h.queryShapes.Add(ctx, query, shape)
+	}
 	return err
 }
 
-// decodeSimpleRequest decodes the valid JSON text body into r and reports
-// whether it is the common case of decodeRequest. If not, r is partly set.
-func decodeSimpleRequest(body []byte, r *request) bool {
-	i := skipJSONSpace(body, 0)
-	if body[i] != '{' {
-		return false
+// maxCachedQuery is the longest query whose shape is cached, which bounds
+// the cache's memory.
+const maxCachedQuery = 4 << 10
+
+// getDecoder returns a JSON decoder reading buf, which it parses in place.
+func (h *handler) getDecoder(buf *bytes.Buffer) *jsontext.Decoder {
+	if dec, ok := h.decs.Get().(*jsontext.Decoder); ok {
+		dec.Reset(buf)
+		return dec
 	}
-	for body[i] != '}' {
-		// body[i] is the opening brace or a comma: a member follows, or
-		// the closing brace of an empty object.
-		if i = skipJSONSpace(body, i+1); body[i] == '}' {
-			break
-		}
-		end := jsonValueEnd(body, i)
-		key := body[i+1 : end-1] // escaped keys match no case: fall back
-		i = skipJSONSpace(body, skipJSONSpace(body, end)+1)
-		end = jsonValueEnd(body, i)
-		value := body[i:end]
-		switch string(key) {
-		case "query":
-			if !decodeJSONString(value, &r.Query) {
-				return false
-			}
-		case "operationName":
-			if !decodeJSONString(value, &r.OperationName) {
-				return false
-			}
-		case "variables": // as Unmarshal does, null is stored as "null"
-			r.Variables = bytes.Clone(value)
-		case "extensions":
-			r.Extensions = bytes.Clone(value)
-		default:
-			return false
-		}
-		i = skipJSONSpace(body, end)
-	}
-	return true
+	return jsontext.NewDecoder(buf)
 }
 
-// decodeJSONString decodes the valid JSON value v into *s as Unmarshal
-// does, and reports whether v was a string or null (which leaves *s as it
-// was); Unmarshal refuses anything else.
-func decodeJSONString(v []byte, s *string) bool {
-	switch v[0] {
-	case 'n':
-		return true
-	case '"':
-		if inner := v[1 : len(v)-1]; bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
-			*s = string(inner)
-			return true
-		}
-		// Escapes, or invalid UTF-8 for Unmarshal to replace with U+FFFD.
-		// Into a local, so that s, and the caller's request, need not
-		// escape to the heap.
-		var t string
-		if err := json.Unmarshal(v, &t); err != nil {
-			return false
-		}
-		*s = t
-		return true
-	}
-	return false
-}
-
-// skipJSONSpace returns the index of the first byte of b from i on that is
-// not JSON whitespace, or len(b).
-func skipJSONSpace(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
-		i++
-	}
-	return i
-}
-
-// jsonValueEnd returns the index just past the JSON value that starts at
-// b[i], in the valid JSON text b.
-func jsonValueEnd(b []byte, i int) int {
-	switch b[i] {
-	case '"':
-		for i++; b[i] != '"'; i++ {
-			if b[i] == '\\' {
-				i++
-			}
-		}
-		return i + 1
-	case '{', '[':
-		depth := 0
-		for ; ; i++ {
-			switch b[i] {
-			case '"':
-				i = jsonValueEnd(b, i) - 1
-			case '{', '[':
-				depth++
-			case '}', ']':
-				if depth--; depth == 0 {
-					return i + 1
-				}
-			}
-		}
-	}
-	// A number, true, false or null: it ends at a delimiter.
-	for i < len(b) && strings.IndexByte(" \t\n\r,}]", b[i]) < 0 {
-		i++
-	}
-	return i
-}
-
-func errNotGraphQLRequest() error {
-	return latchkey.Errorf(latchkey.EINVALID,
-		"Request body is not a JSON GraphQL request: want {\"query\": ..., \"variables\": ...}.")
-}
-
-// decodeNumbers decodes the JSON value raw into v, keeping numbers as
-// json.Number so that large integers survive.
-func decodeNumbers(raw []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	if err := dec.Decode(v); err != nil {
-		return err
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return errors.New("data after the JSON value")
-	}
-	return nil
-}
-
-// decodeVariables accepts variables as a JSON object, as null or absent, or
-// as a string holding JSON text, which is how the Prefect client sends them
-// (json.dumps of a dict, or "null" when there are none).
-func decodeVariables(raw json.RawMessage) (map[string]any, error) {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
-		return nil, nil
-	}
-	if raw[0] == '"' {
-		if bytes.Equal(raw, []byte(`"null"`)) || bytes.Equal(raw, []byte(`""`)) {
-			return nil, nil // what the Prefect client sends without variables
-		}
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return nil, latchkey.Errorf(latchkey.EINVALID, "variables is not valid JSON.")
-		}
-		raw = bytes.TrimSpace([]byte(s))
-		if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
-			return nil, nil
-		}
-	}
-	if raw[0] != '{' {
-		return nil, latchkey.Errorf(latchkey.EINVALID, "variables must be a JSON object, null, or a string holding one.")
-	}
-	var vars map[string]any
-	if err := decodeNumbers(raw, &vars); err != nil {
-		return nil, latchkey.Errorf(latchkey.EINVALID, "variables is not valid JSON.")
-	}
-	return vars, nil
+// putDecoder recycles dec, letting go of the buffer it read.
+func (h *handler) putDecoder(dec *jsontext.Decoder) {
+	dec.Reset(http.NoBody)
+	h.decs.Put(dec)
 }
 
 // writeErrors answers with errors only and "data": null.

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/graphql"
 )
 
 func TestHandler_Variables(t *testing.T) {
@@ -118,8 +119,9 @@ func TestHandler_DataOnlyResponseBytes(t *testing.T) {
 
 func TestHandler_BodyTooLarge(t *testing.T) {
 	e := MustNewEnv(t)
+	auth := map[string]string{"Authorization": "Bearer " + goodKey} // anonymous bodies have a smaller limit
 	body := `{"query": "{ hello }", "variables": {"x": "` + strings.Repeat("a", 1<<20) + `"}}`
-	resp := e.Post(t, body, nil)
+	resp := e.Post(t, body, auth)
 	if got, want := resp.Status, http.StatusRequestEntityTooLarge; got != want {
 		t.Errorf("status = %d, want %d", got, want)
 	}
@@ -132,6 +134,24 @@ func TestHandler_BodyTooLarge(t *testing.T) {
 
 	// Just under the limit is fine.
 	body = `{"query": "{ hello }", "variables": {"x": "` + strings.Repeat("a", 1<<19) + `"}}`
+	var data struct{ Hello string }
+	e.Post(t, body, auth).MustData(t, &data)
+	if data.Hello != "👋" {
+		t.Errorf("hello = %q", data.Hello)
+	}
+}
+
+// A request without a credential may send far less: it can only say hello
+// or refresh a token.
+func TestHandler_AnonymousBodyTooLarge(t *testing.T) {
+	e := MustNewEnv(t)
+	body := `{"query": "{ hello }", "variables": {"x": "` + strings.Repeat("a", graphql.DefaultMaxAnonymousBodyBytes) + `"}}`
+	resp := e.Post(t, body, nil)
+	if resp.Status != http.StatusRequestEntityTooLarge || resp.Code() != "REQUEST_TOO_LARGE" ||
+		!strings.Contains(resp.Errors[0].Message, "65536 bytes") {
+		t.Errorf("status %d: %s", resp.Status, resp.Body)
+	}
+	body = `{"query": "{ hello }", "variables": {"x": "` + strings.Repeat("a", graphql.DefaultMaxAnonymousBodyBytes-100) + `"}}`
 	var data struct{ Hello string }
 	e.Post(t, body, nil).MustData(t, &data)
 	if data.Hello != "👋" {
@@ -169,6 +189,31 @@ func TestHandler_HelloAnonymous(t *testing.T) {
 	}
 	if got, want := resp.Body, `{"data":{"hello":"👋"}}`+"\n"; got != want {
 		t.Errorf("body = %q, want %q", got, want)
+	}
+}
+
+// Introspection needs a credential; __typename does not.
+func TestHandler_IntrospectionNeedsCredential(t *testing.T) {
+	e := MustNewEnv(t)
+	for _, q := range []string{
+		`{ __schema { queryType { name } } }`,
+		`{ __type(name: "auth_api_key") { name } }`,
+		`{ hello __schema { queryType { name } } }`,
+	} {
+		resp := e.QueryAs(t, "", nil, q, nil)
+		resp.MustError(t, "UNAUTHENTICATED", false)
+		if strings.Contains(resp.Body, "queryType") || strings.Contains(resp.Body, `"auth_api_key"`) {
+			t.Errorf("%s: introspection answered anonymously: %s", q, resp.Body)
+		}
+		var data map[string]any
+		e.QueryAs(t, goodKey, nil, q, nil).MustData(t, &data)
+	}
+	var data struct {
+		Typename string `json:"__typename"`
+	}
+	e.QueryAs(t, "", nil, `{ __typename }`, nil).MustData(t, &data)
+	if data.Typename != "Query" {
+		t.Errorf("__typename = %q", data.Typename)
 	}
 }
 
@@ -585,5 +630,27 @@ func TestHandler_BadTimestamp(t *testing.T) {
 		resp := e.Query(t, `mutation($input: create_api_key_input!) { create_api_key(input: $input) { key } }`,
 			map[string]any{"input": map[string]any{"name": "k", "expires_at": ts}})
 		resp.MustError(t, "BAD_USER_INPUT", false)
+	}
+}
+
+// A body that names a member twice is refused, not run with the last one.
+func TestHandler_DuplicateMembers(t *testing.T) {
+	e := MustNewEnv(t)
+	e.Auth.AuthenticateFn = func(context.Context, string, string) (*latchkey.Auth, error) {
+		mustNotCall(t, "Authenticate")()
+		return nil, errors.New("no")
+	}
+	for _, body := range []string{
+		`{"query": "{ hello }", "query": "{ auth_info { role } }"}`,
+		`{"query": "{ hello }", "quer\u0079": "{ auth_info { role } }"}`,
+		`{"query": "{ hello }", "variables": null, "variables": {"a": 1}}`,
+		`{"query": "{ hello }", "operationName": null, "operationName": "A"}`,
+		`{"query": "{ hello }", "variables": {"a": 1, "a": 2}}`,
+		`{"query": "{ hello }", "variables": "{\"a\": 1, \"a\": 2}"}`,
+	} {
+		resp := e.Post(t, body, map[string]string{"Authorization": "Bearer " + goodKey})
+		if resp.Status != http.StatusBadRequest || resp.Code() != "BAD_USER_INPUT" || !strings.Contains(resp.Errors[0].Message, "duplicate") {
+			t.Errorf("%s: %d %s", body, resp.Status, resp.Body)
+		}
 	}
 }

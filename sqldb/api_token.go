@@ -62,10 +62,8 @@ func (s *APITokenService) CreateAPIToken(ctx context.Context, token *latchkey.AP
 	} else if err := requireHuman(a); err != nil {
 		return "", latchkey.Errorf(latchkey.EFORBIDDEN, "Service accounts cannot create API tokens.")
 	}
-	if token.Name == "" {
-		return "", latchkey.Errorf(latchkey.EINVALID, "API token name required.")
-	} else if len(token.Name) > 200 {
-		return "", latchkey.Errorf(latchkey.EINVALID, "API token name must be at most 200 characters.")
+	if err := latchkey.ValidateName("API token name", token.Name, latchkey.MaxNameLength); err != nil {
+		return "", err
 	} else if !token.Scope.Valid() {
 		return "", latchkey.Errorf(latchkey.EINVALID, "Invalid API token scope %q.", token.Scope)
 	}

@@ -105,8 +105,11 @@ func TestLimits_BodyTooLarge(t *testing.T) {
 	body := gqlBody(t, "query { hello }"+strings.Repeat(" ", graphql.DefaultMaxBodyBytes), "null")
 	for _, cred := range []string{"", s.AdminKey} {
 		r := postRaw(t, s, cred, body)
-		r.mustRefuse(t, http.StatusRequestEntityTooLarge, graphql.CodeRequestTooLarge,
-			fmt.Sprintf("Request body too large: the limit is %d bytes.", graphql.DefaultMaxBodyBytes))
+		want := fmt.Sprintf("Request body too large: the limit is %d bytes.", graphql.DefaultMaxBodyBytes)
+		if cred == "" {
+			want = fmt.Sprintf("Request body too large: the limit is %d bytes (the limit for requests without a credential).", graphql.DefaultMaxAnonymousBodyBytes)
+		}
+		r.mustRefuse(t, http.StatusRequestEntityTooLarge, graphql.CodeRequestTooLarge, want)
 		mustBeHealthy(t, s)
 	}
 	// Just under the limit is fine.
@@ -118,6 +121,7 @@ func TestLimits_BodyTooLarge(t *testing.T) {
 	var hello string
 	s.MustDo(t, "", "", "query { hello }", nil, "hello", &hello)
 	req, _ := http.NewRequest("POST", s.URL+"/graphql", bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+s.AdminKey) // anonymous bodies have a smaller limit
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -201,7 +205,8 @@ func TestLimits_HugeVariables(t *testing.T) {
 	t.Run("deeply nested JSON", func(t *testing.T) {
 		vars := `{"input": ` + strings.Repeat("[", 100_000) + strings.Repeat("]", 100_000) + `}`
 		r := postRaw(t, s, s.AdminKey, gqlBody(t, qCreateKey, vars))
-		r.mustRefuse(t, http.StatusBadRequest, graphql.CodeBadUserInput, "variables is not valid JSON.")
+		r.mustRefuse(t, http.StatusOK, graphql.CodeRequestTooLarge,
+			fmt.Sprintf("Input value too deep: variables nests objects and lists more than %d levels.", graphql.MaxInputDepth))
 		mustBeHealthy(t, s)
 	})
 	t.Run("many variables", func(t *testing.T) {
