@@ -115,7 +115,7 @@ func checksum(s string) string {
 }
 
 // secretRE matches Latchkey secrets and JWTs anywhere in text.
-var secretRE = regexp.MustCompile(`\blk[usktrcp]_[0-9A-Za-z]{10,}|\beyJ[0-9A-Za-z_-]{8,}\.[0-9A-Za-z_-]+\.[0-9A-Za-z_-]*`)
+var secretRE = regexp.MustCompile(`\blk[usktrcp]_[0-9A-Za-z_-]{10,}|\beyJ[0-9A-Za-z_-]{8,}\.[0-9A-Za-z_-]+\.[0-9A-Za-z_-]*`)
 
 // RedactSecrets replaces every Latchkey secret or JWT in s with its first
 // four characters and "[REDACTED]". Logs and error paths run text through

@@ -61,8 +61,6 @@ type AuthService struct {
 	// keep failing share a few slots, so their guesses cost little, while
 	// a valid credential still authenticates. Nil: nothing waits.
 	Gate func(ctx context.Context) (release func(), err error)
-
-	writes writeBatcher // refresh-token inserts of new families
 }
 
 // NewAuthService returns an AuthService on db that signs access tokens with tokens.
@@ -259,7 +257,7 @@ func (s *AuthService) lookup(ctx context.Context, k credentialKey) (e *cacheEntr
 		return nil, false, fmt.Errorf("authenticate: %w", err)
 	}
 	defer tx.Rollback()
-	if e, err = readCredential(ctx, tx, k); err != nil {
+	if e, err = s.readCredential(ctx, tx, k); err != nil {
 		return nil, false, fmt.Errorf("authenticate: %w", err)
 	} else if e == nil {
 		return nil, true, nil
@@ -271,7 +269,7 @@ func (s *AuthService) lookup(ctx context.Context, k credentialKey) (e *cacheEntr
 }
 
 // readCredential reads the record of the credential under k, or nil.
-func readCredential(ctx context.Context, tx *Tx, k credentialKey) (*cacheEntry, error) {
+func (s *AuthService) readCredential(ctx context.Context, tx *Tx, k credentialKey) (*cacheEntry, error) {
 	e := &cacheEntry{kind: k.kind, hash: k.hash, id: k.id}
 	var err error
 	switch k.kind {
@@ -293,12 +291,12 @@ func readCredential(ctx context.Context, tx *Tx, k credentialKey) (*cacheEntry, 
 	case kindAPIKeyID:
 		e.apiKey, e.user, err = findAPIKeyByIDWithOwner(ctx, tx, k.id)
 		if err == nil && e.apiKey != nil {
-			e.revokedFamilies, err = findRevokedFamilies(ctx, tx, "api_key_id", k.id)
+			e.revokedFamilies, err = s.findRevokedFamilies(ctx, tx, "api_key_id", k.id)
 		}
 	case kindAPITokenID:
 		e.apiToken, e.user, err = findAPITokenByIDWithOwner(ctx, tx, k.id)
 		if err == nil && e.apiToken != nil {
-			e.revokedFamilies, err = findRevokedFamilies(ctx, tx, "api_token_id", k.id)
+			e.revokedFamilies, err = s.findRevokedFamilies(ctx, tx, "api_token_id", k.id)
 		}
 	default:
 		return nil, fmt.Errorf("read credential: kind %d", k.kind)
@@ -581,7 +579,7 @@ func (s *AuthService) SwitchTenant(ctx context.Context, tenantID string) (*latch
 		}
 		return nil, err
 	}
-	return s.issue(ctx, claims, now, nil)
+	return s.issue(ctx, claims, now, "", 0)
 }
 
 // checkClaims checks that an access token with claims would authenticate
@@ -604,106 +602,155 @@ func (s *AuthService) checkClaims(ctx context.Context, claims *latchkey.AccessCl
 	return now, nil
 }
 
-// refreshTokenRow is a refresh_tokens row, without its hash.
-type refreshTokenRow struct {
-	id, familyID, userID, tenantID string
-	apiKeyID, apiTokenID           string
-	accessTokenID                  string
-	expiresAt                      time.Time
-	usedAt                         *time.Time
-}
-
-// RefreshAccessToken consumes a refresh token together with the access
-// token it was issued with (which may have expired) and returns a new pair
-// in the same family. A refresh token already used revokes its whole
-// family. Every refusal is EUNAUTHENTICATED.
+// RefreshAccessToken exchanges a refresh token, together with the access
+// token it was issued with (which may have expired), for a new pair in the
+// same family. It is the only write of the token exchange: it advances the
+// family's generation, atomically, so that of concurrent refreshes of one
+// token exactly one wins. A token of an older generation is a reuse: the
+// family is revoked, with every access token minted in it. Refresh tokens
+// issued before tokens were self-describing (42 characters, kept in
+// refresh_tokens) still work until they expire. Every refusal is
+// EUNAUTHENTICATED.
 func (s *AuthService) RefreshAccessToken(ctx context.Context, refreshToken, accessToken string) (*latchkey.AccessToken, error) {
 	if s.Tokens == nil {
 		return nil, errors.New("refresh access token: no token service")
 	}
-	if prefix, err := latchkey.ParseSecret(refreshToken); err != nil || prefix != latchkey.PrefixRefreshToken {
+	if len(refreshToken) == latchkey.SecretLen {
+		return s.refreshStored(ctx, refreshToken, accessToken)
+	}
+	rc, ok := s.db.Secrets.parseRefresh(refreshToken)
+	if !ok {
 		return nil, unauthenticatedf("Invalid refresh token.")
 	}
-	hash := latchkey.HashSecret(refreshToken)
-	// Verified first, outside the transaction, but acted on only after the
-	// reuse check: a spent refresh token revokes its family whatever
-	// access token comes with it.
-	claims, verifyErr := s.Tokens.VerifyAccessToken(ctx, accessToken, true)
-
-	tx, err := s.db.BeginTx(ctx, false)
-	if err != nil {
-		return nil, fmt.Errorf("refresh access token: %w", err)
+	now := s.db.Now()
+	if !now.Before(rc.expiresAt) {
+		return nil, unauthenticatedf("Refresh token expired; sign in again.")
 	}
-	defer tx.Rollback()
-	now := tx.Now()
-	rt, err := findRefreshTokenByHash(ctx, tx, hash)
+	fam := family{id: rc.familyID, userID: rc.userID, apiKeyID: rc.apiKeyID, apiTokenID: rc.apiTokenID}
+	// The reuse check comes first: a spent refresh token revokes its
+	// family whatever access token comes with it.
+	gen, revoked, err := s.readFamily(ctx, rc.familyID)
 	if err != nil {
 		return nil, err
-	} else if rt == nil {
+	} else if revoked {
 		return nil, unauthenticatedf("Invalid refresh token.")
-	} else if !now.Before(rt.expiresAt) {
-		return nil, unauthenticatedf("Refresh token expired; sign in again.")
-	} else if rt.usedAt != nil {
-		tx.Rollback()
-		return nil, s.revokeRefreshFamily(ctx, rt)
+	} else if gen > rc.generation {
+		return nil, s.revokeFamily(ctx, fam)
 	}
-	if verifyErr != nil {
-		if latchkey.ErrorCode(verifyErr) == latchkey.EUNAUTHENTICATED {
-			return nil, verifyErr
+	claims, err := s.Tokens.VerifyAccessToken(ctx, accessToken, true)
+	if err != nil {
+		if latchkey.ErrorCode(err) == latchkey.EUNAUTHENTICATED {
+			return nil, err
 		}
-		return nil, fmt.Errorf("refresh access token: %w", verifyErr)
-	}
-	if claims.ID != rt.accessTokenID || claims.UserID != rt.userID || claims.TenantID != rt.tenantID ||
-		claims.APIKeyID != rt.apiKeyID || claims.APITokenID != rt.apiTokenID {
-		return nil, unauthenticatedf("The access token does not belong to this refresh token.")
-	}
-	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("refresh access token: %w", err)
+	}
+	if claims.ID != rc.accessTokenID || claims.UserID != rc.userID || claims.TenantID != rc.tenantID ||
+		claims.APIKeyID != rc.apiKeyID || claims.APITokenID != rc.apiTokenID || claims.FamilyID != rc.familyID {
+		return nil, unauthenticatedf("The access token does not belong to this refresh token.")
 	}
 	// The source and the role, as authenticating the new access token
 	// would check them.
-	next := latchkey.AccessClaims{UserID: rt.userID, TenantID: rt.tenantID, APIKeyID: rt.apiKeyID, APITokenID: rt.apiTokenID}
+	next := latchkey.AccessClaims{UserID: rc.userID, TenantID: rc.tenantID, APIKeyID: rc.apiKeyID, APITokenID: rc.apiTokenID}
 	if _, err := s.checkClaims(ctx, &next); err != nil {
 		return nil, err
 	}
-	return s.issue(ctx, next, now, rt)
+	if won, err := s.advanceFamily(ctx, fam, rc.generation); err != nil {
+		return nil, err
+	} else if !won {
+		// Another refresh of the same token got there first.
+		return nil, s.revokeFamily(ctx, fam)
+	}
+	return s.issue(ctx, next, now, rc.familyID, rc.generation+1)
 }
 
-// revokeRefreshFamily revokes the family of rt after one of its refresh
-// tokens was presented twice: it deletes the family's refresh tokens and
-// records the family as revoked, so that the access tokens minted in it
-// stop authenticating at once (they carry the family's id), and returns
-// the error to show.
-func (s *AuthService) revokeRefreshFamily(ctx context.Context, rt *refreshTokenRow) error {
+// family is a refresh-token family: its id and what it was minted from.
+type family struct {
+	id, userID, apiKeyID, apiTokenID string
+}
+
+// readFamily returns the generation of family id's newest token (0 if
+// none of its tokens was used yet) and whether it was revoked.
+func (s *AuthService) readFamily(ctx context.Context, id string) (generation uint32, revoked bool, err error) {
+	tx, err := s.db.BeginTx(ctx, false)
+	if err != nil {
+		return 0, false, fmt.Errorf("refresh access token: %w", err)
+	}
+	defer tx.Rollback()
+	var revokedAt Time
+	err = tx.QueryRowContext(ctx, `SELECT generation, revoked_at FROM refresh_families WHERE id = ?`, id).Scan(&generation, &revokedAt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, false, nil
+	} else if err != nil {
+		return 0, false, fmt.Errorf("refresh access token: %w", err)
+	}
+	return generation, revokedAt.Ptr() != nil, tx.Commit()
+}
+
+// advanceFamily moves f from generation to generation+1, creating its row
+// on first use, and reports whether it did: false if another refresh moved
+// it first, or it was revoked.
+func (s *AuthService) advanceFamily(ctx context.Context, f family, generation uint32) (bool, error) {
+	tx, err := s.db.BeginTx(ctx, true)
+	if err != nil {
+		return false, fmt.Errorf("refresh access token: %w", err)
+	}
+	defer tx.Rollback()
+	expires := Time(tx.Now().Add(s.refreshTTL()))
+	var res sql.Result
+	if generation == 0 {
+		res, err = tx.ExecContext(ctx, `INSERT INTO refresh_families (id, user_id, api_key_id, api_token_id, generation, revoked_at, expires_at)
+			VALUES (?, ?, ?, ?, 1, NULL, ?) ON CONFLICT (id) DO NOTHING`,
+			f.id, f.userID, nullString(f.apiKeyID), nullString(f.apiTokenID), expires)
+	} else {
+		res, err = tx.ExecContext(ctx, `UPDATE refresh_families SET generation = ?, expires_at = ?
+			WHERE id = ? AND generation = ? AND revoked_at IS NULL`, generation+1, expires, f.id, generation)
+	}
+	if err != nil {
+		return false, fmt.Errorf("refresh access token: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("refresh access token: %w", err)
+	}
+	return n == 1, tx.Commit()
+}
+
+// revokeFamily revokes f after one of its refresh tokens was presented
+// twice: its tokens stop refreshing, and the access tokens minted in it
+// stop authenticating at once (they carry the family's id; the source
+// credential's record lists its revoked families, and an event empties
+// the cache). It returns the error to show.
+func (s *AuthService) revokeFamily(ctx context.Context, f family) error {
 	tx, err := s.db.BeginTx(ctx, true)
 	if err != nil {
 		return fmt.Errorf("revoke refresh tokens: %w", err)
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `DELETE FROM refresh_tokens WHERE family_id = ?`, rt.familyID); err != nil {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM refresh_tokens WHERE family_id = ?`, f.id); err != nil {
 		return fmt.Errorf("revoke refresh tokens: %w", err)
 	}
-	// Kept until every access token minted in the family has expired.
-	if _, err := tx.ExecContext(ctx, `INSERT INTO revoked_token_families (family_id, user_id, api_key_id, api_token_id, revoked_at, expires_at)
-		VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (family_id) DO NOTHING`,
-		rt.familyID, rt.userID, nullString(rt.apiKeyID), nullString(rt.apiTokenID), Time(tx.Now()), Time(tx.Now().Add(s.accessTTL()+time.Minute))); err != nil {
+	// Kept until every token of the family has expired.
+	if _, err := tx.ExecContext(ctx, `INSERT INTO refresh_families (id, user_id, api_key_id, api_token_id, generation, revoked_at, expires_at)
+		VALUES (?, ?, ?, ?, 0, ?, ?) ON CONFLICT (id) DO UPDATE SET revoked_at = excluded.revoked_at, expires_at = excluded.expires_at`,
+		f.id, f.userID, nullString(f.apiKeyID), nullString(f.apiTokenID), Time(tx.Now()), Time(tx.Now().Add(s.refreshTTL()))); err != nil {
 		return fmt.Errorf("revoke refresh tokens: %w", err)
 	}
-	if err := tx.publish(ctx, latchkey.Event{Type: latchkey.EventTokenFamilyRevoked, UserID: rt.userID}); err != nil {
+	if err := tx.publish(ctx, latchkey.Event{Type: latchkey.EventTokenFamilyRevoked, UserID: f.userID}); err != nil {
 		return fmt.Errorf("revoke refresh tokens: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("revoke refresh tokens: %w", err)
 	}
-	s.db.Logger.WarnContext(ctx, "refresh token reuse; revoked its family and its access tokens", "family_id", rt.familyID)
+	s.db.Logger.WarnContext(ctx, "refresh token reuse; revoked its family and its access tokens", "family_id", f.id)
 	return unauthenticatedf("Refresh token reuse detected; sign in again.")
 }
 
-// findRevokedFamilies returns the ids of the revoked refresh-token
-// families minted from the key or token whose id is in column (api_key_id
-// or api_token_id) whose access tokens may not have expired yet.
-func findRevokedFamilies(ctx context.Context, tx *Tx, column, id string) ([]string, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT family_id FROM revoked_token_families WHERE `+column+` = ? AND expires_at > ?`, id, Time(tx.Now()))
+// findRevokedFamilies returns the ids of the refresh-token families minted
+// from the key or token whose id is in column (api_key_id or api_token_id)
+// that were revoked recently enough for their access tokens to be alive.
+func (s *AuthService) findRevokedFamilies(ctx context.Context, tx *Tx, column, id string) ([]string, error) {
+	since := tx.Now().Add(-s.accessTTL() - time.Minute)
+	rows, err := tx.QueryContext(ctx, `SELECT id FROM refresh_families WHERE `+column+` = ? AND revoked_at > ?`, id, Time(since))
 	if err != nil {
 		return nil, fmt.Errorf("find revoked token families: %w", err)
 	}
@@ -722,41 +769,105 @@ func findRevokedFamilies(ctx context.Context, tx *Tx, column, id string) ([]stri
 	return ids, nil
 }
 
-func findRefreshTokenByHash(ctx context.Context, tx *Tx, hash []byte) (*refreshTokenRow, error) {
+// refreshStored exchanges a refresh token of the kind issued before
+// refresh tokens were self-describing: a random secret whose hash is a
+// refresh_tokens row, used once. The new pair is self-describing, in the
+// same family, at generation 1.
+func (s *AuthService) refreshStored(ctx context.Context, refreshToken, accessToken string) (*latchkey.AccessToken, error) {
+	if prefix, err := latchkey.ParseSecret(refreshToken); err != nil || prefix != latchkey.PrefixRefreshToken {
+		return nil, unauthenticatedf("Invalid refresh token.")
+	}
+	// Verified first, outside the transaction, but acted on only after the
+	// reuse check.
+	claims, verifyErr := s.Tokens.VerifyAccessToken(ctx, accessToken, true)
+	tx, err := s.db.BeginTx(ctx, false)
+	if err != nil {
+		return nil, fmt.Errorf("refresh access token: %w", err)
+	}
+	defer tx.Rollback()
+	now := tx.Now()
 	var (
-		rt                   refreshTokenRow
+		id, accessTokenID    string
 		apiKeyID, apiTokenID sql.NullString
 		expiresAt, usedAt    Time
 	)
-	err := tx.QueryRowContext(ctx, `SELECT id, family_id, user_id, tenant_id, api_key_id, api_token_id, access_token_id, expires_at, used_at
-		FROM refresh_tokens WHERE token_hash = ?`, hash).
-		Scan(&rt.id, &rt.familyID, &rt.userID, &rt.tenantID, &apiKeyID, &apiTokenID, &rt.accessTokenID, &expiresAt, &usedAt)
+	f := family{}
+	next := latchkey.AccessClaims{}
+	err = tx.QueryRowContext(ctx, `SELECT id, family_id, user_id, tenant_id, api_key_id, api_token_id, access_token_id, expires_at, used_at
+		FROM refresh_tokens WHERE token_hash = ?`, latchkey.HashSecret(refreshToken)).
+		Scan(&id, &f.id, &next.UserID, &next.TenantID, &apiKeyID, &apiTokenID, &accessTokenID, &expiresAt, &usedAt)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
+		return nil, unauthenticatedf("Invalid refresh token.")
 	} else if err != nil {
 		return nil, fmt.Errorf("find refresh token: %w", err)
 	}
-	rt.apiKeyID, rt.apiTokenID = apiKeyID.String, apiTokenID.String
-	rt.expiresAt, rt.usedAt = time.Time(expiresAt), usedAt.Ptr()
-	return &rt, nil
+	f.userID, f.apiKeyID, f.apiTokenID = next.UserID, apiKeyID.String, apiTokenID.String
+	next.APIKeyID, next.APITokenID = f.apiKeyID, f.apiTokenID
+	if !now.Before(time.Time(expiresAt)) {
+		return nil, unauthenticatedf("Refresh token expired; sign in again.")
+	} else if usedAt.Ptr() != nil {
+		tx.Rollback()
+		return nil, s.revokeFamily(ctx, f)
+	}
+	if verifyErr != nil {
+		if latchkey.ErrorCode(verifyErr) == latchkey.EUNAUTHENTICATED {
+			return nil, verifyErr
+		}
+		return nil, fmt.Errorf("refresh access token: %w", verifyErr)
+	}
+	if claims.ID != accessTokenID || claims.UserID != next.UserID || claims.TenantID != next.TenantID ||
+		claims.APIKeyID != next.APIKeyID || claims.APITokenID != next.APITokenID {
+		return nil, unauthenticatedf("The access token does not belong to this refresh token.")
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("refresh access token: %w", err)
+	}
+	if _, err := s.checkClaims(ctx, &next); err != nil {
+		return nil, err
+	}
+	// Spend the row and start the family's generations, in one write.
+	won, err := func() (bool, error) {
+		tx, err := s.db.BeginTx(ctx, true)
+		if err != nil {
+			return false, err
+		}
+		defer tx.Rollback()
+		res, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET used_at = ? WHERE id = ? AND used_at IS NULL`, Time(tx.Now()), id)
+		if err != nil {
+			return false, err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return false, err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO refresh_families (id, user_id, api_key_id, api_token_id, generation, revoked_at, expires_at)
+			VALUES (?, ?, ?, ?, 1, NULL, ?) ON CONFLICT (id) DO NOTHING`,
+			f.id, f.userID, nullString(f.apiKeyID), nullString(f.apiTokenID), Time(tx.Now().Add(s.refreshTTL()))); err != nil {
+			return false, err
+		}
+		return true, tx.Commit()
+	}()
+	if err != nil {
+		return nil, fmt.Errorf("use refresh token: %w", err)
+	} else if !won {
+		// Used since we read it.
+		return nil, s.revokeFamily(ctx, f)
+	}
+	return s.issue(ctx, next, now, f.id, 1)
 }
 
 // issue mints an access token for claims (its id, family and times are
-// set here) and stores a refresh token for it: in a new family, or, when
-// spent is the refresh token being exchanged, in spent's family. spent is
-// marked used in the same transaction, and if it already was (a
-// concurrent reuse) the family is revoked instead. The token service is called outside any
-// transaction, since it may itself write signing keys.
-func (s *AuthService) issue(ctx context.Context, claims latchkey.AccessClaims, now time.Time, spent *refreshTokenRow) (*latchkey.AccessToken, error) {
+// set here) and a refresh token for it, at generation in familyID (a new
+// family if empty). It writes nothing: both tokens are signed and describe
+// themselves.
+func (s *AuthService) issue(ctx context.Context, claims latchkey.AccessClaims, now time.Time, familyID string, generation uint32) (*latchkey.AccessToken, error) {
 	jti, err := s.db.newID()
 	if err != nil {
 		return nil, fmt.Errorf("issue access token: %w", err)
 	}
-	familyID, spentID := "", ""
-	if spent != nil {
-		familyID, spentID = spent.familyID, spent.id
-	} else if familyID, err = s.db.newID(); err != nil {
-		return nil, fmt.Errorf("issue refresh token: %w", err)
+	if familyID == "" {
+		if familyID, err = s.db.newID(); err != nil {
+			return nil, fmt.Errorf("issue refresh token: %w", err)
+		}
 	}
 	iat := now.Truncate(time.Second) // JWT times are whole seconds
 	claims.ID, claims.IssuedAt, claims.NotBefore, claims.ExpiresAt = jti, iat, iat, iat.Add(s.accessTTL())
@@ -765,52 +876,13 @@ func (s *AuthService) issue(ctx context.Context, claims latchkey.AccessClaims, n
 	if err != nil {
 		return nil, fmt.Errorf("issue access token: %w", err)
 	}
-	refresh, err := latchkey.NewSecret(s.db.Rand, latchkey.PrefixRefreshToken)
+	refresh, err := s.db.Secrets.signRefresh(&refreshClaims{
+		familyID: familyID, generation: generation,
+		apiKeyID: claims.APIKeyID, apiTokenID: claims.APITokenID,
+		userID: claims.UserID, tenantID: claims.TenantID, accessTokenID: jti,
+		expiresAt: iat.Add(s.refreshTTL()),
+	})
 	if err != nil {
-		return nil, fmt.Errorf("issue refresh token: %w", err)
-	}
-	id, err := s.db.newID()
-	if err != nil {
-		return nil, fmt.Errorf("issue refresh token: %w", err)
-	}
-
-	insert := func(ctx context.Context, tx *Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO refresh_tokens (id, token_hash, family_id, user_id, tenant_id, api_key_id, api_token_id, access_token_id, created_at, expires_at, used_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)`,
-			id, latchkey.HashSecret(refresh), familyID, claims.UserID, claims.TenantID, nullString(claims.APIKeyID), nullString(claims.APITokenID),
-			jti, Time(tx.Now()), Time(tx.Now().Add(s.refreshTTL())))
-		return err
-	}
-	if spentID == "" {
-		// A new family: nothing to mark used, so the insert can share a
-		// write transaction with those of concurrent requests.
-		if err := s.writes.do(ctx, s.db, insert); err != nil {
-			return nil, fmt.Errorf("issue refresh token: %w", err)
-		}
-		return &latchkey.AccessToken{AccessToken: access, ExpiresAt: claims.ExpiresAt, RefreshToken: refresh}, nil
-	}
-	tx, err := s.db.BeginTx(ctx, true)
-	if err != nil {
-		return nil, fmt.Errorf("issue refresh token: %w", err)
-	}
-	defer tx.Rollback()
-	if spentID != "" {
-		res, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET used_at = ? WHERE id = ? AND used_at IS NULL`, Time(tx.Now()), spentID)
-		if err != nil {
-			return nil, fmt.Errorf("use refresh token: %w", err)
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return nil, fmt.Errorf("use refresh token: %w", err)
-		} else if n == 0 {
-			// Used (or revoked) since we read it.
-			tx.Rollback()
-			return nil, s.revokeRefreshFamily(ctx, spent)
-		}
-	}
-	if err := insert(ctx, tx); err != nil {
-		return nil, fmt.Errorf("issue refresh token: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("issue refresh token: %w", err)
 	}
 	return &latchkey.AccessToken{AccessToken: access, ExpiresAt: claims.ExpiresAt, RefreshToken: refresh}, nil

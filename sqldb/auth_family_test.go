@@ -61,15 +61,15 @@ func TestAuthService_RefreshReuseRevokesAccessTokens(t *testing.T) {
 				if _, err := e.auth.Authenticate(ctx, other.AccessToken, ""); err != nil {
 					t.Fatalf("other family: %v", err)
 				}
-				if got := latchkeytest.MustCount(t, db, `SELECT COUNT(*) FROM revoked_token_families`); got != 1 {
+				if got := latchkeytest.MustCount(t, db, `SELECT COUNT(*) FROM refresh_families WHERE revoked_at IS NOT NULL`); got != 1 {
 					t.Fatalf("%d revoked families, want 1", got)
 				}
-				// Once every access token of the family has expired, the row goes.
-				clock.Add(latchkey.DefaultAccessTokenTTL + 2*time.Minute)
+				// Once every token of the family has expired, the row goes.
+				clock.Add(latchkey.DefaultRefreshTokenTTL + time.Minute)
 				if _, err := db.DeleteExpiredCredentials(ctx); err != nil {
 					t.Fatal(err)
 				}
-				if got := latchkeytest.MustCount(t, db, `SELECT COUNT(*) FROM revoked_token_families`); got != 0 {
+				if got := latchkeytest.MustCount(t, db, `SELECT COUNT(*) FROM refresh_families`); got != 0 {
 					t.Fatalf("%d revoked families after expiry, want 0", got)
 				}
 			})

@@ -255,8 +255,8 @@ func TestAuthService_SwitchTenant_AccessToken(t *testing.T) {
 		if got, want := at.ExpiresAt, clock.Now().Add(latchkey.DefaultAccessTokenTTL); !got.Equal(want) {
 			t.Errorf("ExpiresAt=%v, want %v", got, want)
 		}
-		if prefix, err := latchkey.ParseSecret(at.RefreshToken); err != nil || prefix != latchkey.PrefixRefreshToken {
-			t.Errorf("refresh prefix=%q err=%v", prefix, err)
+		if !strings.HasPrefix(at.RefreshToken, latchkey.PrefixRefreshToken) || latchkey.RedactSecrets(at.RefreshToken) != "lkr_[REDACTED]" {
+			t.Errorf("refresh token %q: not an lkr_ secret the redactor hides whole", at.RefreshToken)
 		}
 		a, err := e.auth.Authenticate(context.Background(), at.AccessToken, "")
 		if err != nil {
@@ -462,12 +462,12 @@ func TestAuthService_RefreshAccessToken(t *testing.T) {
 		} else if a.User.ID != e.f.Admin.ID || a.TenantID != e.f.Tenant.ID || a.APIKeyID != keyID || a.Kind != latchkey.CredentialAccessToken {
 			t.Errorf("auth=%+v", a)
 		}
-		// Both in one family.
-		if got := latchkeytest.MustCount(t, db, `SELECT COUNT(DISTINCT family_id) FROM refresh_tokens`); got != 1 {
+		// Both in one family, which the refresh moved to generation 1.
+		if got := latchkeytest.MustCount(t, db, `SELECT COUNT(*) FROM refresh_families`); got != 1 {
 			t.Errorf("%d families, want 1", got)
 		}
-		if got := latchkeytest.MustCount(t, db, `SELECT COUNT(*) FROM refresh_tokens WHERE used_at IS NOT NULL`); got != 1 {
-			t.Errorf("%d used refresh tokens, want 1", got)
+		if got := latchkeytest.MustCount(t, db, `SELECT COUNT(*) FROM refresh_families WHERE generation = 1 AND revoked_at IS NULL`); got != 1 {
+			t.Errorf("%d families at generation 1, want 1", got)
 		}
 
 		// A refresh token with someone else's access token: refused, not consumed.
@@ -665,7 +665,9 @@ func TestAuthService_NoSecretsStored(t *testing.T) {
 		}
 
 		hashes := map[string]bool{}
-		for table, hashCol := range map[string]string{"api_keys": "key_hash", "api_tokens": "token_hash", "refresh_tokens": "token_hash", "sessions": "token_hash"} {
+		// Refresh tokens are stored in no form: they describe themselves;
+		// a used family has a row without any part of them.
+		for table, hashCol := range map[string]string{"api_keys": "key_hash", "api_tokens": "token_hash", "sessions": "token_hash", "refresh_families": "id"} {
 			rows := latchkeytest.MustQueryAll(t, db, `SELECT * FROM `+table)
 			if len(rows) == 0 {
 				t.Fatalf("%s is empty", table)
@@ -684,7 +686,7 @@ func TestAuthService_NoSecretsStored(t *testing.T) {
 		}
 		// The hashes are there (so the rows read are the right ones).
 		for name, s := range secrets {
-			if strings.HasPrefix(s, "eyJ") {
+			if strings.HasPrefix(s, "eyJ") || strings.HasPrefix(s, latchkey.PrefixRefreshToken) {
 				continue
 			}
 			if !hashes[string(latchkey.HashSecret(s))] {

@@ -17,7 +17,7 @@ func (db *DB) DeleteExpiredCredentials(ctx context.Context) (int64, error) {
 	}
 	defer tx.Rollback()
 	var total int64
-	for _, table := range []string{"refresh_tokens", "sessions", "password_resets", "revoked_token_families"} {
+	for _, table := range []string{"refresh_tokens", "sessions", "password_resets", "refresh_families"} {
 		res, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE expires_at <= ?`, Time(tx.Now()))
 		if err != nil {
 			return 0, fmt.Errorf("delete expired %s: %w", table, err)

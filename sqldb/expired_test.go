@@ -19,7 +19,8 @@ func TestDB_DeleteExpiredCredentials(t *testing.T) {
 			return latchkeytest.MustCount(t, db, `SELECT COUNT(*) FROM `+table)
 		}
 
-		// One refresh token spent (kept: reuse detection), one fresh pair.
+		// One refresh token spent (its family's row is kept: reuse
+		// detection), one fresh pair (no row: minting writes nothing).
 		old, err := e.auth.SwitchTenant(adminCtx, "")
 		if err != nil {
 			t.Fatal(err)
@@ -37,7 +38,7 @@ func TestDB_DeleteExpiredCredentials(t *testing.T) {
 		if n, err := db.DeleteExpiredCredentials(ctx); err != nil || n != 0 {
 			t.Fatalf("nothing expired yet: n=%d err=%v", n, err)
 		}
-		if count("refresh_tokens") != 2 || count("sessions") != 1 || count("password_resets") != 1 {
+		if count("refresh_families") != 1 || count("sessions") != 1 || count("password_resets") != 1 {
 			t.Fatal("fixtures missing")
 		}
 		// Reuse of the spent token is still detected before expiry.
@@ -54,8 +55,8 @@ func TestDB_DeleteExpiredCredentials(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if count("sessions") != 0 || count("password_resets") != 0 || count("refresh_tokens") != 1 {
-			t.Fatalf("after cleanup (n=%d): refresh=%d sessions=%d resets=%d", n, count("refresh_tokens"), count("sessions"), count("password_resets"))
+		if count("sessions") != 0 || count("password_resets") != 0 || count("refresh_families") != 0 {
+			t.Fatalf("after cleanup (n=%d): refresh families=%d sessions=%d resets=%d", n, count("refresh_families"), count("sessions"), count("password_resets"))
 		}
 		if _, err := e.auth.Authenticate(ctx, e.f.AdminKey, ""); err != nil {
 			t.Fatalf("admin key after cleanup: %v", err)

@@ -1,7 +1,6 @@
 package sqldb
 
 import (
-	"context"
 	"time"
 
 	"github.com/latchkey/latchkey"
@@ -48,14 +47,6 @@ func (s *EventService) BackendPID() uint32 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.pid
-}
-
-// WriteBatcher exposes writeBatcher to tests.
-type WriteBatcher struct{ b writeBatcher }
-
-// Do runs fn through the batcher.
-func (b *WriteBatcher) Do(ctx context.Context, db *DB, fn func(ctx context.Context, tx *Tx) error) error {
-	return b.b.do(ctx, db, fn)
 }
 
 // NewID returns an id as the stores make them.

@@ -27,10 +27,12 @@ const (
 	sealOverhead = 1 + sealKeyIDLen + sealNonceLen + 16 // version, key id, nonce, GCM tag
 )
 
-// HKDF-SHA256 info strings: one key encrypts, another names it.
+// HKDF-SHA256 info strings: one key encrypts, another names it, a third
+// signs refresh tokens.
 const (
-	hkdfInfoKey = "latchkey system secret: AES-256-GCM key v1"
-	hkdfInfoID  = "latchkey system secret: key id v1"
+	hkdfInfoKey     = "latchkey system secret: AES-256-GCM key v1"
+	hkdfInfoID      = "latchkey system secret: key id v1"
+	hkdfInfoRefresh = "latchkey system secret: refresh-token HMAC-SHA256 key v1"
 )
 
 // ErrSystemSecretMismatch is wrapped by errors about stored secrets that
@@ -50,8 +52,9 @@ type SystemSecrets struct {
 }
 
 type systemKey struct {
-	id   [sealKeyIDLen]byte
-	aead cipher.AEAD
+	id      [sealKeyIDLen]byte
+	aead    cipher.AEAD
+	refresh []byte // HMAC-SHA256 key of refresh tokens
 }
 
 // NewSystemSecrets returns the system secrets in order: secrets[0] encrypts.
@@ -84,7 +87,11 @@ func NewSystemSecrets(secrets ...string) (*SystemSecrets, error) {
 		if err != nil {
 			return nil, fmt.Errorf("system secret #%d: %w", i+1, err)
 		}
-		k := systemKey{aead: aead}
+		refresh, err := hkdf.Key(sha256.New, []byte(secret), nil, hkdfInfoRefresh, 32)
+		if err != nil {
+			return nil, fmt.Errorf("system secret #%d: %w", i+1, err)
+		}
+		k := systemKey{aead: aead, refresh: refresh}
 		copy(k.id[:], id)
 		s.keys = append(s.keys, k)
 	}

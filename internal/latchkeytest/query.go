@@ -77,3 +77,21 @@ func MustCount(tb testing.TB, db *sqldb.DB, query string, args ...any) int {
 	}
 	return n
 }
+
+// MustExec runs a statement in a write transaction of its own, for
+// fixtures the stores cannot make (rows an earlier version wrote).
+func MustExec(tb testing.TB, db *sqldb.DB, query string, args ...any) {
+	tb.Helper()
+	ctx := context.Background()
+	tx, err := db.BeginTx(ctx, true)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, query, args...); err != nil {
+		tb.Fatalf("exec %q: %v", query, err)
+	}
+	if err := tx.Commit(); err != nil {
+		tb.Fatal(err)
+	}
+}
