@@ -104,10 +104,11 @@ func TestHandler_Int32(t *testing.T) {
 	e := MustNewEnv(t)
 	var limits []int
 	e.APIKeys.FindAPIKeysFn = func(ctx context.Context, f latchkey.APIKeyFilter) ([]*latchkey.APIKey, int, error) {
-		limits = append(limits, f.Limit)
+		limits = append(limits, f.Offset)
 		return nil, 0, nil
 	}
-	const q = `query($n: Int) { auth_api_key(limit: $n) { id } }`
+	// offset: limit has its own maximum (1000).
+	const q = `query($n: Int) { auth_api_key(offset: $n) { id } }`
 	for _, n := range []string{"2147483648", "-2147483649", "9223372036854775807", "9223372036854775808", "99999999999999999999999"} {
 		body := `{"query": "` + q + `", "variables": {"n": ` + n + `}}`
 		resp := e.Post(t, body, map[string]string{"Authorization": "Bearer " + goodKey})
@@ -119,7 +120,7 @@ func TestHandler_Int32(t *testing.T) {
 		} else if len(resp.Errors) == 0 {
 			t.Errorf("variable %s: %s", n, resp.Body)
 		}
-		resp = e.Query(t, `{ auth_api_key(limit: `+n+`) { id } }`, nil)
+		resp = e.Query(t, `{ auth_api_key(offset: `+n+`) { id } }`, nil)
 		if len(resp.Errors) == 0 || !strings.Contains(resp.Errors[0].Message, "32-bit") {
 			t.Errorf("literal %s: %s", n, resp.Body)
 		}
