@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/ed25519"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,7 +13,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/go-jose/go-jose/v4"
 	gojwt "github.com/golang-jwt/jwt/v5"
 	"github.com/latchkey/latchkey"
 )
@@ -345,16 +345,32 @@ func (s *TokenService) JWKS(ctx context.Context) ([]byte, error) {
 	r = s.ring.Load()
 
 	now := c.now()
-	set := jose.JSONWebKeySet{Keys: []jose.JSONWebKey{}}
+	set := jwkSet{Keys: []jwk{}}
 	for _, k := range r.keys {
 		if !k.retiredAt.IsZero() && !now.Before(k.retiredAt.Add(c.publishFor)) {
 			continue
 		}
-		set.Keys = append(set.Keys, jose.JSONWebKey{Key: k.pub, KeyID: k.id, Algorithm: Algorithm, Use: "sig"})
+		set.Keys = append(set.Keys, jwk{Use: "sig", Kty: "OKP", Kid: k.id, Crv: "Ed25519", Alg: Algorithm,
+			X: base64.RawURLEncoding.EncodeToString(k.pub)})
 	}
 	b, err := json.Marshal(set)
 	if err != nil {
 		return nil, fmt.Errorf("jwks: %w", err)
 	}
 	return b, nil
+}
+
+// jwkSet is a JSON Web Key Set (RFC 7517) of Ed25519 public keys.
+type jwkSet struct {
+	Keys []jwk `json:"keys"`
+}
+
+// jwk is an Ed25519 public key as a JSON Web Key (RFC 8037, section 2).
+type jwk struct {
+	Use string `json:"use"`
+	Kty string `json:"kty"`
+	Kid string `json:"kid"`
+	Crv string `json:"crv"`
+	Alg string `json:"alg"`
+	X   string `json:"x"`
 }
