@@ -454,6 +454,15 @@ func (b *benchRun) startServer(ctx context.Context, dsn string, n int) (*benchSe
 	m := NewMain(&Env{Stdout: io.Discard, Stderr: b.logs, Now: time.Now})
 	m.Addr, m.DSN, m.LogLevel = "127.0.0.1:0", dsn, slog.LevelInfo
 	m.AuthCacheTTL = b.cfg.AuthCacheTTL
+	if strings.HasPrefix(dsn, "postgres") {
+		// A throwaway schema: a throwaway system secret encrypts its
+		// signing keys (SQLite makes its own file beside the database).
+		secret, err := sqldb.NewSystemSecret(rand.Reader)
+		if err != nil {
+			return nil, err
+		}
+		m.SystemSecrets = []string{secret}
+	}
 	// Tokens minted before the run must outlive long runs.
 	m.AccessTokenTTL = time.Hour
 	if err := m.Run(ctx); err != nil {
