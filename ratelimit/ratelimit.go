@@ -119,6 +119,18 @@ func (l *Limiter) Fail(key string) (blocked bool) {
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	b := l.bucket(key, now)
+	level := l.level(b, now)
+	if level >= 1 {
+		level--
+	}
+	b.tokens, b.at = level, now
+	return level < 1
+}
+
+// bucket returns key's bucket, a full one if it had none (making room for
+// it), after the periodic sweep. l.mu is held.
+func (l *Limiter) bucket(key string, now time.Time) *bucket {
 	l.maybeSweep(now)
 	b := l.buckets[key]
 	if b == nil {
@@ -130,12 +142,7 @@ func (l *Limiter) Fail(key string) (blocked bool) {
 		l.buckets[strings.Clone(key)] = b
 		l.active.Store(int64(len(l.buckets)))
 	}
-	level := l.level(b, now)
-	if level >= 1 {
-		level--
-	}
-	b.tokens, b.at = level, now
-	return level < 1
+	return b
 }
 
 // Take takes one token from key's bucket and reports whether there was
@@ -149,16 +156,7 @@ func (l *Limiter) Take(key string) bool {
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.maybeSweep(now)
-	b := l.buckets[key]
-	if b == nil {
-		if len(l.buckets) >= l.maxKeys {
-			l.evict(now)
-		}
-		b = &bucket{tokens: l.burst, at: now}
-		l.buckets[strings.Clone(key)] = b
-		l.active.Store(int64(len(l.buckets)))
-	}
+	b := l.bucket(key, now)
 	level := l.level(b, now)
 	if level < 1 {
 		return false

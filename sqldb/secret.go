@@ -108,28 +108,40 @@ func NewSystemSecret(r io.Reader) (string, error) {
 	return base64.RawURLEncoding.EncodeToString(b[:]), nil
 }
 
+// ReadPrivateFile reads the file at path, at most 64 KiB, holding what
+// (e.g. "a signing key"), and refuses one that is not a regular file or
+// that group or others may access, saying how to fix it. Errors start
+// with label and never contain the file's content.
+func ReadPrivateFile(path, label, what string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", label, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", label, err)
+	} else if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: %s is not a regular file", label, path)
+	} else if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		return nil, fmt.Errorf("%s: %s is accessible by group or others (mode %04o); "+
+			"%s must be private to the server's user: run chmod 600 %s", label, path, perm, what, path)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, 64<<10))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", label, err)
+	}
+	return data, nil
+}
+
 // ReadSystemSecretFile reads system secrets from a file, one a line, the
 // first one encrypting; blank lines and lines starting with # are skipped.
 // It refuses a file that group or others may access. Errors never contain
 // a secret.
 func ReadSystemSecretFile(path string) (*SystemSecrets, error) {
-	f, err := os.Open(path)
+	data, err := ReadPrivateFile(path, "system secret file", "the system secret")
 	if err != nil {
-		return nil, fmt.Errorf("system secret file: %w", err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("system secret file: %w", err)
-	} else if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("system secret file: %s is not a regular file", path)
-	} else if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		return nil, fmt.Errorf("system secret file: %s is accessible by group or others (mode %04o); "+
-			"the system secret must be private to the server's user: run chmod 600 %s", path, perm, path)
-	}
-	data, err := io.ReadAll(io.LimitReader(f, 64<<10))
-	if err != nil {
-		return nil, fmt.Errorf("system secret file: %w", err)
+		return nil, err
 	}
 	var secrets []string
 	sc := bufio.NewScanner(bytes.NewReader(data))

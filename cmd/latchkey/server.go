@@ -13,7 +13,6 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
-	"os"
 	"runtime"
 	"strings"
 	"time"
@@ -496,23 +495,9 @@ func runServer(ctx context.Context, args []string, env *Env) int {
 // refuses a file that group or others may access (mode & 0o077 != 0). Errors
 // never contain key material.
 func ReadSigningKeyFile(path string) (ed25519.PrivateKey, error) {
-	f, err := os.Open(path)
+	data, err := sqldb.ReadPrivateFile(path, "--signing-key-file", "a signing key")
 	if err != nil {
-		return nil, fmt.Errorf("--signing-key-file: %w", err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("--signing-key-file: %w", err)
-	} else if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("--signing-key-file: %s is not a regular file", path)
-	} else if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		return nil, fmt.Errorf("--signing-key-file: %s is accessible by group or others (mode %04o); "+
-			"a signing key must be private to the server's user: run chmod 600 %s", path, perm, path)
-	}
-	data, err := io.ReadAll(io.LimitReader(f, 64<<10))
-	if err != nil {
-		return nil, fmt.Errorf("--signing-key-file: %w", err)
+		return nil, err
 	}
 	block, _ := pem.Decode(data)
 	if block == nil || block.Type != "PRIVATE KEY" {
