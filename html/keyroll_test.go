@@ -43,11 +43,11 @@ func TestRollKey_Personal(t *testing.T) {
 
 		// The control leads to a page of its own: the choice, kept, as
 		// radio buttons, and a button that POSTs with the CSRF token.
-		form := b.Get(rollURL + "?grace=24h").MustStatus(t, http.StatusOK)
+		form := b.Get(rollURL+"?grace=24h").MustStatus(t, http.StatusOK)
 		form.MustContain(t, "Roll API key “laptop”", `<form method="post" action="`+rollURL+`"`, `name="csrf_token" value="`+token+`"`,
 			`<input type="radio" id="grace-24h" name="grace" value="24h" checked>`, `<label for="grace-now">Now</label>`,
 			`<button type="submit" class="btn btn-primary">Roll key</button>`)
-		b.Get(rollURL + "?grace=bogus").MustStatus(t, http.StatusOK).MustContain(t, `value="1h" checked`)
+		b.Get(rollURL+"?grace=bogus").MustStatus(t, http.StatusOK).MustContain(t, `value="1h" checked`)
 
 		// Refusals: no token, no choice.
 		b.Post(rollURL, url.Values{"grace": {"1h"}}).MustStatus(t, http.StatusForbidden)
