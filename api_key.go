@@ -37,6 +37,27 @@ func (k *APIKey) Expired(now time.Time) bool {
 	return k.ExpiresAt != nil && !now.Before(*k.ExpiresAt)
 }
 
+// MaxAPIKeyGracePeriod is the longest an API key may stay valid after it
+// was rolled: a rotation is a short overlap, not a second lifetime.
+const MaxAPIKeyGracePeriod = 30 * 24 * time.Hour
+
+// APIKeyRotation asks RotateAPIKey to roll a key: mint its successor and
+// make the old key expire after a grace period.
+type APIKeyRotation struct {
+	// OldKeyID is the key to roll.
+	OldKeyID string
+	// OldKeyExpiresIn is how long the old key stays valid from now: 0 ends
+	// it at once; at most MaxAPIKeyGracePeriod. A key that would expire
+	// sooner anyway keeps its earlier expiry.
+	OldKeyExpiresIn time.Duration
+	// ExpiresAt is the new key's expiry; nil: never.
+	ExpiresAt *time.Time
+
+	// Filled in by RotateAPIKey on success.
+	NewKey          *APIKey   // same owner, name and default tenant as the old key
+	OldKeyExpiresAt time.Time // when the old key stops working
+}
+
 // APIKeyFilter selects keys. Nil fields do not filter.
 type APIKeyFilter struct {
 	ID       *string
@@ -74,4 +95,17 @@ type APIKeyService interface {
 	// does not exist); TENANT and RUNNER tokens get EFORBIDDEN. Creation and
 	// deletion are recorded in the tenant's audit log.
 	DeleteAPIKey(ctx context.Context, id string) error
+
+	// RotateAPIKey rolls a key without an outage: it mints a new key for
+	// the same owner, name and default tenant (expiring at r.ExpiresAt),
+	// returns its text, shown this once, and makes the old key expire
+	// r.OldKeyExpiresIn from now, so that both work during the overlap.
+	// Rolling is revoking plus creating: the caller must be allowed both,
+	// that is, be the human owner of the key, or a human TENANT_ADMIN of the
+	// acting tenant for a key of its service account. Service accounts,
+	// TENANT and RUNNER tokens get EFORBIDDEN; a key the caller may not see
+	// (or a revoked one) is ENOTFOUND; an expired key, a negative or too
+	// long grace period, or a new expiry not in the future is EINVALID. It
+	// is audited as one event naming both keys.
+	RotateAPIKey(ctx context.Context, r *APIKeyRotation) (secret string, err error)
 }

@@ -14,6 +14,7 @@ type AuditAction string
 const (
 	AuditAPIKeyCreate         AuditAction = "api_key.create"
 	AuditAPIKeyDelete         AuditAction = "api_key.delete"
+	AuditAPIKeyRotate         AuditAction = "api_key.rotate"
 	AuditAPITokenCreate       AuditAction = "api_token.create"
 	AuditAPITokenDelete       AuditAction = "api_token.delete"
 	AuditServiceAccountCreate AuditAction = "service_account.create"
@@ -28,7 +29,7 @@ const (
 
 // AuditActions lists every audited action.
 var AuditActions = []AuditAction{
-	AuditAPIKeyCreate, AuditAPIKeyDelete, AuditAPITokenCreate, AuditAPITokenDelete,
+	AuditAPIKeyCreate, AuditAPIKeyDelete, AuditAPIKeyRotate, AuditAPITokenCreate, AuditAPITokenDelete,
 	AuditServiceAccountCreate, AuditServiceAccountDelete,
 	AuditMembershipCreate, AuditMembershipUpdateRole, AuditMembershipDelete,
 	AuditTenantCreate, AuditPasswordResetCreate, AuditSessionCreate,

@@ -13,6 +13,10 @@ const (
 	// it every access and refresh token minted from it.
 	EventAPIKeyDeleted EventType = "api_key_deleted"
 
+	// EventAPIKeyExpiryChanged: key APIKeyID of user UserID was given an
+	// earlier expiry (it was rolled), which may be now.
+	EventAPIKeyExpiryChanged EventType = "api_key_expiry_changed"
+
 	// EventAPITokenDeleted: legacy token APITokenID of user UserID was
 	// deleted, and with it every access and refresh token minted from it.
 	EventAPITokenDeleted EventType = "api_token_deleted"

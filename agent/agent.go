@@ -35,6 +35,7 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/latchkey/latchkey"
@@ -69,8 +70,20 @@ var ErrNotServiceAccount = errors.New("this agent requires a service-account key
 // call Run once.
 type Agent struct {
 	// Client talks to the API: URL, and the key as APIKey. TenantID, if
-	// empty, is looked up with auth_info (as Prefect does) and set.
+	// empty, is looked up with auth_info (as Prefect does) and set. After
+	// a reload (see Reload) the agent uses a copy with the new key.
 	Client *client.Client
+
+	// Reload, if set, asks the agent to reload its key (`latchkey agent`
+	// sends on it on SIGHUP). Between two polls the agent calls LoadKey,
+	// checks the new key with the server, and from then on polls, and
+	// hands new runs, the new key. Runs in flight keep the key they were
+	// started with. If the new key cannot be read or the server refuses
+	// it, the agent says so and keeps the key it has.
+	Reload <-chan struct{}
+
+	// LoadKey reads the key again, and says where it came from.
+	LoadKey func() (key, source string, err error)
 
 	Name   string   // "agent" if empty
 	Type   string   // "LocalAgent" if empty
@@ -111,7 +124,7 @@ type Agent struct {
 	Now func() time.Time
 
 	id   string
-	api  api
+	cur  atomic.Pointer[client.Client] // Client, or its copy with a reloaded key
 	wake chan struct{}
 	mu   sync.Mutex
 	runs map[string]*exec.Cmd // run id → run process in flight
@@ -124,6 +137,12 @@ func (a *Agent) now() time.Time {
 	}
 	return time.Now()
 }
+
+// client returns the client in use: Client, or its copy with a reloaded key.
+func (a *Agent) client() *client.Client { return a.cur.Load() }
+
+// apiNow returns the operations on the client in use.
+func (a *Agent) apiNow() api { return api{a.client()} }
 
 // ID returns the id register_agent gave the agent ("" before that).
 func (a *Agent) ID() string { return a.id }
@@ -159,7 +178,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 		a.Executable = exe
 	}
-	a.api = api{a.Client}
+	a.cur.Store(a.Client)
 	a.wake = make(chan struct{}, 1)
 	a.runs = map[string]*exec.Cmd{}
 
@@ -214,14 +233,14 @@ func (a *Agent) start(ctx context.Context) error {
 		}
 	}
 	if a.RequireServiceAccount {
-		kind, err := a.api.userKind(ctx)
+		kind, err := a.apiNow().userKind(ctx)
 		if err != nil {
 			return err
 		} else if kind != string(latchkey.UserKindServiceAccount) {
 			return ErrNotServiceAccount
 		}
 	}
-	id, err := a.api.registerAgent(ctx, a.Type, a.Name, a.Labels, a.Client.TenantID)
+	id, err := a.apiNow().registerAgent(ctx, a.Type, a.Name, a.Labels, a.Client.TenantID)
 	if err != nil {
 		return err
 	}
@@ -270,7 +289,74 @@ func (a *Agent) loop(ctx context.Context) error {
 		case <-a.wake:
 			// A run process had its key rejected: check at once.
 			t.Stop()
+		case <-a.Reload:
+			t.Stop()
+			a.reload(ctx)
+			step = 0
 		case <-t.C:
+		}
+	}
+	return nil
+}
+
+// reload switches to the key LoadKey reads, once the server has accepted
+// it for the agent's tenant; otherwise it keeps the current key.
+func (a *Agent) reload(ctx context.Context) {
+	if a.LoadKey == nil {
+		a.Logger.Warn("asked to reload the API key, but this agent cannot read it again")
+		return
+	}
+	key, source, err := a.LoadKey()
+	if err != nil {
+		a.Logger.Error("could not read the API key again; still using the current key", "error", err)
+		return
+	}
+	cur := a.client()
+	if key == cur.APIKey {
+		a.Logger.Info("reloaded the API key: it has not changed", "key_from", source)
+		return
+	}
+	next := *cur
+	next.APIKey = key
+	next.Header = cur.Header.Clone()
+	if err := a.checkKey(ctx, &next); err != nil {
+		a.Logger.Error("the new API key was refused; still using the current key", "key_from", source, "error", err)
+		return
+	}
+	a.cur.Store(&next)
+	a.Logger.Info("reloaded the API key: polls and new flow runs use the new key; runs in flight keep theirs",
+		"key_from", source, "runs_in_flight", a.inFlight())
+}
+
+// checkKey asks the server whether c's key may act for the agent: in its
+// tenant and, if required, as a service account.
+func (a *Agent) checkKey(ctx context.Context, c *client.Client) error {
+	info, err := c.AuthInfo(ctx, "tenant_id", "api_token_scope")
+	if err != nil {
+		return err
+	}
+	tenantID := ""
+	switch {
+	case info.TenantID != nil:
+		tenantID = *info.TenantID
+	case info.APITokenScope != nil:
+		// A deprecated API token: it is bound to one tenant.
+		ids, err := c.AnyTenantIDs(ctx)
+		if err != nil {
+			return err
+		} else if len(ids) == 1 {
+			tenantID = ids[0]
+		}
+	}
+	if tenantID != c.TenantID {
+		return fmt.Errorf("the key does not act in the agent's tenant %s", c.TenantID)
+	}
+	if a.RequireServiceAccount {
+		kind, err := api{c}.userKind(ctx)
+		if err != nil {
+			return err
+		} else if kind != string(latchkey.UserKindServiceAccount) {
+			return ErrNotServiceAccount
 		}
 	}
 	return nil
@@ -280,7 +366,7 @@ func (a *Agent) loop(ctx context.Context) error {
 // many it found.
 func (a *Agent) poll(ctx context.Context) (int, error) {
 	now := a.now()
-	ids, err := a.api.runsInQueue(ctx, now.Add(10*time.Second), a.Labels, a.Client.TenantID)
+	ids, err := a.apiNow().runsInQueue(ctx, now.Add(10*time.Second), a.Labels, a.client().TenantID)
 	if err != nil {
 		return 0, err
 	}
@@ -295,7 +381,7 @@ func (a *Agent) poll(ctx context.Context) (int, error) {
 	if len(fresh) == 0 {
 		return 0, nil
 	}
-	runs, err := a.api.agentFlowRuns(ctx, fresh, now)
+	runs, err := a.apiNow().agentFlowRuns(ctx, fresh, now)
 	if err != nil {
 		return 0, err
 	}
@@ -313,7 +399,7 @@ func (a *Agent) poll(ctx context.Context) (int, error) {
 // submit marks a run Submitted and starts its run process.
 func (a *Agent) submit(ctx context.Context, run flowRun) error {
 	log := a.Logger.With("flow_run_id", run.ID)
-	if err := a.api.setState(ctx, run.ID, run.Version, latchkey.FlowRunSubmitted, "Submitted for execution"); err != nil {
+	if err := a.apiNow().setState(ctx, run.ID, run.Version, latchkey.FlowRunSubmitted, "Submitted for execution"); err != nil {
 		if IsVersionLockError(err) {
 			log.Info("flow run taken by another agent")
 			return nil
@@ -332,7 +418,7 @@ func (a *Agent) submit(ctx context.Context, run flowRun) error {
 	if err != nil {
 		msg := fmt.Sprintf("The agent could not start the flow run process: %v", err)
 		log.Error("could not start the flow run process", "error", err)
-		if err := a.api.setState(ctx, run.ID, run.Version+1, latchkey.FlowRunFailed, msg); err != nil && IsAuthError(err) {
+		if err := a.apiNow().setState(ctx, run.ID, run.Version+1, latchkey.FlowRunFailed, msg); err != nil && IsAuthError(err) {
 			return err
 		}
 		return nil
@@ -345,7 +431,7 @@ func (a *Agent) submit(ctx context.Context, run flowRun) error {
 	go a.watch(ctx, run, cmd, stdout, stderr)
 	line := newLogLine(run.ID, a.now(), "agent", latchkey.RunLogInfo,
 		fmt.Sprintf("Submitted for execution by agent %s (%s): PID %d", a.Name, a.id, cmd.Process.Pid))
-	if err := a.api.writeLogs(ctx, []logLine{line}); err != nil {
+	if err := a.apiNow().writeLogs(ctx, []logLine{line}); err != nil {
 		if IsAuthError(err) {
 			return err
 		}
@@ -396,12 +482,12 @@ func (a *Agent) failIfUnfinished(ctx context.Context, id string, code int) {
 	if ctx.Err() != nil {
 		return
 	}
-	run, err := a.api.flowRunForExecute(ctx, id)
+	run, err := a.apiNow().flowRunForExecute(ctx, id)
 	if err != nil || latchkey.FlowRunState(run.State).Finished() {
 		return
 	}
 	msg := fmt.Sprintf("The flow run process exited with code %d before reporting a final state.", code)
-	if err := a.api.setState(ctx, id, run.Version, latchkey.FlowRunFailed, msg); err != nil {
+	if err := a.apiNow().setState(ctx, id, run.Version, latchkey.FlowRunFailed, msg); err != nil {
 		a.Logger.Warn("could not mark the flow run Failed", "flow_run_id", id, "error", err)
 	}
 }
@@ -414,11 +500,12 @@ func (a *Agent) runEnviron(runID string) []string {
 	if base == nil {
 		base = os.Environ()
 	}
+	c := a.client()
 	set := map[string]string{
 		EnvBackend:                           "cloud",
-		EnvAPI:                               a.Client.URL,
-		EnvAPIKey:                            a.Client.APIKey,
-		EnvTenantID:                          a.Client.TenantID,
+		EnvAPI:                               c.URL,
+		EnvAPIKey:                            c.APIKey,
+		EnvTenantID:                          c.TenantID,
 		EnvFlowRunID:                         runID,
 		EnvFlowID:                            runID,
 		EnvAgentLabels:                       pyListRepr(a.Labels),

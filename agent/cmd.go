@@ -42,6 +42,10 @@ type Env struct {
 	// Hostname names the host, for the agent's default label; nil means
 	// os.Hostname.
 	Hostname func() (string, error)
+
+	// Reload asks a running agent to read its key again (see
+	// Agent.Reload); nil means on SIGHUP.
+	Reload <-chan struct{}
 }
 
 func (e *Env) getenv(k string) string {
@@ -118,6 +122,12 @@ PREFECT__CLOUD__AGENT__AUTH_TOKEN, then PREFECT__CLOUD__API_KEY, then
 ~/.prefect/auth.toml, where 'latchkey auth login' (or 'prefect auth login') saved the
 API server's key and tenant. The key is handed down to the flow runs. If it is revoked,
 the agent stops, says so, and exits 1: restart it with a new key.
+
+On SIGHUP the agent reads its key again from the same sources (a key given by flag
+cannot change) and, once the server accepts it, polls and starts new flow runs with it;
+runs in flight keep the key they started with. To replace a key without downtime: roll
+it with a grace period longer than your longest run ('latchkey auth rotate-key -i ID
+--grace 1h'), put the new key in the config, send the agent SIGHUP.
 
 Like Prefect 1.x's local agent, the agent adds the host's name to its labels; pass
 --no-hostname-label to leave it out.`,
@@ -221,8 +231,21 @@ func runAgent(ctx context.Context, env *Env, f Flags) error {
 	}
 	logger.Info("starting agent", "api", s.API, "key_from", s.KeySource, "name", s.Name)
 	c := &client.Client{URL: s.API, APIKey: s.Key, TenantID: s.TenantID, HTTP: env.HTTPClient, Now: env.Now}
+	reload, stop := env.Reload, func() {}
+	if reload == nil {
+		reload, stop = notifyReload()
+	}
+	defer stop()
 	a := &Agent{
-		Client:                c,
+		Client: c,
+		Reload: reload,
+		LoadKey: func() (string, string, error) {
+			again, err := ResolveSettings(f, env.getenv, env.HomeDir)
+			if err != nil {
+				return "", "", err
+			}
+			return again.Key, again.KeySource, nil
+		},
 		Name:                  s.Name,
 		Labels:                s.Labels,
 		MaxPolls:              s.MaxPolls,

@@ -18,3 +18,6 @@ func terminateGroup(p *os.Process) error { return p.Kill() }
 
 // killGroup kills p.
 func killGroup(p *os.Process) error { return p.Kill() }
+
+// notifyReload returns a channel that never receives: there is no SIGHUP.
+func notifyReload() (reload <-chan struct{}, stop func()) { return nil, func() {} }

@@ -5,6 +5,7 @@ package agent
 import (
 	"os"
 	"os/exec"
+	"os/signal"
 	"syscall"
 )
 
@@ -24,3 +25,26 @@ func terminateGroup(p *os.Process) error { return syscall.Kill(-p.Pid, syscall.S
 
 // killGroup sends SIGKILL to the process group p leads.
 func killGroup(p *os.Process) error { return syscall.Kill(-p.Pid, syscall.SIGKILL) }
+
+// notifyReload returns a channel that receives on SIGHUP, until stop is
+// called. Signals that arrive while one is pending are merged into it.
+func notifyReload() (reload <-chan struct{}, stop func()) {
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGHUP)
+	out := make(chan struct{}, 1)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-sigs:
+				select {
+				case out <- struct{}{}:
+				default:
+				}
+			case <-done:
+				return
+			}
+		}
+	}()
+	return out, func() { signal.Stop(sigs); close(done) }
+}

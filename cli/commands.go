@@ -119,6 +119,24 @@ you have created.`,
 			run: runRevokeKey,
 		},
 		{
+			name: "rotate-key",
+			help: `Roll a Prefect Cloud API key without an outage
+
+Creates a new key with the same owner and name, shown once, and makes the
+old key stop working after a grace period. Update whatever uses the old key
+(for an agent: its config, then send it SIGHUP) before the period ends.
+
+\b
+Example: replace an agent's key, keeping the old one for an hour
+    $ latchkey auth rotate-key -i KEY-ID --grace 1h`,
+			options: []option{
+				{long: "id", short: "i", required: true, help: "The UUID for the API key to roll."},
+				{long: "grace", short: "g", help: "How long the old key keeps working, as a duration like 1h or 30m (at most 720h). 0, the default, stops it now."},
+				{long: "quiet", short: "q", flag: true, help: "If set, only display the new key."},
+			},
+			run: runRotateKey,
+		},
+		{
 			name: "status",
 			help: `Get the current Prefect authentication status`,
 			run:  runStatus,
@@ -183,6 +201,7 @@ Commands:
     create-key      Create an API key
     list-keys       List details of existing API keys
     revoke-key      Delete an API key from the backend
+    rotate-key      Replace an API key, keeping the old one for a while
     create-token    Create an API token (DEPRECATED)
     list-tokens     List the names and ids of existing API tokens (DEPRECATED)
     revoke-token    Delete an API token from the backend (DEPRECATED)

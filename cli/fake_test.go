@@ -263,6 +263,15 @@ func (f *fakeServer) answer(r recorded) (int, string) {
 			}
 		}
 		return 200, data(map[string]any{"delete_api_key": map[string]bool{"success": false}})
+	case q == client.MutationRotateAPIKey:
+		for _, k := range f.keys {
+			if k.ID == input["key_id"] {
+				return 200, data(map[string]any{"rotate_api_key": map[string]string{
+					"id": "88888888-8888-8888-8888-888888888888", "key": createdKey, "old_key_expires_at": "2022-02-23T13:00:00+00:00",
+				}})
+			}
+		}
+		return 200, gqlError("API key not found.", "NOT_FOUND")
 	case q == client.MutationCreateAPIToken:
 		return 200, data(map[string]any{"create_api_token": map[string]string{"token": createdTok}})
 	case q == client.QueryAPITokens:

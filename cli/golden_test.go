@@ -70,7 +70,7 @@ func TestHelp(t *testing.T) {
 		scenario{name: "help-auth-no-args", args: nil},
 		scenario{name: "help-auth-narrow", args: []string{"create-key", "-h"}, env: map[string]string{"COLUMNS": "50"}},
 	)
-	for _, c := range []string{"login", "logout", "list-tenants", "switch-tenants", "create-key", "list-keys", "revoke-key", "status", "create-token", "list-tokens", "revoke-token"} {
+	for _, c := range []string{"login", "logout", "list-tenants", "switch-tenants", "create-key", "list-keys", "revoke-key", "rotate-key", "status", "create-token", "list-tokens", "revoke-token"} {
 		scs = append(scs, scenario{name: "help-" + c, args: []string{c, "--help"}})
 	}
 	runGolden(t, scs)
@@ -81,6 +81,7 @@ func TestUsageErrors(t *testing.T) {
 		{name: "usage-missing-name", args: []string{"create-key"}},
 		{name: "usage-missing-name-before-extra", args: []string{"create-key", "extra"}},
 		{name: "usage-missing-id", args: []string{"revoke-key"}},
+		{name: "usage-rotate-missing-id", args: []string{"rotate-key", "--grace", "1h"}},
 		{name: "usage-missing-scope", args: []string{"create-token", "-n", "x"}},
 		{name: "usage-missing-token-id", args: []string{"revoke-token"}},
 		{name: "usage-no-such-option", args: []string{"create-key", "-x"}},
@@ -185,6 +186,15 @@ func TestKeysGolden(t *testing.T) {
 		{name: "list-keys-unexpected", args: []string{"list-keys"}, files: loggedIn, setup: answer(isQuery(client.QueryAPIKeys), 200, `{"data": {}}`)},
 		{name: "revoke-key", args: []string{"revoke-key", "-i", "44444444-4444-4444-4444-444444444444"}, files: loggedIn},
 		{name: "revoke-key-unknown", args: []string{"revoke-key", "--id", "77777777-7777-7777-7777-777777777777"}, files: loggedIn},
+		{name: "rotate-key", args: []string{"rotate-key", "-i", "44444444-4444-4444-4444-444444444444", "--grace", "1h"}, files: loggedIn},
+		{name: "rotate-key-now", args: []string{"rotate-key", "-i", "44444444-4444-4444-4444-444444444444"}, files: loggedIn},
+		{name: "rotate-key-quiet", args: []string{"rotate-key", "-qi", "44444444-4444-4444-4444-444444444444", "-g", "90m"}, files: loggedIn},
+		{name: "rotate-key-unknown", args: []string{"rotate-key", "-i", "77777777-7777-7777-7777-777777777777", "--grace", "1h"}, files: loggedIn},
+		{name: "rotate-key-bad-grace", args: []string{"rotate-key", "-i", "44444444-4444-4444-4444-444444444444", "--grace", "1 hour"}, files: loggedIn},
+		{name: "rotate-key-negative-grace", args: []string{"rotate-key", "-i", "44444444-4444-4444-4444-444444444444", "--grace=-1h"}, files: loggedIn},
+		{name: "rotate-key-long-grace", args: []string{"rotate-key", "-i", "44444444-4444-4444-4444-444444444444", "--grace", "721h"}, files: loggedIn},
+		{name: "rotate-key-expired", args: []string{"rotate-key", "-i", "55555555-5555-5555-5555-555555555555", "--grace", "1h"}, files: loggedIn, setup: answer(isQuery(client.MutationRotateAPIKey), 200, gqlError("That API key has already expired; create a new key instead.", "BAD_USER_INPUT"))},
+		{name: "rotate-key-no-key-returned", args: []string{"rotate-key", "-i", "44444444-4444-4444-4444-444444444444"}, files: loggedIn, setup: answer(isQuery(client.MutationRotateAPIKey), 200, `{"data": {"rotate_api_key": null}}`)},
 		{name: "revoke-key-bad-input", args: []string{"revoke-key", "--id", "x"}, files: loggedIn, setup: answer(isQuery(client.MutationDeleteAPIKey), 200, gqlError("Invalid UUID.", "BAD_USER_INPUT"))},
 	})
 }

@@ -41,6 +41,9 @@ const QueryAPIKeys = "query {\n    auth_api_key {\n        id\n        name\n   
 // MutationDeleteAPIKey is `prefect auth revoke-key`'s mutation.
 const MutationDeleteAPIKey = "mutation($input: delete_api_key_input!) {\n    delete_api_key(input: $input) {\n        success\n    }\n}"
 
+// MutationRotateAPIKey is `latchkey auth rotate-key`'s mutation.
+const MutationRotateAPIKey = "mutation($input: rotate_api_key_input!) {\n    rotate_api_key(input: $input) {\n        id\n        key\n        old_key_expires_at\n    }\n}"
+
 // MutationSwitchTenant mints an access token (0.15 login_to_tenant).
 const MutationSwitchTenant = "mutation($input: switch_tenant_input!) {\n    switch_tenant(input: $input) {\n        access_token\n        expires_at\n        refresh_token\n    }\n}"
 
@@ -323,6 +326,36 @@ func (c *Client) DeleteAPIKey(ctx context.Context, id string) (bool, error) {
 		return false, err
 	}
 	return out.Success, nil
+}
+
+// RotatedAPIKey is what rotate_api_key answers: the new key, shown once,
+// and when the old key stops working (as the server formats it).
+type RotatedAPIKey struct {
+	ID              string `json:"id"`
+	Key             string `json:"key"`
+	OldKeyExpiresAt string `json:"old_key_expires_at"`
+}
+
+// RotateAPIKey rolls key id: the server mints a new key for the same owner
+// and name, and the old key expires oldKeyExpiresInSeconds from now.
+func (c *Client) RotateAPIKey(ctx context.Context, id string, oldKeyExpiresInSeconds int) (*RotatedAPIKey, error) {
+	vars := struct {
+		Input struct {
+			KeyID                  string `json:"key_id"`
+			OldKeyExpiresInSeconds int    `json:"old_key_expires_in_seconds"`
+		} `json:"input"`
+	}{}
+	vars.Input.KeyID = id
+	vars.Input.OldKeyExpiresInSeconds = oldKeyExpiresInSeconds
+	var out *RotatedAPIKey
+	resp, err := c.field(ctx, nil, MutationRotateAPIKey, vars, "rotate_api_key", &out)
+	if err != nil {
+		return nil, err
+	}
+	if out == nil || out.Key == "" {
+		return nil, unexpected(resp, "no key")
+	}
+	return out, nil
 }
 
 type accessTokenPayload struct {

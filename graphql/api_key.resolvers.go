@@ -7,6 +7,7 @@ package graphql
 
 import (
 	"context"
+	"time"
 
 	"github.com/latchkey/latchkey"
 )
@@ -27,6 +28,19 @@ func (r *mutationResolver) CreateAPIKey(ctx context.Context, input CreateAPIKeyI
 
 func (r *mutationResolver) DeleteAPIKey(ctx context.Context, input DeleteAPIKeyInput) (*SuccessPayload, error) {
 	return deleted(r.s.APIKeys.DeleteAPIKey(ctx, input.KeyID))
+}
+
+func (r *mutationResolver) RotateAPIKey(ctx context.Context, input RotateAPIKeyInput) (*RotateAPIKeyPayload, error) {
+	rot := &latchkey.APIKeyRotation{
+		OldKeyID:        input.KeyID,
+		OldKeyExpiresIn: time.Duration(input.OldKeyExpiresInSeconds) * time.Second,
+		ExpiresAt:       input.ExpiresAt,
+	}
+	secret, err := r.s.APIKeys.RotateAPIKey(ctx, rot)
+	if err != nil {
+		return nil, err
+	}
+	return &RotateAPIKeyPayload{ID: rot.NewKey.ID, Key: secret, Token: secret, OldKeyID: input.KeyID, OldKeyExpiresAt: rot.OldKeyExpiresAt}, nil
 }
 
 func (r *queryResolver) AuthAPIKey(ctx context.Context, where *AuthAPIKeyBoolExp, orderBy []*AuthAPIKeyOrderBy, limit *int, offset *int) ([]*latchkey.APIKey, error) {

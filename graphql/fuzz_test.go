@@ -215,6 +215,7 @@ var prefectQueries = []string{
 	"mutation($input: create_api_key_input!) {\n    create_api_key(input: $input) {\n        key\n    }\n}",
 	"query {\n    auth_api_key {\n        id\n        name\n        expires_at\n    }\n}",
 	"mutation($input: delete_api_key_input!) {\n    delete_api_key(input: $input) {\n        success\n    }\n}",
+	"mutation($input: rotate_api_key_input!) { rotate_api_key(input: $input) { id key old_key_expires_at } }",
 	"mutation($input: switch_tenant_input!) {\n    switch_tenant(input: $input) {\n        access_token\n        expires_at\n        refresh_token\n    }\n}",
 	"mutation($input: refresh_token_input!) {\n    refresh_token(input: $input) {\n        access_token\n        expires_at\n        refresh_token\n    }\n}",
 	"mutation($input: create_api_token_input!) { create_api_token(input: $input) { id token } }",

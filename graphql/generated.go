@@ -58,6 +58,7 @@ type ComplexityRoot struct {
 		GetRunsInQueue         func(childComplexity int, input GetRunsInQueueInput) int
 		RefreshToken           func(childComplexity int, input RefreshTokenInput) int
 		RegisterAgent          func(childComplexity int, input RegisterAgentInput) int
+		RotateAPIKey           func(childComplexity int, input RotateAPIKeyInput) int
 		SetFlowRunStates       func(childComplexity int, input SetFlowRunStatesInput) int
 		SwitchTenant           func(childComplexity int, input SwitchTenantInput) int
 		UpdateFlowRunHeartbeat func(childComplexity int, input UpdateFlowRunHeartbeatInput) int
@@ -217,6 +218,14 @@ type ComplexityRoot struct {
 		UserID    func(childComplexity int) int
 	}
 
+	Rotate_api_key_payload struct {
+		ID              func(childComplexity int) int
+		Key             func(childComplexity int) int
+		OldKeyExpiresAt func(childComplexity int) int
+		OldKeyID        func(childComplexity int) int
+		Token           func(childComplexity int) int
+	}
+
 	Runs_in_queue_payload struct {
 		FlowRunIds func(childComplexity int) int
 	}
@@ -280,6 +289,7 @@ type MutationResolver interface {
 	CreateFlowRun(ctx context.Context, input CreateFlowRunInput) (*FlowRunIDPayload, error)
 	CreateAPIKey(ctx context.Context, input CreateAPIKeyInput) (*CreateAPIKeyPayload, error)
 	DeleteAPIKey(ctx context.Context, input DeleteAPIKeyInput) (*SuccessPayload, error)
+	RotateAPIKey(ctx context.Context, input RotateAPIKeyInput) (*RotateAPIKeyPayload, error)
 	CreateAPIToken(ctx context.Context, input CreateAPITokenInput) (*CreateAPITokenPayload, error)
 	DeleteAPIToken(ctx context.Context, input DeleteAPITokenInput) (*SuccessPayload, error)
 	CreateMembership(ctx context.Context, input CreateMembershipInput) (*latchkey.Membership, error)
@@ -504,6 +514,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RegisterAgent(childComplexity, args["input"].(RegisterAgentInput)), true
+	case "Mutation.rotate_api_key":
+		if e.ComplexityRoot.Mutation.RotateAPIKey == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_rotate_api_key_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RotateAPIKey(childComplexity, args["input"].(RotateAPIKeyInput)), true
 	case "Mutation.set_flow_run_states":
 		if e.ComplexityRoot.Mutation.SetFlowRunStates == nil {
 			break
@@ -1251,6 +1272,37 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Membership.UserID(childComplexity), true
 
+	case "rotate_api_key_payload.id":
+		if e.ComplexityRoot.Rotate_api_key_payload.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Rotate_api_key_payload.ID(childComplexity), true
+	case "rotate_api_key_payload.key":
+		if e.ComplexityRoot.Rotate_api_key_payload.Key == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Rotate_api_key_payload.Key(childComplexity), true
+	case "rotate_api_key_payload.old_key_expires_at":
+		if e.ComplexityRoot.Rotate_api_key_payload.OldKeyExpiresAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Rotate_api_key_payload.OldKeyExpiresAt(childComplexity), true
+	case "rotate_api_key_payload.old_key_id":
+		if e.ComplexityRoot.Rotate_api_key_payload.OldKeyID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Rotate_api_key_payload.OldKeyID(childComplexity), true
+	case "rotate_api_key_payload.token":
+		if e.ComplexityRoot.Rotate_api_key_payload.Token == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Rotate_api_key_payload.Token(childComplexity), true
+
 	case "runs_in_queue_payload.flow_run_ids":
 		if e.ComplexityRoot.Runs_in_queue_payload.FlowRunIds == nil {
 			break
@@ -1455,6 +1507,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("membership_bool_exp", ec.unmarshalInputmembership_bool_exp),
 			graphql.NewInputUnmarshaler("refresh_token_input", ec.unmarshalInputrefresh_token_input),
 			graphql.NewInputUnmarshaler("register_agent_input", ec.unmarshalInputregister_agent_input),
+			graphql.NewInputUnmarshaler("rotate_api_key_input", ec.unmarshalInputrotate_api_key_input),
 			graphql.NewInputUnmarshaler("service_account_bool_exp", ec.unmarshalInputservice_account_bool_exp),
 			graphql.NewInputUnmarshaler("set_flow_run_state_input", ec.unmarshalInputset_flow_run_state_input),
 			graphql.NewInputUnmarshaler("set_flow_run_states_input", ec.unmarshalInputset_flow_run_states_input),
@@ -1960,6 +2013,22 @@ func (ec *executionContext) childFields_membership(ctx context.Context, field gr
 	return nil, fmt.Errorf("no field named %q was found under type membership", field.Name)
 }
 
+func (ec *executionContext) childFields_rotate_api_key_payload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_rotate_api_key_payload_id(ctx, field)
+	case "key":
+		return ec.fieldContext_rotate_api_key_payload_key(ctx, field)
+	case "token":
+		return ec.fieldContext_rotate_api_key_payload_token(ctx, field)
+	case "old_key_id":
+		return ec.fieldContext_rotate_api_key_payload_old_key_id(ctx, field)
+	case "old_key_expires_at":
+		return ec.fieldContext_rotate_api_key_payload_old_key_expires_at(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type rotate_api_key_payload", field.Name)
+}
+
 func (ec *executionContext) childFields_runs_in_queue_payload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "flow_run_ids":
@@ -2232,6 +2301,20 @@ func (ec *executionContext) field_Mutation_register_agent_args(ctx context.Conte
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (RegisterAgentInput, error) {
 			return ec.unmarshalNregister_agent_input2githubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐRegisterAgentInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_rotate_api_key_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (RotateAPIKeyInput, error) {
+			return ec.unmarshalNrotate_api_key_input2githubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐRotateAPIKeyInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -3192,6 +3275,50 @@ func (ec *executionContext) fieldContext_Mutation_delete_api_key(ctx context.Con
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_delete_api_key_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_rotate_api_key(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_rotate_api_key(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RotateAPIKey(ctx, fc.Args["input"].(RotateAPIKeyInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *RotateAPIKeyPayload) graphql.Marshaler {
+			return ec.marshalOrotate_api_key_payload2ᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐRotateAPIKeyPayload(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_rotate_api_key(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_rotate_api_key_payload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_rotate_api_key_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -7333,6 +7460,121 @@ func (ec *executionContext) fieldContext_membership_user(_ context.Context, fiel
 	return fc, nil
 }
 
+func (ec *executionContext) _rotate_api_key_payload_id(ctx context.Context, field graphql.CollectedField, obj *RotateAPIKeyPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_rotate_api_key_payload_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNuuid2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_rotate_api_key_payload_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("rotate_api_key_payload", field, false, false, "uuid")
+}
+
+func (ec *executionContext) _rotate_api_key_payload_key(ctx context.Context, field graphql.CollectedField, obj *RotateAPIKeyPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_rotate_api_key_payload_key(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Key, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_rotate_api_key_payload_key(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("rotate_api_key_payload", field, false, false, "String")
+}
+
+func (ec *executionContext) _rotate_api_key_payload_token(ctx context.Context, field graphql.CollectedField, obj *RotateAPIKeyPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_rotate_api_key_payload_token(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Token, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_rotate_api_key_payload_token(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("rotate_api_key_payload", field, false, false, "String")
+}
+
+func (ec *executionContext) _rotate_api_key_payload_old_key_id(ctx context.Context, field graphql.CollectedField, obj *RotateAPIKeyPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_rotate_api_key_payload_old_key_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OldKeyID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNuuid2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_rotate_api_key_payload_old_key_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("rotate_api_key_payload", field, false, false, "uuid")
+}
+
+func (ec *executionContext) _rotate_api_key_payload_old_key_expires_at(ctx context.Context, field graphql.CollectedField, obj *RotateAPIKeyPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_rotate_api_key_payload_old_key_expires_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OldKeyExpiresAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNtimestamptz2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_rotate_api_key_payload_old_key_expires_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("rotate_api_key_payload", field, false, false, "timestamptz")
+}
+
 func (ec *executionContext) _runs_in_queue_payload_flow_run_ids(ctx context.Context, field graphql.CollectedField, obj *RunsInQueuePayload) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -9332,6 +9574,62 @@ func Unmarshalregister_agent_input(ctx context.Context, raw any) (RegisterAgentI
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputrotate_api_key_input(ctx context.Context, obj any) (RotateAPIKeyInput, error) {
+	var it RotateAPIKeyInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"key_id", "old_key_expires_in_seconds", "expires_at"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "key_id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("key_id"))
+			data, err := ec.unmarshalNuuid2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.KeyID = data
+		case "old_key_expires_in_seconds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("old_key_expires_in_seconds"))
+			data, err := ec.unmarshalNInt2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OldKeyExpiresInSeconds = data
+		case "expires_at":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("expires_at"))
+			data, err := ec.unmarshalOtimestamptz2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExpiresAt = data
+		}
+	}
+	return it, nil
+}
+
+// Unmarshalrotate_api_key_input unmarshals raw into the rotate_api_key_input input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func Unmarshalrotate_api_key_input(ctx context.Context, raw any) (RotateAPIKeyInput, error) {
+	var out RotateAPIKeyInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "rotate_api_key_input", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputservice_account_bool_exp(ctx context.Context, obj any) (ServiceAccountBoolExp, error) {
 	var it ServiceAccountBoolExp
 	if obj == nil {
@@ -10216,6 +10514,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "delete_api_key":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_delete_api_key(ctx, field)
+			})
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "rotate_api_key":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_rotate_api_key(ctx, field)
 			})
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
@@ -11667,6 +11972,59 @@ func (ec *executionContext) _membership(ctx context.Context, sel ast.SelectionSe
 	return out
 }
 
+var rotate_api_key_payloadImplementors = []string{"rotate_api_key_payload"}
+
+func (ec *executionContext) _rotate_api_key_payload(ctx context.Context, sel ast.SelectionSet, obj *RotateAPIKeyPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, rotate_api_key_payloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("rotate_api_key_payload")
+		case "id":
+			out.Values[i] = ec._rotate_api_key_payload_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "key":
+			out.Values[i] = ec._rotate_api_key_payload_key(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "token":
+			out.Values[i] = ec._rotate_api_key_payload_token(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "old_key_id":
+			out.Values[i] = ec._rotate_api_key_payload_old_key_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "old_key_expires_at":
+			out.Values[i] = ec._rotate_api_key_payload_old_key_expires_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var runs_in_queue_payloadImplementors = []string{"runs_in_queue_payload"}
 
 func (ec *executionContext) _runs_in_queue_payload(ctx context.Context, sel ast.SelectionSet, obj *RunsInQueuePayload) graphql.Marshaler {
@@ -12538,6 +12896,11 @@ func (ec *executionContext) unmarshalNregister_agent_input2githubᚗcomᚋlatchk
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalNrotate_api_key_input2githubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐRotateAPIKeyInput(ctx context.Context, v any) (RotateAPIKeyInput, error) {
+	res, err := ec.unmarshalInputrotate_api_key_input(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) marshalNservice_account2ᚕᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚐServiceAccountᚄ(ctx context.Context, sel ast.SelectionSet, v []*latchkey.ServiceAccount) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -13235,6 +13598,13 @@ func (ec *executionContext) marshalOorder_by2ᚖgithubᚗcomᚋlatchkeyᚋlatchk
 		return graphql.Null
 	}
 	return v
+}
+
+func (ec *executionContext) marshalOrotate_api_key_payload2ᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐRotateAPIKeyPayload(ctx context.Context, sel ast.SelectionSet, v *RotateAPIKeyPayload) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._rotate_api_key_payload(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalOruns_in_queue_payload2ᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐRunsInQueuePayload(ctx context.Context, sel ast.SelectionSet, v *RunsInQueuePayload) graphql.Marshaler {

@@ -244,6 +244,28 @@ type RegisterAgentInput struct {
 	AgentConfigID *string `json:"agent_config_id,omitempty"`
 }
 
+type RotateAPIKeyInput struct {
+	// The key to roll.
+	KeyID string `json:"key_id"`
+	// How long the old key keeps working, in seconds: 0 ends it now, at most
+	// 2592000 (30 days). A key due to expire sooner keeps its earlier expiry.
+	OldKeyExpiresInSeconds int `json:"old_key_expires_in_seconds"`
+	// The new key's expiry. Null: never expires.
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+}
+
+// The new key, with the old key's owner, name and default tenant. key and
+// token are the same text, shown this once.
+type RotateAPIKeyPayload struct {
+	ID    string `json:"id"`
+	Key   string `json:"key"`
+	Token string `json:"token"`
+	// The rolled key.
+	OldKeyID string `json:"old_key_id"`
+	// When the rolled key stops working.
+	OldKeyExpiresAt time.Time `json:"old_key_expires_at"`
+}
+
 type RunsInQueuePayload struct {
 	FlowRunIds []string `json:"flow_run_ids"`
 }

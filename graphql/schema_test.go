@@ -52,7 +52,7 @@ func TestSchema_APIKeyHasNoKeyMaterial(t *testing.T) {
 
 // TestSchema_SecretsOnlyInCreationPayloads checks, over every object type,
 // that fields (of non-root types) named like secrets exist only in the show-once results of
-// create_api_key, create_api_token, switch_tenant and refresh_token.
+// create_api_key, rotate_api_key, create_api_token, switch_tenant and refresh_token.
 func TestSchema_SecretsOnlyInCreationPayloads(t *testing.T) {
 	e := MustNewEnv(t)
 	var data struct {
@@ -62,17 +62,22 @@ func TestSchema_SecretsOnlyInCreationPayloads(t *testing.T) {
 	}
 	e.QueryAs(t, goodKey, nil, `{ __schema { types { name kind fields { name } } } }`, nil).MustData(t, &data)
 	allowed := map[string]bool{
-		"create_api_key_payload.key":         true,
-		"create_api_key_payload.token":       true,
-		"create_api_token_payload.token":     true,
-		"access_token_payload.access_token":  true,
-		"access_token_payload.refresh_token": true,
-		"Mutation.refresh_token":             true,
-		"auth_info.api_token_scope":          true,
-		"Query.api_token":                    true,
-		"service_account.api_keys":           true,
-		"Mutation.create_api_token":          true,
-		"Mutation.delete_api_token":          true,
+		"create_api_key_payload.key":   true,
+		"create_api_key_payload.token": true,
+		"rotate_api_key_payload.key":   true,
+		"rotate_api_key_payload.token": true,
+		// Not secrets: which key was rolled, and when it stops working.
+		"rotate_api_key_payload.old_key_id":         true,
+		"rotate_api_key_payload.old_key_expires_at": true,
+		"create_api_token_payload.token":            true,
+		"access_token_payload.access_token":         true,
+		"access_token_payload.refresh_token":        true,
+		"Mutation.refresh_token":                    true,
+		"auth_info.api_token_scope":                 true,
+		"Query.api_token":                           true,
+		"service_account.api_keys":                  true,
+		"Mutation.create_api_token":                 true,
+		"Mutation.delete_api_token":                 true,
 	}
 	seen := 0
 	for _, typ := range data.Schema.Types {

@@ -16,6 +16,7 @@ const auditPageSize = 50
 var auditActionLabels = map[latchkey.AuditAction]string{
 	latchkey.AuditAPIKeyCreate:         "Created API key",
 	latchkey.AuditAPIKeyDelete:         "Revoked API key",
+	latchkey.AuditAPIKeyRotate:         "Rolled API key",
 	latchkey.AuditAPITokenCreate:       "Created legacy API token",
 	latchkey.AuditAPITokenDelete:       "Revoked legacy API token",
 	latchkey.AuditServiceAccountCreate: "Created service account",

@@ -44,6 +44,7 @@ type keyRow struct {
 	Expired    bool
 	TenantName string
 	RevokeURL  string
+	RollURL    string // see keyroll.go
 }
 
 // keysData is the personal API keys page's data.
@@ -107,6 +108,7 @@ func (u *ui) rows(keys []*latchkey.APIKey, tenants []*latchkey.Tenant, revokeURL
 	out := make([]keyRow, len(keys))
 	for i, k := range keys {
 		out[i] = keyRow{APIKey: k, Expired: k.Expired(now), TenantName: names[k.DefaultTenantID], RevokeURL: revokeURL(k)}
+		out[i].RollURL = rollURL(out[i].RevokeURL)
 		if out[i].TenantName == "" {
 			out[i].TenantName = k.DefaultTenantID
 		}

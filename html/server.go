@@ -145,6 +145,8 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /ui/keys", u.session(u.handleCreateKey))
 	mux.HandleFunc("GET /ui/keys/{id}/revoke", u.session(u.handleRevokeKeyConfirm))
 	mux.HandleFunc("POST /ui/keys/{id}/revoke", u.session(u.handleRevokeKey))
+	mux.HandleFunc("GET /ui/keys/{id}/roll", u.session(u.handleRollKeyForm))
+	mux.HandleFunc("POST /ui/keys/{id}/roll", u.session(u.handleRollKey))
 
 	mux.HandleFunc("GET /ui/team/{$}", u.admin(u.handleTeam))
 	mux.HandleFunc("GET /ui/team", u.admin(u.handleTeam))
@@ -156,6 +158,8 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /ui/team/service-accounts/{id}/keys", u.admin(u.handleCreateServiceAccountKey))
 	mux.HandleFunc("GET /ui/team/service-accounts/{id}/keys/{key}/revoke", u.admin(u.handleRevokeServiceAccountKeyConfirm))
 	mux.HandleFunc("POST /ui/team/service-accounts/{id}/keys/{key}/revoke", u.admin(u.handleRevokeServiceAccountKey))
+	mux.HandleFunc("GET /ui/team/service-accounts/{id}/keys/{key}/roll", u.admin(u.handleRollServiceAccountKeyForm))
+	mux.HandleFunc("POST /ui/team/service-accounts/{id}/keys/{key}/roll", u.admin(u.handleRollServiceAccountKey))
 
 	mux.HandleFunc("GET /ui/team/members", u.admin(u.handleMembers))
 	mux.HandleFunc("POST /ui/team/members", u.admin(u.handleAddMember))

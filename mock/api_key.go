@@ -13,6 +13,7 @@ type APIKeyService struct {
 	FindAPIKeysFn  func(ctx context.Context, filter latchkey.APIKeyFilter) ([]*latchkey.APIKey, int, error)
 	CreateAPIKeyFn func(ctx context.Context, key *latchkey.APIKey) (string, error)
 	DeleteAPIKeyFn func(ctx context.Context, id string) error
+	RotateAPIKeyFn func(ctx context.Context, r *latchkey.APIKeyRotation) (string, error)
 }
 
 // FindAPIKeys calls FindAPIKeysFn.
@@ -28,4 +29,9 @@ func (s *APIKeyService) CreateAPIKey(ctx context.Context, key *latchkey.APIKey) 
 // DeleteAPIKey calls DeleteAPIKeyFn.
 func (s *APIKeyService) DeleteAPIKey(ctx context.Context, id string) error {
 	return s.DeleteAPIKeyFn(ctx, id)
+}
+
+// RotateAPIKey calls RotateAPIKeyFn.
+func (s *APIKeyService) RotateAPIKey(ctx context.Context, r *latchkey.APIKeyRotation) (string, error) {
+	return s.RotateAPIKeyFn(ctx, r)
 }

@@ -128,6 +128,91 @@ func (s *APIKeyService) DeleteAPIKey(ctx context.Context, id string) error {
 	return nil
 }
 
+// RotateAPIKey rolls a key: it mints a new key for the same owner, name and
+// default tenant and makes the old one expire r.OldKeyExpiresIn from now
+// (never later than it would have anyway), in one transaction with one
+// audit event. Rolling is revoking plus creating, so the caller must pass
+// both checks: DeleteAPIKey's visibility (the owner, or a human
+// TENANT_ADMIN for the acting tenant's service accounts) and CreateAPIKey's
+// (a human, who may mint a key for that owner in that tenant). An earlier
+// expiry is published, so every replica's cache drops the old key and sees
+// its new expiry.
+func (s *APIKeyService) RotateAPIKey(ctx context.Context, r *latchkey.APIKeyRotation) (string, error) {
+	a, err := requireAuth(ctx)
+	if err != nil {
+		return "", err
+	} else if err := requireNotScopedToken(a); err != nil {
+		return "", err
+	} else if err := requireHuman(a); err != nil {
+		return "", latchkey.Errorf(latchkey.EFORBIDDEN, "Service accounts cannot roll API keys; ask a tenant admin.")
+	}
+	if r.OldKeyExpiresIn < 0 {
+		return "", latchkey.Errorf(latchkey.EINVALID, "The old key's grace period cannot be negative; use 0 to end it now.")
+	} else if r.OldKeyExpiresIn > latchkey.MaxAPIKeyGracePeriod {
+		return "", latchkey.Errorf(latchkey.EINVALID, "The old key's grace period can be at most %d seconds (30 days).", int64(latchkey.MaxAPIKeyGracePeriod/time.Second))
+	}
+	tx, err := s.db.BeginTx(ctx, true)
+	if err != nil {
+		return "", err
+	}
+	defer tx.Rollback()
+	now := tx.Now()
+
+	// The old key, locked so that concurrent rolls and deletes queue.
+	where, args := apiKeyVisibility(a)
+	q := `SELECT ` + apiKeyColumns + ` FROM api_keys WHERE api_keys.id = ? AND ` + where
+	if s.db.dialect == postgres {
+		q += ` FOR UPDATE`
+	}
+	old, err := scanAPIKey(tx.QueryRowContext(ctx, q, append([]any{r.OldKeyID}, args...)...))
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", latchkey.Errorf(latchkey.ENOTFOUND, "API key not found.")
+	} else if err != nil {
+		return "", fmt.Errorf("rotate api key: %w", err)
+	}
+	if old.Expired(now) {
+		return "", latchkey.Errorf(latchkey.EINVALID, "That API key has already expired; create a new key instead.")
+	}
+
+	key := &latchkey.APIKey{Name: old.Name, UserID: old.UserID, DefaultTenantID: old.DefaultTenantID, ExpiresAt: r.ExpiresAt}
+	secret, err := createAPIKey(ctx, tx, a, key)
+	if err != nil {
+		return "", err
+	}
+
+	oldExpiresAt := now.Add(r.OldKeyExpiresIn).UTC().Truncate(time.Microsecond)
+	if old.ExpiresAt != nil && old.ExpiresAt.Before(oldExpiresAt) {
+		// Rolling never extends a key's life.
+		oldExpiresAt = *old.ExpiresAt
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE api_keys SET expires_at = ? WHERE id = ?`, Time(oldExpiresAt), old.ID); err != nil {
+		return "", fmt.Errorf("rotate api key: %w", err)
+	}
+
+	rec := apiKeyAudit(latchkey.AuditAPIKeyRotate, old)
+	rec.details = map[string]string{
+		"name":               old.Name,
+		"user_id":            old.UserID,
+		"new_key_id":         key.ID,
+		"old_key_expires_at": formatAuditTime(&oldExpiresAt),
+		"expires_at":         formatAuditTime(key.ExpiresAt),
+	}
+	if err := recordAudit(ctx, tx, a, rec); err != nil {
+		return "", err
+	}
+	if old.ExpiresAt == nil || !old.ExpiresAt.Equal(oldExpiresAt) {
+		if err := tx.publish(ctx, latchkey.Event{Type: latchkey.EventAPIKeyExpiryChanged, UserID: old.UserID, APIKeyID: old.ID}); err != nil {
+			return "", fmt.Errorf("rotate api key: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return "", fmt.Errorf("rotate api key: commit: %w", err)
+	}
+	r.NewKey = key
+	r.OldKeyExpiresAt = oldExpiresAt
+	return secret, nil
+}
+
 // createAPIKey checks who the key is for, then stores it and fills key in.
 // The caller has already been checked to be a human holding neither a
 // TENANT nor a RUNNER token.

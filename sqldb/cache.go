@@ -340,7 +340,7 @@ func (c *AuthCache) handle(ev latchkey.Event) {
 		c.reset(true)
 	case latchkey.EventsResumed:
 		c.reset(false)
-	case latchkey.EventAPIKeyDeleted, latchkey.EventAPITokenDeleted, latchkey.EventUserDeleted,
+	case latchkey.EventAPIKeyDeleted, latchkey.EventAPIKeyExpiryChanged, latchkey.EventAPITokenDeleted, latchkey.EventUserDeleted,
 		latchkey.EventMembershipChanged, latchkey.EventSessionsDeleted, latchkey.EventTokenFamilyRevoked:
 		if ev.UserID != "" {
 			c.invalidateUser(ev.UserID)

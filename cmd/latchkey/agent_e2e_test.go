@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -359,4 +360,160 @@ func startedPID(r *e2eRun) int {
 		}
 	}
 	return 0
+}
+
+const qRotateKey = "mutation($input: rotate_api_key_input!) {\n    rotate_api_key(input: $input) {\n        id\n        key\n        old_key_expires_at\n    }\n}"
+
+// e2eClock is the server's clock: real time, moved forward on demand.
+type e2eClock struct{ offset atomic.Int64 }
+
+func (c *e2eClock) Now() time.Time          { return time.Now().Add(time.Duration(c.offset.Load())) }
+func (c *e2eClock) Advance(d time.Duration) { c.offset.Add(int64(d)) }
+
+// TestAgent_RollKeyWithSIGHUP is issue 16's zero-downtime key rotation: an
+// agent reads its service-account key from ~/.prefect/config.toml; while a
+// run is executing, an admin rolls the key with an hour's grace, the
+// operator writes the new key to the config and sends the agent SIGHUP.
+// The run finishes (its process keeps the old key, valid during the grace
+// period), the agent polls with the new key, and once the grace period is
+// over the old key is refused while the agent, unaffected, runs the next
+// flow run.
+func TestAgent_RollKeyWithSIGHUP(t *testing.T) {
+	eachEngine(t, func(t *testing.T, engine string) {
+		t.Parallel()
+		clock := &e2eClock{}
+		s := MustRunMain(t, engine, func(m *main.Main) {
+			m.Now = clock.Now
+			m.FlowRunHeartbeatTimeout = 30 * time.Second
+			m.FlowRunSweepInterval = 200 * time.Millisecond
+		})
+		oldKeyID, oldKey := mustServiceAccountKey(t, s)
+		home := t.TempDir()
+		dir := filepath.Join(home, ".prefect")
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		writeKey := func(key string) {
+			t.Helper()
+			cfg := "[cloud]\nheartbeat_interval = 0.5\n\n[cloud.agent]\nauth_token = \"" + key + "\"\n"
+			if err := os.WriteFile(filepath.Join(dir, "config.toml"), []byte(cfg), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		writeKey(oldKey)
+		createRun := func(name string, command ...string) string {
+			var out struct{ ID string }
+			// Due by the agent's clock, which the server's runs ahead of
+			// once the grace period is made to pass.
+			s.MustDo(t, s.AdminKey, "", qCreateFlowRun, map[string]any{"input": map[string]any{
+				"name": name, "command": command, "labels": []string{"e2e"}, "scheduled_start_time": time.Now().Add(-time.Second).UTC().Format(time.RFC3339Nano),
+			}}, "create_flow_run", &out)
+			return out.ID
+		}
+		getRun := func(id string) *e2eRun {
+			var runs []*e2eRun
+			s.MustDo(t, s.AdminKey, "", qFlowRunStatus, map[string]any{"id": id}, "flow_run", &runs)
+			if len(runs) != 1 {
+				t.Fatalf("flow run %s: %d rows", id, len(runs))
+			}
+			return runs[0]
+		}
+		lastUsed := func(keyID string) *string {
+			var keys []struct {
+				ID       string
+				LastUsed *string `json:"last_used_at"`
+			}
+			s.MustDo(t, s.AdminKey, "", `query($id: uuid) { auth_api_key(where: {id: {_eq: $id}}) { id last_used_at } }`, map[string]any{"id": keyID}, "auth_api_key", &keys)
+			if len(keys) != 1 {
+				t.Fatalf("key %s: %d rows", keyID, len(keys))
+			}
+			return keys[0].LastUsed
+		}
+
+		env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + home, execMainEnv + "=1"}
+		p := mustStartAgent(t, []string{"--api", s.URL + "/graphql", "-l", "e2e", "-n", "e2e-agent"}, env)
+		alive := func() {
+			t.Helper()
+			if p.wait(0) {
+				t.Fatalf("agent exited: %v\n%s", p.err, p.output())
+			}
+		}
+
+		// A run that goes on until the test lets it finish.
+		release := filepath.Join(t.TempDir(), "release")
+		long := createRun("long", "sh", "-c", "echo started; while [ ! -e '"+release+"' ]; do sleep 0.05; done; echo finished")
+		waitFor(t, 15*time.Second, "the long run to be Running", func() bool {
+			alive()
+			r := getRun(long)
+			return r.State == "Running" && r.hasLog(agent.LogNameStdout, "INFO", "started")
+		}, p.output)
+
+		// Roll the key with an hour's grace; update the config; SIGHUP.
+		var rolled struct {
+			ID, Key         string
+			OldKeyExpiresAt string `json:"old_key_expires_at"`
+		}
+		s.MustDo(t, s.AdminKey, "", qRotateKey, map[string]any{"input": map[string]any{
+			"key_id": oldKeyID, "old_key_expires_in_seconds": 3600,
+		}}, "rotate_api_key", &rolled)
+		if rolled.ID == oldKeyID || !strings.HasPrefix(rolled.Key, latchkey.PrefixServiceKey) {
+			t.Fatalf("rolled key: id %s, prefix %.4s", rolled.ID, rolled.Key)
+		}
+		if lastUsed(rolled.ID) != nil {
+			t.Fatal("the new key was used before the agent had it")
+		}
+		writeKey(rolled.Key)
+		if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 15*time.Second, "the agent to reload its key", func() bool {
+			alive()
+			return strings.Contains(p.stderr.String(), "reloaded the API key: polls and new flow runs use the new key")
+		}, p.output)
+		waitFor(t, 15*time.Second, "the agent to poll with the new key", func() bool {
+			alive()
+			return lastUsed(rolled.ID) != nil
+		}, p.output)
+
+		// The run in flight was not disturbed: it finishes.
+		if r := getRun(long); r.State != "Running" {
+			t.Fatalf("long run = %+v", r)
+		}
+		if err := os.WriteFile(release, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 15*time.Second, "the long run to succeed", func() bool {
+			alive()
+			return latchkey.FlowRunState(getRun(long).State).Finished()
+		}, p.output)
+		if r := getRun(long); r.State != "Success" || r.LostContactAt != nil || !r.hasLog(agent.LogNameStdout, "INFO", "finished") {
+			t.Fatalf("long run = %+v", r)
+		}
+
+		// The grace period ends: the old key is refused, the agent goes on.
+		if r := s.Do(t, "/graphql", oldKey, "", qAuthInfoTenant, nil); len(r.Errors) > 0 || r.status != 200 {
+			t.Fatalf("the old key was refused during its grace period: %s", r.raw)
+		}
+		clock.Advance(time.Hour + time.Second)
+		s.Do(t, "/graphql", oldKey, "", qAuthInfoTenant, nil).mustFail(t, "UNAUTHENTICATED")
+		next := createRun("next", "sh", "-c", "echo after the grace period")
+		waitFor(t, 15*time.Second, "the next run to succeed", func() bool {
+			alive()
+			return latchkey.FlowRunState(getRun(next).State).Finished()
+		}, p.output)
+		if r := getRun(next); r.State != "Success" || !r.hasLog(agent.LogNameStdout, "INFO", "after the grace period") {
+			t.Fatalf("next run = %+v", r)
+		}
+		alive()
+		if strings.Contains(p.stderr.String(), agent.RevokedMessage) {
+			t.Errorf("the agent reported its key revoked\n%s", p.output())
+		}
+		for where, text := range map[string]string{"agent output": p.output(), "server logs": s.Logs.String(), "server stdout": s.Stdout.String()} {
+			for _, k := range []string{oldKey, rolled.Key} {
+				if strings.Contains(text, k[4:]) {
+					t.Errorf("a key appears in the %s", where)
+				}
+			}
+		}
+	})
 }

@@ -84,6 +84,10 @@ var azOps = []azOp{
 	{want: "U    U   U    U   U   no no   ok  no no  no  U    ok   F    F    no  U", name: "delete_api_key of A's service account", field: "delete_api_key", query: qAZDeleteKey, in: azDeleteSAKeyA},
 	{want: "U    U   U    U   U   no no   no  no no  no  U    no   F    F    no  U", name: "delete_api_key of another human of A", field: "delete_api_key", query: qAZDeleteKey, in: azDeleteHumanKey},
 	{want: "U    U   U    U   U   no no   no  no no  ok  U    no   F    F    no  U", name: "delete_api_key of B's service account", field: "delete_api_key", query: qAZDeleteKey, in: azDeleteSAKeyB},
+	{want: "U    U   U    U   U   ok ok   ok  F  F   ok  U    ok   F    F    ok  U", name: "rotate_api_key own", field: "rotate_api_key", query: qAZRotateKey, in: azRotate(azDeleteOwnKey)},
+	{want: "U    U   U    U   U   NF NF   ok  F  F   NF  U    ok   F    F    NF  U", name: "rotate_api_key of A's service account", field: "rotate_api_key", query: qAZRotateKey, in: azRotate(azDeleteSAKeyA)},
+	{want: "U    U   U    U   U   NF NF   NF  F  F   NF  U    NF   F    F    NF  U", name: "rotate_api_key of another human of A", field: "rotate_api_key", query: qAZRotateKey, in: azRotate(azDeleteHumanKey)},
+	{want: "U    U   U    U   U   NF NF   NF  F  F   ok  U    NF   F    F    NF  U", name: "rotate_api_key of B's service account", field: "rotate_api_key", query: qAZRotateKey, in: azRotate(azDeleteSAKeyB)},
 
 	// Service accounts.
 	//      anon bad typo exp rev ro user adm sa saA oth othA tokU tokT tokR jwt jwtB
@@ -154,6 +158,7 @@ const (
 	qAZMembershipsOf     = `query($t: uuid) { membership(where: {tenant_id: {_eq: $t}}) { id tenant_id user_id role user { id email name kind } } }`
 	qAZCreateKey         = `mutation($input: create_api_key_input!) { create_api_key(input: $input) { id key token } }`
 	qAZDeleteKey         = `mutation($input: delete_api_key_input!) { delete_api_key(input: $input) { success } }`
+	qAZRotateKey         = `mutation($input: rotate_api_key_input!) { rotate_api_key(input: $input) { id key old_key_id old_key_expires_at } }`
 	qAZCreateSA          = `mutation($input: create_service_account_input!) { create_service_account(input: $input) { id name role tenant_id created_by_user_id } }`
 	qAZDeleteSA          = `mutation($input: delete_service_account_input!) { delete_service_account(input: $input) { success } }`
 	qAZCreateTenant      = `mutation($input: create_tenant_input!) { create_tenant(input: $input) { id slug name } }`
@@ -374,7 +379,7 @@ func (x *azWorld) run(t *testing.T, op azOp, c *azCaller, want string) {
 			t.Errorf("%s: outcome %s but target %s %s gone=%v", cell, got, tg.table, tg.id, gone)
 		}
 	}
-	if got == "ok" && strings.HasPrefix(op.field, "create_") && op.field != "create_tenant" {
+	if got == "ok" && (strings.HasPrefix(op.field, "create_") && op.field != "create_tenant" || op.field == "rotate_api_key") {
 		// What the caller made belongs to its tenant from now on.
 		var made struct {
 			ID     string `json:"id"`
@@ -713,6 +718,7 @@ func azVarsAuditAction(t *testing.T, x *azWorld, c *azCaller) azInput {
 var azAudited = map[string]latchkey.AuditAction{
 	"create_api_key":         latchkey.AuditAPIKeyCreate,
 	"delete_api_key":         latchkey.AuditAPIKeyDelete,
+	"rotate_api_key":         latchkey.AuditAPIKeyRotate,
 	"create_api_token":       latchkey.AuditAPITokenCreate,
 	"delete_api_token":       latchkey.AuditAPITokenDelete,
 	"create_service_account": latchkey.AuditServiceAccountCreate,
@@ -766,6 +772,16 @@ func azDeleteHumanKey(t *testing.T, x *azWorld, c *azCaller) azInput {
 func azDeleteSAKeyB(t *testing.T, x *azWorld, c *azCaller) azInput {
 	id, _ := x.mustKeyID(t, x.adminB, x.tenantB.ID, latchkey.RoleTenantAdmin, x.saB.ID)
 	return azDeleteKey(id)
+}
+
+// azRotate rolls the key del would delete, with a grace period: allowed,
+// it adds a key.
+func azRotate(del func(t *testing.T, x *azWorld, c *azCaller) azInput) func(t *testing.T, x *azWorld, c *azCaller) azInput {
+	return func(t *testing.T, x *azWorld, c *azCaller) azInput {
+		in := del(t, x, c)
+		in.vars["input"].(map[string]any)["old_key_expires_in_seconds"] = 3600
+		return azInput{vars: in.vars, grows: "api_keys"}
+	}
 }
 
 func azCreateSAInA(t *testing.T, x *azWorld, c *azCaller) azInput {
