@@ -57,7 +57,7 @@ func runAdmin(ctx context.Context, args []string, env *Env) int {
 		fmt.Fprint(env.Stdout, adminUsage)
 		return 0
 	}
-	fmt.Fprintf(env.Stderr, "latchkey admin: unknown command %q\n\n%s", args[0], adminUsage)
+	fmt.Fprintf(env.Stderr, "latchkey admin: unknown command %q.%s\n\n%s", args[0], didYouMean(args[0], []string{"init", "rotate-signing-key", "password-link"}), adminUsage)
 	return 2
 }
 
