@@ -15,9 +15,12 @@ func (r *runner) describe(err error) string {
 	var connErr *client.ConnectionError
 	var authErr *client.AuthorizationError
 	var clientErr *client.ClientError
+	var httpErr *client.HTTPError
 	switch {
 	case errors.As(err, &connErr):
 		return r.connectionMessage(connErr)
+	case errors.As(err, &httpErr):
+		return fmt.Sprintf("The server at %s answered HTTP %d %s instead of a GraphQL response. Is that the Latchkey API? The URL comes from %s.", httpErr.URL, httpErr.StatusCode, httpErr.Reason, r.apiSource())
 	case errors.As(err, &authErr) && authErr.Message == "":
 		if r.sess != nil && r.sess.apiKey == "" && r.sess.apiToken == "" {
 			return "You are not logged in. Use `latchkey auth login -k KEY` first."
@@ -32,15 +35,22 @@ func (r *runner) describe(err error) string {
 // connectionMessage names the URL that could not be reached and the
 // setting it came from.
 func (r *runner) connectionMessage(e *client.ConnectionError) string {
-	setting := "PREFECT__CLOUD__API"
-	from := "the default; set PREFECT__CLOUD__API to the server's URL if it runs elsewhere"
+	setting, from := "PREFECT__CLOUD__API", r.apiSource()
 	if r.cfg != nil && r.cfg.apiFrom != "" {
-		setting, from = r.cfg.apiFrom, r.cfg.apiFrom
+		setting = r.cfg.apiFrom
 	}
 	if errors.Is(e, client.ErrBadURL) {
 		return fmt.Sprintf("The API URL %q is not a URL: it needs http:// or https://. Set %s to the server's URL, e.g. %s.", e.URL, setting, client.DefaultURL)
 	}
 	return fmt.Sprintf("Cannot reach the Latchkey API at %s: %s. Is the server running there? The URL comes from %s.", e.URL, e.Reason(), from)
+}
+
+// apiSource says where the API URL was set.
+func (r *runner) apiSource() string {
+	if r.cfg != nil && r.cfg.apiFrom != "" {
+		return r.cfg.apiFrom
+	}
+	return "the default; set PREFECT__CLOUD__API to the server's URL if it runs elsewhere"
 }
 
 // authMessage explains why the server refused the credential, from the
