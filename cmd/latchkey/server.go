@@ -18,6 +18,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/latchkey/latchkey"
@@ -392,8 +393,10 @@ func (m *Main) Run(ctx context.Context) error {
 	// once by the HTTP server (the same port, even for ":0").
 	m.HTTPServer.Addr = addr
 	release()
-	if err := m.HTTPServer.Open(); err != nil {
+	if err := m.HTTPServer.Open(); errors.Is(err, syscall.EADDRINUSE) {
 		return fmt.Errorf("%w: another process took the address while the server started; start it again", err)
+	} else if err != nil {
+		return err
 	}
 	m.startFlowRunSweeper(sqldb.NewFlowRunService(m.DB))
 	uiBase := strings.TrimRight(m.PublicURL, "/")
@@ -415,8 +418,10 @@ func (m *Main) Run(ctx context.Context) error {
 // or with port 0 the port it got.
 func reserveAddr(addr string) (bound string, release func(), err error) {
 	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return "", nil, fmt.Errorf("cannot listen on %s: %w; is another server running there? Stop it, or choose another address with --addr (or LATCHKEY_ADDR)", addr, err)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return "", nil, fmt.Errorf("cannot listen on %s: the address is in use. Is another server running there? Stop it, or choose another address with --addr (or LATCHKEY_ADDR)", addr)
+	} else if err != nil {
+		return "", nil, fmt.Errorf("cannot listen on %s: %w; check --addr (or LATCHKEY_ADDR)", addr, err)
 	}
 	bound = addr
 	if _, port, err := net.SplitHostPort(addr); err == nil && (port == "0" || port == "") {
