@@ -28,8 +28,8 @@ type config struct {
 	api string // cloud.api: the GraphQL endpoint
 
 	// apiFrom says where api was set, for messages about it: e.g.
-	// "PREFECT__CLOUD__API", "api in ~/.prefect/config.toml", or "" for
-	// the default.
+	// "PREFECT__CLOUD__API", "api under [cloud] in ~/.prefect/config.toml",
+	// or "" for the default.
 	apiFrom string
 
 	// cloud.api_key and cloud.tenant_id set in the config (not by the CLI).
