@@ -92,12 +92,12 @@ func TestAuthCLI_StatusAsksServer(t *testing.T) {
 	})
 }
 
-// A server that is not there: the CLI names the URL and the setting.
+// A server that is not there (port 1: nothing listens, and no other test's
+// server can take it): the CLI names the URL and the setting.
 func TestAuthCLI_ServerDown(t *testing.T) {
 	t.Parallel()
 	s := MustRunMain(t, "sqlite")
-	url := s.URL
-	s.Close()
+	url := "http://127.0.0.1:1"
 	c := newAuthCLI(t, s, newAuthRecorder(), url, "PREFECT__CLOUD__API_KEY", s.AdminKey)
 	c.auth(t, "list-keys").want(t, 1, "", "Error: Cannot reach the Latchkey API at "+url+": connection refused. Is the server running there? The URL comes from PREFECT__CLOUD__API.\n")
 }
