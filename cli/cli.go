@@ -12,6 +12,7 @@ package cli
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -123,6 +124,20 @@ type runner struct {
 	in    *bufio.Reader
 	width int
 	cfg   *config
+	sess  *session // the last session made, for error messages
+	json  bool     // --json: stdout is one JSON document, messages go to stderr
+
+	assumeYes bool // --yes: confirm answers yes without asking
+}
+
+// writeJSON prints v as the command's one JSON document on stdout.
+func (r *runner) writeJSON(v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(r.out, "%s\n", b)
+	return err
 }
 
 func (r *runner) echo(s string) { fmt.Fprintln(r.out, s) }
@@ -138,8 +153,12 @@ func (r *runner) styled(w io.Writer, tty bool, s, color string) {
 	fmt.Fprintln(w, s)
 }
 
-// confirm is click.confirm(text, default=False, abort=True).
+// confirm is click.confirm(text, default=False, abort=True), or yes
+// without asking with --yes.
 func (r *runner) confirm(text string) error {
+	if r.assumeYes {
+		return nil
+	}
 	for {
 		fmt.Fprint(r.out, text+" [y/N]: ")
 		line, err := r.in.ReadString('\n')
@@ -208,7 +227,7 @@ func (r *runner) run(args []string) error {
 	}
 	spec := findCommand(name)
 	if spec == nil {
-		return &usageError{path: groupPath, usage: groupUsage, msg: fmt.Sprintf("No such command %s.", pyRepr(name))}
+		return &usageError{path: groupPath, usage: groupUsage, msg: fmt.Sprintf("No such command %s.", pyRepr(name)) + suggestion(name, commandNames())}
 	}
 
 	// The group callback runs before the command parses its options.
@@ -244,6 +263,10 @@ func (r *runner) exit(err error) int {
 	case errors.As(err, &ue):
 		fmt.Fprintf(r.err, "Usage: %s %s\nTry '%s -h' for help.\n\nError: %s\n", ue.path, ue.usage, ue.path, ue.msg)
 		return exitUsage
+	case errors.As(err, &te) && r.json:
+		// stdout is for the JSON document only.
+		r.sechoErr("Error: "+latchkey.RedactSecrets(te.msg), red)
+		return exitError
 	case errors.As(err, &te):
 		r.secho(latchkey.RedactSecrets(te.msg), red)
 		return exitError
@@ -251,7 +274,7 @@ func (r *runner) exit(err error) int {
 		fmt.Fprintln(r.err, "Aborted!")
 		return exitError
 	}
-	msg := strings.TrimSpace(latchkey.RedactSecrets(err.Error()))
+	msg := strings.TrimSpace(latchkey.RedactSecrets(r.describe(err)))
 	fmt.Fprintln(r.err, "Error: "+msg)
 	return exitError
 }
@@ -292,6 +315,17 @@ func (r *runner) cobraCommand(spec *command) *cobra.Command {
 	path := groupPath + " " + spec.name
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		msg, withUsage := clickFlagError(err)
+		if opt, ok := strings.CutPrefix(msg, "No such option: --"); ok {
+			var longs []string
+			for _, o := range spec.options {
+				if !o.hidden {
+					longs = append(longs, o.long)
+				}
+			}
+			if m := Closest(opt, longs); m != "" {
+				msg += " Did you mean --" + m + "?"
+			}
+		}
 		if !withUsage {
 			return &usageError{msg: msg}
 		}
@@ -310,6 +344,9 @@ func (r *runner) cobraCommand(spec *command) *cobra.Command {
 				plural = "s"
 			}
 			return &usageError{path: path, usage: "[OPTIONS]", msg: fmt.Sprintf("Got unexpected extra argument%s (%s)", plural, strings.Join(args, " "))}
+		}
+		if _, ok := vals.flags["json"]; ok {
+			r.json = vals.flag("json")
 		}
 		return spec.run(r, vals)
 	}

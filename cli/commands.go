@@ -69,13 +69,15 @@ deprecated form of authentication with Prefect Cloud`,
 This will remove your cached authentication from disk.`,
 			options: []option{
 				{long: "token", short: "t", flag: true, help: "Log out from the API token based authentication, ignoring API keys"},
+				{long: "yes", short: "y", flag: true, help: "Do not ask for confirmation (for scripts)."},
 			},
 			run: runLogout,
 		},
 		{
-			name: "list-tenants",
-			help: `List available tenants`,
-			run:  runListTenants,
+			name:    "list-tenants",
+			help:    `List available tenants`,
+			options: []option{{long: "json", flag: true, help: "Print one JSON document on stdout (see docs/cli.md)."}},
+			run:     runListTenants,
 		},
 		{
 			name: "switch-tenants",
@@ -99,6 +101,7 @@ Options:
 				{long: "name", short: "n", required: true, help: "A name to associate with the key"},
 				{long: "expire", short: "e", help: "A optional dateutil parsable time to at. If not given, the key will never expire."},
 				{long: "quiet", short: "q", flag: true, help: "If set, only display the created key."},
+				{long: "json", flag: true, help: "Print one JSON document on stdout (see docs/cli.md)."},
 			},
 			run: runCreateKey,
 		},
@@ -108,13 +111,14 @@ Options:
 
 If you are a tenant admin, this should list all service account keys as well as keys
 you have created.`,
-			run: runListKeys,
+			options: []option{{long: "json", flag: true, help: "Print one JSON document on stdout (see docs/cli.md)."}},
+			run:     runListKeys,
 		},
 		{
 			name: "revoke-key",
 			help: `Revoke a Prefect Cloud API key.`,
 			options: []option{
-				{long: "id", short: "i", required: true, help: "The UUID for the API key to delete."},
+				{long: "id", short: "i", required: true, help: "The UUID for the API key to delete, or the key's name (if no other key has it) or identifier (e.g. lku_…x9Qz)."},
 			},
 			run: runRevokeKey,
 		},
@@ -138,8 +142,12 @@ Example: replace an agent's key, keeping the old one for an hour
 		},
 		{
 			name: "status",
-			help: `Get the current Prefect authentication status`,
-			run:  runStatus,
+			help: `Get the current Prefect authentication status
+
+With an API key, the server is asked whether the key still works, and for the
+tenant, user and key it belongs to.`,
+			options: []option{{long: "json", flag: true, help: "Print one JSON document on stdout (see docs/cli.md)."}},
+			run:     runStatus,
 		},
 		{
 			name: "create-token",
@@ -164,7 +172,8 @@ Options:
 			help: `DEPRECATED. Please use API keys instead.
 
 List your available Prefect Cloud API tokens.`,
-			run: runListTokens,
+			options: []option{{long: "json", flag: true, help: "Print one JSON document on stdout (see docs/cli.md)."}},
+			run:     runListTokens,
 		},
 		{
 			name: "revoke-token",
@@ -249,7 +258,10 @@ func (r *runner) commandHelp(c *command) string {
 		if o.hidden {
 			continue
 		}
-		first := "-" + o.short + ", --" + o.long
+		first := "--" + o.long
+		if o.short != "" {
+			first = "-" + o.short + ", " + first
+		}
 		if !o.flag {
 			first += " TEXT"
 		}

@@ -27,6 +27,11 @@ type config struct {
 
 	api string // cloud.api: the GraphQL endpoint
 
+	// apiFrom says where api was set, for messages about it: e.g.
+	// "PREFECT__CLOUD__API", "api under [cloud] in ~/.prefect/config.toml",
+	// or "" for the default.
+	apiFrom string
+
 	// cloud.api_key and cloud.tenant_id set in the config (not by the CLI).
 	apiKey   string
 	tenantID string
@@ -93,11 +98,22 @@ func loadConfig(env *Env) (*config, error) {
 
 	// cloud.api defaults to ${${backend}.endpoint}; Latchkey's default
 	// endpoint is the local server.
-	c.api, _ = get("PREFECT__CLOUD__API", "cloud", "api")
-	if c.api == "" {
-		c.api, _ = get("PREFECT__CLOUD__ENDPOINT", "cloud", "endpoint")
+	// from names where get found a value.
+	from := func(envKey string, fromEnv bool, path ...string) string {
+		switch {
+		case fromEnv:
+			return envKey
+		case lookupString(backendFile, path...) != "":
+			return fmt.Sprintf("%s under [%s] in %s", path[1], path[0], backendPath)
+		}
+		return fmt.Sprintf("%s under [%s] in %s", path[1], path[0], userPath)
 	}
-	if c.api == "" {
+	c.api, fromEnv = get("PREFECT__CLOUD__API", "cloud", "api")
+	if c.api != "" {
+		c.apiFrom = from("PREFECT__CLOUD__API", fromEnv, "cloud", "api")
+	} else if c.api, fromEnv = get("PREFECT__CLOUD__ENDPOINT", "cloud", "endpoint"); c.api != "" {
+		c.apiFrom = from("PREFECT__CLOUD__ENDPOINT", fromEnv, "cloud", "endpoint")
+	} else {
 		c.api = client.DefaultURL
 	}
 

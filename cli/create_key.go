@@ -6,9 +6,16 @@ import (
 	"github.com/latchkey/latchkey/client"
 )
 
+// createdKeyJSON is `create-key --json`.
+type createdKeyJSON struct {
+	Key       string  `json:"key"` // the secret, shown only this once
+	Name      string  `json:"name"`
+	ExpiresAt *string `json:"expires_at"` // UTC ISO 8601; null: never
+}
+
 // runCreateKey is `latchkey auth create-key -n NAME [-e WHEN] [-q]`.
 func runCreateKey(r *runner, o optionValues) error {
-	name, quiet := deref(o.str("name")), o.flag("quiet")
+	name, quiet := deref(o.str("name")), o.flag("quiet") || o.flag("json")
 	var expiresAt *string
 	expireMsg := ""
 	if expire := o.str("expire"); expire != nil {
@@ -58,6 +65,9 @@ func runCreateKey(r *runner, o optionValues) error {
 		return unexpectedResponse(clientErr)
 	} else if err != nil {
 		return err
+	}
+	if o.flag("json") {
+		return r.writeJSON(createdKeyJSON{Key: key, Name: name, ExpiresAt: expiresAt})
 	}
 	if quiet {
 		r.echo(key)

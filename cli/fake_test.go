@@ -26,6 +26,18 @@ const (
 	userToken   = "lkt_usertoken"
 	createdKey  = "lku_NEWKEYshownonce"
 	createdTok  = "lkt_NEWTOKENshownonce"
+
+	// longKey is a key long enough to have an identifier (lku_…WXYZ);
+	// the fake lists it as "laptop". expiredKey and revokedKey are
+	// refused with the server's reasons.
+	longKey       = "lku_0123456789abcdefghijWXYZ"
+	longKeyID     = "88888888-8888-8888-8888-888888888888"
+	expiredKey    = "lku_expiredexpiredexpired1"
+	revokedKey    = "lku_revokedrevokedrevoked1"
+	userEmail     = "admin@example.com"
+	longKeyIdent  = "lku_…WXYZ"
+	queryWhoAmI   = "query {\n    auth_info {\n        tenant_id\n        user_id\n        role\n    }\n    user {"
+	noSuchIdField = `{"errors": [{"message": "Cannot query field \"identifier\" on type \"auth_api_key\".", "extensions": {"code": "GRAPHQL_VALIDATION_FAILED"}}], "data": null}`
 )
 
 // recorded is one request the fake server received.
@@ -43,8 +55,9 @@ type recorded struct {
 type fakeTenant struct{ ID, Slug, Name string }
 
 type fakeKey struct {
-	ID, Name  string
-	ExpiresAt *string
+	ID, Name   string
+	ExpiresAt  *string
+	Identifier string
 }
 
 // fakeServer is a small in-memory imitation of Latchkey's GraphQL API that
@@ -60,10 +73,13 @@ type fakeServer struct {
 
 	tenants []fakeTenant
 	keys    []fakeKey
-	tokens  []fakeKey
-	access  map[string]string // access token -> tenant
-	refresh map[string]string // refresh token -> access token
-	minted  int
+
+	// identifiers: auth_api_key has the identifier field (newer servers).
+	identifiers bool
+	tokens      []fakeKey
+	access      map[string]string // access token -> tenant
+	refresh     map[string]string // refresh token -> access token
+	minted      int
 }
 
 func newFakeServer(t *testing.T) *fakeServer {
@@ -76,7 +92,10 @@ func newFakeServer(t *testing.T) *fakeServer {
 		},
 		keys: []fakeKey{
 			{ID: "44444444-4444-4444-4444-444444444444", Name: "k1"},
-			{ID: "55555555-5555-5555-5555-555555555555", Name: "ci key", ExpiresAt: ptr("2030-01-01T00:00:00+00:00")},
+			{ID: "55555555-5555-5555-5555-555555555555", Name: "ci key", ExpiresAt: ptr("2030-01-01T00:00:00+00:00"), Identifier: "lku_…ci00"},
+			{ID: longKeyID, Name: "laptop", Identifier: longKeyIdent},
+			{ID: "77777777-0000-0000-0000-000000000001", Name: "twin", Identifier: "lku_…twn1"},
+			{ID: "77777777-0000-0000-0000-000000000002", Name: "twin", Identifier: "lku_…twn2"},
 		},
 		tokens:  []fakeKey{{ID: "66666666-6666-6666-6666-666666666666", Name: "old-runner"}},
 		access:  map[string]string{},
@@ -150,7 +169,7 @@ var literalID = regexp.MustCompile(`_eq: "([^"]*)"`)
 func (f *fakeServer) principal(r recorded) (kind, tenant string) {
 	bearer := strings.TrimPrefix(r.Auth, "Bearer ")
 	switch {
-	case bearer == goodKey:
+	case bearer == goodKey, bearer == longKey:
 		tenant = tenantOne
 		if r.HasTenant {
 			tenant = r.Tenant
@@ -197,11 +216,38 @@ func (f *fakeServer) answer(r recorded) (int, string) {
 		delete(f.refresh, bearer)
 		return 200, data(map[string]any{"refresh_token": f.mint(f.access[old])})
 	}
-	if kind == "" {
+	switch bearer := strings.TrimPrefix(r.Auth, "Bearer "); {
+	case bearer == expiredKey:
+		return 200, gqlError("API key expired.", "UNAUTHENTICATED")
+	case bearer == revokedKey:
+		return 200, gqlError("Invalid API key.", "UNAUTHENTICATED")
+	case kind == "":
 		return 200, unauth
 	}
 
 	switch {
+	case strings.HasPrefix(q, queryWhoAmI):
+		m := literalID.FindStringSubmatch(q)
+		rows := []map[string]string{}
+		for _, t := range f.tenants {
+			if m != nil && t.ID == m[1] {
+				rows = append(rows, map[string]string{"id": t.ID, "slug": t.Slug, "name": t.Name})
+			}
+		}
+		return 200, data(map[string]any{
+			"auth_info": map[string]any{"tenant_id": tenant, "user_id": userID, "role": "TENANT_ADMIN"},
+			"user":      []any{map[string]any{"id": userID, "email": userEmail, "name": nil}},
+			"tenant":    rows,
+		})
+	case q == client.QueryAPIKeyIdentifiers:
+		if !f.identifiers {
+			return 200, noSuchIdField
+		}
+		rows := []map[string]any{}
+		for _, k := range f.keys {
+			rows = append(rows, map[string]any{"id": k.ID, "name": k.Name, "expires_at": k.ExpiresAt, "identifier": k.Identifier})
+		}
+		return 200, data(map[string]any{"auth_api_key": rows})
 	case strings.HasPrefix(q, "query {\n    auth_info {"):
 		info := map[string]any{"tenant_id": tenant, "user_id": userID, "api_token_scope": nil, "role": "TENANT_ADMIN"}
 		if kind == "token" {

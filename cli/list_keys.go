@@ -6,8 +6,15 @@ import (
 	"github.com/latchkey/latchkey/client"
 )
 
+// keyJSON is a key in `list-keys --json`.
+type keyJSON struct {
+	ID        string  `json:"id"`
+	Name      string  `json:"name"`
+	ExpiresAt *string `json:"expires_at"` // null: never
+}
+
 // runListKeys is `latchkey auth list-keys`.
-func runListKeys(r *runner, _ optionValues) error {
+func runListKeys(r *runner, o optionValues) error {
 	s, err := r.newSession("", "")
 	if err != nil {
 		return err
@@ -22,6 +29,16 @@ func runListKeys(r *runner, _ optionValues) error {
 		return unexpectedResponse(clientErr)
 	} else if err != nil {
 		return err
+	}
+	if o.flag("json") {
+		docs := make([]keyJSON, len(keys))
+		for i, k := range keys {
+			docs[i] = keyJSON{ID: k.ID, Name: k.Name, ExpiresAt: k.ExpiresAt}
+			if k.ExpiresAt != nil && *k.ExpiresAt == "" {
+				docs[i].ExpiresAt = nil
+			}
+		}
+		return r.writeJSON(docs)
 	}
 	if len(keys) == 0 {
 		r.secho("You have not created any API keys", yellow)

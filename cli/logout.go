@@ -1,9 +1,10 @@
 package cli
 
-// runLogout is `latchkey auth logout [-t]`: forget the API key (after a
+// runLogout is `latchkey auth logout [-t] [-y]`: forget the API key (after a
 // confirmation), or with a deprecated token, first the tenant and then,
 // run again, the token.
 func runLogout(r *runner, o optionValues) error {
+	r.assumeYes = o.flag("yes")
 	s, err := r.newSession("", "")
 	if err != nil {
 		return err

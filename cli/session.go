@@ -43,6 +43,7 @@ func validTenant(id string) (string, error) {
 // logs in to the stored tenant at once as 0.15 did.
 func (r *runner) newSession(apiKey, apiToken string) (*session, error) {
 	s := &session{r: r, apiServer: r.cfg.api}
+	r.sess = s
 	cached, err := loadAuth(r.cfg.authFilePath(), serverSlug(s.apiServer))
 	if err != nil {
 		return nil, err

@@ -250,9 +250,12 @@ func (p *parsedResponse) result() (*Response, error) {
 
 func (c *Client) post(ctx context.Context, cr credential, body string) (*parsedResponse, error) {
 	u := c.url()
+	if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+		return nil, &ConnectionError{URL: u, Err: ErrBadURL}
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, strings.NewReader(body))
 	if err != nil {
-		return nil, fmt.Errorf("graphql request: %w", err)
+		return nil, &ConnectionError{URL: u, Err: fmt.Errorf("%w: %w", ErrBadURL, err)}
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "*/*")
@@ -280,7 +283,7 @@ func (c *Client) post(ctx context.Context, cr credential, body string) (*parsedR
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("graphql request: %w", err)
+		return nil, &ConnectionError{URL: u, Err: err}
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))

@@ -1,9 +1,15 @@
 package client
 
 import (
+	"context"
+	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net"
+	"os"
 	"strings"
+	"syscall"
 )
 
 // AuthorizationError mirrors prefect.exceptions.AuthorizationError: the
@@ -144,4 +150,73 @@ func format400(httpErr *HTTPError, body []byte) string {
 		b.WriteString(code + ": " + msg)
 	}
 	return b.String()
+}
+
+// ConnectionError is a request that got no HTTP answer: the URL is not an
+// http:// or https:// URL, or the server could not be reached (refused,
+// unknown host, timed out, TLS failure).
+type ConnectionError struct {
+	URL string
+	Err error
+}
+
+// ErrBadURL is wrapped by a *ConnectionError whose URL is not an http:// or
+// https:// URL.
+var ErrBadURL = errors.New("not an http:// or https:// URL")
+
+// Unwrap returns the cause.
+func (e *ConnectionError) Unwrap() error { return e.Err }
+
+// Error says which URL could not be reached, and why, in a few words.
+func (e *ConnectionError) Error() string {
+	if errors.Is(e.Err, ErrBadURL) {
+		return fmt.Sprintf("the API URL %q is not an http:// or https:// URL", e.URL)
+	}
+	return fmt.Sprintf("cannot reach the API at %s: %s", e.URL, e.Reason())
+}
+
+// Reason is the cause in a few words, e.g. "connection refused".
+func (e *ConnectionError) Reason() string {
+	var dnsErr *net.DNSError
+	var certErr *tls.CertificateVerificationError
+	switch {
+	case errors.Is(e.Err, ErrBadURL):
+		return ErrBadURL.Error()
+	case errors.Is(e.Err, syscall.ECONNREFUSED):
+		return "connection refused"
+	case errors.As(e.Err, &dnsErr):
+		return fmt.Sprintf("no such host %q", dnsErr.Name)
+	case errors.Is(e.Err, context.DeadlineExceeded), os.IsTimeout(e.Err):
+		return "no answer in time"
+	case errors.Is(e.Err, context.Canceled):
+		return "interrupted"
+	case errors.As(e.Err, &certErr):
+		return "the server's TLS certificate is not trusted: " + certErr.Err.Error()
+	}
+	// The innermost cause: url.Error and net.OpError repeat the URL and
+	// the addresses.
+	err := e.Err
+	for {
+		next := errors.Unwrap(err)
+		if next == nil {
+			return err.Error()
+		}
+		err = next
+	}
+}
+
+// Messages returns the message of every GraphQL error in a response's
+// errors list, or nil if it is not one.
+func Messages(errs json.RawMessage) []string {
+	var list []GraphQLError
+	if json.Unmarshal(errs, &list) != nil {
+		return nil
+	}
+	var out []string
+	for _, e := range list {
+		if e.Message != "" {
+			out = append(out, e.Message)
+		}
+	}
+	return out
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 )
@@ -297,6 +298,10 @@ type APIKey struct {
 	ID        string  `json:"id"`
 	Name      string  `json:"name"`
 	ExpiresAt *string `json:"expires_at"` // as the server formats it; nil: never
+
+	// Identifier is the key's non-secret identifier (prefix…last four),
+	// only from APIKeysWithIdentifiers.
+	Identifier string `json:"identifier,omitempty"`
 }
 
 // APIKeys lists the caller's keys (and, for admins, service-account keys).
@@ -475,4 +480,88 @@ func (c *Client) Hello(ctx context.Context) (string, error) {
 		return "", err
 	}
 	return s, nil
+}
+
+// QueryWhoAmI is `latchkey auth status`'s question: who the caller is, in
+// which tenant (inlined, as QueryTenantByID), with which role.
+func QueryWhoAmI(tenantID string) string {
+	return "query {\n    auth_info {\n        tenant_id\n        user_id\n        role\n    }\n    user {\n        id\n        email\n        name\n    }\n    tenant(where: { id: { _eq: " + pyJSONString(tenantID) + " } }) {\n        id\n        slug\n        name\n    }\n}"
+}
+
+// QueryAPIKeyIdentifiers lists the caller's keys with their non-secret
+// identifiers (latchkey.SecretIdentifier), on servers whose auth_api_key
+// has that field.
+const QueryAPIKeyIdentifiers = "query {\n    auth_api_key {\n        id\n        name\n        expires_at\n        identifier\n    }\n}"
+
+// WhoAmI is the answer to QueryWhoAmI. Tenant is nil if the tenant was not
+// found; User's fields may be empty (a service account has no email).
+type WhoAmI struct {
+	TenantID string
+	UserID   string
+	Role     string
+	User     struct {
+		ID    string
+		Email string
+		Name  string
+	}
+	Tenant *Tenant
+}
+
+// WhoAmI asks the server who the credential is, acting in tenantID.
+func (c *Client) WhoAmI(ctx context.Context, tenantID string) (*WhoAmI, error) {
+	resp, err := c.Send(ctx, QueryWhoAmI(tenantID), nil)
+	if err != nil {
+		return nil, err
+	}
+	var data struct {
+		AuthInfo *struct {
+			TenantID *string `json:"tenant_id"`
+			UserID   *string `json:"user_id"`
+			Role     *string `json:"role"`
+		} `json:"auth_info"`
+		User []struct {
+			ID    string  `json:"id"`
+			Email *string `json:"email"`
+			Name  *string `json:"name"`
+		} `json:"user"`
+		Tenant []Tenant `json:"tenant"`
+	}
+	if len(resp.Data) == 0 || json.Unmarshal(resp.Data, &data) != nil || data.AuthInfo == nil {
+		return nil, unexpected(resp, "auth_info is missing")
+	}
+	w := &WhoAmI{}
+	deref := func(p *string) string {
+		if p == nil {
+			return ""
+		}
+		return *p
+	}
+	w.TenantID, w.UserID, w.Role = deref(data.AuthInfo.TenantID), deref(data.AuthInfo.UserID), deref(data.AuthInfo.Role)
+	if len(data.User) > 0 {
+		w.User.ID, w.User.Email, w.User.Name = data.User[0].ID, deref(data.User[0].Email), deref(data.User[0].Name)
+	}
+	for i := range data.Tenant {
+		if data.Tenant[i].ID == tenantID {
+			w.Tenant = &data.Tenant[i]
+		}
+	}
+	return w, nil
+}
+
+// ErrNoIdentifiers is returned by APIKeysWithIdentifiers when the server's
+// auth_api_key has no identifier field.
+var ErrNoIdentifiers = errors.New("the server does not report API key identifiers")
+
+// APIKeysWithIdentifiers lists the caller's keys with their identifiers,
+// or returns ErrNoIdentifiers if the server does not have that field.
+func (c *Client) APIKeysWithIdentifiers(ctx context.Context) ([]APIKey, error) {
+	var keys []APIKey
+	_, err := c.field(ctx, nil, QueryAPIKeyIdentifiers, nil, "auth_api_key", &keys)
+	var ce *ClientError
+	if errors.As(err, &ce) && slices.Contains(ce.Codes(), "GRAPHQL_VALIDATION_FAILED") && strings.Contains(string(ce.Errors), "identifier") {
+		return nil, ErrNoIdentifiers
+	} else if err != nil {
+		return nil, err
+	}
+	return keys, nil
 }

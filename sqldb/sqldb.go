@@ -15,6 +15,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -70,6 +71,13 @@ type DB struct {
 	// theirs. Set it before use.
 	Events latchkey.EventService
 
+	// MustExist makes Open refuse to create a database: an SQLite file that
+	// does not exist, or a database (or PostgreSQL schema) without
+	// Latchkey's tables, is an ENOTFOUND error "No Latchkey database at
+	// …", and nothing is created or migrated. Operator commands set it, so
+	// that a mistyped --db is reported rather than made.
+	MustExist bool
+
 	dialect dialect
 	path    string  // SQLite: the database file
 	channel string  // PostgreSQL: the NOTIFY channel of this database and schema
@@ -116,6 +124,9 @@ func (db *DB) Open(ctx context.Context) (err error) {
 	} else {
 		err = db.openSQLite(ctx)
 	}
+	if err == nil && db.MustExist {
+		err = db.checkExists(ctx)
+	}
 	if err != nil {
 		db.Close()
 		return err
@@ -147,6 +158,13 @@ func (db *DB) openSQLite(ctx context.Context) error {
 		return fmt.Errorf("open db: sqlite needs a file path (in-memory databases cannot be shared by the read and write pools)")
 	}
 	db.path = path
+	if db.MustExist {
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			return db.notFound()
+		} else if err != nil {
+			return fmt.Errorf("open db: %w", err)
+		}
+	}
 	if err := createPrivateFile(path); err != nil {
 		return err
 	}
@@ -219,6 +237,32 @@ func (db *DB) openPostgres(ctx context.Context) error {
 	db.channel = notifyChannel(schema)
 	db.rdb = stdlib.OpenDBFromPool(db.pool)
 	db.wdb = db.rdb
+	return nil
+}
+
+// notFound is MustExist's error.
+func (db *DB) notFound() error {
+	where := db.path
+	if db.dialect == postgres {
+		where = redactDSN(db.DSN)
+	}
+	return latchkey.Errorf(latchkey.ENOTFOUND, "No Latchkey database at %s.", where)
+}
+
+// checkExists reports MustExist's error unless the database holds
+// Latchkey's tables (in the current schema on PostgreSQL).
+func (db *DB) checkExists(ctx context.Context) error {
+	q := `SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'tenants'`
+	if db.dialect == postgres {
+		q = `SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = 'tenants'`
+	}
+	var n int
+	if err := db.rdb.QueryRowContext(ctx, q).Scan(&n); err != nil {
+		return fmt.Errorf("open db: %w", err)
+	}
+	if n == 0 {
+		return db.notFound()
+	}
 	return nil
 }
 

@@ -5,7 +5,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"net"
+	"net/netip"
+	"os"
 	"strings"
 	"time"
 
@@ -53,7 +57,7 @@ func runAdmin(ctx context.Context, args []string, env *Env) int {
 		fmt.Fprint(env.Stdout, adminUsage)
 		return 0
 	}
-	fmt.Fprintf(env.Stderr, "latchkey admin: unknown command %q\n\n%s", args[0], adminUsage)
+	fmt.Fprintf(env.Stderr, "latchkey admin: unknown command %q.%s\n\n%s", args[0], didYouMean(args[0], []string{"init", "rotate-signing-key", "password-link"}), adminUsage)
 	return 2
 }
 
@@ -75,9 +79,24 @@ func newDBFlags(fs *flag.FlagSet, env *Env) dbFlags {
 	return dbFlags{dsn: dbFlag(fs, env), secretFile: fs.String("system-secret-file", env.Getenv(envSystemSecretFile), systemSecretFileUsage)}
 }
 
+// noDatabase is the error for a --db that names no Latchkey database;
+// msg is "No Latchkey database at WHERE." (sqldb.DB.MustExist's message).
+func noDatabase(msg string) error {
+	return errors.New(strings.TrimSuffix(msg, ".") + ": check --db (or LATCHKEY_DB); `latchkey server` or `latchkey admin init` creates one.")
+}
+
 // openDB opens the database with the system secret the server uses (see
-// systemSecrets); a secret file it creates is reported on stderr.
-func openDB(ctx context.Context, f dbFlags, env *Env) (*sqldb.DB, error) {
+// systemSecrets). Unless create is set (only `admin init` may), a
+// database that does not exist yet is refused, not created: a mistyped
+// --db then says so, and leaves no new file (nor secret file) behind.
+func openDB(ctx context.Context, f dbFlags, env *Env, create bool) (*sqldb.DB, error) {
+	if !create && dbKind(*f.dsn) != "postgres" {
+		// Checked before the system secret, which on SQLite is a file
+		// beside the database that would otherwise be created.
+		if _, err := os.Stat(sqlitePath(*f.dsn)); errors.Is(err, fs.ErrNotExist) {
+			return nil, noDatabase("No Latchkey database at " + sqlitePath(*f.dsn) + ".")
+		}
+	}
 	secrets, source, err := systemSecrets(*f.dsn, *f.secretFile, splitSystemSecrets(env.Getenv(envSystemSecrets)))
 	if err != nil {
 		return nil, err
@@ -85,7 +104,10 @@ func openDB(ctx context.Context, f dbFlags, env *Env) (*sqldb.DB, error) {
 	db := sqldb.NewDB(*f.dsn)
 	db.Now, db.Secrets = env.Now, secrets
 	db.Logger = newLogger(env.Stderr, "text", slog.LevelWarn)
-	if err := db.Open(ctx); err != nil {
+	db.MustExist = !create
+	if err := db.Open(ctx); latchkey.ErrorCode(err) == latchkey.ENOTFOUND {
+		return nil, noDatabase(latchkey.ErrorMessage(err))
+	} else if err != nil {
 		return nil, secretMismatchHint(err, source)
 	}
 	return db, nil
@@ -117,7 +139,7 @@ func runAdminInit(ctx context.Context, args []string, env *Env) int {
 		fs.Usage()
 		return 2
 	}
-	db, err := openDB(ctx, dbf, env)
+	db, err := openDB(ctx, dbf, env, true)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "Error: %s\n", err)
 		return 1
@@ -155,7 +177,7 @@ func runAdminRotate(ctx context.Context, args []string, env *Env) int {
 	} else if err != nil || fs.NArg() > 0 {
 		return 2
 	}
-	db, err := openDB(ctx, dbf, env)
+	db, err := openDB(ctx, dbf, env, false)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "Error: %s\n", err)
 		return 1
@@ -172,18 +194,33 @@ func runAdminRotate(ctx context.Context, args []string, env *Env) int {
 	return 0
 }
 
+// listenURL is the URL of a server listening on addr (LATCHKEY_ADDR; ""
+// is the server's default), for want of a public URL: an unspecified host
+// is this machine.
+func listenURL(addr string) string {
+	if addr == "" {
+		addr = DefaultAddr
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "http://" + addr
+	}
+	if ip, err := netip.ParseAddr(host); host == "" || (err == nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
 func runAdminPasswordLink(ctx context.Context, args []string, env *Env) int {
 	fs := flag.NewFlagSet("latchkey admin password-link", flag.ContinueOnError)
 	fs.SetOutput(env.Stderr)
 	dbf := newDBFlags(fs, env)
 	email := fs.String("email", "", "the user's `email` (required)")
-	defURL := "http://" + DefaultAddr
-	if v := env.Getenv("LATCHKEY_URL"); v != "" {
-		defURL = v
-	}
-	base := fs.String("url", defURL, "the server's public `URL` the link starts with (env LATCHKEY_URL)")
+	var base string
+	fs.StringVar(&base, "public-url", env.Getenv("LATCHKEY_URL"), "the server's public `URL` (its --public-url), which the link starts with (env LATCHKEY_URL; default: http:// and LATCHKEY_ADDR, else "+DefaultAddr+")")
+	fs.StringVar(&base, "url", env.Getenv("LATCHKEY_URL"), "the same as --public-url")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: latchkey admin password-link --email EMAIL [--url URL] [--db DSN]\n\n"+
+		fmt.Fprintf(fs.Output(), "Usage: latchkey admin password-link --email EMAIL [--public-url URL] [--db DSN]\n\n"+
 			"Print a one-time link with which the user EMAIL sets a new password for the\n"+
 			"web UI, e.g. the first admin, or anyone locked out. It works once, for 72\n"+
 			"hours, and replaces earlier unused links. It is shown only this once.\n\nOptions:\n")
@@ -199,7 +236,15 @@ func runAdminPasswordLink(ctx context.Context, args []string, env *Env) int {
 		fs.Usage()
 		return 2
 	}
-	db, err := openDB(ctx, dbf, env)
+	if base != "" && !strings.HasPrefix(base, "https://") && !strings.HasPrefix(base, "http://") {
+		fmt.Fprintf(env.Stderr, "Error: invalid --public-url %q: use http:// or https://\n", base)
+		return 2
+	}
+	if base == "" {
+		base = listenURL(env.Getenv("LATCHKEY_ADDR"))
+		fmt.Fprintf(env.Stderr, "Note: the link assumes browsers reach the server at %s; give --public-url (or LATCHKEY_URL) if they do not.\n", base)
+	}
+	db, err := openDB(ctx, dbf, env, false)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "Error: %s\n", err)
 		return 1
@@ -211,6 +256,6 @@ func runAdminPasswordLink(ctx context.Context, args []string, env *Env) int {
 		return 1
 	}
 	fmt.Fprintf(env.Stdout, "Set-password link for %s (works once, until %s; shown only this once):\n%s/ui/reset?token=%s\n",
-		latchkey.NormalizeEmail(*email), expires.UTC().Format(time.RFC3339), strings.TrimRight(*base, "/"), secret)
+		latchkey.NormalizeEmail(*email), expires.UTC().Format(time.RFC3339), strings.TrimRight(base, "/"), secret)
 	return 0
 }

@@ -12,7 +12,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/agent"
 	"github.com/latchkey/latchkey/cli"
 )
@@ -55,13 +54,14 @@ const usage = `Latchkey: self-hosted multi-tenant authentication, wire-compatibl
 Usage: latchkey COMMAND [ARGS]...
 
 Commands:
-  server    Run the API server (SQLite by default, PostgreSQL for replicas)
-  admin     Bootstrap tenants and admins, rotate signing keys (in-process, no server needed)
-  auth      Log in, manage tenants, API keys and tokens (Prefect's ` + "`prefect auth`" + `)
-  bench     Measure throughput and latency on loopback against a net/http baseline
-  agent     Run flow runs: 'latchkey agent local start -t KEY' (Prefect's agent)
-  execute   The run process an agent starts for each flow run ('execute flow-run')
-  version   Print the version
+  server      Run the API server (SQLite by default, PostgreSQL for replicas)
+  admin       Bootstrap tenants and admins, rotate signing keys (in-process, no server needed)
+  auth        Log in, manage tenants, API keys and tokens (Prefect's ` + "`prefect auth`" + `)
+  bench       Measure throughput and latency on loopback against a net/http baseline
+  agent       Run flow runs: 'latchkey agent local start -t KEY' (Prefect's agent)
+  execute     The run process an agent starts for each flow run ('execute flow-run')
+  version     Print the version, commit and Go version (also --version)
+  completion  Print a shell completion script: 'latchkey completion bash|zsh|fish'
 
 Run 'latchkey COMMAND --help' for a command's options.
 `
@@ -91,13 +91,23 @@ func Run(ctx context.Context, args []string, env *Env) int {
 			HTTPClient: env.HTTPClient, IsTerminal: env.IsTerminal,
 			StderrIsTerminal: env.StderrIsTerminal,
 		}, args[1:])
-	case "version", "--version":
-		fmt.Fprintf(env.Stdout, "latchkey %s\n", latchkey.Version())
+	case "version", "--version", "-V":
+		fmt.Fprint(env.Stdout, versionText())
+		return 0
+	case "completion":
+		return runCompletion(args[1:], env)
+	case "__complete", "__completeNoDesc":
+		// The shells' completion scripts ask here (see completion.go).
+		root := completionRoot(env.Stdout, env.Stderr)
+		root.SetArgs(args)
+		if err := root.ExecuteContext(ctx); err != nil {
+			return 1
+		}
 		return 0
 	case "help", "-h", "--help":
 		fmt.Fprint(env.Stdout, usage)
 		return 0
 	}
-	fmt.Fprintf(env.Stderr, "latchkey: unknown command %q\n\n%s", args[0], usage)
+	fmt.Fprintf(env.Stderr, "latchkey: unknown command %q.%s\n\n%s", args[0], didYouMean(args[0], topCommands), usage)
 	return 2
 }

@@ -12,9 +12,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/netip"
 	"runtime"
 	"strings"
+	"sync"
+	"syscall"
 	"time"
 
 	"github.com/latchkey/latchkey"
@@ -270,6 +273,15 @@ func (m *Main) Run(ctx context.Context) error {
 		m.Now = time.Now
 	}
 	m.Logger = newLogger(m.Stderr, m.LogFormat, m.LogLevel)
+
+	// Bind the address before anything is created: a busy port ends the
+	// start here, with no database, secret file or first admin made.
+	addr, release, err := reserveAddr(m.Addr)
+	if err != nil {
+		return err
+	}
+	defer release()
+
 	if m.GCMinHeap > 0 && m.stopGCTuner == nil {
 		m.stopGCTuner = startGCTuner(m.GCMinHeap)
 	}
@@ -376,17 +388,46 @@ func (m *Main) Run(ctx context.Context) error {
 		DeviceKey:       deviceKey,
 		Limiter:         m.SignIns,
 	}).Handler()
-	if err := m.HTTPServer.Open(); err != nil {
+	// The reserved address is handed over: released and bound again at
+	// once by the HTTP server (the same port, even for ":0").
+	m.HTTPServer.Addr = addr
+	release()
+	if err := m.HTTPServer.Open(); errors.Is(err, syscall.EADDRINUSE) {
+		return fmt.Errorf("%w: another process took the address while the server started; start it again", err)
+	} else if err != nil {
 		return err
 	}
 	m.startFlowRunSweeper(sqldb.NewFlowRunService(m.DB))
+	uiBase := strings.TrimRight(m.PublicURL, "/")
+	if uiBase == "" {
+		uiBase = m.HTTPServer.URL()
+	}
 	if m.bootstrapReset != "" {
 		fmt.Fprintf(m.Stdout, "Set the admin's web UI password with this link (works once, until %s; shown only this once):\n%s/ui/reset?token=%s\n",
-			m.bootstrapResetExpires.UTC().Format(time.RFC3339), m.HTTPServer.URL(), m.bootstrapReset)
+			m.bootstrapResetExpires.UTC().Format(time.RFC3339), uiBase, m.bootstrapReset)
 		m.bootstrapReset = ""
 	}
+	fmt.Fprintf(m.Stdout, "Latchkey is listening on %s. Web UI: %s/ui/\n", m.HTTPServer.URL(), uiBase)
 	m.Logger.Info("latchkey listening", "url", m.HTTPServer.URL(), "db", dbKind(m.DSN), "version", latchkey.Version())
 	return nil
+}
+
+// reserveAddr binds addr and holds it until release is called (release may
+// be called more than once). It returns the address to bind again: addr,
+// or with port 0 the port it got.
+func reserveAddr(addr string) (bound string, release func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return "", nil, fmt.Errorf("cannot listen on %s: the address is in use. Is another server running there? Stop it, or choose another address with --addr (or LATCHKEY_ADDR)", addr)
+	} else if err != nil {
+		return "", nil, fmt.Errorf("cannot listen on %s: %w; check --addr (or LATCHKEY_ADDR)", addr, err)
+	}
+	bound = addr
+	if _, port, err := net.SplitHostPort(addr); err == nil && (port == "0" || port == "") {
+		bound = ln.Addr().String()
+	}
+	var once sync.Once
+	return bound, func() { once.Do(func() { ln.Close() }) }, nil
 }
 
 // DefaultSignInChecks is the default of --signin-checks: half the cores,

@@ -214,17 +214,21 @@ func TestServer_SystemSecretHelp(t *testing.T) {
 }
 
 // `latchkey admin` opens the database with the same secret, and reports a
-// secret file it makes.
+// secret file it makes (only `admin init` creates a database).
 func TestAdmin_SystemSecret(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "latchkey.db")
 	var out, errb syncBuffer
 	env := &main.Env{Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }}
-	if code := main.Run(t.Context(), []string{"admin", "rotate-signing-key", "--db", path}, env); code != 0 {
+	if code := main.Run(t.Context(), []string{"admin", "init", "--db", path, "--email", "ops@example.com", "--tenant", "Ops", "-q"}, env); code != 0 {
 		t.Fatalf("exit %d: %s", code, errb.String())
 	}
 	wantMode(t, path+".secret", 0o600)
 	if !strings.Contains(errb.String(), "created a new system secret") {
 		t.Errorf("stderr does not report the new secret file: %s", errb.String())
+	}
+	// A signing key, encrypted with that secret.
+	if code := main.Run(t.Context(), []string{"admin", "rotate-signing-key", "--db", path}, env); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
 	}
 	other := mustSecretFile(t, 0o600, secretA)
 	errb = syncBuffer{}
