@@ -255,16 +255,21 @@ func (v *verifier) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	// Every header is sent, empty when it does not apply, so that a proxy
+	// that copies them onto the request overwrites whatever a client sent
+	// (Caddy 2.6 would otherwise copy a placeholder's text).
+	userID, saID := a.User.ID, ""
+	if a.User.IsServiceAccount() {
+		userID, saID = "", a.User.ID
+	}
 	h.Set(HeaderVerifyTenantID, a.TenantID)
 	h.Set(HeaderVerifyTenantSlug, slug)
-	if a.User.IsServiceAccount() {
-		h.Set(HeaderVerifyServiceAccount, a.User.ID)
-	} else {
-		h.Set(HeaderVerifyUserID, a.User.ID)
-	}
+	h.Set(HeaderVerifyUserID, userID)
+	h.Set(HeaderVerifyServiceAccount, saID)
 	h.Set(HeaderVerifyRole, string(a.Role))
-	if id := a.APIKeyID + a.APITokenID; id != "" { // at most one is set
-		h.Set(HeaderVerifyKeyID, id)
+	h.Set(HeaderVerifyKeyID, a.APIKeyID+a.APITokenID) // at most one is set
+	if h.Get(HeaderVerifyToken) == "" {
+		h.Set(HeaderVerifyToken, "")
 	}
 	writeVerify(w, http.StatusOK, "OK\n")
 }
