@@ -30,8 +30,14 @@ type Server struct {
 	// UI, if set, serves the web UI under /ui/.
 	UI http.Handler
 
-	// Tokens publishes the JWKS document.
+	// Tokens publishes the JWKS document, and signs the access tokens of
+	// /auth/verify?token=1.
 	Tokens latchkey.TokenService
+
+	// AccessTokenTTL is the lifetime of the access tokens of
+	// /auth/verify?token=1; zero means latchkey.DefaultAccessTokenTTL. It
+	// must not exceed what Tokens allows.
+	AccessTokenTTL time.Duration
 
 	// Authn authenticates every GraphQL and UI request (see
 	// Authenticator); its trusted proxies also decide the client address
@@ -158,7 +164,11 @@ func (s *Server) Handler() http.Handler {
 			if now == nil {
 				now = time.Now
 			}
-			s.verify = newVerifier(s.Tenants, s.Authn.Auth, s.Events, now, s.Logger)
+			ttl := s.AccessTokenTTL
+			if ttl <= 0 {
+				ttl = latchkey.DefaultAccessTokenTTL
+			}
+			s.verify = newVerifier(s.Tenants, s.Tokens, ttl, s.Events, now, s.Logger)
 		}
 		verify := s.route("verify", s.Authn.API(s.verify))
 		mux.Handle("/auth/verify", verify)

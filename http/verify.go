@@ -46,7 +46,8 @@ const (
 // requirements of the query string and answers with headers.
 type verifier struct {
 	tenants latchkey.TenantService
-	auth    latchkey.AuthService
+	tokens  latchkey.TokenService
+	ttl     time.Duration // of the access tokens minted for ?token=1
 	now     func() time.Time
 	logger  *slog.Logger
 
@@ -55,14 +56,14 @@ type verifier struct {
 	slugMu sync.RWMutex
 	slugs  map[string]string
 
-	// tokens are access tokens minted for ?token=1, by what they are
+	// minted are access tokens minted for ?token=1, by what they are
 	// minted for, each kept for at most half its lifetime. Revocation
 	// events drop a user's tokens (while events may be lost, nothing is
 	// kept); besides, a request only reaches the cache after its
 	// credential authenticated, and Latchkey refuses an access token
 	// whose source was revoked.
 	tokenMu     sync.Mutex
-	tokens      map[tokenKey]cachedToken
+	minted      map[tokenKey]cachedToken
 	noTokens    bool   // events may be lost: cache nothing
 	generation  uint64 // events seen: a token minted across one is not kept
 	unsubscribe func()
@@ -79,11 +80,11 @@ type cachedToken struct {
 	until time.Time // when to stop handing it out: half its lifetime
 }
 
-func newVerifier(tenants latchkey.TenantService, auth latchkey.AuthService, events latchkey.EventService, now func() time.Time, logger *slog.Logger) *verifier {
+func newVerifier(tenants latchkey.TenantService, tokens latchkey.TokenService, ttl time.Duration, events latchkey.EventService, now func() time.Time, logger *slog.Logger) *verifier {
 	v := &verifier{
-		tenants: tenants, auth: auth, now: now, logger: logger,
+		tenants: tenants, tokens: tokens, ttl: ttl, now: now, logger: logger,
 		slugs:  map[string]string{},
-		tokens: map[tokenKey]cachedToken{},
+		minted: map[tokenKey]cachedToken{},
 	}
 	if events != nil {
 		v.unsubscribe = events.Subscribe(v.onEvent)
@@ -99,17 +100,17 @@ func (v *verifier) onEvent(ev latchkey.Event) {
 	v.generation++
 	switch ev.Type {
 	case latchkey.EventsInterrupted:
-		clear(v.tokens)
+		clear(v.minted)
 		v.noTokens = true
 		return
 	case latchkey.EventsResumed:
-		clear(v.tokens)
+		clear(v.minted)
 		v.noTokens = false
 		return
 	}
-	for k := range v.tokens {
+	for k := range v.minted {
 		if k.userID == ev.UserID {
-			delete(v.tokens, k)
+			delete(v.minted, k)
 		}
 	}
 }
@@ -245,10 +246,6 @@ func (v *verifier) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case latchkey.EFORBIDDEN: // a web UI session: mints nothing
 			v.forbid(w)
 			return
-		case latchkey.EUNAUTHENTICATED: // revoked since the middleware checked it
-			h.Set("WWW-Authenticate", `Bearer realm="latchkey", error="invalid_token"`)
-			writeVerify(w, http.StatusUnauthorized, "Unauthorized.\n")
-			return
 		default:
 			v.logger.ErrorContext(ctx, "forward auth: minting an access token failed", "err", err)
 			writeVerify(w, http.StatusInternalServerError, "Internal error.\n")
@@ -308,42 +305,54 @@ func (v *verifier) slug(ctx context.Context, id string) (string, error) {
 	return t.Slug, nil
 }
 
-// token returns an access token for the caller a in ctx: one minted for
-// the same claims less than half its lifetime ago, or a new one. Minting
-// (AuthService.SwitchTenant in the caller's own tenant) writes nothing.
+// token returns an access token for the caller a: one minted for the
+// same claims less than half its lifetime ago, or a new one. The caller
+// has just authenticated (the middleware checked the credential it was
+// minted from), so minting is only a signature: it writes nothing and
+// reads nothing. The token carries the key or legacy token it stands for,
+// as every access token does, so that revoking the source revokes it; it
+// has no refresh token, and so no family (fid). A web UI session mints
+// nothing (EFORBIDDEN): access tokens come from keys and tokens only.
 func (v *verifier) token(ctx context.Context, a *latchkey.Auth) (string, error) {
+	if a.APIKeyID == "" && a.APITokenID == "" {
+		return "", latchkey.Errorf(latchkey.EFORBIDDEN, "Use an API key.")
+	}
 	k := tokenKey{userID: a.User.ID, tenantID: a.TenantID, apiKeyID: a.APIKeyID, apiTokenID: a.APITokenID}
 	now := v.now()
 	v.tokenMu.Lock()
-	c, ok := v.tokens[k]
+	c, ok := v.minted[k]
 	gen := v.generation
 	v.tokenMu.Unlock()
 	if ok && now.Before(c.until) {
 		return c.token, nil
 	}
-	if v.auth == nil {
-		return "", latchkey.Errorf(latchkey.EINTERNAL, "No authentication service.")
+	if v.tokens == nil {
+		return "", latchkey.Errorf(latchkey.EINTERNAL, "No token service.")
 	}
-	at, err := v.auth.SwitchTenant(ctx, a.TenantID)
+	iat := now.UTC().Truncate(time.Second) // JWT times are whole seconds
+	tok, err := v.tokens.MintAccessToken(ctx, latchkey.AccessClaims{
+		UserID: a.User.ID, TenantID: a.TenantID, APIKeyID: a.APIKeyID, APITokenID: a.APITokenID,
+		IssuedAt: iat, NotBefore: iat, ExpiresAt: iat.Add(v.ttl),
+	})
 	if err != nil {
 		return "", err
 	}
-	until := now.Add(at.ExpiresAt.Sub(now) / 2)
+	until := iat.Add(v.ttl / 2)
 	v.tokenMu.Lock()
 	defer v.tokenMu.Unlock()
 	if v.noTokens || v.generation != gen {
-		return at.AccessToken, nil
+		return tok, nil
 	}
-	if len(v.tokens) >= maxVerifyTokens {
-		for k, c := range v.tokens {
+	if len(v.minted) >= maxVerifyTokens {
+		for k, c := range v.minted {
 			if !now.Before(c.until) {
-				delete(v.tokens, k)
+				delete(v.minted, k)
 			}
 		}
-		if len(v.tokens) >= maxVerifyTokens {
-			clear(v.tokens)
+		if len(v.minted) >= maxVerifyTokens {
+			clear(v.minted)
 		}
 	}
-	v.tokens[k] = cachedToken{token: at.AccessToken, until: until}
-	return at.AccessToken, nil
+	v.minted[k] = cachedToken{token: tok, until: until}
+	return tok, nil
 }

@@ -36,7 +36,7 @@ type verifyWorld struct {
 	mu      sync.Mutex
 	now     time.Time
 	finds   int // FindTenantByID calls
-	mints   int // SwitchTenant calls
+	mints   int // MintAccessToken calls
 	revoked map[string]bool
 }
 
@@ -70,20 +70,6 @@ func newVerifyWorld(t *testing.T) *verifyWorld {
 			}
 			return &c, nil
 		},
-		SwitchTenantFn: func(ctx context.Context, tenant string) (*latchkey.AccessToken, error) {
-			a := latchkey.AuthFromContext(ctx)
-			if a.Kind == latchkey.CredentialSession {
-				return nil, latchkey.Errorf(latchkey.EFORBIDDEN, "Use an API key.")
-			}
-			w.mu.Lock()
-			defer w.mu.Unlock()
-			w.mints++
-			return &latchkey.AccessToken{
-				AccessToken:  fmt.Sprintf("jwt-%s-%s-%d", a.User.ID, tenant, w.mints),
-				ExpiresAt:    w.now.Add(10 * time.Minute),
-				RefreshToken: "unused",
-			}, nil
-		},
 	}
 	tenants := &mock.TenantService{FindTenantByIDFn: func(ctx context.Context, id string) (*latchkey.Tenant, error) {
 		if latchkey.AuthFromContext(ctx) == nil {
@@ -96,6 +82,7 @@ func newVerifyWorld(t *testing.T) *verifyWorld {
 	}}
 	s := &lkhttp.Server{
 		Authn:   &lkhttp.Authenticator{Auth: auth, Failures: w.fails},
+		Tokens:  fakeTokens{w},
 		Tenants: tenants,
 		Events:  w.events,
 		Now: func() time.Time {
@@ -108,6 +95,25 @@ func newVerifyWorld(t *testing.T) *verifyWorld {
 	t.Cleanup(func() { s.Close(context.Background()) })
 	return w
 }
+
+// fakeTokens "signs" claims by printing them, and counts its signatures.
+type fakeTokens struct{ w *verifyWorld }
+
+func (f fakeTokens) MintAccessToken(ctx context.Context, c latchkey.AccessClaims) (string, error) {
+	f.w.mu.Lock()
+	defer f.w.mu.Unlock()
+	f.w.mints++
+	if !c.IssuedAt.Equal(f.w.now.Truncate(time.Second)) || c.ExpiresAt.Sub(c.IssuedAt) != 10*time.Minute || c.FamilyID != "" {
+		return "", fmt.Errorf("unexpected claims %+v", c)
+	}
+	return fmt.Sprintf("jwt-%s-%s-%s-%d", c.UserID, c.TenantID, c.APIKeyID, f.w.mints), nil
+}
+
+func (fakeTokens) VerifyAccessToken(context.Context, string, bool) (*latchkey.AccessClaims, error) {
+	return nil, errors.New("not used")
+}
+
+func (fakeTokens) JWKS(context.Context) ([]byte, error) { return []byte(`{"keys":[]}`), nil }
 
 func (w *verifyWorld) advance(d time.Duration) {
 	w.mu.Lock()
@@ -290,7 +296,7 @@ func TestVerify_Token(t *testing.T) {
 		return res.Header.Get("X-Latchkey-Token")
 	}
 	first := get(goodKey)
-	if first != "jwt-u1-"+tenantID+"-1" {
+	if first != "jwt-u1-"+tenantID+"-k1-1" {
 		t.Fatalf("token %q", first)
 	}
 	// Kept for half its lifetime (10 minutes): the same token, no new signature.
