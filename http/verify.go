@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"sync"
 	"time"
 
@@ -25,12 +26,16 @@ const (
 	HeaderVerifyToken          = "X-Latchkey-Token"  // with ?token=1: an access token for the same caller
 )
 
-// VerifyHeaders are every header /auth/verify may answer with, which a
-// proxy in front of a service must set from the answer or remove.
-var VerifyHeaders = []string{
+// verifyHeaders are every header /auth/verify answers with: canonical, in
+// the order ServeHTTP fills them.
+var verifyHeaders = [...]string{
 	HeaderVerifyTenantID, HeaderVerifyTenantSlug, HeaderVerifyUserID, HeaderVerifyServiceAccount,
 	HeaderVerifyRole, HeaderVerifyKeyID, HeaderVerifyToken,
 }
+
+// VerifyHeaders returns every header /auth/verify answers with, which a
+// proxy in front of a service must set from the answer or remove.
+func VerifyHeaders() []string { return slices.Clone(verifyHeaders[:]) }
 
 // Limits of the verifier's caches. Entries are small; a full cache is
 // emptied and refilled, which costs a database read per tenant or a
@@ -238,11 +243,12 @@ func (v *verifier) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		v.forbid(w)
 		return
 	}
+	token := ""
 	if req.token {
 		tok, err := v.token(ctx, a)
 		switch latchkey.ErrorCode(err) {
 		case "":
-			h.Set(HeaderVerifyToken, tok)
+			token = tok
 		case latchkey.EFORBIDDEN: // a web UI session: mints nothing
 			v.forbid(w)
 			return
@@ -254,19 +260,15 @@ func (v *verifier) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// Every header is sent, empty when it does not apply, so that a proxy
 	// that copies them onto the request overwrites whatever a client sent
-	// (Caddy 2.6 would otherwise copy a placeholder's text).
+	// (Caddy 2.6 would otherwise copy a placeholder's text). The names are
+	// canonical already; one array holds the values (this is the hot path).
 	userID, saID := a.User.ID, ""
 	if a.User.IsServiceAccount() {
 		userID, saID = "", a.User.ID
 	}
-	h.Set(HeaderVerifyTenantID, a.TenantID)
-	h.Set(HeaderVerifyTenantSlug, slug)
-	h.Set(HeaderVerifyUserID, userID)
-	h.Set(HeaderVerifyServiceAccount, saID)
-	h.Set(HeaderVerifyRole, string(a.Role))
-	h.Set(HeaderVerifyKeyID, a.APIKeyID+a.APITokenID) // at most one is set
-	if h.Get(HeaderVerifyToken) == "" {
-		h.Set(HeaderVerifyToken, "")
+	vals := [...]string{a.TenantID, slug, userID, saID, string(a.Role), a.APIKeyID + a.APITokenID, token} // at most one key id is set
+	for i, name := range verifyHeaders {
+		h[name] = vals[i : i+1 : i+1]
 	}
 	writeVerify(w, http.StatusOK, "OK\n")
 }

@@ -166,6 +166,12 @@ func TestVerify_Identity(t *testing.T) {
 			}
 		}
 	}
+	// The names are canonical: the handler sets them without canonicalizing.
+	for _, h := range lkhttp.VerifyHeaders() {
+		if http.CanonicalHeaderKey(h) != h {
+			t.Errorf("%s is not canonical", h)
+		}
+	}
 	// The slug was read once, then cached.
 	if finds, _ := w.counts(); finds != 1 {
 		t.Errorf("FindTenantByID called %d times, want 1", finds)
@@ -202,7 +208,7 @@ func TestVerify_Refused(t *testing.T) {
 		if res.StatusCode != 401 || res.Header.Get("WWW-Authenticate") != tc.wantAuth || b != "Unauthorized.\n" {
 			t.Errorf("%s: %d %q %q", tc.name, res.StatusCode, res.Header.Get("WWW-Authenticate"), b)
 		}
-		for _, h := range lkhttp.VerifyHeaders {
+		for _, h := range lkhttp.VerifyHeaders() {
 			if res.Header.Get(h) != "" {
 				t.Errorf("%s: answered %s", tc.name, h)
 			}

@@ -317,7 +317,7 @@ func wantIdentity(t *testing.T, what string, p proxied, want map[string]string) 
 	if p.status != 200 || len(p.seen) != 1 {
 		t.Fatalf("%s: status %d, %d requests reached the upstream: %s", what, p.status, len(p.seen), p.body)
 	}
-	for _, h := range lkhttp.VerifyHeaders {
+	for _, h := range lkhttp.VerifyHeaders() {
 		// Absent, or empty (Caddy 2.6 copies Latchkey's empty headers).
 		if got := p.seen[0].Values(h); want[h] == "" && strings.Join(got, "") != "" {
 			t.Errorf("%s: the upstream got %s: %q, want none", what, h, got)
