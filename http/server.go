@@ -1,5 +1,6 @@
 // Package http serves Latchkey over HTTP: the GraphQL API at / and
-// /graphql, the JWKS document, health and metrics, and (later) the web UI.
+// /graphql, forward auth at /auth/verify (verify.go), the JWKS document,
+// health and metrics, and the web UI.
 package http
 
 import (
