@@ -234,7 +234,12 @@ func (v *verifier) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	slug, err := v.slug(ctx, a.TenantID)
-	if err != nil {
+	if code := latchkey.ErrorCode(err); code == latchkey.ENOTFOUND || code == latchkey.EUNAUTHENTICATED {
+		// No longer a member, since the middleware checked.
+		h.Set("WWW-Authenticate", `Bearer realm="latchkey", error="invalid_token"`)
+		writeVerify(w, http.StatusUnauthorized, "Unauthorized.\n")
+		return
+	} else if err != nil {
 		v.logger.ErrorContext(ctx, "forward auth: finding the tenant failed", "tenant_id", a.TenantID, "err", err)
 		writeVerify(w, http.StatusInternalServerError, "Internal error.\n")
 		return

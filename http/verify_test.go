@@ -38,6 +38,7 @@ type verifyWorld struct {
 	finds   int // FindTenantByID calls
 	mints   int // MintAccessToken calls
 	revoked map[string]bool
+	findErr error // FindTenantByID's answer, if set
 }
 
 func newVerifyWorld(t *testing.T) *verifyWorld {
@@ -78,6 +79,9 @@ func newVerifyWorld(t *testing.T) *verifyWorld {
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		w.finds++
+		if w.findErr != nil {
+			return nil, w.findErr
+		}
 		return &latchkey.Tenant{ID: id, Slug: "acme", Name: "Acme"}, nil
 	}}
 	s := &lkhttp.Server{
@@ -236,6 +240,30 @@ func TestVerify_Revoked(t *testing.T) {
 	w.mu.Unlock()
 	if res := w.do("GET", "/auth/verify", goodKey); res.StatusCode != 401 {
 		t.Fatalf("after revoking: %d", res.StatusCode)
+	}
+}
+
+// The tenant lookup fails: a caller no longer a member (since the
+// middleware checked) is refused; an outage is an internal error.
+func TestVerify_TenantLookupFails(t *testing.T) {
+	t.Parallel()
+	w := newVerifyWorld(t)
+	w.findErr = latchkey.Errorf(latchkey.ENOTFOUND, "Tenant not found.")
+	if res := w.do("GET", "/auth/verify", goodKey); res.StatusCode != 401 || res.Header.Get("X-Latchkey-Role") != "" {
+		t.Fatalf("not found: %d", res.StatusCode)
+	}
+	w.mu.Lock()
+	w.findErr = errors.New("database is down")
+	w.mu.Unlock()
+	if res := w.do("GET", "/auth/verify", goodKey); res.StatusCode != 500 || strings.Contains(body(t, res), "database") {
+		t.Fatalf("outage: %d", res.StatusCode)
+	}
+	// Nothing was cached meanwhile: once the lookup works, so does verify.
+	w.mu.Lock()
+	w.findErr = nil
+	w.mu.Unlock()
+	if res := w.do("GET", "/auth/verify", goodKey); res.StatusCode != 200 || res.Header.Get("X-Latchkey-Tenant-Slug") != "acme" {
+		t.Fatalf("after: %d", res.StatusCode)
 	}
 }
 
