@@ -2,6 +2,7 @@ package http
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -203,7 +204,6 @@ func parseVerifyQuery(raw string) (verifyRequirements, bool) {
 // nothing is required beyond a valid credential.
 func (v *verifier) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
-	h.Set("Cache-Control", "no-store")
 	var req verifyRequirements
 	if r.URL.Path == "/auth/verify" {
 		var ok bool
@@ -283,11 +283,16 @@ func (v *verifier) forbid(w http.ResponseWriter) {
 	writeVerify(w, http.StatusForbidden, "Forbidden.\n")
 }
 
+// writeVerify answers status with a short text body, never cached. (The
+// header names are canonical: no need to canonicalize them per request.)
 func writeVerify(w http.ResponseWriter, status int, body string) {
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
+	h := w.Header()
+	vals := [...]string{"no-store", "text/plain; charset=utf-8", "nosniff"}
+	h["Cache-Control"] = vals[0:1:1]
+	h["Content-Type"] = vals[1:2:2]
+	h["X-Content-Type-Options"] = vals[2:3:3]
 	w.WriteHeader(status)
-	_, _ = w.Write([]byte(body))
+	_, _ = io.WriteString(w, body)
 }
 
 // slug returns the slug of tenant id, which the caller in ctx acts in,

@@ -227,6 +227,27 @@ func BenchmarkHandler_SwitchTenant(b *testing.B) {
 	benchHandler(b, s, mustBody(b, qSwitchTenant, map[string]any{"input": map[string]any{"tenant_id": nil}}), s.AdminKey, "switch_tenant")
 }
 
+// BenchmarkHandler_Verify is forward auth, /auth/verify with an API key,
+// through the server's whole handler (access log, metrics, middleware);
+// BenchmarkHandler_VerifyToken adds ?token=1 (a kept token, after the first).
+func BenchmarkHandler_Verify(b *testing.B)      { benchVerify(b, "/auth/verify") }
+func BenchmarkHandler_VerifyToken(b *testing.B) { benchVerify(b, "/auth/verify?token=1") }
+
+func benchVerify(b *testing.B, target string) {
+	s := benchServer(b)
+	h := s.HTTPServer.Handler()
+	b.ReportAllocs()
+	for b.Loop() {
+		req := httptest.NewRequest(http.MethodGet, target, nil)
+		req.Header.Set("Authorization", "Bearer "+s.AdminKey)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK || rec.Header().Get("X-Latchkey-Role") != "TENANT_ADMIN" {
+			b.Fatalf("status %d: %s", rec.Code, rec.Body.String())
+		}
+	}
+}
+
 // BenchmarkHandler_Baseline is the bare net/http handler `latchkey bench`
 // compares with, through the same httptest plumbing.
 func BenchmarkHandler_Baseline(b *testing.B) {
