@@ -487,8 +487,10 @@ func TestForwardAuth_Replicas(t *testing.T) {
 		res.Body.Close()
 		return res.StatusCode
 	}
-	if verifyOn(b) != 200 || verifyOn(b) != 200 {
-		t.Fatal("b refused the key before it was revoked")
+	for range 2 { // the second answer comes from b's cache
+		if got := verifyOn(b); got != 200 {
+			t.Fatalf("b refused the key before it was revoked: %d", got)
+		}
 	}
 	start := time.Now()
 	a.MustDo(t, a.AdminKey, "", qFADeleteKey, map[string]any{"input": map[string]any{"key_id": keyID}}, "delete_api_key", nil)
