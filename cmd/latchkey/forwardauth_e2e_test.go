@@ -274,8 +274,8 @@ func TestForwardAuth_Proxies(t *testing.T) {
 			}
 			latchkeyAddr := strings.TrimPrefix(s.URL, "http://")
 			upstreamAddr := strings.TrimPrefix(x.up.URL, "http://")
-			t.Run("nginx", func(t *testing.T) { x.run(t, startNginx(t, latchkeyAddr, upstreamAddr)) })
-			t.Run("caddy", func(t *testing.T) { x.run(t, startCaddy(t, latchkeyAddr, upstreamAddr)) })
+			t.Run("nginx", func(t *testing.T) { x.run(t, startNginx(t, latchkeyAddr, upstreamAddr), false) })
+			t.Run("caddy", func(t *testing.T) { x.run(t, startCaddy(t, latchkeyAddr, upstreamAddr), true) })
 		})
 	}
 }
@@ -336,14 +336,18 @@ func wantRefused(t *testing.T, what string, p proxied, status int) {
 	}
 }
 
-func (x *faWorld) run(t *testing.T, proxy string) {
+// run runs the cases through the proxy at base URL proxy. stripsAll says
+// the proxy's configuration removes every X-Latchkey-* header a client
+// sends (Caddy's), not only those Latchkey answers with (nginx's).
+func (x *faWorld) run(t *testing.T, proxy string, stripsAll bool) {
 	s := x.s
 	name := strings.ReplaceAll(t.Name(), "/", "-")
 	saID, keyID, key := x.mustSAKey(t, name+"-user", latchkey.RoleUser)
 	_, revKeyID, revKey := x.mustSAKey(t, name+"-revoked", latchkey.RoleUser)
 	forged := map[string]string{
 		"X-Latchkey-Role": "TENANT_ADMIN", "X-Latchkey-User-Id": x.adminID, "X-Latchkey-Token": "forged",
-		"X-Latchkey-Tenant-Slug": "ops", "X-Latchkey-Key-Id": "forged",
+		"X-Latchkey-Tenant-Slug": "ops", "X-Latchkey-Key-Id": "forged", "X-Latchkey-Service-Account-Id": "forged",
+		"X-Latchkey-Tenant-Id": "forged", "X-Latchkey-Extra": "forged",
 	}
 
 	// A valid key reaches the upstream with who it is; what the client
@@ -353,14 +357,17 @@ func (x *faWorld) run(t *testing.T, proxy string) {
 		"X-Latchkey-Tenant-Id": x.tenantID, "X-Latchkey-Tenant-Slug": x.tenantSlug,
 		"X-Latchkey-Service-Account-Id": saID, "X-Latchkey-Role": "USER", "X-Latchkey-Key-Id": keyID,
 	})
+	if extra := p.seen[0].Get("X-Latchkey-Extra"); stripsAll && extra != "" {
+		t.Errorf("the upstream got a client's X-Latchkey-Extra: %q", extra)
+	}
 	if p.body != "upstream /dashboard" {
 		t.Errorf("body %q", p.body)
 	}
 	if xff := p.seen[0].Get("X-Forwarded-For"); !strings.Contains(xff, "127.0.0.1") {
 		t.Errorf("the upstream got X-Forwarded-For %q", xff)
 	}
-	p = x.get(t, proxy+"/", s.AdminKey, nil)
-	wantIdentity(t, "admin key", p, map[string]string{
+	p = x.get(t, proxy+"/", s.AdminKey, forged) // a human: no service-account id, whatever it says
+	wantIdentity(t, "admin key with forged headers", p, map[string]string{
 		"X-Latchkey-Tenant-Id": x.tenantID, "X-Latchkey-Tenant-Slug": x.tenantSlug,
 		"X-Latchkey-User-Id": x.adminID, "X-Latchkey-Role": "TENANT_ADMIN", "X-Latchkey-Key-Id": "*",
 	})
