@@ -1,5 +1,6 @@
 // Package http serves Latchkey over HTTP: the GraphQL API at / and
-// /graphql, the JWKS document, health and metrics, and (later) the web UI.
+// /graphql, forward auth at /auth/verify (verify.go), the JWKS document,
+// health and metrics, and the web UI.
 package http
 
 import (
@@ -30,14 +31,31 @@ type Server struct {
 	// UI, if set, serves the web UI under /ui/.
 	UI http.Handler
 
-	// Tokens publishes the JWKS document.
+	// Tokens publishes the JWKS document, and signs the access tokens of
+	// /auth/verify?token=1.
 	Tokens latchkey.TokenService
+
+	// AccessTokenTTL is the lifetime of the access tokens of
+	// /auth/verify?token=1; zero means latchkey.DefaultAccessTokenTTL. It
+	// must not exceed what Tokens allows.
+	AccessTokenTTL time.Duration
 
 	// Authn authenticates every GraphQL and UI request (see
 	// Authenticator); its trusted proxies also decide the client address
 	// the access log records. Nil: every request is anonymous, and a
 	// request with a credential is refused.
 	Authn *Authenticator
+
+	// Tenants, if set, enables forward authentication at /auth/verify
+	// (see verifier): it names the tenant a caller acts in.
+	Tenants latchkey.TenantService
+
+	// Events, if set, drops the access tokens /auth/verify?token=1 keeps
+	// for a user when a change may revoke their credentials.
+	Events latchkey.EventService
+
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
 
 	// HSTS makes every response carry Strict-Transport-Security: set it
 	// when the public URL is https (TLS may end at a proxy in front).
@@ -55,6 +73,7 @@ type Server struct {
 
 	ln       net.Listener
 	server   *http.Server
+	verify   *verifier
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 }
@@ -101,6 +120,9 @@ func (s *Server) Open() (err error) {
 
 // Close stops the server, waiting up to ctx's deadline for requests in flight.
 func (s *Server) Close(ctx context.Context) error {
+	if s.verify != nil {
+		s.verify.close()
+	}
 	if s.server == nil {
 		return nil
 	}
@@ -133,6 +155,25 @@ func (s *Server) Handler() http.Handler {
 		api := s.Authn.API(s.GraphQL)
 		mux.Handle("/graphql", s.route("graphql", api))
 		mux.Handle("/{$}", s.route("graphql", api))
+	}
+	if s.Tenants != nil {
+		// Forward auth, for any method (proxies ask with the client's),
+		// behind the same middleware as the API. Envoy's ext_authz appends
+		// the original path, hence the subtree.
+		if s.verify == nil {
+			now := s.Now
+			if now == nil {
+				now = time.Now
+			}
+			ttl := s.AccessTokenTTL
+			if ttl <= 0 {
+				ttl = latchkey.DefaultAccessTokenTTL
+			}
+			s.verify = newVerifier(s.Tenants, s.Tokens, ttl, s.Events, now, s.Logger)
+		}
+		verify := s.route("verify", s.Authn.API(s.verify))
+		mux.Handle("/auth/verify", verify)
+		mux.Handle("/auth/verify/", verify)
 	}
 	if s.UI != nil {
 		// Prefect clients only POST to /; a browser landing there wants the UI.

@@ -42,6 +42,8 @@ const (
 	benchAuthInfoJWT  = "(b) auth_info, JWT"
 	benchSwitchTenant = "(c) switch_tenant"
 	benchCreateKey    = "(d) create_api_key"
+	benchVerify       = "(f) /auth/verify, API key"
+	benchVerifyToken  = "(g) /auth/verify?token=1"
 )
 
 // Queries the scenarios send, as the Prefect 1.x client writes them.
@@ -63,7 +65,7 @@ type benchConfig struct {
 	Warmup        time.Duration
 	Duration      time.Duration
 	Rounds        int
-	Scenarios     string // letters a-e
+	Scenarios     string // letters a-g
 	VerifyScaling bool
 	ScaleKeys     [2]int
 	CPUProfile    string
@@ -90,7 +92,7 @@ func parseBenchFlags(args []string, stderr io.Writer) (*benchConfig, error) {
 	fs.DurationVar(&cfg.Warmup, "warmup", 500*time.Millisecond, "unmeasured warm-up before each scenario and round")
 	fs.DurationVar(&cfg.Duration, "duration", 2*time.Second, "measured time per scenario and round")
 	fs.IntVar(&cfg.Rounds, "rounds", 3, "rounds; each runs every scenario once, the baseline first, so that\nthe scenarios share out whatever else the machine is doing")
-	fs.StringVar(&cfg.Scenarios, "scenarios", "abcde", "scenarios to run, by letter: (a) auth_info by API key, (b) auth_info by JWT,\n(c) switch_tenant, (d) create_api_key, (e) the net/http baseline")
+	fs.StringVar(&cfg.Scenarios, "scenarios", "abcde", "scenarios to run, by letter: (a) auth_info by API key, (b) auth_info by JWT,\n(c) switch_tenant, (d) create_api_key, (e) the net/http baseline, (f) forward auth: /auth/verify\nby API key, (g) /auth/verify?token=1 by API key")
 	fs.BoolVar(&cfg.VerifyScaling, "verify-scaling", false, "measure only (a), alternately on two databases holding --scale-keys keys, and print the ratio")
 	scale := fs.String("scale-keys", "1000,1000000", "the two key counts of --verify-scaling")
 	fs.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write a CPU profile of the measured runs (server and load generator) to `file`")
@@ -141,8 +143,8 @@ func parseBenchFlags(args []string, stderr io.Writer) (*benchConfig, error) {
 		return nil, errors.New("--split-cores does not apply to --verify-scaling")
 	case cfg.Duration <= 0 || cfg.Warmup < 0 || cfg.Rounds < 1:
 		return nil, errors.New("--duration must be positive, --warmup not negative, --rounds at least 1")
-	case strings.Trim(cfg.Scenarios, "abcde") != "" || cfg.Scenarios == "":
-		return nil, fmt.Errorf("invalid --scenarios %q: use letters a to e", cfg.Scenarios)
+	case strings.Trim(cfg.Scenarios, "abcdefg") != "" || cfg.Scenarios == "":
+		return nil, fmt.Errorf("invalid --scenarios %q: use letters a to g", cfg.Scenarios)
 	}
 	return cfg, nil
 }
@@ -567,9 +569,12 @@ func (b *benchRun) scenarioSpecs(srv *benchServer, baseURL string) []loadGenScen
 			Credentials: srv.sample, CheckGraphQL: "switch_tenant"},
 		'd': {Name: benchCreateKey, URL: gql, Body: mustGraphQLBody(createAPIKeyQuery, map[string]any{"input": map[string]any{"name": "bench", "user_id": nil, "expires_at": nil}}),
 			Credentials: srv.sample, CheckGraphQL: "create_api_key"},
+		// Forward auth, as a proxy asks: no body (the load generator POSTs).
+		'f': {Name: benchVerify, URL: srv.url + "/auth/verify", Credentials: srv.sample, CheckBody: "OK\n"},
+		'g': {Name: benchVerifyToken, URL: srv.url + "/auth/verify?token=1", Credentials: srv.sample, CheckBody: "OK\n"},
 	}
 	var out []loadGenScenario
-	for _, c := range []byte("eabcd") {
+	for _, c := range []byte("eabcdfg") {
 		if strings.IndexByte(b.cfg.Scenarios, c) >= 0 {
 			out = append(out, all[c])
 		}

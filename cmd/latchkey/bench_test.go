@@ -99,6 +99,27 @@ func TestBench_OpenLoopSmoke(t *testing.T) {
 	}
 }
 
+// TestBench_ForwardAuthSmoke runs the forward-auth scenarios (f) and (g)
+// briefly: every request must get 200 "OK" (the run exits 1 otherwise).
+func TestBench_ForwardAuthSmoke(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	env := &main.Env{Stdout: &stdout, Stderr: &stderr, Getenv: func(string) string { return "" }, Now: time.Now}
+	code := main.Run(context.Background(), []string{"bench", "--keys", "50", "--users", "2", "--sample", "10", "--jwts", "2",
+		"--scenarios", "efg", "--conns", "4", "--warmup", "50ms", "--duration", "250ms", "--rounds", "1"}, env)
+	if code != 0 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
+	}
+	for _, name := range []string{"(f) /auth/verify, API key", "(g) /auth/verify?token=1"} {
+		m := regexp.MustCompile(regexp.QuoteMeta(name) + `\s+4\s+(\d+)\s`).FindStringSubmatch(stdout.String())
+		if m == nil {
+			t.Fatalf("no result line for %s:\n%s", name, stdout.String())
+		}
+		if n, _ := strconv.Atoi(m[1]); n < 10 {
+			t.Errorf("%s: only %d requests", name, n)
+		}
+	}
+}
+
 func TestBench_BadFlags(t *testing.T) {
 	for _, args := range [][]string{
 		{"--scenarios", "xyz"},
@@ -204,6 +225,27 @@ func BenchmarkHandler_AuthInfoJWT(b *testing.B) {
 func BenchmarkHandler_SwitchTenant(b *testing.B) {
 	s := benchServer(b)
 	benchHandler(b, s, mustBody(b, qSwitchTenant, map[string]any{"input": map[string]any{"tenant_id": nil}}), s.AdminKey, "switch_tenant")
+}
+
+// BenchmarkHandler_Verify is forward auth, /auth/verify with an API key,
+// through the server's whole handler (access log, metrics, middleware);
+// BenchmarkHandler_VerifyToken adds ?token=1 (a kept token, after the first).
+func BenchmarkHandler_Verify(b *testing.B)      { benchVerify(b, "/auth/verify") }
+func BenchmarkHandler_VerifyToken(b *testing.B) { benchVerify(b, "/auth/verify?token=1") }
+
+func benchVerify(b *testing.B, target string) {
+	s := benchServer(b)
+	h := s.HTTPServer.Handler()
+	b.ReportAllocs()
+	for b.Loop() {
+		req := httptest.NewRequest(http.MethodGet, target, nil)
+		req.Header.Set("Authorization", "Bearer "+s.AdminKey)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK || rec.Header().Get("X-Latchkey-Role") != "TENANT_ADMIN" {
+			b.Fatalf("status %d: %s", rec.Code, rec.Body.String())
+		}
+	}
 }
 
 // BenchmarkHandler_Baseline is the bare net/http handler `latchkey bench`

@@ -370,8 +370,9 @@ func (m *Main) Run(ctx context.Context) error {
 	m.HTTPServer = &lkhttp.Server{
 		Addr: m.Addr, GraphQL: gql.Handler(), Tokens: m.Tokens,
 		Ping: m.DB.Ping, Logger: m.Logger, Registry: m.Registry,
-		Authn: &lkhttp.Authenticator{Auth: m.Auth, TrustedProxies: m.TrustedProxies, Failures: m.Limiter, Logger: m.Logger},
-		HSTS:  strings.HasPrefix(m.PublicURL, "https://"),
+		Authn:   &lkhttp.Authenticator{Auth: m.Auth, TrustedProxies: m.TrustedProxies, Failures: m.Limiter, Logger: m.Logger},
+		HSTS:    strings.HasPrefix(m.PublicURL, "https://"),
+		Tenants: sqldb.NewTenantService(m.DB), Events: m.Events, Now: m.Now, AccessTokenTTL: m.AccessTokenTTL,
 	}
 	m.HTTPServer.UI = (&html.Server{
 		Auth:            m.Auth,
