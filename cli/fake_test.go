@@ -43,8 +43,9 @@ type recorded struct {
 type fakeTenant struct{ ID, Slug, Name string }
 
 type fakeKey struct {
-	ID, Name  string
-	ExpiresAt *string
+	ID, Name   string
+	ExpiresAt  *string
+	Identifier *string // nil: a key stored without one
 }
 
 // fakeServer is a small in-memory imitation of Latchkey's GraphQL API that
@@ -75,7 +76,7 @@ func newFakeServer(t *testing.T) *fakeServer {
 			{tenantOne, "tenant-one", "Tenant One"},
 		},
 		keys: []fakeKey{
-			{ID: "44444444-4444-4444-4444-444444444444", Name: "k1"},
+			{ID: "44444444-4444-4444-4444-444444444444", Name: "k1", Identifier: ptr("lku_…x9Qz")},
 			{ID: "55555555-5555-5555-5555-555555555555", Name: "ci key", ExpiresAt: ptr("2030-01-01T00:00:00+00:00")},
 		},
 		tokens:  []fakeKey{{ID: "66666666-6666-6666-6666-666666666666", Name: "old-runner"}},
@@ -252,7 +253,7 @@ func (f *fakeServer) answer(r recorded) (int, string) {
 	case q == client.QueryAPIKeys:
 		rows := []map[string]any{}
 		for _, k := range f.keys {
-			rows = append(rows, map[string]any{"id": k.ID, "name": k.Name, "expires_at": k.ExpiresAt})
+			rows = append(rows, map[string]any{"id": k.ID, "name": k.Name, "identifier": k.Identifier, "expires_at": k.ExpiresAt})
 		}
 		return 200, data(map[string]any{"auth_api_key": rows})
 	case q == client.MutationDeleteAPIKey:
