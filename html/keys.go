@@ -92,7 +92,7 @@ type keyCreatedData struct {
 	BackText   string
 
 	// For a service-account key: how to start an agent with it.
-	AgentCommand       string // latchkey agent local start …
+	AgentCommand        string // latchkey agent local start …
 	PrefectAgentCommand string // PREFECT__CLOUD__AGENT__AUTH_TOKEN=… prefect agent local start
 }
 
