@@ -25,7 +25,7 @@ var expirationChoices = []expirationChoice{
 	{"90d", "90 days", 90},
 	{"365d", "1 year", 365},
 	{"custom", "On a date…", 0},
-	{"never", "No expiration (not recommended)", 0},
+	{"never", "No expiration", 0},
 }
 
 // defaultExpiration is the expiration choice a new form starts with.
