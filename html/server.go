@@ -323,22 +323,21 @@ func (u *ui) formError(w http.ResponseWriter, r *http.Request, path, msg, field 
 	redirect(w, r, path)
 }
 
-// takeFormState fills in p from the form state meant for this page, if
-// any, and clears it.
+// takeFormState fills in p from the form state, if it is meant for this
+// page, and clears it.
 func (u *ui) takeFormState(w http.ResponseWriter, r *http.Request, p *page) {
 	c, err := r.Cookie(formCookie)
 	if err != nil {
 		return
 	}
+	// Read once, wherever: the redirect goes straight to its page, and an
+	// error must not turn up later on a page visited again.
+	u.clearCookie(w, r, formCookie)
 	var st formState
 	b, err := base64.RawURLEncoding.DecodeString(c.Value)
-	if err != nil || len(b) > maxFormCookie || json.Unmarshal(b, &st) != nil {
-		u.clearCookie(w, r, formCookie)
+	if err != nil || len(b) > maxFormCookie || json.Unmarshal(b, &st) != nil || st.Path != r.URL.Path {
 		return
-	} else if st.Path != r.URL.Path {
-		return // meant for another page: it expires soon
 	}
-	u.clearCookie(w, r, formCookie)
 	p.Error, p.ErrorField = st.Error, st.Field
 	p.Form = url.Values{}
 	for k, v := range st.Values {

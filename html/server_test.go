@@ -650,3 +650,16 @@ func TestConfirmButtons_NoScript(t *testing.T) {
 		}
 	})
 }
+
+// A failed form's error shows on its own page only, once: another page
+// read next drops it.
+func TestFormError_OncePerPage(t *testing.T) {
+	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
+		e := MustNewEnv(t, db, clock)
+		b := e.NewBrowser(t)
+		token := b.SignIn("admin@example.com", AdminPassword).CSRF(t)
+		b.Post("/ui/keys", url.Values{"csrf_token": {token}, "name": {""}}).MustStatus(t, http.StatusSeeOther)
+		b.Get("/ui/team/members").MustStatus(t, http.StatusOK).MustNotContain(t, "API key name required.", "aria-invalid")
+		b.Get("/ui/keys").MustStatus(t, http.StatusOK).MustNotContain(t, "API key name required.", "aria-invalid")
+	})
+}
