@@ -164,3 +164,30 @@ func TestServiceAccountService_DeleteServiceAccount(t *testing.T) {
 		}
 	})
 }
+
+// Concurrent creations of a name end with one service account of that name.
+func TestServiceAccountService_CreateServiceAccount_DuplicateNameConcurrent(t *testing.T) {
+	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
+		w := newWorld(t, db, clock)
+		s := sqldb.NewServiceAccountService(db)
+		ctx := w.ctx(cAdmin)
+		const n = 4
+		errs := make(chan error, n)
+		for range n {
+			go func() { errs <- s.CreateServiceAccount(ctx, &latchkey.ServiceAccount{Name: "racer"}) }()
+		}
+		var ok int
+		for range n {
+			switch err := <-errs; latchkey.ErrorCode(err) {
+			case "":
+				ok++
+			case latchkey.ECONFLICT:
+			default:
+				t.Errorf("err=%v", err)
+			}
+		}
+		if got := latchkeytest.MustCount(t, db, `SELECT COUNT(*) FROM users WHERE name = 'racer'`); ok != 1 || got != 1 {
+			t.Fatalf("%d creations succeeded, %d accounts named racer; want 1 and 1", ok, got)
+		}
+	})
+}
