@@ -12,6 +12,12 @@ type APIKey struct {
 	ID   string
 	Name string
 
+	// Identifier tells keys apart without revealing them: the key's prefix
+	// and last four characters (latchkey.SecretIdentifier, "lku_…x9Qz"),
+	// stored when the key is created. Empty for keys created before
+	// identifiers were stored.
+	Identifier string
+
 	// UserID is the owner: a human user or a service account.
 	UserID string
 
@@ -85,7 +91,9 @@ type APIKeyService interface {
 	// tenant they belong to). Keys for a service account may only be
 	// created by a TENANT_ADMIN of its tenant; keys for any other user by
 	// no one (EFORBIDDEN). A service account cannot create keys. An
-	// ExpiresAt in the past is EINVALID.
+	// ExpiresAt in the past is EINVALID; a name the owner already has for
+	// another key is ECONFLICT. On success key is filled in, with its
+	// Identifier.
 	CreateAPIKey(ctx context.Context, key *APIKey) (secret string, err error)
 
 	// DeleteAPIKey revokes a key at once, and with it every access token

@@ -49,7 +49,8 @@ type ServiceAccountService interface {
 
 	// CreateServiceAccount creates a service account in the caller's acting
 	// tenant (sa.TenantID, if set, must be that tenant). An empty role
-	// means USER.
+	// means USER. A name another service account of the tenant has is
+	// ECONFLICT.
 	CreateServiceAccount(ctx context.Context, sa *ServiceAccount) error
 
 	// DeleteServiceAccount deletes the account and revokes all its keys at once.

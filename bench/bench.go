@@ -58,6 +58,13 @@ type Scenario struct {
 	URL  string
 	Body []byte
 
+	// Unique, if not empty, occurs exactly once in Body, and every request
+	// replaces it with a text of the same length that no other request of
+	// the run has (its worker and number in hexadecimal, padded with
+	// zeros), e.g. for names that must not repeat. It must be at least 16
+	// bytes long.
+	Unique string
+
 	// Credential returns the bearer credential of the i-th request of
 	// worker w; nil sends no Authorization header. A credential with a
 	// control character (CR, LF, ...) fails its request, unsent, with
@@ -97,13 +104,38 @@ func (sc Scenario) NewRequest(ctx context.Context, w, i int) (*http.Request, err
 			return nil, ErrBadCredential
 		}
 	}
-	return sc.newRequest(ctx, cred)
+	return sc.newRequest(ctx, cred, w, i)
 }
 
-// newRequest builds the request with cred, which is ignored if
-// sc.Credential is nil; the caller has checked cred (validCredential).
-func (sc Scenario) newRequest(ctx context.Context, cred string) (*http.Request, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, sc.URL, bytes.NewReader(sc.Body))
+// uniqueAt returns where sc.Unique is in sc.Body, or -1 if it is empty.
+func (sc Scenario) uniqueAt() int {
+	if sc.Unique == "" {
+		return -1
+	}
+	return bytes.Index(sc.Body, []byte(sc.Unique))
+}
+
+// fillUnique overwrites dst with w and i in hexadecimal, padded with
+// zeros: the text of sc.Unique for the i-th request of worker w.
+func fillUnique(dst []byte, w, i int) {
+	const digits = "0123456789abcdef"
+	v := uint64(w)<<32 | uint64(uint32(i))
+	for k := len(dst) - 1; k >= 0; k-- {
+		dst[k] = digits[v&15]
+		v >>= 4
+	}
+}
+
+// newRequest builds the i-th request of worker w with cred, which is
+// ignored if sc.Credential is nil; the caller has checked cred
+// (validCredential).
+func (sc Scenario) newRequest(ctx context.Context, cred string, w, i int) (*http.Request, error) {
+	body := sc.Body
+	if at := sc.uniqueAt(); at >= 0 {
+		body = bytes.Clone(body)
+		fillUnique(body[at:at+len(sc.Unique)], w, i)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, sc.URL, bytes.NewReader(body))
 	if err != nil {
 		return nil, err
 	}
@@ -135,6 +167,8 @@ func (sc Scenario) parseURL() (*url.URL, error) {
 		return nil, fmt.Errorf("bench %s: URL must not carry user info", sc.Name)
 	case strings.ContainsAny(u.RequestURI(), " \t"):
 		return nil, fmt.Errorf("bench %s: URL has a space in its path or query", sc.Name)
+	case sc.Unique != "" && (len(sc.Unique) < 16 || bytes.Count(sc.Body, []byte(sc.Unique)) != 1):
+		return nil, fmt.Errorf("bench %s: Unique must be at least 16 bytes and occur once in Body", sc.Name)
 	}
 	return u, nil
 }
@@ -318,7 +352,7 @@ func Run(ctx context.Context, client *http.Client, sc Scenario, opt Options) (*R
 	}
 	var tgt *target
 	if client == nil {
-		tgt = newTarget(u, sc.Body, opt.Timeout)
+		tgt = newTarget(u, sc.Body, sc.uniqueAt(), len(sc.Unique), opt.Timeout)
 	}
 	start := time.Now()
 	measureFrom := start.Add(opt.Warmup)
@@ -425,11 +459,11 @@ func (w *worker) do(ctx context.Context, client *http.Client, tgt *target, sc Sc
 		err    error
 	)
 	if client == nil {
-		status, err = w.doDirect(ctx, tgt, sc.Credential != nil, cred)
+		status, err = w.doDirect(ctx, tgt, sc.Credential != nil, cred, n, i)
 		if err != nil {
 			return err.Error()
 		}
-	} else if status, err = w.doClient(ctx, client, sc, cred, timeout); err != nil {
+	} else if status, err = w.doClient(ctx, client, sc, cred, n, i, timeout); err != nil {
 		return err.Error()
 	}
 	if sc.Check != nil {
@@ -444,10 +478,10 @@ func (w *worker) do(ctx context.Context, client *http.Client, tgt *target, sc Sc
 
 // doClient sends the request with cred through client and returns the
 // answer's status; its body is read into w.body.
-func (w *worker) doClient(ctx context.Context, client *http.Client, sc Scenario, cred string, timeout time.Duration) (int, error) {
+func (w *worker) doClient(ctx context.Context, client *http.Client, sc Scenario, cred string, n, i int, timeout time.Duration) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	req, err := sc.newRequest(ctx, cred)
+	req, err := sc.newRequest(ctx, cred, n, i)
 	if err != nil {
 		return 0, fmt.Errorf("build request: %w", err)
 	}

@@ -816,3 +816,59 @@ func BenchmarkRun_Direct(b *testing.B) {
 		})
 	}
 }
+
+// Unique gives every request a body of its own, of the same length, on the
+// direct and the net/http paths, with and without a credential.
+func TestScenario_Unique(t *testing.T) {
+	var mu sync.Mutex
+	seen := map[string]bool{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		seen[string(b)] = true
+		mu.Unlock()
+		w.Write([]byte("{}"))
+	}))
+	defer srv.Close()
+	const ph = "XXXXXXXXXXXXXXXX"
+	body := []byte(`{"name": "k-` + ph + `"}`)
+	for _, cred := range []func(w, i int) string{nil, func(w, i int) string { return "lku_x" }} {
+		sc := bench.Scenario{Name: "u", URL: srv.URL, Body: body, Unique: ph, Credential: cred}
+		do, stop, err := bench.DirectRoundTrip(sc, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 3 {
+			if kind := do(); kind != "" {
+				t.Fatalf("direct: %s", kind)
+			}
+		}
+		stop()
+		for i := range 2 {
+			req, err := sc.NewRequest(context.Background(), 7, i)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+		}
+	}
+	if len(seen) != 5 { // 3 direct (the same i for both credential kinds) + 2 net/http
+		t.Fatalf("%d distinct bodies, want 5: %v", len(seen), seen)
+	}
+	for b := range seen {
+		if len(b) != len(body) || strings.Contains(b, ph) {
+			t.Fatalf("body %q", b)
+		}
+	}
+	if !seen[`{"name": "k-0000000700000001"}`] {
+		t.Fatalf("no body for worker 7, request 1: %v", seen)
+	}
+	bad := bench.Scenario{Name: "bad", URL: srv.URL, Body: body, Unique: "short"}
+	if _, _, err := bench.DirectRoundTrip(bad, time.Second); err == nil {
+		t.Fatal("a short Unique was accepted")
+	}
+}

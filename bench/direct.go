@@ -25,9 +25,12 @@ type target struct {
 	// each with its CRLF; full is prefix, the empty line and the body:
 	// the whole request when there is no credential.
 	prefix, full, body []byte
+	// uniqueAt and uniqueLen locate Scenario.Unique in body (uniqueAt -1:
+	// none); each request fills it in.
+	uniqueAt, uniqueLen int
 }
 
-func newTarget(u *url.URL, body []byte, timeout time.Duration) *target {
+func newTarget(u *url.URL, body []byte, uniqueAt, uniqueLen int, timeout time.Duration) *target {
 	addr := u.Host
 	if u.Port() == "" {
 		addr = net.JoinHostPort(u.Hostname(), "80")
@@ -41,12 +44,14 @@ func newTarget(u *url.URL, body []byte, timeout time.Duration) *target {
 	p = append(p, "Content-Length: "+strconv.Itoa(len(body))+"\r\n"...)
 	full := append(append(slices.Clip(p), "\r\n"...), body...)
 	return &target{
-		addr:    addr,
-		dialer:  &net.Dialer{Timeout: min(5*time.Second, timeout), KeepAlive: 30 * time.Second, Control: loopbackOnly},
-		timeout: timeout,
-		prefix:  p,
-		full:    full,
-		body:    slices.Clone(body),
+		addr:      addr,
+		dialer:    &net.Dialer{Timeout: min(5*time.Second, timeout), KeepAlive: 30 * time.Second, Control: loopbackOnly},
+		timeout:   timeout,
+		prefix:    p,
+		full:      full,
+		body:      slices.Clone(body),
+		uniqueAt:  uniqueAt,
+		uniqueLen: uniqueLen,
 	}
 }
 
@@ -117,7 +122,7 @@ func (d *directConn) extendDeadline(ctx context.Context, timeout time.Duration) 
 // withCred) over the worker's connection, dialling one if it has none, and
 // returns the answer's status; its body is read into w.body. The
 // connection is dropped after an error or an answer that closes it.
-func (w *worker) doDirect(ctx context.Context, t *target, withCred bool, cred string) (int, error) {
+func (w *worker) doDirect(ctx context.Context, t *target, withCred bool, cred string, n, i int) (int, error) {
 	if w.dc == nil {
 		dc, err := t.dial(ctx)
 		if err != nil {
@@ -137,6 +142,13 @@ func (w *worker) doDirect(ctx context.Context, t *target, withCred bool, cred st
 		req = append(req, "\r\n\r\n"...)
 		req = append(req, t.body...)
 		w.req = req
+	} else if t.uniqueAt >= 0 {
+		req = append(w.req[:0], t.full...)
+		w.req = req
+	}
+	if t.uniqueAt >= 0 {
+		at := len(req) - len(t.body) + t.uniqueAt
+		fillUnique(req[at:at+t.uniqueLen], n, i)
 	}
 	if _, err := dc.conn.Write(req); err != nil {
 		return w.drop("write", err)

@@ -14,7 +14,7 @@ func DirectRoundTrip(sc Scenario, timeout time.Duration) (do func() string, stop
 	if err != nil {
 		return nil, nil, err
 	}
-	t := newTarget(u, sc.Body, timeout)
+	t := newTarget(u, sc.Body, sc.uniqueAt(), len(sc.Unique), timeout)
 	w := newWorker()
 	ctx, cancel := context.WithCancel(context.Background())
 	i := 0

@@ -57,7 +57,7 @@ type fakeTenant struct{ ID, Slug, Name string }
 type fakeKey struct {
 	ID, Name   string
 	ExpiresAt  *string
-	Identifier string
+	Identifier *string // nil: a key stored without one
 }
 
 // fakeServer is a small in-memory imitation of Latchkey's GraphQL API that
@@ -91,11 +91,11 @@ func newFakeServer(t *testing.T) *fakeServer {
 			{tenantOne, "tenant-one", "Tenant One"},
 		},
 		keys: []fakeKey{
-			{ID: "44444444-4444-4444-4444-444444444444", Name: "k1"},
-			{ID: "55555555-5555-5555-5555-555555555555", Name: "ci key", ExpiresAt: ptr("2030-01-01T00:00:00+00:00"), Identifier: "lku_…ci00"},
-			{ID: longKeyID, Name: "laptop", Identifier: longKeyIdent},
-			{ID: "77777777-0000-0000-0000-000000000001", Name: "twin", Identifier: "lku_…twn1"},
-			{ID: "77777777-0000-0000-0000-000000000002", Name: "twin", Identifier: "lku_…twn2"},
+			{ID: "44444444-4444-4444-4444-444444444444", Name: "k1", Identifier: ptr("lku_…x9Qz")},
+			{ID: "55555555-5555-5555-5555-555555555555", Name: "ci key", ExpiresAt: ptr("2030-01-01T00:00:00+00:00"), Identifier: ptr("lku_…ci00")},
+			{ID: longKeyID, Name: "laptop", Identifier: ptr(longKeyIdent)},
+			{ID: "77777777-0000-0000-0000-000000000001", Name: "twin", Identifier: ptr("lku_…twn1")},
+			{ID: "77777777-0000-0000-0000-000000000002", Name: "twin", Identifier: ptr("lku_…twn2")},
 		},
 		tokens:  []fakeKey{{ID: "66666666-6666-6666-6666-666666666666", Name: "old-runner"}},
 		access:  map[string]string{},
@@ -298,7 +298,7 @@ func (f *fakeServer) answer(r recorded) (int, string) {
 	case q == client.QueryAPIKeys:
 		rows := []map[string]any{}
 		for _, k := range f.keys {
-			rows = append(rows, map[string]any{"id": k.ID, "name": k.Name, "expires_at": k.ExpiresAt})
+			rows = append(rows, map[string]any{"id": k.ID, "name": k.Name, "identifier": k.Identifier, "expires_at": k.ExpiresAt})
 		}
 		return 200, data(map[string]any{"auth_api_key": rows})
 	case q == client.MutationDeleteAPIKey:

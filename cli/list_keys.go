@@ -50,8 +50,13 @@ func runListKeys(r *runner, o optionValues) error {
 		if k.ExpiresAt != nil && *k.ExpiresAt != "" {
 			expires = *k.ExpiresAt
 		}
-		rows[i] = []string{k.Name, k.ID, expires}
+		// Latchkey's column comes last, so Prefect's three keep their places.
+		identifier := "—" // a key stored before identifiers were
+		if k.Identifier != nil && *k.Identifier != "" {
+			identifier = *k.Identifier
+		}
+		rows[i] = []string{k.Name, k.ID, expires, identifier}
 	}
-	r.echo(tabulate([]string{"NAME", "ID", "EXPIRES AT"}, rows))
+	r.echo(tabulate([]string{"NAME", "ID", "EXPIRES AT", "IDENTIFIER"}, rows))
 	return nil
 }

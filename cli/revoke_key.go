@@ -59,7 +59,7 @@ func (r *runner) resolveKey(c *client.Client, arg string) (string, error) {
 	}
 	var ids []string
 	for _, k := range keys {
-		if (byIdentifier && k.Identifier == arg) || (!byIdentifier && k.Name == arg) {
+		if (byIdentifier && k.Identifier != nil && *k.Identifier == arg) || (!byIdentifier && k.Name == arg) {
 			ids = append(ids, k.ID)
 		}
 	}

@@ -126,7 +126,7 @@ func (r *runner) checkKey(s *session, st *statusJSON) {
 		return
 	}
 	for _, k := range keys {
-		if k.Identifier == st.APIKey.Identifier {
+		if k.Identifier != nil && *k.Identifier == st.APIKey.Identifier {
 			st.APIKey.ID, st.APIKey.Name, st.APIKey.ExpiresAt = k.ID, k.Name, k.ExpiresAt
 		}
 	}

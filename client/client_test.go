@@ -351,7 +351,7 @@ func TestTypedHelpers(t *testing.T) {
 		}, `{"data": {"create_api_key": {"key": "lku_new"}}}`, client.MutationCreateAPIKey,
 			`{"input": {"name": "k", "user_id": null, "expires_at": null, "default_tenant_id": "t2"}}`, `"lku_new"`},
 		{"APIKeys", func(c *client.Client) (any, error) { return c.APIKeys(ctx) },
-			`{"data": {"auth_api_key": [{"id": "1", "name": "a", "expires_at": null}]}}`, client.QueryAPIKeys, "null", `[{"id":"1","name":"a","expires_at":null}]`},
+			`{"data": {"auth_api_key": [{"id": "1", "name": "a", "identifier": "lku_…x9Qz", "expires_at": null}]}}`, client.QueryAPIKeys, "null", `[{"id":"1","name":"a","identifier":"lku_…x9Qz","expires_at":null}]`},
 		{"DeleteAPIKey", func(c *client.Client) (any, error) { return c.DeleteAPIKey(ctx, "1") },
 			`{"data": {"delete_api_key": {"success": false}}}`, client.MutationDeleteAPIKey, `{"input": {"key_id": "1"}}`, `false`},
 		{"CreateAPIToken", func(c *client.Client) (any, error) { return c.CreateAPIToken(ctx, "n", "RUNNER") },

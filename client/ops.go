@@ -36,8 +36,9 @@ const QueryUserDefaultTenant = "query {\n    user {\n        default_membership 
 // MutationCreateAPIKey is `prefect auth create-key`'s mutation.
 const MutationCreateAPIKey = "mutation($input: create_api_key_input!) {\n    create_api_key(input: $input) {\n        key\n    }\n}"
 
-// QueryAPIKeys is `prefect auth list-keys`' query.
-const QueryAPIKeys = "query {\n    auth_api_key {\n        id\n        name\n        expires_at\n    }\n}"
+// QueryAPIKeys is `prefect auth list-keys`' query, with Latchkey's
+// identifier (the key's prefix and last four characters) added.
+const QueryAPIKeys = "query {\n    auth_api_key {\n        id\n        name\n        identifier\n        expires_at\n    }\n}"
 
 // MutationDeleteAPIKey is `prefect auth revoke-key`'s mutation.
 const MutationDeleteAPIKey = "mutation($input: delete_api_key_input!) {\n    delete_api_key(input: $input) {\n        success\n    }\n}"
@@ -295,13 +296,10 @@ func (c *Client) CreateAPIKey(ctx context.Context, in CreateAPIKeyInput) (string
 
 // APIKey is a row of auth_api_key as list-keys selects it.
 type APIKey struct {
-	ID        string  `json:"id"`
-	Name      string  `json:"name"`
-	ExpiresAt *string `json:"expires_at"` // as the server formats it; nil: never
-
-	// Identifier is the key's non-secret identifier (prefix…last four),
-	// only from APIKeysWithIdentifiers.
-	Identifier string `json:"identifier,omitempty"`
+	ID         string  `json:"id"`
+	Name       string  `json:"name"`
+	Identifier *string `json:"identifier"` // "lku_…x9Qz"; nil: stored without one
+	ExpiresAt  *string `json:"expires_at"` // as the server formats it; nil: never
 }
 
 // APIKeys lists the caller's keys (and, for admins, service-account keys).

@@ -58,3 +58,14 @@ func (r *queryResolver) AuthAPIKey(ctx context.Context, where *AuthAPIKeyBoolExp
 		return keys, err
 	})
 }
+
+func (r *auth_api_keyResolver) Identifier(ctx context.Context, obj *latchkey.APIKey) (*string, error) {
+	if obj.Identifier == "" {
+		return nil, nil // stored before identifiers were
+	}
+	return &obj.Identifier, nil
+}
+
+func (r *resolver) Auth_api_key() Auth_api_keyResolver { return &auth_api_keyResolver{r} }
+
+type auth_api_keyResolver struct{ *resolver }

@@ -33,6 +33,7 @@ type ResolverRoot interface {
 	Query() QueryResolver
 	Api_token() Api_tokenResolver
 	Audit_event() Audit_eventResolver
+	Auth_api_key() Auth_api_keyResolver
 	Flow_run() Flow_runResolver
 	Log() LogResolver
 	Membership() MembershipResolver
@@ -132,6 +133,7 @@ type ComplexityRoot struct {
 		DefaultTenantID func(childComplexity int) int
 		ExpiresAt       func(childComplexity int) int
 		ID              func(childComplexity int) int
+		Identifier      func(childComplexity int) int
 		LastUsedAt      func(childComplexity int) int
 		Name            func(childComplexity int) int
 		UserID          func(childComplexity int) int
@@ -321,6 +323,9 @@ type Audit_eventResolver interface {
 	Action(ctx context.Context, obj *latchkey.AuditEvent) (string, error)
 
 	Details(ctx context.Context, obj *latchkey.AuditEvent) (any, error)
+}
+type Auth_api_keyResolver interface {
+	Identifier(ctx context.Context, obj *latchkey.APIKey) (*string, error)
 }
 type Flow_runResolver interface {
 	State(ctx context.Context, obj *latchkey.FlowRun) (string, error)
@@ -910,6 +915,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Auth_api_key.ID(childComplexity), true
+	case "auth_api_key.identifier":
+		if e.ComplexityRoot.Auth_api_key.Identifier == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Auth_api_key.Identifier(childComplexity), true
 	case "auth_api_key.last_used_at":
 		if e.ComplexityRoot.Auth_api_key.LastUsedAt == nil {
 			break
@@ -1835,6 +1846,8 @@ func (ec *executionContext) childFields_auth_api_key(ctx context.Context, field 
 		return ec.fieldContext_auth_api_key_id(ctx, field)
 	case "name":
 		return ec.fieldContext_auth_api_key_name(ctx, field)
+	case "identifier":
+		return ec.fieldContext_auth_api_key_identifier(ctx, field)
 	case "expires_at":
 		return ec.fieldContext_auth_api_key_expires_at(ctx, field)
 	case "created_at":
@@ -6018,6 +6031,29 @@ func (ec *executionContext) _auth_api_key_name(ctx context.Context, field graphq
 }
 func (ec *executionContext) fieldContext_auth_api_key_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("auth_api_key", field, false, false, "String")
+}
+
+func (ec *executionContext) _auth_api_key_identifier(ctx context.Context, field graphql.CollectedField, obj *latchkey.APIKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_auth_api_key_identifier(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Auth_api_key().Identifier(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_auth_api_key_identifier(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("auth_api_key", field, true, true, "String")
 }
 
 func (ec *executionContext) _auth_api_key_expires_at(ctx context.Context, field graphql.CollectedField, obj *latchkey.APIKey) (ret graphql.Marshaler) {
@@ -11385,42 +11421,48 @@ func (ec *executionContext) _auth_api_key(ctx context.Context, sel ast.Selection
 		case "id":
 			out.Values[i] = ec._auth_api_key_id(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "name":
 			out.Values[i] = ec._auth_api_key_name(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "identifier":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._auth_api_key_identifier(ctx, field, obj)
+				})
 		case "expires_at":
 			out.Values[i] = ec._auth_api_key_expires_at(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "created_at":
 			out.Values[i] = ec._auth_api_key_created_at(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "last_used_at":
 			out.Values[i] = ec._auth_api_key_last_used_at(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "user_id":
 			out.Values[i] = ec._auth_api_key_user_id(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "created_by_user_id":
 			out.Values[i] = ec._auth_api_key_created_by_user_id(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "default_tenant_id":
 			out.Values[i] = ec._auth_api_key_default_tenant_id(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))

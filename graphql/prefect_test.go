@@ -545,3 +545,29 @@ func TestPrefect_CreateTenantServerBackend(t *testing.T) {
 		}
 	}
 }
+
+// identifier is the key's stored prefix and last four characters, and null
+// for a key stored without one.
+func TestAPIKey_Identifier(t *testing.T) {
+	e := MustNewEnv(t)
+	e.APIKeys.FindAPIKeysFn = func(ctx context.Context, f latchkey.APIKeyFilter) ([]*latchkey.APIKey, int, error) {
+		return []*latchkey.APIKey{
+			{ID: keyID, Name: "k1", Identifier: "lku_…x9Qz", UserID: userID, CreatedAt: created},
+			{ID: "88888888-8888-8888-8888-888888888888", Name: "old", UserID: userID, CreatedAt: created},
+		}, 2, nil
+	}
+	resp := e.Query(t, `query { auth_api_key { id identifier } }`, nil)
+	var data struct {
+		AuthAPIKey []map[string]any `json:"auth_api_key"`
+	}
+	resp.MustData(t, &data)
+	if len(data.AuthAPIKey) != 2 {
+		t.Fatalf("keys = %v", data.AuthAPIKey)
+	}
+	if got := data.AuthAPIKey[0]["identifier"]; got != "lku_…x9Qz" {
+		t.Errorf("identifier = %v, want lku_…x9Qz", got)
+	}
+	if v, ok := data.AuthAPIKey[1]["identifier"]; !ok || v != nil {
+		t.Errorf("identifier of an old key = %v (present %v), want null", v, ok)
+	}
+}

@@ -37,7 +37,9 @@ func TestSchema_APIKeyHasNoKeyMaterial(t *testing.T) {
 		names = append(names, f.Name)
 	}
 	slices.Sort(names)
-	want := []string{"created_at", "created_by_user_id", "default_tenant_id", "expires_at", "id", "last_used_at", "name", "user_id"}
+	// identifier is the non-secret prefix and last four characters
+	// (latchkey.SecretIdentifier), never more of the key.
+	want := []string{"created_at", "created_by_user_id", "default_tenant_id", "expires_at", "id", "identifier", "last_used_at", "name", "user_id"}
 	if !slices.Equal(names, want) {
 		t.Errorf("auth_api_key fields = %v, want %v", names, want)
 	}

@@ -17,14 +17,22 @@ type expirationChoice struct {
 	Days  int
 }
 
+// expirationChoices are the expiration options, as GitHub offers them:
+// 30 days by default, and no expiration only when chosen, with a warning.
 var expirationChoices = []expirationChoice{
-	{"never", "No expiration", 0},
 	{"7d", "7 days", 7},
 	{"30d", "30 days", 30},
 	{"90d", "90 days", 90},
 	{"365d", "1 year", 365},
 	{"custom", "On a date…", 0},
+	{"never", "No expiration", 0},
 }
+
+// defaultExpiration is the expiration choice a new form starts with.
+const defaultExpiration = "30d"
+
+// expiresSoon is how close to its expiry a key is marked "Expires soon".
+const expiresSoon = 7 * 24 * time.Hour
 
 // keyForm is the state of a create-key form, kept when it is shown again
 // with an error.
@@ -33,6 +41,26 @@ type keyForm struct {
 	Expires   string // an expirationChoice value
 	ExpiresOn string // YYYY-MM-DD, for "custom"
 	TenantID  string
+
+	// The error of the last submission, and the field it is about.
+	Error      string
+	ErrorField string
+}
+
+// values returns the form's fields for formError.
+func (f keyForm) values() map[string]string {
+	return map[string]string{"name": f.Name, "expires": f.Expires, "expires_on": f.ExpiresOn, "tenant_id": f.TenantID}
+}
+
+// keyFormOf returns the create-key form of page p: the values and error of
+// a submission that failed, or an empty form.
+func keyFormOf(p *page) keyForm {
+	if p.Form == nil {
+		return keyForm{Expires: defaultExpiration}
+	}
+	f := readKeyForm(p.Form)
+	f.Error, f.ErrorField = p.Error, p.ErrorField
+	return f
 }
 
 // Choices returns the expiration options.
@@ -41,10 +69,12 @@ func (keyForm) Choices() []expirationChoice { return expirationChoices }
 // keyRow is a key as lists show it.
 type keyRow struct {
 	*latchkey.APIKey
-	Expired    bool
-	TenantName string
-	RevokeURL  string
-	RollURL    string // see keyroll.go
+	Expired     bool
+	ExpiresSoon bool // within expiresSoon, not yet expired
+	New         bool // just created: highlighted
+	TenantName  string
+	RevokeURL   string
+	RollURL     string // see keyroll.go
 }
 
 // keysData is the personal API keys page's data.
@@ -61,32 +91,55 @@ type keyCreatedData struct {
 	TenantName string
 	BackURL    string
 	BackText   string
+
+	// For a service-account key: how to start an agent with it.
+	AgentCommand        string // latchkey agent local start …
+	PrefectAgentCommand string // PREFECT__CLOUD__AGENT__AUTH_TOKEN=… prefect agent local start
 }
 
 // parseExpiration reads the expiration fields of a create-key form. A
 // filled-in date wins over the select, so the form also works without the
-// script that hides the date field.
-func (u *ui) parseExpiration(f keyForm) (*time.Time, error) {
-	if f.ExpiresOn != "" && (f.Expires == "custom" || f.Expires == "never" || f.Expires == "") {
+// script that hides the date field. An error names the field it is about.
+func (u *ui) parseExpiration(f keyForm) (*time.Time, string, error) {
+	if f.ExpiresOn != "" {
 		d, err := time.Parse("2006-01-02", f.ExpiresOn)
 		if err != nil {
-			return nil, latchkey.Errorf(latchkey.EINVALID, "Enter the expiration date as YYYY-MM-DD.")
+			return nil, "expires_on", latchkey.Errorf(latchkey.EINVALID, "Enter the expiration date as YYYY-MM-DD.")
+		} else if !d.After(u.Now()) {
+			return nil, "expires_on", latchkey.Errorf(latchkey.EINVALID, "The expiration date must be in the future: choose a later day.")
 		}
-		return &d, nil
+		return &d, "", nil
 	}
 	if f.Expires == "custom" {
-		return nil, latchkey.Errorf(latchkey.EINVALID, "Choose the expiration date.")
+		return nil, "expires_on", latchkey.Errorf(latchkey.EINVALID, "Choose the expiration date.")
+	}
+	if f.Expires == "" {
+		f.Expires = defaultExpiration
 	}
 	for _, c := range expirationChoices {
-		if c.Value == f.Expires || (f.Expires == "" && c.Value == "never") {
+		if c.Value == f.Expires {
 			if c.Days == 0 {
-				return nil, nil
+				return nil, "", nil
 			}
 			t := u.Now().UTC().Truncate(time.Second).AddDate(0, 0, c.Days)
-			return &t, nil
+			return &t, "", nil
 		}
 	}
-	return nil, latchkey.Errorf(latchkey.EINVALID, "Choose an expiration from the list.")
+	return nil, "expires", latchkey.Errorf(latchkey.EINVALID, "Choose an expiration from the list.")
+}
+
+// createKeyError answers a create-key form whose key could not be
+// created: back to the form's page with the error at its field.
+func (u *ui) createKeyError(w http.ResponseWriter, r *http.Request, path string, f keyForm, field string, err error) {
+	u.logError(r, "create api key", err)
+	msg := latchkey.ErrorMessage(err)
+	switch latchkey.ErrorCode(err) {
+	case latchkey.EINTERNAL:
+		msg, field = "The key could not be created. Try again in a moment.", ""
+	case latchkey.ECONFLICT:
+		field = "name" // the owner has a key of that name
+	}
+	u.formError(w, r, path, msg, field, f.values())
 }
 
 func readKeyForm(v url.Values) keyForm {
@@ -98,8 +151,9 @@ func readKeyForm(v url.Values) keyForm {
 	}
 }
 
-// rows turns keys into list rows.
-func (u *ui) rows(keys []*latchkey.APIKey, tenants []*latchkey.Tenant, revokeURL func(*latchkey.APIKey) string) []keyRow {
+// rows turns keys into list rows; the key with id created, if any, is
+// highlighted as new.
+func (u *ui) rows(keys []*latchkey.APIKey, tenants []*latchkey.Tenant, revokeURL func(*latchkey.APIKey) string, created string) []keyRow {
 	names := map[string]string{}
 	for _, t := range tenants {
 		names[t.ID] = t.Name
@@ -107,7 +161,11 @@ func (u *ui) rows(keys []*latchkey.APIKey, tenants []*latchkey.Tenant, revokeURL
 	now := u.Now()
 	out := make([]keyRow, len(keys))
 	for i, k := range keys {
-		out[i] = keyRow{APIKey: k, Expired: k.Expired(now), TenantName: names[k.DefaultTenantID], RevokeURL: revokeURL(k)}
+		out[i] = keyRow{
+			APIKey: k, Expired: k.Expired(now), TenantName: names[k.DefaultTenantID], RevokeURL: revokeURL(k),
+			ExpiresSoon: !k.Expired(now) && k.ExpiresAt != nil && k.ExpiresAt.Sub(now) <= expiresSoon,
+			New:         created != "" && k.ID == created,
+		}
 		out[i].RollURL = rollURL(out[i].RevokeURL)
 		if out[i].TenantName == "" {
 			out[i].TenantName = k.DefaultTenantID
@@ -129,45 +187,40 @@ func (u *ui) findOwnKeys(ctx context.Context, a *latchkey.Auth) ([]*latchkey.API
 	return keys, err
 }
 
-// renderKeys renders the personal keys page, with form f and an error, if any.
-func (u *ui) renderKeys(w http.ResponseWriter, r *http.Request, p *page, status int, f keyForm) {
+func (u *ui) handleKeys(w http.ResponseWriter, r *http.Request, p *page) {
 	keys, err := u.findOwnKeys(r.Context(), p.Auth)
 	if err != nil {
 		u.fail(w, r, p, "find api keys", err)
 		return
 	}
+	f := keyFormOf(p)
 	if f.TenantID == "" {
 		f.TenantID = p.Auth.TenantID
 	}
 	p.Title, p.Nav = "API keys", "keys"
-	p.Data = keysData{Keys: u.rows(keys, p.Tenants, personalRevokeURL), Form: f}
-	u.render(w, r, status, "keys", p)
-}
-
-func (u *ui) handleKeys(w http.ResponseWriter, r *http.Request, p *page) {
-	u.renderKeys(w, r, p, http.StatusOK, keyForm{Expires: "never"})
+	p.Data = keysData{Keys: u.rows(keys, p.Tenants, personalRevokeURL, r.URL.Query().Get("created")), Form: f}
+	u.render(w, r, http.StatusOK, "keys", p)
 }
 
 func (u *ui) handleCreateKey(w http.ResponseWriter, r *http.Request, p *page) {
 	f := readKeyForm(r.PostForm)
-	expires, err := u.parseExpiration(f)
-	if err != nil {
-		p.Error = latchkey.ErrorMessage(err)
-		u.renderKeys(w, r, p, statusOf(err), f)
+	key := &latchkey.APIKey{Name: f.Name, DefaultTenantID: f.TenantID}
+	if err := key.Validate(); err != nil {
+		u.createKeyError(w, r, "/ui/keys", f, "name", err)
 		return
 	}
-	key := &latchkey.APIKey{Name: f.Name, DefaultTenantID: f.TenantID, ExpiresAt: expires}
+	expires, field, err := u.parseExpiration(f)
+	if err != nil {
+		u.createKeyError(w, r, "/ui/keys", f, field, err)
+		return
+	}
+	key.ExpiresAt = expires
 	if key.DefaultTenantID == "" {
 		key.DefaultTenantID = p.Auth.TenantID
 	}
 	secret, err := u.APIKeys.CreateAPIKey(r.Context(), key)
 	if err != nil {
-		u.logError(r, "create api key", err)
-		p.Error = latchkey.ErrorMessage(err)
-		if latchkey.ErrorCode(err) == latchkey.EINTERNAL {
-			p.Error = "The key could not be created. Try again in a moment."
-		}
-		u.renderKeys(w, r, p, statusOf(err), f)
+		u.createKeyError(w, r, "/ui/keys", f, "tenant_id", err)
 		return
 	}
 	tenantName := key.DefaultTenantID
@@ -178,16 +231,23 @@ func (u *ui) handleCreateKey(w http.ResponseWriter, r *http.Request, p *page) {
 	}
 	u.renderKeyCreated(w, r, p, keyCreatedData{
 		Key: key, Secret: secret, Owner: "you", TenantName: tenantName,
-		BackURL: "/ui/keys", BackText: "Done, back to your API keys",
+		BackURL: createdURL("/ui/keys", key), BackText: "Done, back to your API keys",
 	})
 }
 
+// createdURL is the list at path with key highlighted as new.
+func createdURL(path string, key *latchkey.APIKey) string {
+	return path + "?created=" + url.QueryEscape(key.ID) + "#key-" + url.PathEscape(key.ID)
+}
+
 // renderKeyCreated renders the show-once page of a new key. It is the
-// response to the POST itself, never stored and never cached.
+// response to the POST itself, never stored and never cached. The list
+// the page leads back to greets the user with a notice about the new key.
 func (u *ui) renderKeyCreated(w http.ResponseWriter, r *http.Request, p *page, d keyCreatedData) {
 	p.Title = "API key created"
 	p.Data = d
 	w.Header().Set("Pragma", "no-cache")
+	u.setFlash(w, r, "API key “"+d.Key.Name+"” ("+d.Key.Identifier+") created. It is highlighted below.")
 	u.render(w, r, http.StatusOK, "keycreated", p)
 }
 

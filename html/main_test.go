@@ -216,6 +216,17 @@ func (b *Browser) Follow(p *Page) *Page {
 	return b.Get(p.Header.Get("Location"))
 }
 
+// PostBack submits a form that fails: the answer must redirect back to
+// the form's page (POST, redirect, GET), which it returns.
+func (b *Browser) PostBack(path string, form url.Values, back string) *Page {
+	b.tb.Helper()
+	p := b.Post(path, form)
+	if got := p.Header.Get("Location"); p.StatusCode != http.StatusSeeOther || got != back {
+		b.tb.Fatalf("POST %s: status %d to %q, want 303 to %q; body:\n%s", path, p.StatusCode, got, back, p.Body)
+	}
+	return b.Follow(p).MustStatus(b.tb, http.StatusOK)
+}
+
 var csrfRE = regexp.MustCompile(`name="csrf_token" value="([^"]+)"`)
 
 // CSRF returns the CSRF token of the first form on p.

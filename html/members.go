@@ -59,22 +59,30 @@ func (u *ui) renderMembers(w http.ResponseWriter, r *http.Request, p *page, stat
 }
 
 func (u *ui) handleMembers(w http.ResponseWriter, r *http.Request, p *page) {
-	u.renderMembers(w, r, p, http.StatusOK, "", "")
+	u.renderMembers(w, r, p, http.StatusOK, p.Form.Get("email"), latchkey.Role(p.Form.Get("role")))
 }
 
 func (u *ui) handleAddMember(w http.ResponseWriter, r *http.Request, p *page) {
 	email := strings.TrimSpace(r.PostForm.Get("email"))
 	role := latchkey.Role(r.PostForm.Get("role"))
+	values := map[string]string{"email": email, "role": string(role)}
 	if email == "" {
-		p.Error = "Enter the new member's email address."
-		u.renderMembers(w, r, p, http.StatusBadRequest, email, role)
+		u.formError(w, r, "/ui/team/members", "Enter the new member's email address.", "email", values)
 		return
 	}
 	m, err := u.Memberships.CreateMembership(r.Context(), latchkey.MembershipCreate{Email: email, Role: role})
 	if err != nil {
 		u.logError(r, "add member", err)
-		p.Error = latchkey.ErrorMessage(err)
-		u.renderMembers(w, r, p, statusOf(err), email, role)
+		msg, field := latchkey.ErrorMessage(err), "email"
+		switch {
+		case latchkey.ErrorCode(err) == latchkey.EINTERNAL:
+			msg, field = "The member could not be added. Try again in a moment.", ""
+		case latchkey.ErrorCode(err) == latchkey.EFORBIDDEN:
+			field = ""
+		case role != "" && !role.Valid():
+			field = "role"
+		}
+		u.formError(w, r, "/ui/team/members", msg, field, values)
 		return
 	}
 	// Only a user created just now gets a set-password link here; existing
@@ -128,8 +136,7 @@ func (u *ui) handleChangeRole(w http.ResponseWriter, r *http.Request, p *page) {
 	role := latchkey.Role(r.PostForm.Get("role"))
 	if _, err := u.Memberships.UpdateMembershipRole(r.Context(), m.ID, role); err != nil {
 		u.logError(r, "change role", err)
-		p.Error = m.User.Email + ": " + latchkey.ErrorMessage(err)
-		u.renderMembers(w, r, p, statusOf(err), "", "")
+		u.formError(w, r, "/ui/team/members", m.User.Email+": "+latchkey.ErrorMessage(err), "role-"+m.ID, nil)
 		return
 	}
 	u.setFlash(w, r, m.User.Email+" is now "+strings.ToLower(roleLabel(role))+".")
@@ -175,8 +182,7 @@ func (u *ui) handleRemoveMember(w http.ResponseWriter, r *http.Request, p *page)
 	}
 	if err := u.Memberships.DeleteMembership(r.Context(), m.ID); err != nil {
 		u.logError(r, "remove member", err)
-		p.Error = m.User.Email + ": " + latchkey.ErrorMessage(err)
-		u.renderMembers(w, r, p, statusOf(err), "", "")
+		u.formError(w, r, "/ui/team/members", m.User.Email+": "+latchkey.ErrorMessage(err), "", nil)
 		return
 	}
 	u.setFlash(w, r, m.User.Email+" was removed from "+p.Tenant.Name+".")

@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"html/template"
 	"io/fs"
+	"math"
 	"net/http"
+	"net/url"
 	"path"
+	"strconv"
 	"strings"
 	"time"
 
@@ -21,7 +24,12 @@ type templateSet struct {
 // parsePages parses every page template together with layout.html and
 // _partials.html, one set per page, so each page defines its own
 // "content" block.
-func parsePages() (map[string]*templateSet, error) {
+// now is the clock of the relative times pages show ("in 3 days").
+func parsePages(now func() time.Time) (map[string]*templateSet, error) {
+	fm := template.FuncMap{"relative": func(t time.Time) string { return relativeTime(t, now()) }}
+	for k, v := range funcs {
+		fm[k] = v
+	}
 	names, err := fs.Glob(templateFS, "templates/*.html")
 	if err != nil {
 		return nil, err
@@ -32,7 +40,7 @@ func parsePages() (map[string]*templateSet, error) {
 		if base == "layout.html" || strings.HasPrefix(base, "_") {
 			continue
 		}
-		t, err := template.New(base).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/_partials.html", name)
+		t, err := template.New(base).Funcs(fm).ParseFS(templateFS, "templates/layout.html", "templates/_partials.html", name)
 		if err != nil {
 			return nil, fmt.Errorf("parse %s: %w", base, err)
 		}
@@ -55,6 +63,50 @@ var allRoles = []latchkey.Role{latchkey.RoleTenantAdmin, latchkey.RoleUser, latc
 
 func formatDate(t time.Time) string     { return t.UTC().Format("Jan 2, 2006") }
 func formatDateTime(t time.Time) string { return t.UTC().Format("Jan 2, 2006 15:04 UTC") }
+
+// relativeTime says when t is from now, in the largest whole unit that
+// fits ("in 3 days", "2 hours ago", "just now"). Pages show the exact UTC
+// time next to it, in the title.
+func relativeTime(t, now time.Time) string {
+	d := t.Sub(now)
+	future := d > 0
+	if !future {
+		d = -d
+	}
+	var n int
+	var unit string
+	switch {
+	case d < time.Minute:
+		if future {
+			return "in less than a minute"
+		}
+		return "just now"
+	case d < time.Hour:
+		n, unit = int(d/time.Minute), "minute"
+	case d < 24*time.Hour:
+		n, unit = int(math.Round(float64(d)/float64(time.Hour))), "hour"
+	case d < 60*24*time.Hour:
+		n, unit = int(math.Round(float64(d)/float64(24*time.Hour))), "day"
+	case d < 365*24*time.Hour:
+		n, unit = int(math.Round(float64(d)/float64(30*24*time.Hour))), "month"
+	default:
+		n, unit = int(math.Round(float64(d)/float64(365*24*time.Hour))), "year"
+	}
+	if unit == "hour" && n == 24 {
+		n, unit = 1, "day"
+	}
+	if unit == "month" && n == 12 {
+		n, unit = 1, "year"
+	}
+	text := strconv.Itoa(n) + " " + unit
+	if n != 1 {
+		text += "s"
+	}
+	if future {
+		return "in " + text
+	}
+	return text + " ago"
+}
 
 // roleLabel names a role for people.
 func roleLabel(r latchkey.Role) string {
@@ -85,7 +137,22 @@ type page struct {
 	Flash string // a notice from the previous request
 	Error string // what went wrong with the submitted form
 
+	// ErrorField names the form field Error is about ("" for the form as
+	// a whole): the field is marked aria-invalid, shows the error and
+	// gets the focus.
+	ErrorField string
+	// Form holds the values of the submitted form that failed, kept for
+	// the page it was sent back to (POST, redirect, GET).
+	Form url.Values
+
 	Data any // the page's own data
+}
+
+// TopError reports whether Error shows above the page rather than at its
+// field. Fields in table rows (a member's role) have no room for it: they
+// point at the notice on top instead.
+func (p *page) TopError() bool {
+	return p.Error != "" && (p.ErrorField == "" || strings.HasPrefix(p.ErrorField, "role-"))
 }
 
 // render writes page name with status. Rendering into a buffer first means

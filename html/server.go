@@ -15,11 +15,13 @@ import (
 	"crypto/sha256"
 	"embed"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -38,6 +40,7 @@ const (
 	SessionCookie = lkhttp.SessionCookie // the session secret (lkc_…)
 	TenantCookie  = lkhttp.TenantCookie  // the tenant the user acts in
 	flashCookie   = "latchkey_flash"     // a one-shot notice after a redirect
+	formCookie    = "latchkey_form"      // a failed form's error and values, after a redirect
 	preCookie     = "latchkey_pre"       // binds the CSRF token of sign-in forms
 	cookiePath    = "/ui/"
 )
@@ -122,7 +125,7 @@ func (s *Server) Handler() http.Handler {
 			panic(fmt.Sprintf("html: device key: %v", err))
 		}
 	}
-	pages, err := parsePages()
+	pages, err := parsePages(s.Now)
 	if err != nil {
 		panic(fmt.Sprintf("html: %v", err))
 	}
@@ -292,6 +295,58 @@ func (u *ui) takeFlash(w http.ResponseWriter, r *http.Request) string {
 		return ""
 	}
 	return string(b)
+}
+
+// formState is what a failed form sends back to its page: the error, the
+// field it is about, and the values entered (never a password or a
+// secret), for the page the browser is redirected to.
+type formState struct {
+	Path   string            `json:"p"`
+	Error  string            `json:"e"`
+	Field  string            `json:"f,omitempty"`
+	Values map[string]string `json:"v,omitempty"`
+}
+
+// maxFormCookie bounds the form cookie; browsers keep 4 kB per cookie.
+const maxFormCookie = 3800
+
+// formError answers a form that failed with a redirect to path (POST,
+// redirect, GET: reloading the page does not send the form again), which
+// shows msg at field with the values entered. Values that do not fit in a
+// cookie are dropped; the error always fits.
+func (u *ui) formError(w http.ResponseWriter, r *http.Request, path, msg, field string, values map[string]string) {
+	st := formState{Path: path, Error: msg, Field: field, Values: values}
+	b, _ := json.Marshal(st)
+	if len(b)*4/3 > maxFormCookie {
+		st.Values = nil
+		b, _ = json.Marshal(st)
+	}
+	if len(b)*4/3 <= maxFormCookie {
+		u.setCookie(w, r, formCookie, base64.RawURLEncoding.EncodeToString(b), u.Now().Add(5*time.Minute))
+	}
+	redirect(w, r, path)
+}
+
+// takeFormState fills in p from the form state, if it is meant for this
+// page, and clears it.
+func (u *ui) takeFormState(w http.ResponseWriter, r *http.Request, p *page) {
+	c, err := r.Cookie(formCookie)
+	if err != nil {
+		return
+	}
+	// Read once, wherever: the redirect goes straight to its page, and an
+	// error must not turn up later on a page visited again.
+	u.clearCookie(w, r, formCookie)
+	var st formState
+	b, err := base64.RawURLEncoding.DecodeString(c.Value)
+	if err != nil || len(b) > maxFormCookie || json.Unmarshal(b, &st) != nil || st.Path != r.URL.Path {
+		return
+	}
+	p.Error, p.ErrorField = st.Error, st.Field
+	p.Form = url.Values{}
+	for k, v := range st.Values {
+		p.Form.Set(k, v)
+	}
 }
 
 // redirect answers a POST with 303 See Other (POST-redirect-GET).

@@ -29,7 +29,7 @@ func mustFind(tb testing.TB, pattern, s string) string {
 // keyID returns the id of the key listed with name on a keys table.
 func keyID(tb testing.TB, p *Page, name string) string {
 	tb.Helper()
-	return mustFind(tb, `<tr data-key-id="([^"]+)">\s*<th scope="row" data-label="Name">`+regexp.QuoteMeta(name)+`</th>`, p.Body)
+	return mustFind(tb, `<tr id="key-[^"]+" data-key-id="([^"]+)"[^>]*>\s*<th scope="row" data-label="Name">`+regexp.QuoteMeta(name)+`[ <]`, p.Body)
 }
 
 // setCookieHeader returns the Set-Cookie line for name.
@@ -242,13 +242,20 @@ func TestPersonalKeys(t *testing.T) {
 		keys := b.SignIn("admin@example.com", AdminPassword)
 		token := keys.CSRF(t)
 
-		// Form errors come back as readable messages, the form kept.
-		b.Post("/ui/keys", url.Values{"csrf_token": {token}, "name": {""}}).
-			MustStatus(t, http.StatusBadRequest).MustContain(t, "API key name required.", `id="create-key-form"`)
-		b.Post("/ui/keys", url.Values{"csrf_token": {token}, "name": {"old"}, "expires": {"custom"}, "expires_on": {"2020-01-01"}}).
-			MustStatus(t, http.StatusBadRequest).MustContain(t, "Expiration must be in the future.", `value="old"`, `value="2020-01-01"`)
-		b.Post("/ui/keys", url.Values{"csrf_token": {token}, "name": {"x"}, "expires": {"custom"}}).
-			MustStatus(t, http.StatusBadRequest).MustContain(t, "Choose the expiration date.")
+		// Form errors come back, after a redirect, as readable messages at
+		// their field, the form kept; a reload does not show them again.
+		b.PostBack("/ui/keys", url.Values{"csrf_token": {token}, "name": {""}}, "/ui/keys").
+			MustContain(t, `<p class="field-error" id="name-error">API key name required.</p>`, `id="create-key-form"`,
+				`aria-describedby="name-error name-hint" aria-invalid="true" autofocus`).
+			MustNotContain(t, `id="form-error"`)
+		b.Get("/ui/keys").MustNotContain(t, "API key name required.", `aria-invalid`)
+		b.PostBack("/ui/keys", url.Values{"csrf_token": {token}, "name": {"old"}, "expires": {"custom"}, "expires_on": {"2020-01-01"}}, "/ui/keys").
+			MustContain(t, `id="expires-on-error">The expiration date must be in the future`, `value="old"`, `value="2020-01-01"`)
+		b.PostBack("/ui/keys", url.Values{"csrf_token": {token}, "name": {"x"}, "expires": {"custom"}}, "/ui/keys").
+			MustContain(t, `id="expires-on-error">Choose the expiration date.`)
+
+		// A new form expires in 30 days unless told otherwise.
+		b.Get("/ui/keys").MustContain(t, `<option value="30d" selected>30 days</option>`, `id="no-expiry-warning" data-no-expiry-warning hidden`)
 
 		created := b.Post("/ui/keys", url.Values{"csrf_token": {token}, "name": {"laptop <cli>"}, "expires": {"30d"}, "tenant_id": {e.Fixture.Tenant.ID}})
 		created.MustStatus(t, http.StatusOK).MustContain(t, "It will not be shown again", "laptop &lt;cli&gt;", "Feb 1, 2030", `data-copy="secret"`)
@@ -263,9 +270,27 @@ func TestPersonalKeys(t *testing.T) {
 			t.Fatalf("key acts as %s in %s", a.User.ID, a.TenantID)
 		}
 
-		// The list shows the key, never its text.
-		list := b.Get("/ui/keys").MustStatus(t, http.StatusOK).MustContain(t, "laptop &lt;cli&gt;", "Feb 1, 2030 03:04 UTC").MustNotContain(t, secret)
+		identifier := secret[:4] + "…" + secret[len(secret)-4:]
+		created.MustContain(t, `<code class="identifier" translate="no">`+identifier+`</code>`)
+
+		// Done leads back to the list, which announces the key and
+		// highlights its row. The list shows the key's identifier, never
+		// its text, and times relative to now with the exact time in the title.
+		done := mustFind(t, `href="([^"]+)" id="done-link"`, created.Body)
+		list := b.Get(strings.ReplaceAll(done, "&amp;", "&")).MustStatus(t, http.StatusOK).
+			MustContain(t, "API key “laptop &lt;cli&gt;” ("+identifier+") created.", `class="row-new" data-new tabindex="-1"`,
+				`<code class="identifier" translate="no">`+identifier+`</code>`,
+				`title="Feb 1, 2030 03:04 UTC">in 30 days</time>`, `>just now</time>`).
+			MustNotContain(t, secret)
 		id := keyID(t, list, "laptop &lt;cli&gt;")
+		if !strings.Contains(done, "created="+id) {
+			t.Fatalf("done link %q does not name key %s", done, id)
+		}
+		b.Get("/ui/keys").MustNotContain(t, "row-new", "created.")
+
+		// A second key of that name is refused, at the name field.
+		b.PostBack("/ui/keys", url.Values{"csrf_token": {token}, "name": {"laptop <cli>"}, "expires": {"7d"}}, "/ui/keys").
+			MustContain(t, `id="name-error">You already have an API key named “laptop &lt;cli&gt;”.`, `value="laptop &lt;cli&gt;"`, `<option value="7d" selected>`)
 
 		// Revoke: a confirmation page (the no-script path), then the POST.
 		b.Get("/ui/keys/"+id+"/revoke").MustStatus(t, http.StatusOK).MustContain(t, "Revoke API key “laptop &lt;cli&gt;”?", `action="/ui/keys/`+id+`/revoke"`)
@@ -300,10 +325,13 @@ func TestPersonalKeys_EmptyState(t *testing.T) {
 		keys := b.SignIn("carol@example.com", "carol password 1")
 		keys.MustContain(t, "You have no API keys yet.", "Create one below").MustNotContain(t, `<table id="keys"`)
 
-		// Read-only users manage their own keys.
+		// Read-only users manage their own keys. Without an expiration
+		// a key expires in 30 days; "never" must be chosen.
 		created := b.Post("/ui/keys", url.Values{"csrf_token": {keys.CSRF(t)}, "name": {"reader"}})
-		created.MustStatus(t, http.StatusOK).MustContain(t, "does not expire")
-		b.Get("/ui/keys").MustContain(t, "reader", "Never").MustNotContain(t, "You have no API keys yet.")
+		created.MustStatus(t, http.StatusOK).MustContain(t, "until", clock.Now().AddDate(0, 0, 30).Format("Jan 2, 2006"))
+		created = b.Post("/ui/keys", url.Values{"csrf_token": {keys.CSRF(t)}, "name": {"forever"}, "expires": {"never"}})
+		created.MustStatus(t, http.StatusOK).MustContain(t, "never expires")
+		b.Get("/ui/keys").MustContain(t, "reader", "forever", "Never").MustNotContain(t, "You have no API keys yet.")
 	})
 }
 
@@ -383,8 +411,8 @@ func TestServiceAccounts(t *testing.T) {
 		list := b.Get("/ui/team/service-accounts").MustStatus(t, http.StatusOK)
 		list.MustContain(t, "No service accounts yet.", `aria-current="page">Service accounts`)
 
-		b.Post("/ui/team/service-accounts", url.Values{"csrf_token": {token}, "name": {""}}).
-			MustStatus(t, http.StatusBadRequest).MustContain(t, "Service account name required.")
+		b.PostBack("/ui/team/service-accounts", url.Values{"csrf_token": {token}, "name": {""}}, "/ui/team/service-accounts").
+			MustContain(t, `id="sa-name-error">Service account name required.`)
 
 		p := b.Post("/ui/team/service-accounts", url.Values{"csrf_token": {token}, "name": {"ci agent"}, "role": {"USER"}}).MustStatus(t, http.StatusSeeOther)
 		saURL := p.Header.Get("Location")
@@ -406,7 +434,23 @@ func TestServiceAccounts(t *testing.T) {
 
 		page := b.Get(saURL).MustStatus(t, http.StatusOK).MustContain(t, "build-01", "Jan 9, 2030 03:04 UTC").MustNotContain(t, secret)
 		id := keyID(t, page, "build-01")
-		b.Get("/ui/team/service-accounts").MustContain(t, `<a href="`+saURL+`">ci agent</a>`, `<td data-label="API keys">1</td>`)
+		b.Get("/ui/team/service-accounts").MustContain(t, `<a href="`+saURL+`">ci agent</a>`,
+			`<td data-label="API keys">1 <span class="badge badge-warn">1 expiring soon</span></td>`)
+		page.MustContain(t, `<span class="badge badge-warn">Expires soon</span>`, `class=" row-expiring"`,
+			"latchkey agent local start --api "+e.Server.URL+" -t KEY")
+		created.MustContain(t, "latchkey agent local start --api "+e.Server.URL+" -t "+secret,
+			"PREFECT__CLOUD__API="+e.Server.URL+" PREFECT__CLOUD__AGENT__AUTH_TOKEN="+secret+" prefect agent local start")
+
+		// The name is taken in this tenant.
+		b.PostBack("/ui/team/service-accounts", url.Values{"csrf_token": {token}, "name": {"ci agent"}, "role": {"READ_ONLY_USER"}}, "/ui/team/service-accounts").
+			MustContain(t, `id="sa-name-error">A service account named “ci agent” already exists in this tenant.`, `value="ci agent"`,
+				`<option value="READ_ONLY_USER" selected>`)
+
+		// Expired keys are marked as such, in the account's list and page.
+		clock.Add(8 * 24 * time.Hour)
+		token = b.SignIn("admin@example.com", AdminPassword).CSRF(t) // the session has expired
+		b.Get(saURL).MustContain(t, `<span class="badge badge-danger">Expired</span>`, `class=" row-expired"`, `>1 day ago</time>`)
+		b.Get("/ui/team/service-accounts").MustContain(t, `<span class="badge badge-danger">1 expired</span>`)
 
 		// The admin's own key list does not mix in service-account keys.
 		b.Get("/ui/keys").MustNotContain(t, "build-01")
@@ -461,8 +505,8 @@ func TestMembers(t *testing.T) {
 			MustStatus(t, http.StatusUnauthorized).MustContain(t, "Invalid or expired password reset link.")
 
 		// Adding them again is a conflict; an existing user gets no link.
-		admin.Post("/ui/team/members", url.Values{"csrf_token": {token}, "email": {"new@example.com"}, "role": {"USER"}}).
-			MustStatus(t, http.StatusConflict).MustContain(t, "Already a member")
+		admin.PostBack("/ui/team/members", url.Values{"csrf_token": {token}, "email": {"new@example.com"}, "role": {"USER"}}, "/ui/team/members").
+			MustContain(t, `id="member-email-error">Already a member`, `value="new@example.com"`)
 		clock.Add(time.Hour)
 		other := latchkeytest.MustCreateTenant(t, db, "tenant-two", nil)
 		latchkeytest.MustCreateMember(t, db, other.ID, "dora@example.com", latchkey.RoleUser)
@@ -478,8 +522,9 @@ func TestMembers(t *testing.T) {
 		if got := nb.Get("/ui/team/members").StatusCode; got != http.StatusOK {
 			t.Fatalf("new admin sees members page: %d", got)
 		}
-		admin.Post("/ui/team/members/"+newID+"/role", url.Values{"csrf_token": {token}, "role": {"OWNER"}}).
-			MustStatus(t, http.StatusBadRequest).MustContain(t, "Invalid role")
+		admin.PostBack("/ui/team/members/"+newID+"/role", url.Values{"csrf_token": {token}, "role": {"OWNER"}}, "/ui/team/members").
+			MustContain(t, `id="form-error"><strong>Error:</strong> new@example.com: Invalid role`,
+				`id="role-`+newID+`" name="role" aria-invalid="true" aria-describedby="form-error" autofocus`)
 
 		// A fresh set-password link for an existing member.
 		admin.Post("/ui/team/members/"+newID+"/password-link", url.Values{"csrf_token": {token}}).
@@ -492,10 +537,10 @@ func TestMembers(t *testing.T) {
 		nb.Get("/ui/keys").MustStatus(t, http.StatusSeeOther)
 
 		// The last admin cannot demote or remove themselves.
-		admin.Post("/ui/team/members/"+adminID+"/role", url.Values{"csrf_token": {token}, "role": {"USER"}}).
-			MustStatus(t, http.StatusConflict).MustContain(t, "A tenant needs at least one admin.")
-		admin.Post("/ui/team/members/"+adminID+"/remove", url.Values{"csrf_token": {token}}).
-			MustStatus(t, http.StatusConflict).MustContain(t, "A tenant needs at least one admin.")
+		admin.PostBack("/ui/team/members/"+adminID+"/role", url.Values{"csrf_token": {token}, "role": {"USER"}}, "/ui/team/members").
+			MustContain(t, "A tenant needs at least one admin.")
+		admin.PostBack("/ui/team/members/"+adminID+"/remove", url.Values{"csrf_token": {token}}, "/ui/team/members").
+			MustContain(t, "A tenant needs at least one admin.")
 		e.MustNoSecretsLogged(t)
 	})
 }
@@ -550,5 +595,71 @@ func TestNotFoundAndAssets(t *testing.T) {
 		token := b.SignIn("admin@example.com", AdminPassword).CSRF(t)
 		b.Get("/ui/team/service-accounts/00000000-0000-0000-0000-000000000000").MustStatus(t, http.StatusNotFound).MustContain(t, "Service account not found in this tenant.")
 		b.Post("/ui/team/members/nope/remove", url.Values{"csrf_token": {token}}).MustStatus(t, http.StatusNotFound).MustContain(t, "Member not found")
+	})
+}
+
+// An unknown page keeps the navigation for a signed-in user; anonymous
+// visitors get the plain page with a sign-in link.
+func TestNotFound_KeepsNavigation(t *testing.T) {
+	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
+		e := MustNewEnv(t, db, clock)
+		anon := e.NewBrowser(t)
+		anon.Get("/ui/no-such-page").MustStatus(t, http.StatusNotFound).
+			MustContain(t, "Page not found", `href="/ui/signin"`).MustNotContain(t, `class="mainnav"`)
+		b := e.NewBrowser(t)
+		b.SignIn("admin@example.com", AdminPassword)
+		b.Get("/ui/no-such-page").MustStatus(t, http.StatusNotFound).
+			MustContain(t, "Page not found", `<nav class="mainnav" aria-label="Main">`, `href="/ui/team/service-accounts"`, "admin@example.com", `action="/ui/signout"`)
+	})
+}
+
+// The destructive controls are real buttons. Without a script each one
+// submits a GET form that leads to its confirmation page.
+func TestConfirmButtons_NoScript(t *testing.T) {
+	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
+		e := MustNewEnv(t, db, clock)
+		sa := latchkeytest.MustCreateServiceAccount(t, db, e.Fixture.Tenant.ID, "agent", latchkey.RoleUser)
+		saKey := &latchkey.APIKey{Name: "agent key", UserID: sa.ID}
+		if _, err := sqldb.NewAPIKeyService(db).CreateAPIKey(e.Fixture.AdminContext(), saKey); err != nil {
+			t.Fatal(err)
+		}
+		latchkeytest.MustCreateMember(t, db, e.Fixture.Tenant.ID, "bob@example.com", latchkey.RoleUser)
+		b := e.NewBrowser(t)
+		keys := b.SignIn("admin@example.com", AdminPassword)
+		saURL := "/ui/team/service-accounts/" + sa.ID
+		members := b.Get("/ui/team/members")
+		bobID := mustFind(t, `<tr data-membership-id="([^"]+)">\s*<th scope="row" data-label="Email">bob@example.com`, members.Body)
+		for _, tt := range []struct {
+			page   *Page
+			action string
+			label  string
+		}{
+			{keys, "/ui/keys/" + keyID(t, keys, sqldb.BootstrapKeyName) + "/revoke", `aria-label="Revoke API key `},
+			{b.Get(saURL), saURL + "/keys/" + saKey.ID + "/revoke", `aria-label="Revoke API key agent key"`},
+			{b.Get(saURL), saURL + "/delete", `data-confirm-button="Delete service account">Delete service account</button>`},
+			{members, "/ui/team/members/" + bobID + "/remove", `aria-label="Remove bob@example.com"`},
+		} {
+			form := mustFind(t, `(<form method="get" action="`+regexp.QuoteMeta(tt.action)+`" class="inline-form">\s*<button type="submit" class="[^"]+" data-confirm=[^>]*>)`, tt.page.Body)
+			if !strings.Contains(form+tt.page.Body, tt.label) {
+				t.Errorf("%s: no %s", tt.action, tt.label)
+			}
+			b.Get(tt.action).MustStatus(t, http.StatusOK).MustContain(t, `id="confirm-page-form"`, `action="`+tt.action+`"`)
+		}
+		if strings.Contains(keys.Body+members.Body, `<a class="icon-btn`) {
+			t.Error("a destructive control is still a link")
+		}
+	})
+}
+
+// A failed form's error shows on its own page only, once: another page
+// read next drops it.
+func TestFormError_OncePerPage(t *testing.T) {
+	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
+		e := MustNewEnv(t, db, clock)
+		b := e.NewBrowser(t)
+		token := b.SignIn("admin@example.com", AdminPassword).CSRF(t)
+		b.Post("/ui/keys", url.Values{"csrf_token": {token}, "name": {""}}).MustStatus(t, http.StatusSeeOther)
+		b.Get("/ui/team/members").MustStatus(t, http.StatusOK).MustNotContain(t, "API key name required.", "aria-invalid")
+		b.Get("/ui/keys").MustStatus(t, http.StatusOK).MustNotContain(t, "API key name required.", "aria-invalid")
 	})
 }

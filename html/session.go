@@ -71,6 +71,7 @@ func (u *ui) session(h handlerFunc) http.HandlerFunc {
 			}
 		} else {
 			p.Flash = u.takeFlash(w, r)
+			u.takeFormState(w, r, p)
 		}
 		if err := u.loadTenants(r.Context(), p); err != nil {
 			u.fail(w, r, p, "load tenants", err)
@@ -395,8 +396,19 @@ func (u *ui) fail(w http.ResponseWriter, r *http.Request, p *page, what string, 
 	u.renderMessage(w, r, status, p, heading, latchkey.ErrorMessage(err))
 }
 
+// handleNotFound answers every unknown path. A signed-in user keeps the
+// navigation (and the tenant switcher), so they are not stranded.
 func (u *ui) handleNotFound(w http.ResponseWriter, r *http.Request) {
-	u.renderMessage(w, r, http.StatusNotFound, &page{}, "Page not found", "There is no page at this address.")
+	p := &page{}
+	if a, err := u.authenticate(w, r); err == nil && a != nil {
+		c, _ := r.Cookie(SessionCookie)
+		p = &page{Auth: a, IsAdmin: a.IsAdmin(a.TenantID), CSRF: u.csrfToken(c.Value)}
+		if err := u.loadTenants(r.Context(), p); err != nil {
+			u.logError(r, "load tenants", err)
+			p = &page{} // still a 404, without navigation
+		}
+	}
+	u.renderMessage(w, r, http.StatusNotFound, p, "Page not found", "There is no page at this address. Check the link, or start again from the menu.")
 }
 
 func (u *ui) handleCrossOrigin(w http.ResponseWriter, r *http.Request) {

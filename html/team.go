@@ -12,8 +12,10 @@ import (
 // serviceAccountRow is a service account as the list shows it.
 type serviceAccountRow struct {
 	*latchkey.ServiceAccount
-	URL  string
-	Keys int
+	URL         string
+	Keys        int
+	Expired     int // keys that have expired
+	ExpiresSoon int // keys that expire within expiresSoon
 }
 
 // serviceAccountsData is the service accounts page's data.
@@ -30,6 +32,7 @@ type serviceAccountData struct {
 	Keys      []keyRow
 	Form      keyForm
 	DeleteURL string
+	API       string // the server's URL, for the agent command
 }
 
 func serviceAccountURL(id string) string { return "/ui/team/service-accounts/" + url.PathEscape(id) }
@@ -52,13 +55,27 @@ func (u *ui) renderServiceAccounts(w http.ResponseWriter, r *http.Request, p *pa
 		u.fail(w, r, p, "find api keys", err)
 		return
 	}
-	count := map[string]int{}
-	for _, k := range keys {
-		count[k.UserID]++
+	type counts struct{ all, expired, soon int }
+	count := map[string]*counts{}
+	for _, row := range u.rows(keys, nil, func(*latchkey.APIKey) string { return "" }, "") {
+		c := count[row.UserID]
+		if c == nil {
+			c = &counts{}
+			count[row.UserID] = c
+		}
+		c.all++
+		if row.Expired {
+			c.expired++
+		} else if row.ExpiresSoon {
+			c.soon++
+		}
 	}
 	rows := make([]serviceAccountRow, len(accounts))
 	for i, sa := range accounts {
-		rows[i] = serviceAccountRow{ServiceAccount: sa, URL: serviceAccountURL(sa.ID), Keys: count[sa.ID]}
+		rows[i] = serviceAccountRow{ServiceAccount: sa, URL: serviceAccountURL(sa.ID)}
+		if c := count[sa.ID]; c != nil {
+			rows[i].Keys, rows[i].Expired, rows[i].ExpiresSoon = c.all, c.expired, c.soon
+		}
 	}
 	if role == "" {
 		role = latchkey.RoleUser
@@ -69,7 +86,7 @@ func (u *ui) renderServiceAccounts(w http.ResponseWriter, r *http.Request, p *pa
 }
 
 func (u *ui) handleServiceAccounts(w http.ResponseWriter, r *http.Request, p *page) {
-	u.renderServiceAccounts(w, r, p, http.StatusOK, "", "")
+	u.renderServiceAccounts(w, r, p, http.StatusOK, p.Form.Get("name"), latchkey.Role(p.Form.Get("role")))
 }
 
 func (u *ui) handleCreateServiceAccount(w http.ResponseWriter, r *http.Request, p *page) {
@@ -82,8 +99,17 @@ func (u *ui) handleCreateServiceAccount(w http.ResponseWriter, r *http.Request, 
 	}
 	if err := u.ServiceAccounts.CreateServiceAccount(r.Context(), sa); err != nil {
 		u.logError(r, "create service account", err)
-		p.Error = latchkey.ErrorMessage(err)
-		u.renderServiceAccounts(w, r, p, statusOf(err), sa.Name, sa.Role)
+		field := "name"
+		if latchkey.ErrorCode(err) == latchkey.EINTERNAL || latchkey.ErrorCode(err) == latchkey.EFORBIDDEN {
+			field = ""
+		} else if !sa.Role.Valid() {
+			field = "role"
+		}
+		msg := latchkey.ErrorMessage(err)
+		if latchkey.ErrorCode(err) == latchkey.EINTERNAL {
+			msg = "The service account could not be created. Try again in a moment."
+		}
+		u.formError(w, r, "/ui/team/service-accounts", msg, field, map[string]string{"name": sa.Name, "role": string(sa.Role)})
 		return
 	}
 	u.setFlash(w, r, "Service account “"+sa.Name+"” created. Create an API key for it below.")
@@ -119,8 +145,9 @@ func (u *ui) renderServiceAccount(w http.ResponseWriter, r *http.Request, p *pag
 	p.Title, p.Tab = sa.Name+" · Service accounts", "service-accounts"
 	p.Data = serviceAccountData{
 		Account: sa, URL: serviceAccountURL(sa.ID),
-		Keys: u.rows(keys, p.Tenants, serviceAccountKeyRevokeURL),
+		Keys: u.rows(keys, p.Tenants, serviceAccountKeyRevokeURL, r.URL.Query().Get("created")),
 		Form: f, DeleteURL: serviceAccountURL(sa.ID) + "/delete",
+		API: u.baseURL(r),
 	}
 	u.render(w, r, status, "serviceaccount", p)
 }
@@ -131,7 +158,7 @@ func (u *ui) handleServiceAccount(w http.ResponseWriter, r *http.Request, p *pag
 		u.fail(w, r, p, "find service account", err)
 		return
 	}
-	u.renderServiceAccount(w, r, p, http.StatusOK, sa, keyForm{Expires: "never"})
+	u.renderServiceAccount(w, r, p, http.StatusOK, sa, keyFormOf(p))
 }
 
 func (u *ui) handleCreateServiceAccountKey(w http.ResponseWriter, r *http.Request, p *page) {
@@ -140,28 +167,31 @@ func (u *ui) handleCreateServiceAccountKey(w http.ResponseWriter, r *http.Reques
 		u.fail(w, r, p, "find service account", err)
 		return
 	}
+	back := serviceAccountURL(sa.ID)
 	f := readKeyForm(r.PostForm)
-	expires, err := u.parseExpiration(f)
-	if err != nil {
-		p.Error = latchkey.ErrorMessage(err)
-		u.renderServiceAccount(w, r, p, statusOf(err), sa, f)
+	key := &latchkey.APIKey{Name: f.Name, UserID: sa.ID}
+	if err := key.Validate(); err != nil {
+		u.createKeyError(w, r, back, f, "name", err)
 		return
 	}
-	key := &latchkey.APIKey{Name: f.Name, UserID: sa.ID, ExpiresAt: expires}
+	expires, field, err := u.parseExpiration(f)
+	if err != nil {
+		u.createKeyError(w, r, back, f, field, err)
+		return
+	}
+	key.ExpiresAt = expires
 	secret, err := u.APIKeys.CreateAPIKey(r.Context(), key)
 	if err != nil {
-		u.logError(r, "create service account key", err)
-		p.Error = latchkey.ErrorMessage(err)
-		if latchkey.ErrorCode(err) == latchkey.EINTERNAL {
-			p.Error = "The key could not be created. Try again in a moment."
-		}
-		u.renderServiceAccount(w, r, p, statusOf(err), sa, f)
+		u.createKeyError(w, r, back, f, "", err)
 		return
 	}
 	p.Tab = "service-accounts"
+	api := u.baseURL(r)
 	u.renderKeyCreated(w, r, p, keyCreatedData{
 		Key: key, Secret: secret, Owner: sa.Name, TenantName: p.Tenant.Name,
-		BackURL: serviceAccountURL(sa.ID), BackText: "Done, back to " + sa.Name,
+		BackURL: createdURL(back, key), BackText: "Done, back to " + sa.Name,
+		AgentCommand:        "latchkey agent local start --api " + api + " -t " + secret,
+		PrefectAgentCommand: "PREFECT__CLOUD__API=" + api + " PREFECT__CLOUD__AGENT__AUTH_TOKEN=" + secret + " prefect agent local start",
 	})
 }
 

@@ -76,7 +76,7 @@ func (s *APIKeyService) CreateAPIKey(ctx context.Context, key *latchkey.APIKey) 
 		return "", err
 	}
 	defer tx.Rollback()
-	secret, err := createAPIKey(ctx, tx, a, key)
+	secret, err := createAPIKey(ctx, tx, a, key, "")
 	if err != nil {
 		return "", err
 	}
@@ -175,7 +175,8 @@ func (s *APIKeyService) RotateAPIKey(ctx context.Context, r *latchkey.APIKeyRota
 	}
 
 	key := &latchkey.APIKey{Name: old.Name, UserID: old.UserID, DefaultTenantID: old.DefaultTenantID, ExpiresAt: r.ExpiresAt}
-	secret, err := createAPIKey(ctx, tx, a, key)
+	// The new key takes the old one's name: the old one is on its way out.
+	secret, err := createAPIKey(ctx, tx, a, key, old.ID)
 	if err != nil {
 		return "", err
 	}
@@ -215,8 +216,10 @@ func (s *APIKeyService) RotateAPIKey(ctx context.Context, r *latchkey.APIKeyRota
 
 // createAPIKey checks who the key is for, then stores it and fills key in.
 // The caller has already been checked to be a human holding neither a
-// TENANT nor a RUNNER token.
-func createAPIKey(ctx context.Context, tx *Tx, a *latchkey.Auth, key *latchkey.APIKey) (string, error) {
+// TENANT nor a RUNNER token. A live key of the owner with the same name is
+// a conflict, except supersedes (the key being rolled, "" for none):
+// expired keys do not hold on to their names.
+func createAPIKey(ctx context.Context, tx *Tx, a *latchkey.Auth, key *latchkey.APIKey, supersedes string) (string, error) {
 	now := tx.Now()
 	if key.ExpiresAt != nil && !key.ExpiresAt.After(now) {
 		return "", latchkey.Errorf(latchkey.EINVALID, "Expiration must be in the future.")
@@ -259,10 +262,25 @@ func createAPIKey(ctx context.Context, tx *Tx, a *latchkey.Auth, key *latchkey.A
 		defaultTenantID = target.TenantID
 	}
 
+	if err := lockRow(ctx, tx, "users", targetID); err != nil {
+		return "", fmt.Errorf("create api key: %w", err)
+	}
+	var taken int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM api_keys WHERE user_id = ? AND name = ? AND id <> ? AND (expires_at IS NULL OR expires_at > ?)`,
+		targetID, key.Name, supersedes, Time(now)).Scan(&taken); err != nil {
+		return "", fmt.Errorf("create api key: %w", err)
+	} else if taken > 0 {
+		if targetID == a.User.ID {
+			return "", latchkey.Errorf(latchkey.ECONFLICT, "You already have an API key named “%s”. Choose another name, or revoke the old key first.", key.Name)
+		}
+		return "", latchkey.Errorf(latchkey.ECONFLICT, "This service account already has an API key named “%s”. Choose another name, or revoke the old key first.", key.Name)
+	}
+
 	secret, err := latchkey.NewSecret(tx.db.Rand, prefix)
 	if err != nil {
 		return "", fmt.Errorf("create api key: %w", err)
 	}
+	identifier := latchkey.SecretIdentifier(secret)
 	id, err := tx.db.newID()
 	if err != nil {
 		return "", fmt.Errorf("create api key: %w", err)
@@ -272,12 +290,13 @@ func createAPIKey(ctx context.Context, tx *Tx, a *latchkey.Auth, key *latchkey.A
 		t := key.ExpiresAt.UTC().Truncate(time.Microsecond)
 		expiresAt = &t
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO api_keys (id, user_id, name, key_hash, created_by_user_id, default_tenant_id, created_at, expires_at, last_used_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)`,
-		id, targetID, key.Name, latchkey.HashSecret(secret), a.User.ID, defaultTenantID, Time(now), timePtr(expiresAt)); err != nil {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO api_keys (id, user_id, name, identifier, key_hash, created_by_user_id, default_tenant_id, created_at, expires_at, last_used_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)`,
+		id, targetID, key.Name, identifier, latchkey.HashSecret(secret), a.User.ID, defaultTenantID, Time(now), timePtr(expiresAt)); err != nil {
 		return "", fmt.Errorf("create api key: %w", formatError(err, "API key already exists."))
 	}
 	key.ID = id
+	key.Identifier = identifier
 	key.UserID = targetID
 	key.CreatedByUserID = a.User.ID
 	key.DefaultTenantID = defaultTenantID
@@ -311,19 +330,20 @@ func apiKeyVisibility(a *latchkey.Auth) (string, []any) {
 
 // apiKeyColumns are the api_keys columns scanAPIKey reads, in order. The
 // hash is never among them.
-const apiKeyColumns = `api_keys.id, api_keys.name, api_keys.user_id, api_keys.created_by_user_id, api_keys.default_tenant_id, api_keys.created_at, api_keys.expires_at, api_keys.last_used_at`
+const apiKeyColumns = `api_keys.id, api_keys.name, api_keys.identifier, api_keys.user_id, api_keys.created_by_user_id, api_keys.default_tenant_id, api_keys.created_at, api_keys.expires_at, api_keys.last_used_at`
 
 // scanAPIKey reads apiKeyColumns (and then extra, if any) into an APIKey.
 func scanAPIKey(s rowScanner, extra ...any) (*latchkey.APIKey, error) {
 	var (
 		k                            latchkey.APIKey
-		createdBy                    sql.NullString
+		identifier, createdBy        sql.NullString
 		createdAt, expires, lastUsed Time
 	)
-	dest := append([]any{&k.ID, &k.Name, &k.UserID, &createdBy, &k.DefaultTenantID, &createdAt, &expires, &lastUsed}, extra...)
+	dest := append([]any{&k.ID, &k.Name, &identifier, &k.UserID, &createdBy, &k.DefaultTenantID, &createdAt, &expires, &lastUsed}, extra...)
 	if err := s.Scan(dest...); err != nil {
 		return nil, err
 	}
+	k.Identifier = identifier.String
 	k.CreatedByUserID = createdBy.String
 	k.CreatedAt = time.Time(createdAt)
 	k.ExpiresAt = expires.Ptr()
@@ -427,4 +447,22 @@ func findAPIKeyWithOwner(ctx context.Context, tx *Tx, cond string, arg any) (*la
 		return nil, nil, fmt.Errorf("find api key: %w", err)
 	}
 	return k, u, nil
+}
+
+// lockRow locks row id of table for the rest of tx, so that checks made
+// under it (a name not yet taken) hold until the transaction commits. On
+// PostgreSQL it is a row lock that does not block foreign-key checks; on
+// SQLite every write transaction already holds the database's write lock.
+func lockRow(ctx context.Context, tx *Tx, table, id string) error {
+	if tx.db.dialect != postgres {
+		return nil
+	}
+	var got string
+	err := tx.QueryRowContext(ctx, `SELECT id FROM `+table+` WHERE id = ? FOR NO KEY UPDATE`, id).Scan(&got)
+	if errNoRows(err) {
+		return nil // the inserts that follow fail on their foreign keys
+	} else if err != nil {
+		return fmt.Errorf("lock %s: %w", table, err)
+	}
+	return nil
 }

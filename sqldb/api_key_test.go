@@ -403,3 +403,100 @@ func TestAPIKeyService_DeleteAPIKey(t *testing.T) {
 		expectCode(t, e.keys.DeleteAPIKey(context.Background(), adminKey.ID), latchkey.EUNAUTHENTICATED, "")
 	})
 }
+
+// The identifier (prefix and last four characters) is stored at creation
+// and returned by every lookup; nothing more of the key is stored.
+func TestAPIKeyService_Identifier(t *testing.T) {
+	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
+		e := newCredEnv(t, db, clock)
+		ctx := e.adminCtx(t)
+		k, secret := e.mustCreateKey(t, ctx, "laptop", "")
+		want := secret[:4] + "…" + secret[len(secret)-4:]
+		if k.Identifier != want {
+			t.Fatalf("Identifier=%q, want %q", k.Identifier, want)
+		}
+		keys, _, err := e.keys.FindAPIKeys(ctx, latchkey.APIKeyFilter{ID: &k.ID})
+		if err != nil || len(keys) != 1 {
+			t.Fatalf("keys=%v err=%v", keys, err)
+		} else if keys[0].Identifier != want {
+			t.Fatalf("found Identifier=%q, want %q", keys[0].Identifier, want)
+		}
+		rows := latchkeytest.MustQueryAll(t, db, `SELECT identifier FROM api_keys WHERE id = ?`, k.ID)
+		if got := rows[0]["identifier"]; got != want {
+			t.Fatalf("stored %q, want %q", got, want)
+		}
+
+		// A key from before identifiers were stored has none.
+		latchkeytest.MustExec(t, db, `UPDATE api_keys SET identifier = NULL WHERE id = ?`, k.ID)
+		keys, _, err = e.keys.FindAPIKeys(ctx, latchkey.APIKeyFilter{ID: &k.ID})
+		if err != nil || len(keys) != 1 || keys[0].Identifier != "" {
+			t.Fatalf("keys=%v err=%v, want one without identifier", keys, err)
+		}
+		if _, err := e.auth.Authenticate(context.Background(), secret, ""); err != nil {
+			t.Fatalf("a key without identifier: %v", err)
+		}
+	})
+}
+
+// An owner cannot have two keys of the same name; other owners can use it,
+// and the name is free again once the key is revoked.
+func TestAPIKeyService_CreateAPIKey_DuplicateName(t *testing.T) {
+	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
+		e := newCredEnv(t, db, clock)
+		ctx := e.adminCtx(t)
+		sa := latchkeytest.MustCreateServiceAccount(t, db, e.f.Tenant.ID, "agent", latchkey.RoleUser)
+		mine, _ := e.mustCreateKey(t, ctx, "ci", "")
+		e.mustCreateKey(t, ctx, "ci", sa.ID) // another owner
+
+		before := latchkeytest.MustCount(t, db, `SELECT COUNT(*) FROM api_keys`)
+		for _, owner := range []string{"", sa.ID} {
+			_, err := e.keys.CreateAPIKey(ctx, &latchkey.APIKey{Name: "ci", UserID: owner})
+			if latchkey.ErrorCode(err) != latchkey.ECONFLICT || !strings.Contains(latchkey.ErrorMessage(err), "already has an API key named “ci”") &&
+				!strings.Contains(latchkey.ErrorMessage(err), "already have an API key named “ci”") {
+				t.Fatalf("owner %q: err=%v, want ECONFLICT naming the key", owner, err)
+			}
+		}
+		if got := latchkeytest.MustCount(t, db, `SELECT COUNT(*) FROM api_keys`); got != before {
+			t.Fatalf("refused, yet keys went from %d to %d", before, got)
+		}
+		e.mustCreateKey(t, ctx, "CI", "") // names differ in case: allowed
+
+		if err := e.keys.DeleteAPIKey(ctx, mine.ID); err != nil {
+			t.Fatal(err)
+		}
+		e.mustCreateKey(t, ctx, "ci", "")
+	})
+}
+
+// Concurrent creations of a name end with one key of that name.
+func TestAPIKeyService_CreateAPIKey_DuplicateNameConcurrent(t *testing.T) {
+	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
+		e := newCredEnv(t, db, clock)
+		ctx := e.adminCtx(t)
+		const n = 4
+		errs := make(chan error, n)
+		for range n {
+			go func() {
+				_, err := e.keys.CreateAPIKey(ctx, &latchkey.APIKey{Name: "race"})
+				errs <- err
+			}()
+		}
+		var ok int
+		for range n {
+			err := <-errs
+			switch latchkey.ErrorCode(err) {
+			case "":
+				ok++
+			case latchkey.ECONFLICT:
+			default:
+				t.Errorf("err=%v", err)
+			}
+		}
+		if ok != 1 {
+			t.Fatalf("%d creations succeeded, want 1", ok)
+		}
+		if got := latchkeytest.MustCount(t, db, `SELECT COUNT(*) FROM api_keys WHERE name = 'race'`); got != 1 {
+			t.Fatalf("%d keys named race, want 1", got)
+		}
+	})
+}

@@ -144,10 +144,11 @@ func bootstrap(ctx context.Context, tx *Tx, tenant *latchkey.Tenant, email, pass
 		CreatedByUserID: user.ID,
 		DefaultTenantID: tenant.ID,
 		CreatedAt:       tx.Now(),
+		Identifier:      latchkey.SecretIdentifier(secret),
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO api_keys (id, user_id, name, key_hash, created_by_user_id, default_tenant_id, created_at, expires_at, last_used_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, NULL, NULL)`,
-		key.ID, key.UserID, key.Name, latchkey.HashSecret(secret), key.CreatedByUserID, key.DefaultTenantID, Time(key.CreatedAt)); err != nil {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO api_keys (id, user_id, name, identifier, key_hash, created_by_user_id, default_tenant_id, created_at, expires_at, last_used_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL)`,
+		key.ID, key.UserID, key.Name, key.Identifier, latchkey.HashSecret(secret), key.CreatedByUserID, key.DefaultTenantID, Time(key.CreatedAt)); err != nil {
 		return nil, fmt.Errorf("create api key: %w", err)
 	}
 	// An operator acted (`latchkey admin init`, a server's first start):

@@ -128,6 +128,16 @@ func (s *ServiceAccountService) CreateServiceAccount(ctx context.Context, sa *la
 		return err
 	}
 	defer tx.Rollback()
+	if err := lockRow(ctx, tx, "tenants", a.TenantID); err != nil {
+		return fmt.Errorf("create service account: %w", err)
+	}
+	var taken int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM users WHERE kind = ? AND tenant_id = ? AND name = ?`,
+		string(latchkey.UserKindServiceAccount), a.TenantID, sa.Name).Scan(&taken); err != nil {
+		return fmt.Errorf("create service account: %w", err)
+	} else if taken > 0 {
+		return latchkey.Errorf(latchkey.ECONFLICT, "A service account named “%s” already exists in this tenant. Choose another name.", sa.Name)
+	}
 	id, err := tx.db.newID()
 	if err != nil {
 		return err

@@ -3,6 +3,7 @@ package sqldb_test
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/latchkey/latchkey"
@@ -98,6 +99,7 @@ func TestServiceAccountService_CreateServiceAccount(t *testing.T) {
 			{"another tenant", &latchkey.ServiceAccount{Name: "x", TenantID: w.b.ID}, latchkey.EFORBIDDEN},
 			{"no name", &latchkey.ServiceAccount{}, latchkey.EINVALID},
 			{"bad role", &latchkey.ServiceAccount{Name: "x", Role: "ROOT"}, latchkey.EINVALID},
+			{"duplicate name", &latchkey.ServiceAccount{Name: "deployer"}, latchkey.ECONFLICT},
 		} {
 			if err := s.CreateServiceAccount(ctx, tt.sa); latchkey.ErrorCode(err) != tt.code {
 				t.Errorf("%s: err=%v, want %s", tt.name, err, tt.code)
@@ -105,6 +107,14 @@ func TestServiceAccountService_CreateServiceAccount(t *testing.T) {
 		}
 		if n := latchkeytest.MustCount(t, db, `SELECT COUNT(*) FROM users WHERE tenant_id = ?`, w.b.ID); n != 2 {
 			t.Errorf("B has %d service accounts, want 2", n)
+		}
+		err := s.CreateServiceAccount(ctx, &latchkey.ServiceAccount{Name: "deployer"})
+		if want := "A service account named “deployer” already exists in this tenant."; !strings.Contains(latchkey.ErrorMessage(err), want) {
+			t.Errorf("duplicate: %q, want %q", latchkey.ErrorMessage(err), want)
+		}
+		// The same name in another tenant is fine.
+		if err := s.CreateServiceAccount(w.ctx(cOtherTenant), &latchkey.ServiceAccount{Name: "deployer"}); err != nil {
+			t.Errorf("same name in another tenant: %v", err)
 		}
 	})
 }
@@ -151,6 +161,33 @@ func TestServiceAccountService_DeleteServiceAccount(t *testing.T) {
 		}
 		if n := latchkeytest.MustCount(t, db, `SELECT COUNT(*) FROM users WHERE id IN (?, ?)`, w.saB.ID, w.user.ID); n != 2 {
 			t.Errorf("users left=%d, want 2", n)
+		}
+	})
+}
+
+// Concurrent creations of a name end with one service account of that name.
+func TestServiceAccountService_CreateServiceAccount_DuplicateNameConcurrent(t *testing.T) {
+	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
+		w := newWorld(t, db, clock)
+		s := sqldb.NewServiceAccountService(db)
+		ctx := w.ctx(cAdmin)
+		const n = 4
+		errs := make(chan error, n)
+		for range n {
+			go func() { errs <- s.CreateServiceAccount(ctx, &latchkey.ServiceAccount{Name: "racer"}) }()
+		}
+		var ok int
+		for range n {
+			switch err := <-errs; latchkey.ErrorCode(err) {
+			case "":
+				ok++
+			case latchkey.ECONFLICT:
+			default:
+				t.Errorf("err=%v", err)
+			}
+		}
+		if got := latchkeytest.MustCount(t, db, `SELECT COUNT(*) FROM users WHERE name = 'racer'`); ok != 1 || got != 1 {
+			t.Fatalf("%d creations succeeded, %d accounts named racer; want 1 and 1", ok, got)
 		}
 	})
 }

@@ -288,9 +288,10 @@ func authInfoOf(t *testing.T, s *TestServer, cred string) (tenantID, userID stri
 }
 
 type keyRow struct {
-	ID        string
-	Name      string
-	ExpiresAt *string `json:"expires_at"`
+	ID         string
+	Name       string
+	Identifier string
+	ExpiresAt  *string `json:"expires_at"`
 }
 
 // keysOf lists the keys a credential sees, in the server's order.
@@ -446,8 +447,15 @@ func TestAuthCLI_EndToEnd(t *testing.T) {
 			if len(keys) != 4 {
 				t.Fatalf("keys=%+v", keys)
 			}
-			want := fmt.Sprintf("%-19s  %-36s  %s\n", "NAME", "ID", "EXPIRES AT")
+			expWidth := len("EXPIRES AT") + 2
+			if len(expDate+"T00:00:00+00:00") > expWidth {
+				expWidth = len(expDate + "T00:00:00+00:00")
+			}
+			want := fmt.Sprintf("%-19s  %-36s  %-*s  %s\n", "NAME", "ID", expWidth, "EXPIRES AT", "IDENTIFIER")
 			for _, k := range keys {
+				if !strings.HasPrefix(k.Identifier, "lku_…") || len([]rune(k.Identifier)) != 9 {
+					t.Fatalf("%s identifier=%q, want lku_…xxxx", k.Name, k.Identifier)
+				}
 				exp := "NEVER"
 				switch k.Name {
 				case "expiring":
@@ -462,7 +470,7 @@ func TestAuthCLI_EndToEnd(t *testing.T) {
 				default:
 					t.Fatalf("unexpected key %q", k.Name)
 				}
-				want += fmt.Sprintf("%-19s  %s  %s\n", k.Name, k.ID, exp)
+				want += fmt.Sprintf("%-19s  %s  %-*s  %s\n", k.Name, k.ID, expWidth, exp, k.Identifier)
 			}
 			admin.auth(t, "list-keys").ok(t, want)
 		})
@@ -588,8 +596,8 @@ func TestAuthCLI_EndToEnd(t *testing.T) {
 			if len(keys) != 2 || keys[0].Name != "viewer" || keys[1].Name != "mine" {
 				t.Fatalf("viewer keys=%+v", keys)
 			}
-			v.auth(t, "list-keys").ok(t, fmt.Sprintf("%-6s  %-36s  %s\n%-6s  %s  NEVER\n%-6s  %s  NEVER\n",
-				"NAME", "ID", "EXPIRES AT", keys[0].Name, keys[0].ID, keys[1].Name, keys[1].ID))
+			v.auth(t, "list-keys").ok(t, fmt.Sprintf("%-6s  %-36s  %-12s  %s\n%-6s  %s  NEVER         %s\n%-6s  %s  NEVER         %s\n",
+				"NAME", "ID", "EXPIRES AT", "IDENTIFIER", keys[0].Name, keys[0].ID, keys[0].Identifier, keys[1].Name, keys[1].ID, keys[1].Identifier))
 			// Others' keys: invisible, so not revocable.
 			adminKeyID := keyID(t, keysOf(t, s, s.AdminKey), sqldb.BootstrapKeyName)
 			v.auth(t, "revoke-key", "-i", adminKeyID).want(t, 1, "Unable to revoke key '"+adminKeyID+"'\n", "")

@@ -51,6 +51,7 @@ const (
 	authInfoQuery     = `query { auth_info { tenant_id } }`
 	switchTenantQuery = `mutation($input: switch_tenant_input!) { switch_tenant(input: $input) { access_token expires_at refresh_token } }`
 	createAPIKeyQuery = `mutation($input: create_api_key_input!) { create_api_key(input: $input) { key } }`
+	benchUniqueName   = "UUUUUUUUUUUUUUUU" // replaced per request (bench.Scenario.Unique)
 )
 
 // benchConfig is what `latchkey bench` was asked to do.
@@ -567,8 +568,9 @@ func (b *benchRun) scenarioSpecs(srv *benchServer, baseURL string) []loadGenScen
 		'b': {Name: benchAuthInfoJWT, URL: gql, Body: authInfo, Credentials: srv.jwts, CheckGraphQL: "auth_info"},
 		'c': {Name: benchSwitchTenant, URL: gql, Body: mustGraphQLBody(switchTenantQuery, map[string]any{"input": map[string]any{"tenant_id": srv.tenantID}}),
 			Credentials: srv.sample, CheckGraphQL: "switch_tenant"},
-		'd': {Name: benchCreateKey, URL: gql, Body: mustGraphQLBody(createAPIKeyQuery, map[string]any{"input": map[string]any{"name": "bench", "user_id": nil, "expires_at": nil}}),
-			Credentials: srv.sample, CheckGraphQL: "create_api_key"},
+		// Every key gets a name of its own: an owner's key names are unique.
+		'd': {Name: benchCreateKey, URL: gql, Body: mustGraphQLBody(createAPIKeyQuery, map[string]any{"input": map[string]any{"name": "bench-" + benchUniqueName, "user_id": nil, "expires_at": nil}}),
+			Unique: benchUniqueName, Credentials: srv.sample, CheckGraphQL: "create_api_key"},
 		// Forward auth, as a proxy asks: no body (the load generator POSTs).
 		'f': {Name: benchVerify, URL: srv.url + "/auth/verify", Credentials: srv.sample, CheckBody: "OK\n"},
 		'g': {Name: benchVerifyToken, URL: srv.url + "/auth/verify?token=1", Credentials: srv.sample, CheckBody: "OK\n"},

@@ -52,6 +52,7 @@ type loadGenScenario struct {
 	Name        string   `json:"name"`
 	URL         string   `json:"url"`
 	Body        []byte   `json:"body"`
+	Unique      string   `json:"unique,omitempty"` // see bench.Scenario.Unique
 	Credentials []string `json:"credentials"`
 	// CheckGraphQL names the field a GraphQL answer must hold; if empty,
 	// the body must be CheckBody.
@@ -66,7 +67,7 @@ type loadGenResponse struct {
 }
 
 func (s loadGenScenario) scenario() bench.Scenario {
-	sc := bench.Scenario{Name: s.Name, URL: s.URL, Body: s.Body, Credential: pick(s.Credentials)}
+	sc := bench.Scenario{Name: s.Name, URL: s.URL, Body: s.Body, Unique: s.Unique, Credential: pick(s.Credentials)}
 	if s.CheckGraphQL != "" {
 		sc.Check = bench.CheckGraphQL(s.CheckGraphQL)
 	} else {

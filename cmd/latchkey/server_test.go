@@ -20,7 +20,7 @@ const (
 	qListTenants    = "query {\n    tenant(order_by: {slug: asc}) {\n        id\n        slug\n        name\n    }\n}"
 	qTenantBySlug   = "query($slug: String) {\n    tenant(where: {slug: { _eq: $slug } }) {\n        id\n    }\n}"
 	qCreateKey      = "mutation($input: create_api_key_input!) {\n    create_api_key(input: $input) {\n        key\n    }\n}"
-	qListKeys       = "query {\n    auth_api_key {\n        id\n        name\n        expires_at\n    }\n}"
+	qListKeys       = "query {\n    auth_api_key {\n        id\n        name\n        identifier\n        expires_at\n    }\n}"
 	qRevokeKey      = "mutation($input: delete_api_key_input!) {\n    delete_api_key(input: $input) {\n        success\n    }\n}"
 	qSwitchTenant   = "mutation($input: switch_tenant_input!) {\n    switch_tenant(input: $input) {\n        access_token\n        expires_at\n        refresh_token\n    }\n}"
 	qRefreshToken   = "mutation($input: refresh_token_input!) {\n    refresh_token(input: $input) {\n        access_token\n        expires_at\n        refresh_token\n    }\n}"

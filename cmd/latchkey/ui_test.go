@@ -2,6 +2,7 @@ package main_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -9,7 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 	"github.com/latchkey/latchkey"
 	main "github.com/latchkey/latchkey/cmd/latchkey"
 	"github.com/latchkey/latchkey/internal/latchkeytest"
@@ -73,6 +77,40 @@ func TestUI_ServiceAccountKeyLifecycle(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(shots, name+".png"), png, 0o644); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// shoot saves the current page at 1280 and 390 pixels wide, in the
+	// light and the dark colour scheme, then returns to 1280, light.
+	shoot := func(name string) {
+		t.Helper()
+		for _, scheme := range []string{"light", "dark"} {
+			for _, width := range []int64{1280, 390} {
+				if err := chromedp.Do(ctx, colorScheme(scheme), chromedp.EmulateViewport(width, 900)); err != nil {
+					t.Fatalf("emulate %s %d: %v", scheme, width, err)
+				}
+				shot(fmt.Sprintf("%s-%d-%s", name, width, scheme))
+			}
+		}
+		if err := chromedp.Do(ctx, colorScheme("light"), chromedp.EmulateViewport(1280, 900)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eval := func(expr string) any {
+		t.Helper()
+		v, err := chromedp.Run(ctx, chromedp.Evaluate[any](expr))
+		if err != nil {
+			t.Fatalf("evaluate %s: %v", expr, err)
+		}
+		return v
+	}
+	focused := func() string {
+		t.Helper()
+		v, _ := eval(`(function(){ var a = document.activeElement; return a ? (a.id || a.getAttribute("aria-label") || a.tagName) : ""; })()`).(string)
+		return v
+	}
+	dialogOpen := func() bool {
+		t.Helper()
+		v, _ := eval(`document.getElementById("confirm-dialog").open`).(bool)
+		return v
 	}
 	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
@@ -145,10 +183,22 @@ func TestUI_ServiceAccountKeyLifecycle(t *testing.T) {
 		t.Fatalf("notice %q", got)
 	}
 
+	// A new key expires in 30 days unless "No expiration" is chosen, which
+	// warns.
+	if got := eval(`document.getElementById("expires").value`); got != "30d" {
+		t.Fatalf("default expiration %v, want 30d", got)
+	}
+	if got := eval(`(function(){ var s = document.getElementById("expires"); s.value = "never"; s.dispatchEvent(new Event("change")); return !document.getElementById("no-expiry-warning").hidden; })()`); got != true {
+		t.Fatal("choosing No expiration shows no warning")
+	}
+	shoot("12-no-expiration-warning")
+	if got := eval(`(function(){ var s = document.getElementById("expires"); s.value = "30d"; s.dispatchEvent(new Event("change")); return document.getElementById("no-expiry-warning").hidden; })()`); got != true {
+		t.Fatal("the warning stays for 30 days")
+	}
+
 	// Create API Key with a name and a 30-day expiry; the key is shown once.
 	do("create a key",
 		chromedp.SendKeys(chromedp.ID("name"), "agent key"),
-		chromedp.SetValue(chromedp.ID("expires"), "30d"),
 		chromedp.Click(chromedp.CSS(`#create-key-form button[type="submit"]`)),
 		chromedp.WaitVisible(chromedp.ID("secret")),
 	)
@@ -170,7 +220,20 @@ func TestUI_ServiceAccountKeyLifecycle(t *testing.T) {
 	if got, err := chromedp.Run(ctx, chromedp.Poll[string](`document.getElementById("copy-status").textContent`)); err != nil || got == "" {
 		t.Fatalf("copy status %q: %v", got, err)
 	}
+	identifier := latchkey.SecretIdentifier(key)
+	if got := text("#created-h + p"); !strings.Contains(got, identifier) {
+		t.Fatalf("show-once page says %q, want identifier %s", got, identifier)
+	}
+	agentCmd, err := chromedp.Run(ctx, chromedp.Value(chromedp.ID("agent-command")))
+	if err != nil || agentCmd != "latchkey agent local start --api "+s.URL+" -t "+key {
+		t.Fatalf("agent command %.40q…: %v", agentCmd, err)
+	}
+	prefectCmd, err := chromedp.Run(ctx, chromedp.Value(chromedp.ID("prefect-agent-command")))
+	if err != nil || !strings.Contains(prefectCmd, "PREFECT__CLOUD__AGENT__AUTH_TOKEN="+key+" prefect agent local start") {
+		t.Fatalf("prefect agent command %.40q…: %v", prefectCmd, err)
+	}
 	shot("05-key-created")
+	shoot("05-key-created")
 
 	// The key works against the GraphQL API, in the account's tenant.
 	var info authInfo
@@ -179,40 +242,112 @@ func TestUI_ServiceAccountKeyLifecycle(t *testing.T) {
 		t.Fatalf("auth_info: no tenant")
 	}
 
-	// Back on the account's page, the key is listed with its expiry.
+	// Back on the account's page, with a notice, the new key is listed
+	// and highlighted, with its identifier and its expiry relative to now
+	// (the exact time in the title).
 	do("back to the account",
 		chromedp.Click(chromedp.ID("done-link")),
 		chromedp.WaitVisible(chromedp.CSS("#keys")),
 	)
-	if got := text("#keys tbody"); !strings.Contains(got, "agent key") || !strings.Contains(got, wantExpiry) {
-		t.Fatalf("keys table %q", got)
+	if got := text(".notice-ok"); !strings.Contains(got, "“agent key” ("+identifier+") created") {
+		t.Fatalf("notice %q", got)
+	}
+	if got := text("#keys tbody tr.row-new"); !strings.Contains(got, "agent key") || !strings.Contains(got, identifier) || !strings.Contains(got, "in 30 days") {
+		t.Fatalf("highlighted row %q", got)
+	}
+	if got := eval(`document.querySelector("#keys tr.row-new td[data-label=Expires] time").title`); !strings.Contains(fmt.Sprint(got), wantExpiry) {
+		t.Fatalf("expiry title %v, want %s", got, wantExpiry)
+	}
+	if got := focused(); !strings.HasPrefix(got, "key-") {
+		t.Fatalf("focus on %q, want the new row", got)
 	}
 	page, _ := chromedp.Run(ctx, chromedp.Location())
+	saPath := eval(`location.pathname`)
 	shot("06-service-account")
+	shoot("06-service-account")
 
-	// The trash bin opens the confirmation dialog (not the fallback page).
+	// A second key of the same name is refused at the name field, which
+	// gets the focus; reloading does not send the form again.
+	do("create a duplicate key",
+		chromedp.SendKeys(chromedp.ID("name"), "agent key"),
+		chromedp.Click(chromedp.CSS(`#create-key-form button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.ID("name-error")),
+	)
+	if got := text("#name-error"); !strings.Contains(got, "already has an API key named “agent key”") {
+		t.Fatalf("field error %q", got)
+	}
+	if got := eval(`document.getElementById("name").getAttribute("aria-invalid")`); got != "true" {
+		t.Fatalf("aria-invalid=%v", got)
+	}
+	if got := focused(); got != "name" {
+		t.Fatalf("focus on %q, want the name field", got)
+	}
+	shoot("13-field-error")
+	do("reload after the error", chromedp.Reload(), chromedp.WaitVisible(chromedp.ID("create-key-form")))
+	if got := eval(`document.getElementById("name-error") === null`); got != true {
+		t.Fatal("the error survived a reload")
+	}
+
+	// Keyboard: Enter on the focused trash button opens the dialog with
+	// the focus on Cancel, and the same key press does not cancel it.
+	do("open the revoke dialog by keyboard",
+		chromedp.Focus(chromedp.CSS(`#keys button[data-confirm]`)),
+		chromedp.KeyEvent(kb.Enter),
+		chromedp.WaitVisible(chromedp.CSS(`#confirm-dialog[open]`)),
+	)
+	if !dialogOpen() || focused() != "confirm-cancel" {
+		t.Fatalf("after Enter: dialog open=%v, focus on %q", dialogOpen(), focused())
+	}
+	if got := eval(`location.pathname`); got != saPath {
+		t.Fatalf("Enter navigated to %v", got)
+	}
+	// Escape closes it and gives the focus back to the trash button.
+	do("close by Escape", chromedp.KeyEvent(kb.Escape), chromedp.WaitNotVisible(chromedp.ID("confirm-dialog")))
+	if got := focused(); !strings.HasPrefix(got, "Revoke API key agent key") {
+		t.Fatalf("focus after Escape on %q, want the trash button", got)
+	}
+	// Enter on Cancel closes it and keeps the key.
+	do("open again by Enter",
+		chromedp.KeyEvent(kb.Enter),
+		chromedp.WaitVisible(chromedp.CSS(`#confirm-dialog[open]`)),
+	)
+	if focused() != "confirm-cancel" {
+		t.Fatalf("after Enter: focus on %q", focused())
+	}
+	do("cancel by Enter", chromedp.KeyEvent(kb.Enter), chromedp.WaitNotVisible(chromedp.ID("confirm-dialog")))
+	s.MustDo(t, key, "", qAuthInfoTenant, nil, "auth_info", &info)
+
+	// The mouse opens the same dialog (not the fallback page).
 	do("open the revoke dialog",
-		chromedp.Click(chromedp.CSS(`#keys a[data-confirm]`)),
+		chromedp.Click(chromedp.CSS(`#keys button[data-confirm]`)),
 		chromedp.WaitVisible(chromedp.CSS(`#confirm-dialog[open]`)),
 	)
 	if got := text("#confirm-title"); !strings.Contains(got, "agent key") {
 		t.Fatalf("dialog title %q", got)
 	}
-	if got, _ := chromedp.Run(ctx, chromedp.Location()); got != page {
-		t.Fatalf("the trash bin navigated to %s instead of opening the dialog", got)
+	if got := eval(`location.pathname`); got != saPath {
+		t.Fatalf("the trash bin navigated to %v instead of opening the dialog", got)
 	}
 	shot("07-revoke-dialog")
+	shoot("07-revoke-dialog")
 
-	// Cancel leaves the key alone; confirming revokes it.
+	// Cancel leaves the key alone; confirming, by keyboard, revokes it.
 	do("cancel the dialog",
 		chromedp.Click(chromedp.ID("confirm-cancel")),
 		chromedp.WaitNotVisible(chromedp.ID("confirm-dialog")),
 	)
 	s.MustDo(t, key, "", qAuthInfoTenant, nil, "auth_info", &info)
-	do("revoke through the dialog",
-		chromedp.Click(chromedp.CSS(`#keys a[data-confirm]`)),
+	do("revoke through the dialog by keyboard",
+		chromedp.Focus(chromedp.CSS(`#keys button[data-confirm]`)),
+		chromedp.KeyEvent(kb.Enter),
 		chromedp.WaitVisible(chromedp.CSS(`#confirm-dialog[open]`)),
-		chromedp.Click(chromedp.ID("confirm-submit")),
+		chromedp.KeyEvent(kb.Tab),
+	)
+	if got := focused(); got != "confirm-submit" {
+		t.Fatalf("Tab moved the focus to %q, want the confirm button", got)
+	}
+	do("confirm by Enter",
+		chromedp.KeyEvent(kb.Enter),
 		chromedp.WaitVisible(chromedp.CSS(".notice-ok")),
 	)
 	if got := text(".notice-ok"); !strings.Contains(got, "revoked") {
@@ -244,20 +379,81 @@ func TestUI_ServiceAccountKeyLifecycle(t *testing.T) {
 		chromedp.WaitVisible(chromedp.ID("members")),
 	)
 	shot("10-members")
+	shoot("10-members")
 
-	// The personal keys page on a phone-sized screen.
-	do("phone layout",
-		chromedp.EmulateViewport(390, 844),
+	// Remove the member by keyboard.
+	do("remove a member by keyboard",
+		chromedp.Focus(chromedp.CSS(`#members button[aria-label="Remove dev@example.com"]`)),
+		chromedp.KeyEvent(kb.Enter),
+		chromedp.WaitVisible(chromedp.CSS(`#confirm-dialog[open]`)),
+		chromedp.KeyEvent(kb.Tab),
+		chromedp.KeyEvent(kb.Enter),
+		chromedp.WaitVisible(chromedp.CSS(".notice-ok")),
+	)
+	if got := text(".notice-ok"); !strings.Contains(got, "dev@example.com was removed") {
+		t.Fatalf("notice %q", got)
+	}
+
+	// The service account list, then delete the account by keyboard.
+	do("service accounts",
+		chromedp.Navigate(s.URL+"/ui/team/service-accounts"),
+		chromedp.WaitVisible(chromedp.ID("service-accounts")),
+	)
+	shoot("14-service-accounts")
+	do("delete the service account by keyboard",
+		chromedp.Navigate(page),
+		chromedp.WaitVisible(chromedp.ID("sa-delete-h")),
+		chromedp.Focus(chromedp.CSS(`#sa-delete-h ~ form button[data-confirm]`)),
+		chromedp.KeyEvent(kb.Enter),
+		chromedp.WaitVisible(chromedp.CSS(`#confirm-dialog[open]`)),
+		chromedp.KeyEvent(kb.Tab),
+		chromedp.KeyEvent(kb.Enter),
+		chromedp.WaitVisible(chromedp.CSS(".notice-ok")),
+	)
+	if got := text(".notice-ok"); !strings.Contains(got, "“prefect-agent” deleted") {
+		t.Fatalf("notice %q", got)
+	}
+
+	// The personal keys page, with a key of each expiry state, and a 404
+	// that keeps the navigation.
+	do("personal keys",
 		chromedp.Navigate(s.URL+"/ui/keys"),
+		chromedp.WaitVisible(chromedp.ID("create-key-form")),
+		chromedp.SendKeys(chromedp.ID("name"), "laptop"),
+		chromedp.SetValue(chromedp.ID("expires"), "7d"),
+		chromedp.Click(chromedp.CSS(`#create-key-form button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.ID("done-link")),
+		chromedp.Click(chromedp.ID("done-link")),
 		chromedp.WaitVisible(chromedp.ID("keys")),
 	)
-	shot("11-api-keys-phone")
+	if got := text("#keys tr.row-new"); !strings.Contains(got, "Expires soon") || !strings.Contains(got, "in 7 days") {
+		t.Fatalf("new 7-day key row %q", got)
+	}
+	shoot("11-api-keys")
+	do("not found",
+		chromedp.Navigate(s.URL+"/ui/no-such-page"),
+		chromedp.WaitVisible(chromedp.ID("message-h")),
+	)
+	if got := text(".mainnav"); !strings.Contains(got, "API keys") {
+		t.Fatalf("404 navigation %q", got)
+	}
+	shoot("15-not-found")
 
 	for _, secret := range []string{key, m[2], strings.TrimPrefix(link, s.URL+"/ui/reset?token=")} {
 		if strings.Contains(s.Logs.String(), secret[4:]) {
 			t.Fatalf("a secret (%.4s…) was logged", secret)
 		}
 	}
+}
+
+// colorScheme makes the page render as prefers-color-scheme: scheme.
+func colorScheme(scheme string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := cdp.Call(ctx, t, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+			Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}},
+		})
+		return err
+	})
 }
 
 func TestAdminPasswordLink(t *testing.T) {
