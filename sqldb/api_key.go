@@ -76,7 +76,7 @@ func (s *APIKeyService) CreateAPIKey(ctx context.Context, key *latchkey.APIKey) 
 		return "", err
 	}
 	defer tx.Rollback()
-	secret, err := createAPIKey(ctx, tx, a, key, "")
+	secret, err := createAPIKey(ctx, tx, a, key, false)
 	if err != nil {
 		return "", err
 	}
@@ -176,7 +176,7 @@ func (s *APIKeyService) RotateAPIKey(ctx context.Context, r *latchkey.APIKeyRota
 
 	key := &latchkey.APIKey{Name: old.Name, UserID: old.UserID, DefaultTenantID: old.DefaultTenantID, ExpiresAt: r.ExpiresAt}
 	// The new key takes the old one's name: the old one is on its way out.
-	secret, err := createAPIKey(ctx, tx, a, key, old.ID)
+	secret, err := createAPIKey(ctx, tx, a, key, true)
 	if err != nil {
 		return "", err
 	}
@@ -217,9 +217,10 @@ func (s *APIKeyService) RotateAPIKey(ctx context.Context, r *latchkey.APIKeyRota
 // createAPIKey checks who the key is for, then stores it and fills key in.
 // The caller has already been checked to be a human holding neither a
 // TENANT nor a RUNNER token. A live key of the owner with the same name is
-// a conflict, except supersedes (the key being rolled, "" for none):
-// expired keys do not hold on to their names.
-func createAPIKey(ctx context.Context, tx *Tx, a *latchkey.Auth, key *latchkey.APIKey, supersedes string) (string, error) {
+// a conflict (expired keys do not hold on to their names), unless the new
+// key succeeds a rolled one (rolled): it takes that key's name, which other
+// keys of its rolls may still carry during their grace periods.
+func createAPIKey(ctx context.Context, tx *Tx, a *latchkey.Auth, key *latchkey.APIKey, rolled bool) (string, error) {
 	now := tx.Now()
 	if key.ExpiresAt != nil && !key.ExpiresAt.After(now) {
 		return "", latchkey.Errorf(latchkey.EINVALID, "Expiration must be in the future.")
@@ -266,8 +267,10 @@ func createAPIKey(ctx context.Context, tx *Tx, a *latchkey.Auth, key *latchkey.A
 		return "", fmt.Errorf("create api key: %w", err)
 	}
 	var taken int
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM api_keys WHERE user_id = ? AND name = ? AND id <> ? AND (expires_at IS NULL OR expires_at > ?)`,
-		targetID, key.Name, supersedes, Time(now)).Scan(&taken); err != nil {
+	if rolled {
+		// Its name is the rolled key's.
+	} else if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM api_keys WHERE user_id = ? AND name = ? AND (expires_at IS NULL OR expires_at > ?)`,
+		targetID, key.Name, Time(now)).Scan(&taken); err != nil {
 		return "", fmt.Errorf("create api key: %w", err)
 	} else if taken > 0 {
 		if targetID == a.User.ID {

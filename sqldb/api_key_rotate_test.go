@@ -215,7 +215,7 @@ func TestAPIKeyService_RotateAPIKey_ServiceAccountKeyAuthorization(t *testing.T)
 			cRunnerToken: latchkey.EFORBIDDEN, cAnonymous: latchkey.EUNAUTHENTICATED, cOtherTenant: latchkey.ENOTFOUND,
 		}
 		w.eachCaller(t, want, func(t *testing.T, name string, ctx context.Context) error {
-			k := &latchkey.APIKey{Name: "agent key", UserID: w.sa.ID}
+			k := &latchkey.APIKey{Name: "agent key " + name, UserID: w.sa.ID} // names are unique per owner
 			if _, err := keys.CreateAPIKey(w.ctx(cAdmin), k); err != nil {
 				t.Fatal(err)
 			}
@@ -253,7 +253,7 @@ func TestAPIKeyService_RotateAPIKey_HumanKeyAuthorization(t *testing.T) {
 			{"other tenant's admin rolls the admin's key", cAdmin, cOtherTenant, latchkey.ENOTFOUND},
 		} {
 			t.Run(tt.name, func(t *testing.T) {
-				k := &latchkey.APIKey{Name: "mine"}
+				k := &latchkey.APIKey{Name: "mine " + tt.name} // names are unique per owner
 				if _, err := keys.CreateAPIKey(w.ctx(tt.owner), k); err != nil {
 					t.Fatal(err)
 				}
@@ -268,7 +268,7 @@ func TestAPIKeyService_RotateAPIKey_HumanKeyAuthorization(t *testing.T) {
 
 		// A key whose owner left its default tenant cannot be rolled: the
 		// new key could not act there.
-		k := &latchkey.APIKey{Name: "mine"}
+		k := &latchkey.APIKey{Name: "mine, left"}
 		if _, err := keys.CreateAPIKey(w.ctx(cUser), k); err != nil {
 			t.Fatal(err)
 		}
@@ -334,5 +334,32 @@ func TestAPIKeyService_RotateAPIKey_Audit(t *testing.T) {
 		if got := findKey(t, keys, admin, r.NewKey.ID); got.ExpiresAt == nil || !got.ExpiresAt.Equal(next) {
 			t.Errorf("a failed roll left expiry %v, want %v", got.ExpiresAt, next)
 		}
+	})
+}
+
+// Rolling keeps the name although the old key lives on for its grace
+// period; a key of that name cannot be created meanwhile, but can once
+// the old key has expired (expired keys do not hold on to their names).
+func TestAPIKeyService_RotateAPIKey_KeepsUniqueNames(t *testing.T) {
+	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
+		e := newCredEnv(t, db, clock)
+		ctx := e.adminCtx(t)
+		old, _ := e.mustCreateKey(t, ctx, "deploy", "")
+		r, _ := mustRotate(t, e.keys, ctx, old.ID, time.Hour)
+		if r.NewKey.Name != "deploy" {
+			t.Fatalf("new key named %q", r.NewKey.Name)
+		}
+		_, err := e.keys.CreateAPIKey(ctx, &latchkey.APIKey{Name: "deploy"})
+		expectCode(t, err, latchkey.ECONFLICT, "already have an API key named")
+		// Rolling the new key during the old one's grace period works too.
+		r2, _ := mustRotate(t, e.keys, ctx, r.NewKey.ID, time.Hour)
+		clock.Add(time.Hour)
+		// Both predecessors have expired; the newest still holds the name.
+		_, err = e.keys.CreateAPIKey(ctx, &latchkey.APIKey{Name: "deploy"})
+		expectCode(t, err, latchkey.ECONFLICT, "already have an API key named")
+		if err := e.keys.DeleteAPIKey(ctx, r2.NewKey.ID); err != nil {
+			t.Fatal(err)
+		}
+		e.mustCreateKey(t, ctx, "deploy", "")
 	})
 }
