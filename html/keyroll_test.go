@@ -76,7 +76,7 @@ func TestRollKey_Personal(t *testing.T) {
 		}
 		// The list shows both, the old one with its new expiry.
 		list = b.Get("/ui/keys").MustStatus(t, http.StatusOK).MustNotContain(t, newSecret, oldSecret)
-		oldRow := regexp.MustCompile(`(?s)<tr data-key-id="` + id + `">.*?</tr>`).FindString(list.Body)
+		oldRow := regexp.MustCompile(`(?s)<tr [^>]*data-key-id="` + id + `"[^>]*>.*?</tr>`).FindString(list.Body)
 		if !strings.Contains(oldRow, "Jan 2, 2030 04:04 UTC") {
 			t.Errorf("old key's row lacks its new expiry:\n%s", oldRow)
 		}
@@ -90,7 +90,7 @@ func TestRollKey_Personal(t *testing.T) {
 			t.Fatalf("old key after the grace period: err=%v", err)
 		}
 		list = b.Get("/ui/keys").MustStatus(t, http.StatusOK)
-		oldRow = regexp.MustCompile(`(?s)<tr data-key-id="` + id + `">.*?</tr>`).FindString(list.Body)
+		oldRow = regexp.MustCompile(`(?s)<tr [^>]*data-key-id="` + id + `"[^>]*>.*?</tr>`).FindString(list.Body)
 		if strings.Contains(oldRow, "roll-form") || !strings.Contains(oldRow, "Expired") {
 			t.Errorf("expired key's row:\n%s", oldRow)
 		}
@@ -99,7 +99,7 @@ func TestRollKey_Personal(t *testing.T) {
 
 		// "Now": the new key's own old key stops at once.
 		newID := ""
-		for _, m := range regexp.MustCompile(`<tr data-key-id="([^"]+)">\s*<th scope="row" data-label="Name">laptop</th>`).FindAllStringSubmatch(list.Body, -1) {
+		for _, m := range regexp.MustCompile(`<tr [^>]*data-key-id="([^"]+)"[^>]*>\s*<th scope="row" data-label="Name">laptop</th>`).FindAllStringSubmatch(list.Body, -1) {
 			if m[1] != id {
 				newID = m[1]
 			}

@@ -189,16 +189,18 @@ func (r *authRun) want(t *testing.T, code int, stdout, stderr string) {
 func (r *authRun) ok(t *testing.T, stdout string) { t.Helper(); r.want(t, 0, stdout, "") }
 
 // status checks `auth status` for a working key: Prefect's lines, then
-// what the server says of the tenant, the user and the key (named where
-// the server lists key identifiers).
+// what the server says of the tenant, the user and the key (its name and
+// identifier, and its expiry if it has one).
 func (r *authRun) status(t *testing.T, api, tenantID, tenant, email, keyName, key string) {
 	t.Helper()
 	head := "You are connecting to " + api + "\nYou are authenticating with an API key\nYou are logged in to tenant " + tenantID +
 		"\nTenant: " + tenant + "\nUser: " + email + ", role TENANT_ADMIN\n"
 	ident := latchkey.SecretIdentifier(key)
 	rest, ok := strings.CutPrefix(r.stdout, head)
-	if r.code != 0 || r.stderr != "" || !ok || (rest != "API key: "+ident+"\n" && rest != "API key: "+keyName+" ("+ident+")\n") {
-		t.Fatalf("%s\n--- want:\n%sAPI key: [%s (]%s[)]", r, head, keyName, ident)
+	line := "API key: " + keyName + " (" + ident + ")"
+	if rest, ok = strings.CutPrefix(rest, line); !ok || r.code != 0 || r.stderr != "" ||
+		(rest != "\n" && !(strings.HasPrefix(rest, ", expires ") && strings.HasSuffix(rest, "\n"))) {
+		t.Fatalf("%s\n--- want:\n%s%s[, expires …]", r, head, line)
 	}
 }
 
