@@ -24,6 +24,10 @@ const (
 	AuditTenantCreate         AuditAction = "tenant.create"
 	AuditPasswordResetCreate  AuditAction = "password_reset.create"
 	AuditSessionCreate        AuditAction = "session.create"
+	AuditInvitationCreate     AuditAction = "invitation.create"
+	AuditInvitationAccept     AuditAction = "invitation.accept"
+	AuditInvitationDecline    AuditAction = "invitation.decline"
+	AuditInvitationDelete     AuditAction = "invitation.delete"
 )
 
 // AuditActions lists every audited action.
@@ -32,11 +36,18 @@ var AuditActions = []AuditAction{
 	AuditServiceAccountCreate, AuditServiceAccountDelete,
 	AuditMembershipCreate, AuditMembershipUpdateRole, AuditMembershipDelete,
 	AuditTenantCreate, AuditPasswordResetCreate, AuditSessionCreate,
+	AuditInvitationCreate, AuditInvitationAccept, AuditInvitationDecline, AuditInvitationDelete,
 }
 
 // CredentialPassword is the ActorKind of an audit event whose actor proved
 // who they are with an email and password (a web UI sign-in).
 const CredentialPassword CredentialKind = "password"
+
+// CredentialInvitee is the ActorKind of an event whose actor is a user who
+// is not a member of the event's tenant and must stay unnamed there: the
+// invitee who declined an invitation. Such events carry no actor id and no
+// client address.
+const CredentialInvitee CredentialKind = "invitee"
 
 // Audit target types.
 const (
@@ -47,6 +58,7 @@ const (
 	AuditTargetTenant         = "tenant"
 	AuditTargetUser           = "user"
 	AuditTargetSession        = "session"
+	AuditTargetInvitation     = "invitation"
 )
 
 // AuditEvent records who did what, when and from where, in one tenant.

@@ -111,6 +111,7 @@ func (e *Env) newServer(tb testing.TB) (*httptest.Server, http.Handler) {
 		Users:           countingUsers{users, e.PasswordChecks},
 		Tenants:         sqldb.NewTenantService(db),
 		Memberships:     sqldb.NewMembershipService(db),
+		Invitations:     sqldb.NewInvitationService(db),
 		ServiceAccounts: sqldb.NewServiceAccountService(db),
 		APIKeys:         sqldb.NewAPIKeyService(db),
 		Audit:           sqldb.NewAuditService(db),

@@ -19,9 +19,10 @@ type memberRow struct {
 
 // membersData is the members page's data.
 type membersData struct {
-	Members []memberRow
-	Email   string
-	Role    latchkey.Role
+	Members     []memberRow
+	Invitations []*latchkey.Invitation // pending, of this tenant
+	Email       string
+	Role        latchkey.Role
 }
 
 // passwordLinkData is the page that shows a one-time set-password link.
@@ -32,6 +33,9 @@ type passwordLinkData struct {
 	NewUser   bool
 	Role      latchkey.Role
 }
+
+// maxShownPending caps the pending invitations the members page lists.
+const maxShownPending = 100
 
 func memberURL(id string) string { return "/ui/team/members/" + url.PathEscape(id) }
 
@@ -50,11 +54,18 @@ func (u *ui) renderMembers(w http.ResponseWriter, r *http.Request, p *page, stat
 		}
 		rows = append(rows, memberRow{Membership: m, Self: m.UserID == p.Auth.User.ID, URL: memberURL(m.ID)})
 	}
+	var invs []*latchkey.Invitation
+	if u.Invitations != nil {
+		if invs, _, err = u.Invitations.FindInvitations(r.Context(), latchkey.InvitationFilter{Limit: maxShownPending}); err != nil {
+			u.fail(w, r, p, "find invitations", err)
+			return
+		}
+	}
 	if role == "" {
 		role = latchkey.RoleUser
 	}
 	p.Title, p.Tab = "Members", "members"
-	p.Data = membersData{Members: rows, Email: email, Role: role}
+	p.Data = membersData{Members: rows, Invitations: invs, Email: email, Role: role}
 	u.render(w, r, status, "members", p)
 }
 
@@ -70,22 +81,22 @@ func (u *ui) handleAddMember(w http.ResponseWriter, r *http.Request, p *page) {
 		u.renderMembers(w, r, p, http.StatusBadRequest, email, role)
 		return
 	}
-	m, err := u.Memberships.CreateMembership(r.Context(), latchkey.MembershipCreate{Email: email, Role: role})
+	m, inv, err := u.Memberships.CreateMembership(r.Context(), latchkey.MembershipCreate{Email: email, Role: role})
 	if err != nil {
 		u.logError(r, "add member", err)
 		p.Error = latchkey.ErrorMessage(err)
 		u.renderMembers(w, r, p, statusOf(err), email, role)
 		return
 	}
-	// Only a user created just now gets a set-password link here; existing
-	// users already sign in (an admin can still make a link from the
-	// members list).
-	if m.UserCreated {
-		u.renderPasswordLink(w, r, p, m, true)
+	// A user with an account is invited: nothing about them is shown
+	// until they accept. A user created just now gets a set-password link.
+	if inv != nil {
+		u.setFlash(w, r, "Invited "+inv.Invitee+" as "+strings.ToLower(roleLabel(inv.Role))+
+			". They become a member when they sign in and accept; until then the invitation is listed as pending.")
+		redirect(w, r, "/ui/team/members")
 		return
 	}
-	u.setFlash(w, r, m.User.Email+" already has an account and was added as "+strings.ToLower(roleLabel(m.Role))+". They can sign in with their password.")
-	redirect(w, r, "/ui/team/members")
+	u.renderPasswordLink(w, r, p, m, true)
 }
 
 // renderPasswordLink creates a set-password link for member m and shows it

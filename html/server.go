@@ -54,6 +54,7 @@ type Server struct {
 	Users           latchkey.UserService
 	Tenants         latchkey.TenantService
 	Memberships     latchkey.MembershipService
+	Invitations     latchkey.InvitationService
 	ServiceAccounts latchkey.ServiceAccountService
 	APIKeys         latchkey.APIKeyService
 	Audit           latchkey.AuditService
@@ -163,6 +164,10 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /ui/team/members/{id}/password-link", u.admin(u.handlePasswordLink))
 	mux.HandleFunc("GET /ui/team/members/{id}/remove", u.admin(u.handleRemoveMemberConfirm))
 	mux.HandleFunc("POST /ui/team/members/{id}/remove", u.admin(u.handleRemoveMember))
+
+	mux.HandleFunc("POST /ui/team/invitations/{id}/withdraw", u.admin(u.handleWithdrawInvitation))
+	mux.HandleFunc("POST /ui/invitations/{id}/accept", u.session(u.handleAcceptInvitation))
+	mux.HandleFunc("POST /ui/invitations/{id}/decline", u.session(u.handleDeclineInvitation))
 
 	mux.HandleFunc("GET /ui/team/audit", u.admin(u.handleAudit))
 

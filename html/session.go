@@ -76,6 +76,7 @@ func (u *ui) session(h handlerFunc) http.HandlerFunc {
 			u.fail(w, r, p, "load tenants", err)
 			return
 		}
+		u.loadInvitations(r, p)
 		h(w, r, p)
 	}
 }

@@ -340,12 +340,14 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	audit := sqldb.NewAuditService(m.DB)
+	invitations := sqldb.NewInvitationService(m.DB)
 
 	gql := &graphql.Server{
 		Auth:            m.Auth,
 		Tenants:         sqldb.NewTenantService(m.DB),
 		Users:           sqldb.NewUserService(m.DB),
 		Memberships:     sqldb.NewMembershipService(m.DB),
+		Invitations:     invitations,
 		ServiceAccounts: sqldb.NewServiceAccountService(m.DB),
 		APIKeys:         sqldb.NewAPIKeyService(m.DB),
 		APITokens:       sqldb.NewAPITokenService(m.DB),
@@ -367,6 +369,7 @@ func (m *Main) Run(ctx context.Context) error {
 		Users:           sqldb.NewUserService(m.DB),
 		Tenants:         sqldb.NewTenantService(m.DB),
 		Memberships:     sqldb.NewMembershipService(m.DB),
+		Invitations:     invitations,
 		ServiceAccounts: sqldb.NewServiceAccountService(m.DB),
 		APIKeys:         sqldb.NewAPIKeyService(m.DB),
 		Audit:           audit,
