@@ -168,6 +168,10 @@ func (s *ServiceAccountService) DeleteServiceAccount(ctx context.Context, id str
 		return err
 	}
 	defer tx.Rollback()
+	// Its keys go with it (ON DELETE CASCADE); keep their record.
+	if err := recordRevokedAPIKeys(ctx, tx, a, `api_keys.user_id = ?`, id); err != nil {
+		return err
+	}
 	var name string
 	err = tx.QueryRowContext(ctx, `DELETE FROM users WHERE id = ? AND kind = ? AND tenant_id = ? RETURNING name`,
 		id, string(latchkey.UserKindServiceAccount), a.TenantID).Scan(&name)

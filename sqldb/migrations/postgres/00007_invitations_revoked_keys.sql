@@ -18,10 +18,14 @@ CREATE INDEX invitations_user_id ON invitations (user_id);
 
 -- Revoked API keys, kept for the record: revoking still deletes the
 -- api_keys row (so authentication never sees a revoked key) and writes
--- this row in the same transaction. It holds no hash of the key.
+-- this row in the same transaction. It holds no hash of the key. The owner
+-- may be gone (a deleted service account), so its kind and, for service
+-- accounts, its name are kept here; user ids have no foreign key.
 CREATE TABLE revoked_api_keys (
     id                 TEXT PRIMARY KEY,
     user_id            TEXT NOT NULL,
+    owner_kind         TEXT NOT NULL,
+    owner_name         TEXT NOT NULL DEFAULT '',
     name               TEXT NOT NULL,
     default_tenant_id  TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
     created_by_user_id TEXT,
