@@ -50,6 +50,9 @@ type keyRow struct {
 type keysData struct {
 	Keys []keyRow
 	Form keyForm
+
+	Status  string           // the list's filter: "active" or "revoked"
+	Revoked *revokedKeysData // for "revoked"
 }
 
 // keyCreatedData is the show-once page's data.
@@ -138,7 +141,14 @@ func (u *ui) renderKeys(w http.ResponseWriter, r *http.Request, p *page, status 
 		f.TenantID = p.Auth.TenantID
 	}
 	p.Title, p.Nav = "API keys", "keys"
-	p.Data = keysData{Keys: u.rows(keys, p.Tenants, personalRevokeURL), Form: f}
+	d := keysData{Keys: u.rows(keys, p.Tenants, personalRevokeURL), Form: f, Status: keyStatus(r)}
+	if d.Status == "revoked" {
+		if d.Revoked, err = u.revokedKeys(r.Context(), p, "", "You have not revoked any API keys."); err != nil {
+			u.fail(w, r, p, "find revoked api keys", err)
+			return
+		}
+	}
+	p.Data = d
 	u.render(w, r, status, "keys", p)
 }
 

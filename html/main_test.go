@@ -114,6 +114,7 @@ func (e *Env) newServer(tb testing.TB) (*httptest.Server, http.Handler) {
 		Invitations:     sqldb.NewInvitationService(db),
 		ServiceAccounts: sqldb.NewServiceAccountService(db),
 		APIKeys:         sqldb.NewAPIKeyService(db),
+		RevokedAPIKeys:  sqldb.NewAPIKeyService(db),
 		Audit:           sqldb.NewAuditService(db),
 		Limiter:         e.Limiter,
 		// No redaction here, so MustNoSecretsLogged sees what the UI logs.

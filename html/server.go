@@ -57,6 +57,7 @@ type Server struct {
 	Invitations     latchkey.InvitationService
 	ServiceAccounts latchkey.ServiceAccountService
 	APIKeys         latchkey.APIKeyService
+	RevokedAPIKeys  latchkey.RevokedAPIKeyService
 	Audit           latchkey.AuditService
 
 	// Limiter, if set, limits failed password sign-ins per device cookie,

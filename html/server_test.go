@@ -275,6 +275,13 @@ func TestPersonalKeys(t *testing.T) {
 			t.Fatalf("revoked key: err=%v, want EUNAUTHENTICATED", err)
 		}
 		b.Post("/ui/keys/"+id+"/revoke", url.Values{"csrf_token": {token}}).MustStatus(t, http.StatusNotFound).MustContain(t, "not found")
+		// The revoked key stays listed under the Revoked filter, with when and by whom.
+		revoked := b.Get("/ui/keys?status=revoked").MustStatus(t, http.StatusOK).
+			MustContain(t, `<table id="revoked-keys"`, `data-key-id="`+id+`"`, "laptop &lt;cli&gt;", `<td data-label="Revoked by">you</td>`)
+		if strings.Contains(revoked.Body, `<table id="keys"`) {
+			t.Error("the Revoked filter also shows the active keys")
+		}
+		b.Get("/ui/keys").MustNotContain(t, `<table id="revoked-keys"`)
 
 		// Someone else's key cannot be revoked through the personal page.
 		bob := latchkeytest.MustCreateMember(t, db, e.Fixture.Tenant.ID, "bob@example.com", latchkey.RoleUser)
@@ -404,7 +411,7 @@ func TestServiceAccounts(t *testing.T) {
 			t.Fatalf("key acts as %s", a.User.ID)
 		}
 
-		page := b.Get(saURL).MustStatus(t, http.StatusOK).MustContain(t, "build-01", "Jan 9, 2030 03:04 UTC").MustNotContain(t, secret)
+		page := b.Get(saURL).MustStatus(t, http.StatusOK).MustContain(t, "build-01", "Jan 9, 2030 03:04 UTC", `<td data-label="Created by">you</td>`).MustNotContain(t, secret)
 		id := keyID(t, page, "build-01")
 		b.Get("/ui/team/service-accounts").MustContain(t, `<a href="`+saURL+`">ci agent</a>`, `<td data-label="API keys">1</td>`)
 
@@ -414,6 +421,8 @@ func TestServiceAccounts(t *testing.T) {
 		b.Get(saURL+"/keys/"+id+"/revoke").MustStatus(t, http.StatusOK).MustContain(t, "Revoke API key “build-01” of ci agent?")
 		p = b.Post(saURL+"/keys/"+id+"/revoke", url.Values{"csrf_token": {token}}).MustStatus(t, http.StatusSeeOther)
 		b.Follow(p).MustContain(t, "revoked", "This service account has no API keys.")
+		b.Get(saURL+"?status=revoked").MustContain(t, `<table id="revoked-keys"`, `data-key-id="`+id+`"`, "build-01",
+			`<td data-label="Revoked by">you</td>`)
 		if _, err := e.Auth.Authenticate(ctx, secret, ""); latchkey.ErrorCode(err) != latchkey.EUNAUTHENTICATED {
 			t.Fatalf("revoked key: err=%v", err)
 		}
@@ -467,7 +476,37 @@ func TestMembers(t *testing.T) {
 		other := latchkeytest.MustCreateTenant(t, db, "tenant-two", nil)
 		latchkeytest.MustCreateMember(t, db, other.ID, "dora@example.com", latchkey.RoleUser)
 		p = admin.Post("/ui/team/members", url.Values{"csrf_token": {token}, "email": {"dora@example.com"}, "role": {"READ_ONLY_USER"}}).MustStatus(t, http.StatusSeeOther)
-		admin.Follow(p).MustContain(t, "dora@example.com already has an account").MustNotContain(t, "lkp_")
+		// Dora has an account (in another tenant): she is invited, and the
+		// admin sees "pending" and nothing else about her.
+		page := admin.Follow(p).MustContain(t, "Invited dora@example.com as read-only user.", "Pending invitations", "Pending").MustNotContain(t, "lkp_")
+		invID := mustFind(t, `<tr data-invitation-id="([^"]+)">\s*<th scope="row" data-label="Invited">dora@example.com`, page.Body)
+		page.MustNotContain(t, `data-label="Email">dora@example.com`, other.Name)
+		admin.Post("/ui/team/members", url.Values{"csrf_token": {token}, "email": {"dora@example.com"}, "role": {"USER"}}).
+			MustStatus(t, http.StatusConflict).MustContain(t, "Already invited")
+		// She sees the invitation after signing in, and accepts it.
+		e.MustSetPassword(t, "dora@example.com", "dora password 1")
+		dora := e.NewBrowser(t)
+		keys := dora.SignIn("dora@example.com", "dora password 1").MustContain(t, "You are invited to join a tenant", "Tenant One", "Read-only user")
+		p = dora.Post("/ui/invitations/"+invID+"/accept", url.Values{"csrf_token": {keys.CSRF(t)}}).MustStatus(t, http.StatusSeeOther)
+		dora.Follow(p).MustContain(t, "You joined Tenant One as read-only user.").MustNotContain(t, "You are invited")
+		admin.Get("/ui/team/members").MustContain(t, `data-label="Email">dora@example.com`).MustNotContain(t, "Pending invitations")
+		// Another one, withdrawn by the admin before she answers.
+		latchkeytest.MustCreateMember(t, db, other.ID, "eve@example.com", latchkey.RoleUser)
+		admin.Post("/ui/team/members", url.Values{"csrf_token": {token}, "email": {"eve@example.com"}, "role": {"USER"}}).MustStatus(t, http.StatusSeeOther)
+		page = admin.Get("/ui/team/members")
+		eveID := mustFind(t, `<tr data-invitation-id="([^"]+)">\s*<th scope="row" data-label="Invited">eve@example.com`, page.Body)
+		p = admin.Post("/ui/team/invitations/"+eveID+"/withdraw", url.Values{"csrf_token": {token}}).MustStatus(t, http.StatusSeeOther)
+		admin.Follow(p).MustContain(t, "The invitation of eve@example.com was withdrawn.").MustNotContain(t, "Pending invitations")
+		// Someone else's invitation cannot be accepted.
+		admin.Post("/ui/team/members", url.Values{"csrf_token": {token}, "email": {"eve@example.com"}, "role": {"USER"}}).MustStatus(t, http.StatusSeeOther)
+		eveID = mustFind(t, `<tr data-invitation-id="([^"]+)">\s*<th scope="row" data-label="Invited">eve@example.com`, admin.Get("/ui/team/members").Body)
+		dora.Post("/ui/invitations/"+eveID+"/accept", url.Values{"csrf_token": {keys.CSRF(t)}}).MustStatus(t, http.StatusNotFound)
+		e.MustSetPassword(t, "eve@example.com", "eve password 12")
+		eve := e.NewBrowser(t)
+		keys = eve.SignIn("eve@example.com", "eve password 12").MustContain(t, "You are invited to join a tenant")
+		p = eve.Post("/ui/invitations/"+eveID+"/decline", url.Values{"csrf_token": {keys.CSRF(t)}}).MustStatus(t, http.StatusSeeOther)
+		eve.Follow(p).MustContain(t, "You declined the invitation to Tenant One.").MustNotContain(t, "You are invited")
+		admin.Get("/ui/team/members").MustNotContain(t, "eve@example.com")
 
 		// Change a role.
 		members := admin.Get("/ui/team/members")

@@ -30,6 +30,10 @@ type serviceAccountData struct {
 	Keys      []keyRow
 	Form      keyForm
 	DeleteURL string
+
+	CreatedBy map[string]string // who created the account and each key, by id
+	Status    string            // the key list's filter: "active" or "revoked"
+	Revoked   *revokedKeysData  // for "revoked"
 }
 
 func serviceAccountURL(id string) string { return "/ui/team/service-accounts/" + url.PathEscape(id) }
@@ -116,12 +120,29 @@ func (u *ui) renderServiceAccount(w http.ResponseWriter, r *http.Request, p *pag
 		u.fail(w, r, p, "find api keys", err)
 		return
 	}
-	p.Title, p.Tab = sa.Name+" · Service accounts", "service-accounts"
-	p.Data = serviceAccountData{
+	names, err := u.memberNames(r.Context(), p)
+	if err != nil {
+		u.fail(w, r, p, "find memberships", err)
+		return
+	}
+	d := serviceAccountData{
 		Account: sa, URL: serviceAccountURL(sa.ID),
 		Keys: u.rows(keys, p.Tenants, serviceAccountKeyRevokeURL),
 		Form: f, DeleteURL: serviceAccountURL(sa.ID) + "/delete",
+		CreatedBy: map[string]string{sa.ID: personName(names, p.Auth.User.ID, sa.CreatedByUserID)},
+		Status:    keyStatus(r),
 	}
+	for _, k := range keys {
+		d.CreatedBy[k.ID] = personName(names, p.Auth.User.ID, k.CreatedByUserID)
+	}
+	if d.Status == "revoked" {
+		if d.Revoked, err = u.revokedKeys(r.Context(), p, sa.ID, "No key of this service account has been revoked."); err != nil {
+			u.fail(w, r, p, "find revoked api keys", err)
+			return
+		}
+	}
+	p.Title, p.Tab = sa.Name+" · Service accounts", "service-accounts"
+	p.Data = d
 	u.render(w, r, status, "serviceaccount", p)
 }
 

@@ -341,6 +341,7 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	audit := sqldb.NewAuditService(m.DB)
 	invitations := sqldb.NewInvitationService(m.DB)
+	apiKeys := sqldb.NewAPIKeyService(m.DB)
 
 	gql := &graphql.Server{
 		Auth:            m.Auth,
@@ -371,7 +372,8 @@ func (m *Main) Run(ctx context.Context) error {
 		Memberships:     sqldb.NewMembershipService(m.DB),
 		Invitations:     invitations,
 		ServiceAccounts: sqldb.NewServiceAccountService(m.DB),
-		APIKeys:         sqldb.NewAPIKeyService(m.DB),
+		APIKeys:         apiKeys,
+		RevokedAPIKeys:  apiKeys,
 		Audit:           audit,
 		Logger:          m.Logger,
 		Now:             m.Now,
