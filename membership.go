@@ -39,6 +39,9 @@ type MembershipFilter struct {
 	UserID   *string
 	Role     *Role
 
+	// EmailContains keeps members whose email contains it, ignoring case.
+	EmailContains *string
+
 	Offset int
 	Limit  int
 }

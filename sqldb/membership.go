@@ -107,10 +107,13 @@ func findMemberships(ctx context.Context, tx *Tx, a *latchkey.Auth, filter latch
 	if v := filter.Role; v != nil {
 		where, args = append(where, `memberships.role = ?`), append(args, string(*v))
 	}
+	if v := filter.EmailContains; v != nil && *v != "" {
+		where, args = append(where, `LOWER(users.email) LIKE ? ESCAPE '\'`), append(args, containsPattern(*v))
+	}
 	cond := strings.Join(where, " AND ")
 
 	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM memberships WHERE `+cond, args...).Scan(&n); err != nil {
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM memberships JOIN users ON users.id = memberships.user_id WHERE `+cond, args...).Scan(&n); err != nil {
 		return nil, 0, fmt.Errorf("count memberships: %w", err)
 	}
 	rows, err := tx.QueryContext(ctx, `SELECT `+membershipColumns+` FROM memberships JOIN users ON users.id = memberships.user_id WHERE `+cond+
