@@ -19,6 +19,8 @@ type memberRow struct {
 
 // membersData is the members page's data.
 type membersData struct {
+	Search      memberSearch
+	More        bool // more members match than the page lists
 	Members     []memberRow
 	Invitations []*latchkey.Invitation // pending, of this tenant
 	Email       string
@@ -34,6 +36,34 @@ type passwordLinkData struct {
 	Role      latchkey.Role
 }
 
+// maxShownMembers caps the members one page lists.
+const maxShownMembers = 500
+
+// memberSearch is the members list's search form.
+type memberSearch struct {
+	Q    string        // part of an email
+	Role latchkey.Role // "" for any
+}
+
+// Active reports whether the search narrows the list.
+func (s memberSearch) Active() bool { return s.Q != "" || s.Role != "" }
+
+// readMemberSearch reads the search of a GET (a POST shows everyone).
+func readMemberSearch(r *http.Request) memberSearch {
+	if r.Method != http.MethodGet {
+		return memberSearch{}
+	}
+	q := r.URL.Query()
+	s := memberSearch{Q: strings.TrimSpace(q.Get("q"))}
+	if len(s.Q) > 254 {
+		s.Q = s.Q[:254]
+	}
+	if role := latchkey.Role(q.Get("role")); role.Valid() {
+		s.Role = role
+	}
+	return s
+}
+
 // maxShownPending caps the pending invitations the members page lists.
 const maxShownPending = 100
 
@@ -42,7 +72,15 @@ func memberURL(id string) string { return "/ui/team/members/" + url.PathEscape(i
 // renderMembers renders the human members of the acting tenant and the
 // add-member form.
 func (u *ui) renderMembers(w http.ResponseWriter, r *http.Request, p *page, status int, email string, role latchkey.Role) {
-	ms, _, err := u.Memberships.FindMemberships(r.Context(), latchkey.MembershipFilter{TenantID: &p.Auth.TenantID})
+	f := latchkey.MembershipFilter{TenantID: &p.Auth.TenantID, Limit: maxShownMembers}
+	search := readMemberSearch(r)
+	if search.Q != "" {
+		f.EmailContains = &search.Q
+	}
+	if search.Role != "" {
+		f.Role = &search.Role
+	}
+	ms, total, err := u.Memberships.FindMemberships(r.Context(), f)
 	if err != nil {
 		u.fail(w, r, p, "find memberships", err)
 		return
@@ -65,7 +103,7 @@ func (u *ui) renderMembers(w http.ResponseWriter, r *http.Request, p *page, stat
 		role = latchkey.RoleUser
 	}
 	p.Title, p.Tab = "Members", "members"
-	p.Data = membersData{Members: rows, Invitations: invs, Email: email, Role: role}
+	p.Data = membersData{Members: rows, Invitations: invs, Email: email, Role: role, Search: search, More: total > len(ms)}
 	u.render(w, r, status, "members", p)
 }
 

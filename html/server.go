@@ -156,6 +156,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /ui/team/service-accounts/{id}/delete", u.admin(u.handleDeleteServiceAccountConfirm))
 	mux.HandleFunc("POST /ui/team/service-accounts/{id}/delete", u.admin(u.handleDeleteServiceAccount))
 	mux.HandleFunc("POST /ui/team/service-accounts/{id}/keys", u.admin(u.handleCreateServiceAccountKey))
+	mux.HandleFunc("POST /ui/team/service-accounts/{id}/role", u.admin(u.handleServiceAccountRole))
 	mux.HandleFunc("GET /ui/team/service-accounts/{id}/keys/{key}/revoke", u.admin(u.handleRevokeServiceAccountKeyConfirm))
 	mux.HandleFunc("POST /ui/team/service-accounts/{id}/keys/{key}/revoke", u.admin(u.handleRevokeServiceAccountKey))
 
@@ -171,6 +172,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /ui/invitations/{id}/decline", u.session(u.handleDeclineInvitation))
 
 	mux.HandleFunc("GET /ui/team/audit", u.admin(u.handleAudit))
+	mux.HandleFunc("GET /ui/team/audit/export/{format}", u.admin(u.handleAuditExport))
 
 	mux.HandleFunc("/ui/", u.handleNotFound)
 

@@ -12,13 +12,15 @@ import (
 // serviceAccountRow is a service account as the list shows it.
 type serviceAccountRow struct {
 	*latchkey.ServiceAccount
-	URL  string
-	Keys int
+	URL       string
+	Keys      int
+	CreatedBy string
 }
 
 // serviceAccountsData is the service accounts page's data.
 type serviceAccountsData struct {
 	Accounts []serviceAccountRow
+	Q        string // the search: part of a name
 	Name     string
 	Role     latchkey.Role
 }
@@ -45,9 +47,24 @@ func (u *ui) handleTeam(w http.ResponseWriter, r *http.Request, p *page) {
 // renderServiceAccounts renders the list with the create form.
 func (u *ui) renderServiceAccounts(w http.ResponseWriter, r *http.Request, p *page, status int, name string, role latchkey.Role) {
 	ctx := r.Context()
-	accounts, _, err := u.ServiceAccounts.FindServiceAccounts(ctx, latchkey.ServiceAccountFilter{TenantID: &p.Auth.TenantID})
+	f := latchkey.ServiceAccountFilter{TenantID: &p.Auth.TenantID}
+	var q string
+	if r.Method == http.MethodGet {
+		if q = strings.TrimSpace(r.URL.Query().Get("q")); len(q) > latchkey.MaxNameLength {
+			q = q[:latchkey.MaxNameLength]
+		}
+	}
+	if q != "" {
+		f.NameContains = &q
+	}
+	accounts, _, err := u.ServiceAccounts.FindServiceAccounts(ctx, f)
 	if err != nil {
 		u.fail(w, r, p, "find service accounts", err)
+		return
+	}
+	names, err := u.memberNames(ctx, p)
+	if err != nil {
+		u.fail(w, r, p, "find memberships", err)
 		return
 	}
 	// One query for every key an admin sees, counted per account.
@@ -62,13 +79,14 @@ func (u *ui) renderServiceAccounts(w http.ResponseWriter, r *http.Request, p *pa
 	}
 	rows := make([]serviceAccountRow, len(accounts))
 	for i, sa := range accounts {
-		rows[i] = serviceAccountRow{ServiceAccount: sa, URL: serviceAccountURL(sa.ID), Keys: count[sa.ID]}
+		rows[i] = serviceAccountRow{ServiceAccount: sa, URL: serviceAccountURL(sa.ID), Keys: count[sa.ID],
+			CreatedBy: personName(names, p.Auth.User.ID, sa.CreatedByUserID)}
 	}
 	if role == "" {
 		role = latchkey.RoleUser
 	}
 	p.Title, p.Tab = "Service accounts", "service-accounts"
-	p.Data = serviceAccountsData{Accounts: rows, Name: name, Role: role}
+	p.Data = serviceAccountsData{Accounts: rows, Q: q, Name: name, Role: role}
 	u.render(w, r, status, "serviceaccounts", p)
 }
 
@@ -267,4 +285,21 @@ func (u *ui) handleDeleteServiceAccount(w http.ResponseWriter, r *http.Request, 
 	}
 	u.setFlash(w, r, "Service account “"+sa.Name+"” deleted and its keys revoked.")
 	redirect(w, r, "/ui/team/service-accounts")
+}
+
+func (u *ui) handleServiceAccountRole(w http.ResponseWriter, r *http.Request, p *page) {
+	sa, err := u.findServiceAccount(r.Context(), p, r.PathValue("id"))
+	if err != nil {
+		u.fail(w, r, p, "find service account", err)
+		return
+	}
+	role := latchkey.Role(r.PostForm.Get("role"))
+	if _, err := u.ServiceAccounts.UpdateServiceAccountRole(r.Context(), sa.ID, role); err != nil {
+		u.logError(r, "change service account role", err)
+		p.Error = latchkey.ErrorMessage(err)
+		u.renderServiceAccount(w, r, p, statusOf(err), sa, keyForm{Expires: "never"})
+		return
+	}
+	u.setFlash(w, r, "Service account “"+sa.Name+"” is now "+strings.ToLower(roleLabel(role))+"; its keys act with this role at once.")
+	redirect(w, r, serviceAccountURL(sa.ID))
 }
