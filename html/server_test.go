@@ -591,3 +591,33 @@ func TestNotFoundAndAssets(t *testing.T) {
 		b.Post("/ui/team/members/nope/remove", url.Values{"csrf_token": {token}}).MustStatus(t, http.StatusNotFound).MustContain(t, "Member not found")
 	})
 }
+
+func TestSearchAndServiceAccountRole(t *testing.T) {
+	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
+		e := MustNewEnv(t, db, clock)
+		b := e.NewBrowser(t)
+		token := b.SignIn("admin@example.com", AdminPassword).CSRF(t)
+		latchkeytest.MustCreateMember(t, db, e.Fixture.Tenant.ID, "carol@example.com", latchkey.RoleReadOnlyUser)
+		latchkeytest.MustCreateMember(t, db, e.Fixture.Tenant.ID, "dave@example.com", latchkey.RoleUser)
+		sa := latchkeytest.MustCreateServiceAccount(t, db, e.Fixture.Tenant.ID, "build agent", latchkey.RoleUser)
+		latchkeytest.MustCreateServiceAccount(t, db, e.Fixture.Tenant.ID, "deployer", latchkey.RoleUser)
+
+		b.Get("/ui/team/members?q=CAROL").MustContain(t, `data-label="Email">carol@example.com`, `value="CAROL"`, ">Clear</a>").
+			MustNotContain(t, `data-label="Email">dave@example.com`, `data-label="Email">admin@example.com`)
+		b.Get("/ui/team/members?role=USER").MustContain(t, `data-label="Email">dave@example.com`).
+			MustNotContain(t, `data-label="Email">carol@example.com`, `data-label="Email">admin@example.com`)
+		b.Get("/ui/team/members?q=nobody").MustContain(t, "No member matches this search.")
+
+		list := b.Get("/ui/team/service-accounts?q=AGENT").MustContain(t, ">build agent</a>", `<td data-label="Created by">an operator</td>`)
+		list.MustNotContain(t, ">deployer</a>")
+		b.Get("/ui/team/service-accounts?q=zzz").MustContain(t, "No service account matches “zzz”.")
+
+		// The role of a service account changes; its keys act with it.
+		saURL := "/ui/team/service-accounts/" + sa.ID
+		b.Get(saURL).MustContain(t, `<option value="USER" selected>`, `id="sa-role-form"`)
+		p := b.Post(saURL+"/role", url.Values{"csrf_token": {token}, "role": {"READ_ONLY_USER"}}).MustStatus(t, http.StatusSeeOther)
+		b.Follow(p).MustContain(t, "Service account “build agent” is now read-only user", `<option value="READ_ONLY_USER" selected>`)
+		b.Post(saURL+"/role", url.Values{"csrf_token": {token}, "role": {"OWNER"}}).MustStatus(t, http.StatusBadRequest).MustContain(t, "Invalid role")
+		b.Get("/ui/team/audit").MustContain(t, "Changed service account role", "User → Read-only user")
+	})
+}
