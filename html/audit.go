@@ -95,7 +95,15 @@ type auditData struct {
 	Filtered bool
 	CSV      string // export links for the same filter
 	JSON     string
+
+	// Failures are the latest failed sign-ins of members' emails in the
+	// filter's dates, counted per email, address and minute.
+	Failures      []*latchkey.AuthFailure
+	FailuresTotal int
 }
+
+// maxShownFailures caps the failed sign-ins the audit page lists.
+const maxShownFailures = 20
 
 // auditQuery is the audit log's filter, read from the URL.
 type auditQuery struct {
@@ -222,6 +230,13 @@ func (u *ui) handleAudit(w http.ResponseWriter, r *http.Request, p *page) {
 	}
 	if f.Offset+len(events) < total {
 		d.Older = aq.url("/ui/team/audit", aq.Page+1)
+	}
+	if u.AuthFailures != nil {
+		af := latchkey.AuthFailureFilter{From: f.CreatedFrom, Before: f.CreatedBefore, Limit: maxShownFailures}
+		if d.Failures, d.FailuresTotal, err = u.AuthFailures.FindAuthFailures(ctx, af); err != nil {
+			u.fail(w, r, p, "find auth failures", err)
+			return
+		}
 	}
 	p.Title, p.Tab = "Audit log", "audit"
 	p.Data = d

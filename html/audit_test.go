@@ -283,3 +283,31 @@ func TestShortUserAgent(t *testing.T) {
 		}
 	}
 }
+
+func TestAuditLog_FailedSignIns(t *testing.T) {
+	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
+		e := MustNewEnv(t, db, clock)
+		b := e.NewBrowser(t)
+		// A wrong password is reported (by email and address); a right one is not.
+		form := b.Get("/ui/signin").MustStatus(t, http.StatusOK)
+		b.Post("/ui/signin", url.Values{"csrf_token": {form.CSRF(t)}, "email": {"Admin@Example.com"}, "password": {"not the password"}}).
+			MustStatus(t, http.StatusUnauthorized)
+		if got := e.SignInFailures.Got(); len(got) != 1 || !strings.HasSuffix(got[0], " Admin@Example.com") || strings.HasPrefix(got[0], " ") {
+			t.Fatalf("reported %q", got)
+		}
+		b.SignIn("admin@example.com", AdminPassword)
+		if got := e.SignInFailures.Got(); len(got) != 1 {
+			t.Fatalf("reported %q", got)
+		}
+		// What the server's aggregator stores is listed for the members' emails only.
+		minute := clock.Now().UTC().Truncate(time.Minute)
+		if err := sqldb.NewAuthFailureService(db).RecordAuthFailures(context.Background(), []*latchkey.AuthFailure{
+			{Kind: latchkey.AuthFailureSignIn, Identifier: "admin@example.com", ClientAddr: "203.0.113.50", Minute: minute, Count: 12, FirstAt: minute, LastAt: minute},
+			{Kind: latchkey.AuthFailureSignIn, Identifier: "stranger@example.com", ClientAddr: "203.0.113.51", Minute: minute, Count: 4, FirstAt: minute, LastAt: minute},
+		}); err != nil {
+			t.Fatal(err)
+		}
+		b.Get("/ui/team/audit").MustContain(t, `<table id="auth-failures"`, "203.0.113.50", `<td data-label="Attempts">12</td>`).
+			MustNotContain(t, "stranger@example.com", "203.0.113.51")
+	})
+}

@@ -60,6 +60,11 @@ type Server struct {
 	RevokedAPIKeys  latchkey.RevokedAPIKeyService
 	Audit           latchkey.AuditService
 
+	// AuthFailures, if set, lists failed sign-ins on the audit page.
+	AuthFailures latchkey.AuthFailureService
+	// SignInFailures, if set, is told of every refused sign-in.
+	SignInFailures SignInFailures
+
 	// Limiter, if set, limits failed password sign-ins per device cookie,
 	// and per client address and email for browsers without one (see
 	// SignInLimiter).
@@ -94,6 +99,12 @@ type Server struct {
 	// Rand is the source of randomness for the sign-in form and device
 	// cookies; crypto/rand by default.
 	Rand io.Reader
+}
+
+// SignInFailures counts refused sign-ins (by email and client address)
+// for the audit log. It never refuses anything itself.
+type SignInFailures interface {
+	FailSignIn(addr, email string)
 }
 
 // ui is a Server ready to serve: parsed templates and the CSRF key.

@@ -207,6 +207,9 @@ func (u *ui) handleSignIn(w http.ResponseWriter, r *http.Request, p *page) {
 	}
 	user, err := u.Users.AuthenticatePassword(r.Context(), email, password)
 	finish(latchkey.ErrorCode(err) == latchkey.EUNAUTHENTICATED)
+	if latchkey.ErrorCode(err) == latchkey.EUNAUTHENTICATED && u.SignInFailures != nil {
+		u.SignInFailures.FailSignIn(addr, email)
+	}
 	if err != nil {
 		u.logError(r, "sign in", err)
 		p.Error = latchkey.ErrorMessage(err)

@@ -36,6 +36,23 @@ CREATE TABLE revoked_api_keys (
 CREATE INDEX revoked_api_keys_user_id ON revoked_api_keys (user_id, revoked_at);
 CREATE INDEX revoked_api_keys_tenant ON revoked_api_keys (default_tenant_id, revoked_at);
 
+-- Failed authentications, counted per kind, identifier, client address and
+-- minute by each replica and added up here (one row, not one per attempt).
+-- identifier is a refused credential's latchkey.SecretIdentifier (never
+-- the credential) or the email of a failed sign-in.
+CREATE TABLE auth_failures (
+    kind        TEXT NOT NULL,
+    identifier  TEXT NOT NULL,
+    client_addr TEXT NOT NULL,
+    minute      TEXT NOT NULL,
+    count       INTEGER NOT NULL,
+    first_at    TEXT NOT NULL,
+    last_at     TEXT NOT NULL,
+    PRIMARY KEY (kind, identifier, client_addr, minute)
+);
+CREATE INDEX auth_failures_minute ON auth_failures (minute);
+
 -- +goose Down
+DROP TABLE auth_failures;
 DROP TABLE revoked_api_keys;
 DROP TABLE invitations;
