@@ -180,4 +180,61 @@ func TestUI_InvitationsAndRevokedKeys(t *testing.T) {
 		t.Fatal("still pending after acceptance")
 	}
 	shot("05-members-after-1280")
+
+	// A service account with a live key and a revoked one; a failed sign-in.
+	sas := sqldb.NewServiceAccountService(s.DB)
+	sa := &latchkey.ServiceAccount{Name: "deploy bot"}
+	if err := sas.CreateServiceAccount(adminCtx, sa); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"build-01", "build-00"} {
+		k := &latchkey.APIKey{Name: name, UserID: sa.ID}
+		if _, err := keys.CreateAPIKey(adminCtx, k); err != nil {
+			t.Fatal(err)
+		}
+		if name == "build-00" {
+			if err := keys.DeleteAPIKey(adminCtx, k.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	signOut()
+	do("a wrong password",
+		chromedp.SendKeys(chromedp.ID("email"), "bob@example.com"),
+		chromedp.SendKeys(chromedp.ID("password"), "not bob's password"),
+		chromedp.Click(chromedp.CSS(`#signin-form button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.ID("form-error")),
+	)
+	if err := main.FlushAuthFailures(s.Main); err != nil {
+		t.Fatal(err)
+	}
+	signIn(main.DefaultBootstrapEmail, adminPassword)
+	do("service accounts", chromedp.Navigate(s.URL+"/ui/team/service-accounts"), chromedp.WaitVisible(chromedp.ID("service-accounts")))
+	if got := text("#service-accounts tbody"); !strings.Contains(got, "deploy bot") || !strings.Contains(got, "you") {
+		t.Fatalf("service accounts %q", got)
+	}
+	shots2("06-service-accounts")
+	do("service account", chromedp.Click(chromedp.CSS(`#service-accounts a`)), chromedp.WaitVisible(chromedp.ID("sa-role-form")))
+	shots2("07-service-account")
+	do("change its role",
+		chromedp.SetValue(chromedp.ID("sa-role"), "READ_ONLY_USER"),
+		chromedp.Click(chromedp.CSS(`#sa-role-form button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS(".notice-ok")),
+	)
+	if got := text(".notice-ok"); !strings.Contains(got, "is now read-only user") {
+		t.Fatalf("notice %q", got)
+	}
+	do("its revoked keys", chromedp.Click(chromedp.ID("show-revoked")), chromedp.WaitVisible(chromedp.ID("revoked-keys")))
+	if got := text("#revoked-keys tbody"); !strings.Contains(got, "build-00") || strings.Contains(got, "build-01") {
+		t.Fatalf("revoked keys %q", got)
+	}
+	shots2("08-service-account-revoked")
+	do("audit log", chromedp.Navigate(s.URL+"/ui/team/audit"), chromedp.WaitVisible(chromedp.ID("audit")))
+	if got := text("#auth-failures tbody"); !strings.Contains(got, "bob@example.com") {
+		t.Fatalf("failed sign-ins %q", got)
+	}
+	if got := text("#audit tbody"); !strings.Contains(got, "Changed service account role") || !strings.Contains(got, "Accepted invitation") || !strings.Contains(got, "Invited") {
+		t.Fatalf("audit %q", got)
+	}
+	shots2("09-audit")
 }
