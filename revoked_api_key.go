@@ -31,6 +31,9 @@ type RevokedAPIKey struct {
 type RevokedAPIKeyFilter struct {
 	UserID *string
 
+	// NameContains keeps keys whose name contains it, ignoring case.
+	NameContains *string
+
 	Offset int
 	Limit  int
 }

@@ -51,8 +51,8 @@ type keysData struct {
 	Keys []keyRow
 	Form keyForm
 
-	Status  string           // the list's filter: "active" or "revoked"
-	Revoked *revokedKeysData // for "revoked"
+	Search  keySearch        // the list's filter
+	Revoked *revokedKeysData // for Search.Status "revoked"
 }
 
 // keyCreatedData is the show-once page's data.
@@ -122,17 +122,19 @@ func personalRevokeURL(k *latchkey.APIKey) string {
 }
 
 // findOwnKeys returns the caller's personal keys, newest first.
-func (u *ui) findOwnKeys(ctx context.Context, a *latchkey.Auth) ([]*latchkey.APIKey, error) {
+func (u *ui) findOwnKeys(ctx context.Context, a *latchkey.Auth, q string) ([]*latchkey.APIKey, error) {
 	keys, _, err := u.APIKeys.FindAPIKeys(ctx, latchkey.APIKeyFilter{
-		UserID:  &a.User.ID,
-		OrderBy: []latchkey.SortOrder{{Field: "created_at", Desc: true}},
+		UserID:       &a.User.ID,
+		NameContains: &q,
+		OrderBy:      []latchkey.SortOrder{{Field: "created_at", Desc: true}},
 	})
 	return keys, err
 }
 
 // renderKeys renders the personal keys page, with form f and an error, if any.
 func (u *ui) renderKeys(w http.ResponseWriter, r *http.Request, p *page, status int, f keyForm) {
-	keys, err := u.findOwnKeys(r.Context(), p.Auth)
+	search := readKeySearch(r)
+	keys, err := u.findOwnKeys(r.Context(), p.Auth, search.Q)
 	if err != nil {
 		u.fail(w, r, p, "find api keys", err)
 		return
@@ -141,9 +143,9 @@ func (u *ui) renderKeys(w http.ResponseWriter, r *http.Request, p *page, status 
 		f.TenantID = p.Auth.TenantID
 	}
 	p.Title, p.Nav = "API keys", "keys"
-	d := keysData{Keys: u.rows(keys, p.Tenants, personalRevokeURL), Form: f, Status: keyStatus(r)}
-	if d.Status == "revoked" {
-		if d.Revoked, err = u.revokedKeys(r.Context(), p, "", "You have not revoked any API keys."); err != nil {
+	d := keysData{Keys: u.rows(keys, p.Tenants, personalRevokeURL), Form: f, Search: search}
+	if search.Status == "revoked" {
+		if d.Revoked, err = u.revokedKeys(r.Context(), p, "", search.Q, "You have not revoked any API keys."); err != nil {
 			u.fail(w, r, p, "find revoked api keys", err)
 			return
 		}

@@ -3,6 +3,7 @@ package html
 import (
 	"context"
 	"net/http"
+	"strings"
 
 	"github.com/latchkey/latchkey"
 )
@@ -23,13 +24,28 @@ type revokedKeysData struct {
 	Empty string // what to say when there are none
 }
 
-// keyStatus reads a key list's status filter: "active" (the default) or
-// "revoked".
-func keyStatus(r *http.Request) string {
-	if r.URL.Query().Get("status") == "revoked" {
-		return "revoked"
+// keySearch is a key list's filter: Active or Revoked keys, and part of
+// a name.
+type keySearch struct {
+	Status string // "active" (the default) or "revoked"
+	Q      string
+}
+
+// readKeySearch reads a key list's filter from a GET (a POST shows all
+// active keys).
+func readKeySearch(r *http.Request) keySearch {
+	s := keySearch{Status: "active"}
+	if r.Method != http.MethodGet {
+		return s
 	}
-	return "active"
+	q := r.URL.Query()
+	if q.Get("status") == "revoked" {
+		s.Status = "revoked"
+	}
+	if s.Q = strings.TrimSpace(q.Get("q")); len(s.Q) > latchkey.MaxNameLength {
+		s.Q = s.Q[:latchkey.MaxNameLength]
+	}
+	return s
 }
 
 // memberNames names the acting tenant's members and service accounts by
@@ -68,14 +84,14 @@ func personName(names map[string]string, self, id string) string {
 }
 
 // revokedKeys loads the revoked keys of owner (the caller when empty).
-func (u *ui) revokedKeys(ctx context.Context, p *page, owner, empty string) (*revokedKeysData, error) {
+func (u *ui) revokedKeys(ctx context.Context, p *page, owner, q, empty string) (*revokedKeysData, error) {
 	if u.RevokedAPIKeys == nil {
 		return &revokedKeysData{Empty: empty}, nil
 	}
 	if owner == "" {
 		owner = p.Auth.User.ID
 	}
-	keys, n, err := u.RevokedAPIKeys.FindRevokedAPIKeys(ctx, latchkey.RevokedAPIKeyFilter{UserID: &owner, Limit: maxShownRevoked})
+	keys, n, err := u.RevokedAPIKeys.FindRevokedAPIKeys(ctx, latchkey.RevokedAPIKeyFilter{UserID: &owner, NameContains: &q, Limit: maxShownRevoked})
 	if err != nil {
 		return nil, err
 	}
@@ -84,6 +100,9 @@ func (u *ui) revokedKeys(ctx context.Context, p *page, owner, empty string) (*re
 		if names, err = u.memberNames(ctx, p); err != nil {
 			return nil, err
 		}
+	}
+	if q != "" {
+		empty = "No revoked key matches this search."
 	}
 	d := &revokedKeysData{Total: n, Empty: empty}
 	for _, k := range keys {

@@ -266,6 +266,9 @@ func TestPersonalKeys(t *testing.T) {
 		// The list shows the key, never its text.
 		list := b.Get("/ui/keys").MustStatus(t, http.StatusOK).MustContain(t, "laptop &lt;cli&gt;", "Feb 1, 2030 03:04 UTC").MustNotContain(t, secret)
 		id := keyID(t, list, "laptop &lt;cli&gt;")
+		// Search by name, on the server.
+		b.Get("/ui/keys?q=LAPTOP").MustContain(t, `data-key-id="`+id+`"`)
+		b.Get("/ui/keys?q=desktop").MustContain(t, "No key matches “desktop”.").MustNotContain(t, `data-key-id="`+id+`"`)
 
 		// Revoke: a confirmation page (the no-script path), then the POST.
 		b.Get("/ui/keys/"+id+"/revoke").MustStatus(t, http.StatusOK).MustContain(t, "Revoke API key “laptop &lt;cli&gt;”?", `action="/ui/keys/`+id+`/revoke"`)
@@ -282,6 +285,8 @@ func TestPersonalKeys(t *testing.T) {
 			t.Error("the Revoked filter also shows the active keys")
 		}
 		b.Get("/ui/keys").MustNotContain(t, `<table id="revoked-keys"`)
+		b.Get("/ui/keys?status=revoked&q=LAPTOP").MustContain(t, `data-key-id="`+id+`"`, `value="LAPTOP"`)
+		b.Get("/ui/keys?status=revoked&q=desktop").MustContain(t, "No revoked key matches this search.").MustNotContain(t, `data-key-id="`+id+`"`)
 
 		// Someone else's key cannot be revoked through the personal page.
 		bob := latchkeytest.MustCreateMember(t, db, e.Fixture.Tenant.ID, "bob@example.com", latchkey.RoleUser)
@@ -421,6 +426,7 @@ func TestServiceAccounts(t *testing.T) {
 		b.Get(saURL+"/keys/"+id+"/revoke").MustStatus(t, http.StatusOK).MustContain(t, "Revoke API key “build-01” of ci agent?")
 		p = b.Post(saURL+"/keys/"+id+"/revoke", url.Values{"csrf_token": {token}}).MustStatus(t, http.StatusSeeOther)
 		b.Follow(p).MustContain(t, "revoked", "This service account has no API keys.")
+		b.Get(saURL+"?q=nothing").MustContain(t, "No key matches “nothing”.")
 		b.Get(saURL+"?status=revoked").MustContain(t, `<table id="revoked-keys"`, `data-key-id="`+id+`"`, "build-01",
 			`<td data-label="Revoked by">you</td>`)
 		if _, err := e.Auth.Authenticate(ctx, secret, ""); latchkey.ErrorCode(err) != latchkey.EUNAUTHENTICATED {

@@ -34,8 +34,8 @@ type serviceAccountData struct {
 	DeleteURL string
 
 	CreatedBy map[string]string // who created the account and each key, by id
-	Status    string            // the key list's filter: "active" or "revoked"
-	Revoked   *revokedKeysData  // for "revoked"
+	Search    keySearch         // the key list's filter
+	Revoked   *revokedKeysData  // for Search.Status "revoked"
 }
 
 func serviceAccountURL(id string) string { return "/ui/team/service-accounts/" + url.PathEscape(id) }
@@ -130,9 +130,11 @@ func serviceAccountKeyRevokeURL(k *latchkey.APIKey) string {
 // renderServiceAccount renders one account with its keys and the
 // create-key form.
 func (u *ui) renderServiceAccount(w http.ResponseWriter, r *http.Request, p *page, status int, sa *latchkey.ServiceAccount, f keyForm) {
+	search := readKeySearch(r)
 	keys, _, err := u.APIKeys.FindAPIKeys(r.Context(), latchkey.APIKeyFilter{
-		UserID:  &sa.ID,
-		OrderBy: []latchkey.SortOrder{{Field: "created_at", Desc: true}},
+		UserID:       &sa.ID,
+		NameContains: &search.Q,
+		OrderBy:      []latchkey.SortOrder{{Field: "created_at", Desc: true}},
 	})
 	if err != nil {
 		u.fail(w, r, p, "find api keys", err)
@@ -148,13 +150,13 @@ func (u *ui) renderServiceAccount(w http.ResponseWriter, r *http.Request, p *pag
 		Keys: u.rows(keys, p.Tenants, serviceAccountKeyRevokeURL),
 		Form: f, DeleteURL: serviceAccountURL(sa.ID) + "/delete",
 		CreatedBy: map[string]string{sa.ID: personName(names, p.Auth.User.ID, sa.CreatedByUserID)},
-		Status:    keyStatus(r),
+		Search:    search,
 	}
 	for _, k := range keys {
 		d.CreatedBy[k.ID] = personName(names, p.Auth.User.ID, k.CreatedByUserID)
 	}
-	if d.Status == "revoked" {
-		if d.Revoked, err = u.revokedKeys(r.Context(), p, sa.ID, "No key of this service account has been revoked."); err != nil {
+	if search.Status == "revoked" {
+		if d.Revoked, err = u.revokedKeys(r.Context(), p, sa.ID, search.Q, "No key of this service account has been revoked."); err != nil {
 			u.fail(w, r, p, "find revoked api keys", err)
 			return
 		}

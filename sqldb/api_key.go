@@ -284,6 +284,9 @@ func findAPIKeys(ctx context.Context, tx *Tx, a *latchkey.Auth, filter latchkey.
 	if v := filter.Name; v != nil {
 		conds, args = append(conds, `api_keys.name = ?`), append(args, *v)
 	}
+	if v := filter.NameContains; v != nil && *v != "" {
+		conds, args = append(conds, `LOWER(api_keys.name) LIKE ? ESCAPE '\'`), append(args, containsPattern(*v))
+	}
 	var orderBy []string
 	for _, o := range filter.OrderBy {
 		col, ok := apiKeyOrderColumns[o.Field]

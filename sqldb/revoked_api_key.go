@@ -47,6 +47,9 @@ func (s *APIKeyService) FindRevokedAPIKeys(ctx context.Context, filter latchkey.
 	if filter.UserID != nil {
 		cond, args = cond+` AND revoked_api_keys.user_id = ?`, append(args, *filter.UserID)
 	}
+	if v := filter.NameContains; v != nil && *v != "" {
+		cond, args = cond+` AND LOWER(revoked_api_keys.name) LIKE ? ESCAPE '\'`, append(args, containsPattern(*v))
+	}
 	tx, err := s.db.BeginTx(ctx, false)
 	if err != nil {
 		return nil, 0, err

@@ -50,6 +50,30 @@ func TestSearch_MembersAndServiceAccounts(t *testing.T) {
 				t.Errorf("%q: %v, want %v", tt.q, got, tt.want)
 			}
 		}
+		keys := sqldb.NewAPIKeyService(db)
+		for _, name := range []string{"Laptop CLI", "ci_100%"} {
+			k := &latchkey.APIKey{Name: name}
+			if _, err := keys.CreateAPIKey(w.ctx(cUser), k); err != nil {
+				t.Fatal(err)
+			}
+			if name == "ci_100%" {
+				if err := keys.DeleteAPIKey(w.ctx(cUser), k.ID); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		for q, want := range map[string]int{"laptop": 1, "%": 0, "cli": 1, "": 1} {
+			ks, _, err := keys.FindAPIKeys(w.ctx(cUser), latchkey.APIKeyFilter{NameContains: &q})
+			if err != nil || len(ks) != want {
+				t.Errorf("keys %q: %d, err=%v, want %d", q, len(ks), err, want)
+			}
+		}
+		for q, want := range map[string]int{"0%": 1, "i_1": 1, "i21": 0, "laptop": 0} {
+			ks, _, err := keys.FindRevokedAPIKeys(w.ctx(cUser), latchkey.RevokedAPIKeyFilter{NameContains: &q})
+			if err != nil || len(ks) != want {
+				t.Errorf("revoked keys %q: %d, err=%v, want %d", q, len(ks), err, want)
+			}
+		}
 		for q, want := range map[string][]string{"bot": {"robot admin", "Deploy_Bot"}, "y_b": {"Deploy_Bot"}, "AGENT": {"agent"}, "%": nil} {
 			sas, _, err := sqldb.NewServiceAccountService(db).FindServiceAccounts(w.ctx(cAdmin), latchkey.ServiceAccountFilter{NameContains: &q})
 			if err != nil {
