@@ -97,7 +97,8 @@ func (u *ui) handleAuditExport(w http.ResponseWriter, r *http.Request, p *page) 
 	n := 0
 	for {
 		for _, e := range events {
-			rec := exportRecord(describeAuditEvent(e, names, p.Auth.User.ID))
+			// No "you" in a file: the reader is named like everyone else.
+			rec := exportRecord(describeAuditEvent(e, names, ""))
 			if cw != nil {
 				for i := range rec {
 					rec[i] = neutralizeCell(rec[i])

@@ -54,10 +54,7 @@ func readMemberSearch(r *http.Request) memberSearch {
 		return memberSearch{}
 	}
 	q := r.URL.Query()
-	s := memberSearch{Q: strings.TrimSpace(q.Get("q"))}
-	if len(s.Q) > 254 {
-		s.Q = s.Q[:254]
-	}
+	s := memberSearch{Q: searchText(q.Get("q"), 254)}
 	if role := latchkey.Role(q.Get("role")); role.Valid() {
 		s.Role = role
 	}

@@ -42,9 +42,7 @@ func readKeySearch(r *http.Request) keySearch {
 	if q.Get("status") == "revoked" {
 		s.Status = "revoked"
 	}
-	if s.Q = strings.TrimSpace(q.Get("q")); len(s.Q) > latchkey.MaxNameLength {
-		s.Q = s.Q[:latchkey.MaxNameLength]
-	}
+	s.Q = searchText(q.Get("q"), latchkey.MaxNameLength)
 	return s
 }
 
@@ -109,4 +107,14 @@ func (u *ui) revokedKeys(ctx context.Context, p *page, owner, q, empty string) (
 		d.Keys = append(d.Keys, revokedKeyRow{RevokedAPIKey: k, RevokedBy: personName(names, p.Auth.User.ID, k.RevokedByUserID)})
 	}
 	return d, nil
+}
+
+// searchText cleans a search box's text: trimmed, valid UTF-8, at most n
+// characters.
+func searchText(s string, n int) string {
+	s = strings.ToValidUTF8(strings.TrimSpace(s), "")
+	if r := []rune(s); len(r) > n {
+		s = string(r[:n])
+	}
+	return s
 }

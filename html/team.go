@@ -50,9 +50,7 @@ func (u *ui) renderServiceAccounts(w http.ResponseWriter, r *http.Request, p *pa
 	f := latchkey.ServiceAccountFilter{TenantID: &p.Auth.TenantID}
 	var q string
 	if r.Method == http.MethodGet {
-		if q = strings.TrimSpace(r.URL.Query().Get("q")); len(q) > latchkey.MaxNameLength {
-			q = q[:latchkey.MaxNameLength]
-		}
+		q = searchText(r.URL.Query().Get("q"), latchkey.MaxNameLength)
 	}
 	if q != "" {
 		f.NameContains = &q
