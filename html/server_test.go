@@ -615,7 +615,7 @@ func TestSearchAndServiceAccountRole(t *testing.T) {
 		b.Get("/ui/team/members?q=nobody").MustContain(t, "No member matches this search.")
 		// Invalid UTF-8 and overlong searches are cleaned, not errors.
 		b.Get("/ui/team/members?q=%ff%fecarol").MustStatus(t, http.StatusOK).MustContain(t, `data-label="Email">carol@example.com`)
-		b.Get("/ui/team/service-accounts?q=" + strings.Repeat("%C3%A9", 300)).MustStatus(t, http.StatusOK)
+		b.Get("/ui/team/service-accounts?q="+strings.Repeat("%C3%A9", 300)).MustStatus(t, http.StatusOK)
 		b.Get("/ui/keys?q=%ff").MustStatus(t, http.StatusOK)
 
 		list := b.Get("/ui/team/service-accounts?q=AGENT").MustContain(t, ">build agent</a>", `<td data-label="Created by">an operator</td>`)
