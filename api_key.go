@@ -72,6 +72,9 @@ type APIKeyFilter struct {
 	TenantID *string // keys whose default tenant is this one
 	Name     *string
 
+	// NameContains keeps keys whose name contains it, ignoring case.
+	NameContains *string
+
 	OrderBy []SortOrder // allowed fields: created_at, name, expires_at
 	Offset  int
 	Limit   int

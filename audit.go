@@ -19,25 +19,42 @@ const (
 	AuditAPITokenDelete       AuditAction = "api_token.delete"
 	AuditServiceAccountCreate AuditAction = "service_account.create"
 	AuditServiceAccountDelete AuditAction = "service_account.delete"
+	AuditServiceAccountRole   AuditAction = "service_account.update_role"
+	AuditPasswordReset        AuditAction = "password.reset"
 	AuditMembershipCreate     AuditAction = "membership.create"
 	AuditMembershipUpdateRole AuditAction = "membership.update_role"
 	AuditMembershipDelete     AuditAction = "membership.delete"
 	AuditTenantCreate         AuditAction = "tenant.create"
 	AuditPasswordResetCreate  AuditAction = "password_reset.create"
 	AuditSessionCreate        AuditAction = "session.create"
+	AuditInvitationCreate     AuditAction = "invitation.create"
+	AuditInvitationAccept     AuditAction = "invitation.accept"
+	AuditInvitationDecline    AuditAction = "invitation.decline"
+	AuditInvitationDelete     AuditAction = "invitation.delete"
 )
 
 // AuditActions lists every audited action.
 var AuditActions = []AuditAction{
 	AuditAPIKeyCreate, AuditAPIKeyDelete, AuditAPIKeyRotate, AuditAPITokenCreate, AuditAPITokenDelete,
-	AuditServiceAccountCreate, AuditServiceAccountDelete,
+	AuditServiceAccountCreate, AuditServiceAccountDelete, AuditServiceAccountRole,
 	AuditMembershipCreate, AuditMembershipUpdateRole, AuditMembershipDelete,
-	AuditTenantCreate, AuditPasswordResetCreate, AuditSessionCreate,
+	AuditTenantCreate, AuditPasswordResetCreate, AuditPasswordReset, AuditSessionCreate,
+	AuditInvitationCreate, AuditInvitationAccept, AuditInvitationDecline, AuditInvitationDelete,
 }
 
 // CredentialPassword is the ActorKind of an audit event whose actor proved
 // who they are with an email and password (a web UI sign-in).
 const CredentialPassword CredentialKind = "password"
+
+// CredentialPasswordLink is the ActorKind of an event whose actor used a
+// one-time set-password link.
+const CredentialPasswordLink CredentialKind = "password_link"
+
+// CredentialInvitee is the ActorKind of an event whose actor is a user who
+// is not a member of the event's tenant and must stay unnamed there: the
+// invitee who declined an invitation. Such events carry no actor id and no
+// client address.
+const CredentialInvitee CredentialKind = "invitee"
 
 // Audit target types.
 const (
@@ -48,6 +65,7 @@ const (
 	AuditTargetTenant         = "tenant"
 	AuditTargetUser           = "user"
 	AuditTargetSession        = "session"
+	AuditTargetInvitation     = "invitation"
 )
 
 // AuditEvent records who did what, when and from where, in one tenant.
@@ -63,6 +81,9 @@ type AuditEvent struct {
 	// ActorCredentialID is the key, legacy token or session the actor
 	// used (for an access token, the key or token it was minted from).
 	ActorCredentialID string
+	// ActorCredentialName is the name of that credential when it is an
+	// API key (revoked ones included), filled in by finds; empty otherwise.
+	ActorCredentialName string
 
 	Action     AuditAction
 	TargetType string // one of the AuditTarget* constants
@@ -88,6 +109,11 @@ type AuditFilter struct {
 	TargetType  *string
 	TargetID    *string
 	ActorUserID *string
+
+	// CreatedFrom and CreatedBefore keep events at or after From and
+	// strictly before Before.
+	CreatedFrom   *time.Time
+	CreatedBefore *time.Time
 
 	// OrderBy allows created_at only; the default is newest first.
 	OrderBy []SortOrder

@@ -23,7 +23,8 @@ type Membership struct {
 
 // MembershipCreate asks for a user to be added to a tenant. Exactly one of
 // UserID or Email is set; an unknown email creates a human user with no
-// password, who then needs a password reset link (see UserService).
+// password, who then needs a password reset link (see UserService); an
+// existing user is invited (see Invitation).
 type MembershipCreate struct {
 	TenantID string
 	UserID   string
@@ -37,6 +38,9 @@ type MembershipFilter struct {
 	TenantID *string
 	UserID   *string
 	Role     *Role
+
+	// EmailContains keeps members whose email contains it, ignoring case.
+	EmailContains *string
 
 	Offset int
 	Limit  int
@@ -52,10 +56,14 @@ type MembershipService interface {
 	FindMemberships(ctx context.Context, filter MembershipFilter) ([]*Membership, int, error)
 
 	// CreateMembership adds a human user to a tenant. Only a TENANT_ADMIN
-	// of that tenant may (EFORBIDDEN). Returns ECONFLICT if already a
-	// member, EINVALID for a bad role or email, ENOTFOUND for an unknown
-	// user id.
-	CreateMembership(ctx context.Context, in MembershipCreate) (*Membership, error)
+	// of that tenant may (EFORBIDDEN). An email that names no account
+	// creates the user and the membership at once (the Membership is
+	// returned, with UserCreated); a user who already has an account is
+	// not added but invited: the pending Invitation is returned, and
+	// says nothing about the user (see Invitation). Returns ECONFLICT if
+	// already a member or already invited, EINVALID for a bad role or
+	// email, ENOTFOUND for an unknown user id.
+	CreateMembership(ctx context.Context, in MembershipCreate) (*Membership, *Invitation, error)
 
 	// UpdateMembershipRole changes a member's role. Admins of the tenant
 	// only. Returns ECONFLICT when it would leave the tenant without a

@@ -34,6 +34,9 @@ type ServiceAccountFilter struct {
 	TenantID *string
 	Name     *string
 
+	// NameContains keeps accounts whose name contains it, ignoring case.
+	NameContains *string
+
 	Offset int
 	Limit  int
 }
@@ -55,4 +58,8 @@ type ServiceAccountService interface {
 
 	// DeleteServiceAccount deletes the account and revokes all its keys at once.
 	DeleteServiceAccount(ctx context.Context, id string) error
+
+	// UpdateServiceAccountRole changes the account's role in its tenant;
+	// its keys act with the new role at once. EINVALID for a bad role.
+	UpdateServiceAccountRole(ctx context.Context, id string, role Role) (*ServiceAccount, error)
 }

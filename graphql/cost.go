@@ -80,6 +80,12 @@ func listComplexity() ComplexityRoot {
 	c.User.Memberships = func(child int, limit, _ *int) int {
 		return listCost(child, limit, nil)
 	}
+	c.Query.Invitation = func(child int, limit, _ *int) int {
+		return listCost(child, limit, nil)
+	}
+	c.Query.MyInvitations = func(child int, limit *int) int {
+		return listCost(child, limit, nil)
+	}
 	return c
 }
 

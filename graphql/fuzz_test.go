@@ -68,8 +68,8 @@ func newFuzzHandler(tb testing.TB) *fuzzHandler {
 	e.Memberships.FindMembershipsFn = func(ctx context.Context, f latchkey.MembershipFilter) ([]*latchkey.Membership, int, error) {
 		return []*latchkey.Membership{member()}, 1, nil
 	}
-	e.Memberships.CreateMembershipFn = func(ctx context.Context, in latchkey.MembershipCreate) (*latchkey.Membership, error) {
-		return member(), nil
+	e.Memberships.CreateMembershipFn = func(ctx context.Context, in latchkey.MembershipCreate) (*latchkey.Membership, *latchkey.Invitation, error) {
+		return member(), nil, nil
 	}
 	e.Memberships.UpdateMembershipRoleFn = func(ctx context.Context, id string, role latchkey.Role) (*latchkey.Membership, error) {
 		return member(), nil
@@ -224,7 +224,7 @@ var prefectQueries = []string{
 	"query { service_account(where: {tenant_id: {_eq: \"11111111-1111-1111-1111-111111111111\"}}) { id name role api_keys { id } } }",
 	"query { membership(where: {_or: [{role: {_eq: \"USER\"}}, {_not: {id: {_in: []}}}]}, limit: 2, offset: 1) { id role user { email } } }",
 	"mutation { create_tenant(input: {name: \"T\", slug: \"t\"}) { id slug } create_service_account(input: {name: \"s\", role: \"USER\"}) { id } }",
-	"mutation { create_membership(input: {email: \"a@b.c\"}) { id } update_membership_role(input: {membership_id: \"66666666-6666-6666-6666-666666666666\", role: \"USER\"}) { id } delete_membership(input: {membership_id: \"66666666-6666-6666-6666-666666666666\"}) { success } }",
+	"mutation { create_membership(input: {email: \"a@b.c\"}) { membership { id } invitation { id } } update_membership_role(input: {membership_id: \"66666666-6666-6666-6666-666666666666\", role: \"USER\"}) { id } delete_membership(input: {membership_id: \"66666666-6666-6666-6666-666666666666\"}) { success } }",
 	"mutation { delete_service_account(input: {service_account_id: \"55555555-5555-5555-5555-555555555555\"}) { success } delete_api_token(input: {token_id: \"x\"}) { success } }",
 	"query A { hello } query B { auth_info { role } }",
 	"fragment F on tenant { id ...F } query { tenant { ...F } }",

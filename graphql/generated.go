@@ -35,6 +35,7 @@ type ResolverRoot interface {
 	Audit_event() Audit_eventResolver
 	Auth_api_key() Auth_api_keyResolver
 	Flow_run() Flow_runResolver
+	Invitation() InvitationResolver
 	Log() LogResolver
 	Membership() MembershipResolver
 	Service_account() Service_accountResolver
@@ -46,14 +47,17 @@ type DirectiveRoot struct {
 
 type ComplexityRoot struct {
 	Mutation struct {
+		AcceptInvitation       func(childComplexity int, input InvitationIDInput) int
 		CreateAPIKey           func(childComplexity int, input CreateAPIKeyInput) int
 		CreateAPIToken         func(childComplexity int, input CreateAPITokenInput) int
 		CreateFlowRun          func(childComplexity int, input CreateFlowRunInput) int
 		CreateMembership       func(childComplexity int, input CreateMembershipInput) int
 		CreateServiceAccount   func(childComplexity int, input CreateServiceAccountInput) int
 		CreateTenant           func(childComplexity int, input CreateTenantInput) int
+		DeclineInvitation      func(childComplexity int, input InvitationIDInput) int
 		DeleteAPIKey           func(childComplexity int, input DeleteAPIKeyInput) int
 		DeleteAPIToken         func(childComplexity int, input DeleteAPITokenInput) int
+		DeleteInvitation       func(childComplexity int, input InvitationIDInput) int
 		DeleteMembership       func(childComplexity int, input DeleteMembershipInput) int
 		DeleteServiceAccount   func(childComplexity int, input DeleteServiceAccountInput) int
 		GetRunsInQueue         func(childComplexity int, input GetRunsInQueueInput) int
@@ -75,7 +79,9 @@ type ComplexityRoot struct {
 		AuthInfo       func(childComplexity int) int
 		FlowRun        func(childComplexity int, where *FlowRunBoolExp, orderBy []*FlowRunOrderBy, limit *int, offset *int) int
 		Hello          func(childComplexity int) int
+		Invitation     func(childComplexity int, limit *int, offset *int) int
 		Membership     func(childComplexity int, where *MembershipBoolExp, limit *int, offset *int) int
+		MyInvitations  func(childComplexity int, limit *int) int
 		ServiceAccount func(childComplexity int, where *ServiceAccountBoolExp, limit *int, offset *int) int
 		Tenant         func(childComplexity int, where *TenantBoolExp, orderBy []*TenantOrderBy, limit *int, offset *int) int
 		User           func(childComplexity int) int
@@ -157,6 +163,11 @@ type ComplexityRoot struct {
 		Token func(childComplexity int) int
 	}
 
+	Create_membership_payload struct {
+		Invitation func(childComplexity int) int
+		Membership func(childComplexity int) int
+	}
+
 	Flow struct {
 		CoreVersion func(childComplexity int) int
 		Environment func(childComplexity int) int
@@ -201,6 +212,15 @@ type ComplexityRoot struct {
 		ID      func(childComplexity int) int
 		Message func(childComplexity int) int
 		Status  func(childComplexity int) int
+	}
+
+	Invitation struct {
+		CreatedAt  func(childComplexity int) int
+		ID         func(childComplexity int) int
+		Invitee    func(childComplexity int) int
+		Role       func(childComplexity int) int
+		TenantID   func(childComplexity int) int
+		TenantName func(childComplexity int) int
 	}
 
 	Log struct {
@@ -294,9 +314,12 @@ type MutationResolver interface {
 	RotateAPIKey(ctx context.Context, input RotateAPIKeyInput) (*RotateAPIKeyPayload, error)
 	CreateAPIToken(ctx context.Context, input CreateAPITokenInput) (*CreateAPITokenPayload, error)
 	DeleteAPIToken(ctx context.Context, input DeleteAPITokenInput) (*SuccessPayload, error)
-	CreateMembership(ctx context.Context, input CreateMembershipInput) (*latchkey.Membership, error)
+	CreateMembership(ctx context.Context, input CreateMembershipInput) (*CreateMembershipPayload, error)
 	UpdateMembershipRole(ctx context.Context, input UpdateMembershipRoleInput) (*latchkey.Membership, error)
 	DeleteMembership(ctx context.Context, input DeleteMembershipInput) (*SuccessPayload, error)
+	DeleteInvitation(ctx context.Context, input InvitationIDInput) (*SuccessPayload, error)
+	AcceptInvitation(ctx context.Context, input InvitationIDInput) (*latchkey.Membership, error)
+	DeclineInvitation(ctx context.Context, input InvitationIDInput) (*SuccessPayload, error)
 	CreateServiceAccount(ctx context.Context, input CreateServiceAccountInput) (*latchkey.ServiceAccount, error)
 	DeleteServiceAccount(ctx context.Context, input DeleteServiceAccountInput) (*SuccessPayload, error)
 	CreateTenant(ctx context.Context, input CreateTenantInput) (*latchkey.Tenant, error)
@@ -310,6 +333,8 @@ type QueryResolver interface {
 	AuditEvent(ctx context.Context, where *AuditEventBoolExp, orderBy []*AuditEventOrderBy, limit *int, offset *int) ([]*latchkey.AuditEvent, error)
 	AuthInfo(ctx context.Context) (*AuthInfo, error)
 	Membership(ctx context.Context, where *MembershipBoolExp, limit *int, offset *int) ([]*latchkey.Membership, error)
+	Invitation(ctx context.Context, limit *int, offset *int) ([]*latchkey.Invitation, error)
+	MyInvitations(ctx context.Context, limit *int) ([]*latchkey.Invitation, error)
 	ServiceAccount(ctx context.Context, where *ServiceAccountBoolExp, limit *int, offset *int) ([]*latchkey.ServiceAccount, error)
 	Tenant(ctx context.Context, where *TenantBoolExp, orderBy []*TenantOrderBy, limit *int, offset *int) ([]*latchkey.Tenant, error)
 	User(ctx context.Context) ([]*latchkey.User, error)
@@ -338,6 +363,11 @@ type Flow_runResolver interface {
 	Flow(ctx context.Context, obj *latchkey.FlowRun) (*Flow, error)
 	TaskRuns(ctx context.Context, obj *latchkey.FlowRun, where *TaskRunBoolExp, limit *int, offset *int) ([]*TaskRun, error)
 	Logs(ctx context.Context, obj *latchkey.FlowRun, limit *int, offset *int) ([]*latchkey.RunLog, error)
+}
+type InvitationResolver interface {
+	Invitee(ctx context.Context, obj *latchkey.Invitation) (*string, error)
+	TenantName(ctx context.Context, obj *latchkey.Invitation) (*string, error)
+	Role(ctx context.Context, obj *latchkey.Invitation) (string, error)
 }
 type LogResolver interface {
 	Level(ctx context.Context, obj *latchkey.RunLog) (string, error)
@@ -376,6 +406,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 	_ = ec
 	switch typeName + "." + field {
 
+	case "Mutation.accept_invitation":
+		if e.ComplexityRoot.Mutation.AcceptInvitation == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_accept_invitation_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.AcceptInvitation(childComplexity, args["input"].(InvitationIDInput)), true
 	case "Mutation.create_api_key":
 		if e.ComplexityRoot.Mutation.CreateAPIKey == nil {
 			break
@@ -442,6 +483,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateTenant(childComplexity, args["input"].(CreateTenantInput)), true
+	case "Mutation.decline_invitation":
+		if e.ComplexityRoot.Mutation.DeclineInvitation == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_decline_invitation_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeclineInvitation(childComplexity, args["input"].(InvitationIDInput)), true
 	case "Mutation.delete_api_key":
 		if e.ComplexityRoot.Mutation.DeleteAPIKey == nil {
 			break
@@ -464,6 +516,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DeleteAPIToken(childComplexity, args["input"].(DeleteAPITokenInput)), true
+	case "Mutation.delete_invitation":
+		if e.ComplexityRoot.Mutation.DeleteInvitation == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_delete_invitation_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeleteInvitation(childComplexity, args["input"].(InvitationIDInput)), true
 	case "Mutation.delete_membership":
 		if e.ComplexityRoot.Mutation.DeleteMembership == nil {
 			break
@@ -654,6 +717,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Query.Hello(childComplexity), true
 
+	case "Query.invitation":
+		if e.ComplexityRoot.Query.Invitation == nil {
+			break
+		}
+
+		args, err := ec.field_Query_invitation_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Invitation(childComplexity, args["limit"].(*int), args["offset"].(*int)), true
 	case "Query.membership":
 		if e.ComplexityRoot.Query.Membership == nil {
 			break
@@ -665,6 +739,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Membership(childComplexity, args["where"].(*MembershipBoolExp), args["limit"].(*int), args["offset"].(*int)), true
+	case "Query.my_invitations":
+		if e.ComplexityRoot.Query.MyInvitations == nil {
+			break
+		}
+
+		args, err := ec.field_Query_my_invitations_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.MyInvitations(childComplexity, args["limit"].(*int)), true
 	case "Query.service_account":
 		if e.ComplexityRoot.Query.ServiceAccount == nil {
 			break
@@ -997,6 +1082,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Create_api_token_payload.Token(childComplexity), true
 
+	case "create_membership_payload.invitation":
+		if e.ComplexityRoot.Create_membership_payload.Invitation == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Create_membership_payload.Invitation(childComplexity), true
+	case "create_membership_payload.membership":
+		if e.ComplexityRoot.Create_membership_payload.Membership == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Create_membership_payload.Membership(childComplexity), true
+
 	case "flow.core_version":
 		if e.ComplexityRoot.Flow.CoreVersion == nil {
 			break
@@ -1214,6 +1312,43 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Flow_run_state_payload.Status(childComplexity), true
+
+	case "invitation.created_at":
+		if e.ComplexityRoot.Invitation.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Invitation.CreatedAt(childComplexity), true
+	case "invitation.id":
+		if e.ComplexityRoot.Invitation.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Invitation.ID(childComplexity), true
+	case "invitation.invitee":
+		if e.ComplexityRoot.Invitation.Invitee == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Invitation.Invitee(childComplexity), true
+	case "invitation.role":
+		if e.ComplexityRoot.Invitation.Role == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Invitation.Role(childComplexity), true
+	case "invitation.tenant_id":
+		if e.ComplexityRoot.Invitation.TenantID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Invitation.TenantID(childComplexity), true
+	case "invitation.tenant_name":
+		if e.ComplexityRoot.Invitation.TenantName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Invitation.TenantName(childComplexity), true
 
 	case "log.flow_run_id":
 		if e.ComplexityRoot.Log.FlowRunID == nil {
@@ -1515,6 +1650,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("flow_run_bool_exp", ec.unmarshalInputflow_run_bool_exp),
 			graphql.NewInputUnmarshaler("flow_run_order_by", ec.unmarshalInputflow_run_order_by),
 			graphql.NewInputUnmarshaler("get_runs_in_queue_input", ec.unmarshalInputget_runs_in_queue_input),
+			graphql.NewInputUnmarshaler("invitation_id_input", ec.unmarshalInputinvitation_id_input),
 			graphql.NewInputUnmarshaler("membership_bool_exp", ec.unmarshalInputmembership_bool_exp),
 			graphql.NewInputUnmarshaler("refresh_token_input", ec.unmarshalInputrefresh_token_input),
 			graphql.NewInputUnmarshaler("register_agent_input", ec.unmarshalInputregister_agent_input),
@@ -1900,6 +2036,16 @@ func (ec *executionContext) childFields_create_api_token_payload(ctx context.Con
 	return nil, fmt.Errorf("no field named %q was found under type create_api_token_payload", field.Name)
 }
 
+func (ec *executionContext) childFields_create_membership_payload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "membership":
+		return ec.fieldContext_create_membership_payload_membership(ctx, field)
+	case "invitation":
+		return ec.fieldContext_create_membership_payload_invitation(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type create_membership_payload", field.Name)
+}
+
 func (ec *executionContext) childFields_flow(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -1990,6 +2136,24 @@ func (ec *executionContext) childFields_flow_run_state_payload(ctx context.Conte
 		return ec.fieldContext_flow_run_state_payload_message(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type flow_run_state_payload", field.Name)
+}
+
+func (ec *executionContext) childFields_invitation(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_invitation_id(ctx, field)
+	case "tenant_id":
+		return ec.fieldContext_invitation_tenant_id(ctx, field)
+	case "invitee":
+		return ec.fieldContext_invitation_invitee(ctx, field)
+	case "tenant_name":
+		return ec.fieldContext_invitation_tenant_name(ctx, field)
+	case "role":
+		return ec.fieldContext_invitation_role(ctx, field)
+	case "created_at":
+		return ec.fieldContext_invitation_created_at(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type invitation", field.Name)
 }
 
 func (ec *executionContext) childFields_log(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2140,6 +2304,20 @@ func (ec *executionContext) childFields_user(ctx context.Context, field graphql.
 
 // region    ***************************** args.gotpl *****************************
 
+func (ec *executionContext) field_Mutation_accept_invitation_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (InvitationIDInput, error) {
+			return ec.unmarshalNinvitation_id_input2githubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐInvitationIDInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_create_api_key_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -2224,6 +2402,20 @@ func (ec *executionContext) field_Mutation_create_tenant_args(ctx context.Contex
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_decline_invitation_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (InvitationIDInput, error) {
+			return ec.unmarshalNinvitation_id_input2githubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐInvitationIDInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_delete_api_key_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -2244,6 +2436,20 @@ func (ec *executionContext) field_Mutation_delete_api_token_args(ctx context.Con
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (DeleteAPITokenInput, error) {
 			return ec.unmarshalNdelete_api_token_input2githubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐDeleteAPITokenInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_delete_invitation_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (InvitationIDInput, error) {
+			return ec.unmarshalNinvitation_id_input2githubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐInvitationIDInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -2586,6 +2792,28 @@ func (ec *executionContext) field_Query_flow_run_args(ctx context.Context, rawAr
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_invitation_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["limit"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["offset"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_membership_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -2613,6 +2841,20 @@ func (ec *executionContext) field_Query_membership_args(ctx context.Context, raw
 		return nil, err
 	}
 	args["offset"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_my_invitations_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["limit"] = arg0
 	return args, nil
 }
 
@@ -3439,8 +3681,8 @@ func (ec *executionContext) _Mutation_create_membership(ctx context.Context, fie
 			return ec.Resolvers.Mutation().CreateMembership(ctx, fc.Args["input"].(CreateMembershipInput))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *latchkey.Membership) graphql.Marshaler {
-			return ec.marshalOmembership2ᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚐMembership(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *CreateMembershipPayload) graphql.Marshaler {
+			return ec.marshalOcreate_membership_payload2ᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐCreateMembershipPayload(ctx, selections, v)
 		},
 		true,
 		false,
@@ -3453,7 +3695,7 @@ func (ec *executionContext) fieldContext_Mutation_create_membership(ctx context.
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_membership(ctx, field)
+			return ec.childFields_create_membership_payload(ctx, field)
 		},
 	}
 	defer func() {
@@ -3552,6 +3794,138 @@ func (ec *executionContext) fieldContext_Mutation_delete_membership(ctx context.
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_delete_membership_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_delete_invitation(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_delete_invitation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DeleteInvitation(ctx, fc.Args["input"].(InvitationIDInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *SuccessPayload) graphql.Marshaler {
+			return ec.marshalOsuccess_payload2ᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐSuccessPayload(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_delete_invitation(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_success_payload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_delete_invitation_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_accept_invitation(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_accept_invitation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().AcceptInvitation(ctx, fc.Args["input"].(InvitationIDInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *latchkey.Membership) graphql.Marshaler {
+			return ec.marshalOmembership2ᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚐMembership(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_accept_invitation(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_membership(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_accept_invitation_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_decline_invitation(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_decline_invitation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DeclineInvitation(ctx, fc.Args["input"].(InvitationIDInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *SuccessPayload) graphql.Marshaler {
+			return ec.marshalOsuccess_payload2ᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐSuccessPayload(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_decline_invitation(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_success_payload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_decline_invitation_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -4003,6 +4377,94 @@ func (ec *executionContext) fieldContext_Query_membership(ctx context.Context, f
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Query_membership_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_invitation(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_invitation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Invitation(ctx, fc.Args["limit"].(*int), fc.Args["offset"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*latchkey.Invitation) graphql.Marshaler {
+			return ec.marshalNinvitation2ᚕᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚐInvitationᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_invitation(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_invitation(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_invitation_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_my_invitations(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_my_invitations(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().MyInvitations(ctx, fc.Args["limit"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*latchkey.Invitation) graphql.Marshaler {
+			return ec.marshalNinvitation2ᚕᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚐInvitationᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_my_invitations(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_invitation(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_my_invitations_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -6401,6 +6863,70 @@ func (ec *executionContext) fieldContext_create_api_token_payload_token(_ contex
 	return graphql.NewScalarFieldContext("create_api_token_payload", field, false, false, "String")
 }
 
+func (ec *executionContext) _create_membership_payload_membership(ctx context.Context, field graphql.CollectedField, obj *CreateMembershipPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_create_membership_payload_membership(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Membership, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *latchkey.Membership) graphql.Marshaler {
+			return ec.marshalOmembership2ᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚐMembership(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_create_membership_payload_membership(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "create_membership_payload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_membership(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _create_membership_payload_invitation(ctx context.Context, field graphql.CollectedField, obj *CreateMembershipPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_create_membership_payload_invitation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Invitation, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *latchkey.Invitation) graphql.Marshaler {
+			return ec.marshalOinvitation2ᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚐInvitation(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_create_membership_payload_invitation(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "create_membership_payload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_invitation(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _flow_id(ctx context.Context, field graphql.CollectedField, obj *Flow) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7232,6 +7758,144 @@ func (ec *executionContext) _flow_run_state_payload_message(ctx context.Context,
 }
 func (ec *executionContext) fieldContext_flow_run_state_payload_message(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("flow_run_state_payload", field, false, false, "String")
+}
+
+func (ec *executionContext) _invitation_id(ctx context.Context, field graphql.CollectedField, obj *latchkey.Invitation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_invitation_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNuuid2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_invitation_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("invitation", field, false, false, "uuid")
+}
+
+func (ec *executionContext) _invitation_tenant_id(ctx context.Context, field graphql.CollectedField, obj *latchkey.Invitation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_invitation_tenant_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TenantID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNuuid2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_invitation_tenant_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("invitation", field, false, false, "uuid")
+}
+
+func (ec *executionContext) _invitation_invitee(ctx context.Context, field graphql.CollectedField, obj *latchkey.Invitation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_invitation_invitee(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Invitation().Invitee(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_invitation_invitee(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("invitation", field, true, true, "String")
+}
+
+func (ec *executionContext) _invitation_tenant_name(ctx context.Context, field graphql.CollectedField, obj *latchkey.Invitation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_invitation_tenant_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Invitation().TenantName(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_invitation_tenant_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("invitation", field, true, true, "String")
+}
+
+func (ec *executionContext) _invitation_role(ctx context.Context, field graphql.CollectedField, obj *latchkey.Invitation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_invitation_role(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Invitation().Role(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_invitation_role(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("invitation", field, true, true, "String")
+}
+
+func (ec *executionContext) _invitation_created_at(ctx context.Context, field graphql.CollectedField, obj *latchkey.Invitation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_invitation_created_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNtimestamptz2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_invitation_created_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("invitation", field, false, false, "timestamptz")
 }
 
 func (ec *executionContext) _log_flow_run_id(ctx context.Context, field graphql.CollectedField, obj *latchkey.RunLog) (ret graphql.Marshaler) {
@@ -9414,6 +10078,48 @@ func Unmarshalget_runs_in_queue_input(ctx context.Context, raw any) (GetRunsInQu
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputinvitation_id_input(ctx context.Context, obj any) (InvitationIDInput, error) {
+	var it InvitationIDInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"invitation_id"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "invitation_id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("invitation_id"))
+			data, err := ec.unmarshalNuuid2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.InvitationID = data
+		}
+	}
+	return it, nil
+}
+
+// Unmarshalinvitation_id_input unmarshals raw into the invitation_id_input input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func Unmarshalinvitation_id_input(ctx context.Context, raw any) (InvitationIDInput, error) {
+	var out InvitationIDInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "invitation_id_input", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputmembership_bool_exp(ctx context.Context, obj any) (MembershipBoolExp, error) {
 	var it MembershipBoolExp
 	if obj == nil {
@@ -10596,6 +11302,27 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
+		case "delete_invitation":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_delete_invitation(ctx, field)
+			})
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "accept_invitation":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_accept_invitation(ctx, field)
+			})
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "decline_invitation":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_decline_invitation(ctx, field)
+			})
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
 		case "create_service_account":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_create_service_account(ctx, field)
@@ -10700,6 +11427,18 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_membership(ctx, field)
+				})
+		case "invitation":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_invitation(ctx, field)
+				})
+		case "my_invitations":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_my_invitations(ctx, field)
 				})
 		case "service_account":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
@@ -11610,6 +12349,44 @@ func (ec *executionContext) _create_api_token_payload(ctx context.Context, sel a
 	return out
 }
 
+var create_membership_payloadImplementors = []string{"create_membership_payload"}
+
+func (ec *executionContext) _create_membership_payload(ctx context.Context, sel ast.SelectionSet, obj *CreateMembershipPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, create_membership_payloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("create_membership_payload")
+		case "membership":
+			out.Values[i] = ec._create_membership_payload_membership(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "invitation":
+			out.Values[i] = ec._create_membership_payload_invitation(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var flowImplementors = []string{"flow"}
 
 func (ec *executionContext) _flow(ctx context.Context, sel ast.SelectionSet, obj *Flow) graphql.Marshaler {
@@ -11882,6 +12659,67 @@ func (ec *executionContext) _flow_run_state_payload(ctx context.Context, sel ast
 			out.Values[i] = ec._flow_run_state_payload_message(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var invitationImplementors = []string{"invitation"}
+
+func (ec *executionContext) _invitation(ctx context.Context, sel ast.SelectionSet, obj *latchkey.Invitation) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, invitationImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("invitation")
+		case "id":
+			out.Values[i] = ec._invitation_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "tenant_id":
+			out.Values[i] = ec._invitation_tenant_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "invitee":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._invitation_invitee(ctx, field, obj)
+				})
+		case "tenant_name":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._invitation_tenant_name(ctx, field, obj)
+				})
+		case "role":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._invitation_role(ctx, field, obj)
+				})
+		case "created_at":
+			out.Values[i] = ec._invitation_created_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -12875,6 +13713,35 @@ func (ec *executionContext) unmarshalNget_runs_in_queue_input2githubᚗcomᚋlat
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) marshalNinvitation2ᚕᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚐInvitationᚄ(ctx context.Context, sel ast.SelectionSet, v []*latchkey.Invitation) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNinvitation2ᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚐInvitation(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNinvitation2ᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚐInvitation(ctx context.Context, sel ast.SelectionSet, v *latchkey.Invitation) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "invitation!")
+		return graphql.Null
+	}
+	return ec._invitation(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNinvitation_id_input2githubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐInvitationIDInput(ctx context.Context, v any) (InvitationIDInput, error) {
+	res, err := ec.unmarshalInputinvitation_id_input(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) marshalNlog2ᚕᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚐRunLogᚄ(ctx context.Context, sel ast.SelectionSet, v []*latchkey.RunLog) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -13545,6 +14412,13 @@ func (ec *executionContext) marshalOcreate_api_token_payload2ᚖgithubᚗcomᚋl
 	return ec._create_api_token_payload(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalOcreate_membership_payload2ᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐCreateMembershipPayload(ctx context.Context, sel ast.SelectionSet, v *CreateMembershipPayload) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._create_membership_payload(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalOflow_run_bool_exp2ᚕᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚋgraphqlᚐFlowRunBoolExpᚄ(ctx context.Context, v any) ([]*FlowRunBoolExp, error) {
 	if v == nil {
 		return nil, nil
@@ -13592,6 +14466,13 @@ func (ec *executionContext) unmarshalOflow_run_order_by2ᚕᚖgithubᚗcomᚋlat
 		}
 	}
 	return res, nil
+}
+
+func (ec *executionContext) marshalOinvitation2ᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚐInvitation(ctx context.Context, sel ast.SelectionSet, v *latchkey.Invitation) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._invitation(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalOmembership2ᚖgithubᚗcomᚋlatchkeyᚋlatchkeyᚐMembership(ctx context.Context, sel ast.SelectionSet, v *latchkey.Membership) graphql.Marshaler {

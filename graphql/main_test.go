@@ -43,6 +43,7 @@ type Env struct {
 	Tenants         *mock.TenantService
 	Users           *mock.UserService
 	Memberships     *mock.MembershipService
+	Invitations     *mock.InvitationService
 	ServiceAccounts *mock.ServiceAccountService
 	APIKeys         *mock.APIKeyService
 	APITokens       *mock.APITokenService
@@ -67,6 +68,7 @@ func MustNewEnv(tb testing.TB) *Env {
 		Tenants:         &mock.TenantService{},
 		Users:           &mock.UserService{},
 		Memberships:     &mock.MembershipService{},
+		Invitations:     &mock.InvitationService{},
 		ServiceAccounts: &mock.ServiceAccountService{},
 		APIKeys:         &mock.APIKeyService{},
 		APITokens:       &mock.APITokenService{},
@@ -92,6 +94,7 @@ func MustNewEnv(tb testing.TB) *Env {
 		Tenants:         e.Tenants,
 		Users:           e.Users,
 		Memberships:     e.Memberships,
+		Invitations:     e.Invitations,
 		ServiceAccounts: e.ServiceAccounts,
 		APIKeys:         e.APIKeys,
 		APITokens:       e.APITokens,

@@ -11,7 +11,7 @@ import (
 	"github.com/latchkey/latchkey"
 )
 
-func (r *mutationResolver) CreateMembership(ctx context.Context, input CreateMembershipInput) (*latchkey.Membership, error) {
+func (r *mutationResolver) CreateMembership(ctx context.Context, input CreateMembershipInput) (*CreateMembershipPayload, error) {
 	a, err := latchkey.RequireAuth(ctx)
 	if err != nil {
 		return nil, err
@@ -32,7 +32,11 @@ func (r *mutationResolver) CreateMembership(ctx context.Context, input CreateMem
 	if (in.UserID == "") == (in.Email == "") {
 		return nil, latchkey.Errorf(latchkey.EINVALID, "Give exactly one of user_id and email.")
 	}
-	return r.s.Memberships.CreateMembership(ctx, in)
+	m, inv, err := r.s.Memberships.CreateMembership(ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	return &CreateMembershipPayload{Membership: m, Invitation: inv}, nil
 }
 
 func (r *mutationResolver) UpdateMembershipRole(ctx context.Context, input UpdateMembershipRoleInput) (*latchkey.Membership, error) {
@@ -48,6 +52,18 @@ func (r *mutationResolver) UpdateMembershipRole(ctx context.Context, input Updat
 
 func (r *mutationResolver) DeleteMembership(ctx context.Context, input DeleteMembershipInput) (*SuccessPayload, error) {
 	return deleted(r.s.Memberships.DeleteMembership(ctx, input.MembershipID))
+}
+
+func (r *mutationResolver) DeleteInvitation(ctx context.Context, input InvitationIDInput) (*SuccessPayload, error) {
+	return deleted(r.s.Invitations.DeleteInvitation(ctx, input.InvitationID))
+}
+
+func (r *mutationResolver) AcceptInvitation(ctx context.Context, input InvitationIDInput) (*latchkey.Membership, error) {
+	return r.s.Invitations.AcceptInvitation(ctx, input.InvitationID)
+}
+
+func (r *mutationResolver) DeclineInvitation(ctx context.Context, input InvitationIDInput) (*SuccessPayload, error) {
+	return deleted(r.s.Invitations.DeclineInvitation(ctx, input.InvitationID))
 }
 
 func (r *queryResolver) Membership(ctx context.Context, where *MembershipBoolExp, limit *int, offset *int) ([]*latchkey.Membership, error) {
@@ -66,6 +82,47 @@ func (r *queryResolver) Membership(ctx context.Context, where *MembershipBoolExp
 	})
 }
 
+func (r *queryResolver) Invitation(ctx context.Context, limit *int, offset *int) ([]*latchkey.Invitation, error) {
+	p, err := pageArgs(limit, offset)
+	if err != nil {
+		return nil, err
+	}
+	if p.empty {
+		return []*latchkey.Invitation{}, nil
+	}
+	invs, _, err := r.s.Invitations.FindInvitations(ctx, latchkey.InvitationFilter{Offset: p.offset, Limit: p.limit})
+	return invs, err
+}
+
+func (r *queryResolver) MyInvitations(ctx context.Context, limit *int) ([]*latchkey.Invitation, error) {
+	p, err := pageArgs(limit, nil)
+	if err != nil {
+		return nil, err
+	}
+	if p.empty {
+		return []*latchkey.Invitation{}, nil
+	}
+	return r.s.Invitations.FindMyInvitations(ctx, p.limit)
+}
+
+func (r *invitationResolver) Invitee(ctx context.Context, obj *latchkey.Invitation) (*string, error) {
+	if obj.Invitee == "" {
+		return nil, nil
+	}
+	return &obj.Invitee, nil
+}
+
+func (r *invitationResolver) TenantName(ctx context.Context, obj *latchkey.Invitation) (*string, error) {
+	if obj.TenantName == "" {
+		return nil, nil
+	}
+	return &obj.TenantName, nil
+}
+
+func (r *invitationResolver) Role(ctx context.Context, obj *latchkey.Invitation) (string, error) {
+	return string(obj.Role), nil
+}
+
 func (r *membershipResolver) Role(ctx context.Context, obj *latchkey.Membership) (string, error) {
 	return string(obj.Role), nil
 }
@@ -81,6 +138,11 @@ func (r *membershipResolver) User(ctx context.Context, obj *latchkey.Membership)
 	return u, err
 }
 
+func (r *resolver) Invitation() InvitationResolver { return &invitationResolver{r} }
+
 func (r *resolver) Membership() MembershipResolver { return &membershipResolver{r} }
 
-type membershipResolver struct{ *resolver }
+type (
+	invitationResolver struct{ *resolver }
+	membershipResolver struct{ *resolver }
+)

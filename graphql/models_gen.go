@@ -8,6 +8,8 @@ import (
 	"io"
 	"strconv"
 	"time"
+
+	"github.com/latchkey/latchkey"
 )
 
 type Mutation struct {
@@ -137,6 +139,15 @@ type CreateMembershipInput struct {
 	Role *string `json:"role,omitempty"`
 }
 
+// What create_membership did: an email that named no account created the
+// user and the membership (membership is set); a user who already has an
+// account is invited instead (invitation is set) and becomes a member only
+// when they accept after signing in.
+type CreateMembershipPayload struct {
+	Membership *latchkey.Membership `json:"membership,omitempty"`
+	Invitation *latchkey.Invitation `json:"invitation,omitempty"`
+}
+
 type CreateServiceAccountInput struct {
 	Name string `json:"name"`
 	// TENANT_ADMIN, USER (the default) or READ_ONLY_USER.
@@ -216,6 +227,10 @@ type GetRunsInQueueInput struct {
 	Before *time.Time `json:"before,omitempty"`
 	// The agent's labels.
 	Labels []string `json:"labels,omitempty"`
+}
+
+type InvitationIDInput struct {
+	InvitationID string `json:"invitation_id"`
 }
 
 type MembershipBoolExp struct {

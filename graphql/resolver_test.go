@@ -2,6 +2,7 @@ package graphql_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -254,34 +255,51 @@ func TestMutation_ServiceAccounts(t *testing.T) {
 func TestMutation_Memberships(t *testing.T) {
 	e := MustNewEnv(t)
 	var got latchkey.MembershipCreate
-	e.Memberships.CreateMembershipFn = func(ctx context.Context, in latchkey.MembershipCreate) (*latchkey.Membership, error) {
+	e.Memberships.CreateMembershipFn = func(ctx context.Context, in latchkey.MembershipCreate) (*latchkey.Membership, *latchkey.Invitation, error) {
 		got = in
-		return &latchkey.Membership{ID: memberID, TenantID: in.TenantID, UserID: "88888888-8888-8888-8888-888888888888", Role: in.Role, CreatedAt: created}, nil
+		if in.UserID != "" { // an existing user: invited
+			return nil, &latchkey.Invitation{ID: "99999999-9999-9999-9999-999999999999", TenantID: in.TenantID, Invitee: in.UserID, Role: in.Role, CreatedAt: created}, nil
+		}
+		return &latchkey.Membership{ID: memberID, TenantID: in.TenantID, UserID: "88888888-8888-8888-8888-888888888888", Role: in.Role, CreatedAt: created}, nil, nil
+	}
+	type invitation struct {
+		ID, Role, Invitee string
+		TenantID          string  `json:"tenant_id"`
+		TenantName        *string `json:"tenant_name"`
 	}
 	var data struct {
 		CreateMembership struct {
-			ID, Role string
-			TenantID string `json:"tenant_id"`
+			Membership *struct {
+				ID, Role string
+				TenantID string `json:"tenant_id"`
+			}
+			Invitation *invitation
 		} `json:"create_membership"`
 	}
-	e.Query(t, `mutation { create_membership(input: {email: "bob@example.com"}) { id tenant_id role } }`, nil).MustData(t, &data)
+	const fields = `{ membership { id tenant_id role } invitation { id tenant_id role invitee tenant_name } }`
+	e.Query(t, `mutation { create_membership(input: {email: "bob@example.com"}) `+fields+` }`, nil).MustData(t, &data)
 	if want := (latchkey.MembershipCreate{TenantID: tenantOneID, Email: "bob@example.com", Role: latchkey.RoleUser}); got != want {
 		t.Errorf("CreateMembership got %+v, want %+v", got, want)
 	}
-	if data.CreateMembership.ID != memberID || data.CreateMembership.Role != "USER" || data.CreateMembership.TenantID != tenantOneID {
+	if m := data.CreateMembership.Membership; m == nil || m.ID != memberID || m.Role != "USER" || m.TenantID != tenantOneID || data.CreateMembership.Invitation != nil {
 		t.Errorf("create_membership = %+v", data.CreateMembership)
 	}
 
-	e.Query(t, `mutation { create_membership(input: {tenant_id: "22222222-2222-2222-2222-222222222222", user_id: "88888888-8888-8888-8888-888888888888", role: "TENANT_ADMIN"}) { id } }`, nil).MustData(t, &data)
+	data.CreateMembership.Membership = nil
+	e.Query(t, `mutation { create_membership(input: {tenant_id: "22222222-2222-2222-2222-222222222222", user_id: "88888888-8888-8888-8888-888888888888", role: "TENANT_ADMIN"}) `+fields+` }`, nil).MustData(t, &data)
 	if want := (latchkey.MembershipCreate{TenantID: tenantTwoID, UserID: "88888888-8888-8888-8888-888888888888", Role: latchkey.RoleTenantAdmin}); got != want {
 		t.Errorf("CreateMembership got %+v, want %+v", got, want)
+	}
+	if inv := data.CreateMembership.Invitation; inv == nil || data.CreateMembership.Membership != nil ||
+		*inv != (invitation{ID: "99999999-9999-9999-9999-999999999999", Role: "TENANT_ADMIN", Invitee: "88888888-8888-8888-8888-888888888888", TenantID: tenantTwoID}) {
+		t.Errorf("create_membership of an existing user = %+v", data.CreateMembership)
 	}
 
 	got = latchkey.MembershipCreate{}
 	for _, q := range []string{
-		`mutation { create_membership(input: {email: "bob@example.com", user_id: "88888888-8888-8888-8888-888888888888"}) { id } }`,
-		`mutation { create_membership(input: {role: "USER"}) { id } }`,
-		`mutation { create_membership(input: {email: "bob@example.com", role: "OWNER"}) { id } }`,
+		`mutation { create_membership(input: {email: "bob@example.com", user_id: "88888888-8888-8888-8888-888888888888"}) { membership { id } } }`,
+		`mutation { create_membership(input: {role: "USER"}) { membership { id } } }`,
+		`mutation { create_membership(input: {email: "bob@example.com", role: "OWNER"}) { membership { id } } }`,
 	} {
 		e.Query(t, q, nil).MustError(t, "BAD_USER_INPUT", false)
 	}
@@ -543,5 +561,70 @@ func TestFilter_MembershipRole(t *testing.T) {
 	e.Query(t, `{ membership(where: {role: {_eq: "USER"}}) { role } }`, nil).MustData(t, &data)
 	if len(data.Membership) != 2 {
 		t.Errorf("membership = %+v", data.Membership)
+	}
+}
+
+func TestInvitations(t *testing.T) {
+	t.Parallel()
+	e := MustNewEnv(t)
+	const invID = "99999999-9999-9999-9999-999999999999"
+	var calls []string
+	e.Invitations.FindInvitationsFn = func(ctx context.Context, f latchkey.InvitationFilter) ([]*latchkey.Invitation, int, error) {
+		calls = append(calls, fmt.Sprintf("find offset=%d limit=%d", f.Offset, f.Limit))
+		return []*latchkey.Invitation{{ID: invID, TenantID: tenantOneID, Invitee: "bob@example.com", Role: latchkey.RoleUser, CreatedAt: created}}, 1, nil
+	}
+	e.Invitations.FindMyInvitationsFn = func(ctx context.Context, limit int) ([]*latchkey.Invitation, error) {
+		calls = append(calls, fmt.Sprintf("mine limit=%d", limit))
+		return []*latchkey.Invitation{{ID: invID, TenantID: tenantTwoID, TenantName: "Two", Role: latchkey.RoleReadOnlyUser, CreatedAt: created}}, nil
+	}
+	e.Invitations.AcceptInvitationFn = func(ctx context.Context, id string) (*latchkey.Membership, error) {
+		calls = append(calls, "accept "+id)
+		return &latchkey.Membership{ID: memberID, TenantID: tenantTwoID, UserID: userID, Role: latchkey.RoleReadOnlyUser, CreatedAt: created}, nil
+	}
+	e.Invitations.DeclineInvitationFn = func(ctx context.Context, id string) error {
+		calls = append(calls, "decline "+id)
+		return latchkey.Errorf(latchkey.ENOTFOUND, "Invitation not found.")
+	}
+	e.Invitations.DeleteInvitationFn = func(ctx context.Context, id string) error {
+		calls = append(calls, "delete "+id)
+		return nil
+	}
+	var data struct {
+		Invitation []struct {
+			Invitee    *string
+			TenantName *string `json:"tenant_name"`
+		}
+		MyInvitations []struct {
+			Invitee    *string
+			TenantName *string `json:"tenant_name"`
+			Role       string
+		} `json:"my_invitations"`
+	}
+	// One query each: root query fields may resolve concurrently.
+	e.Query(t, `query { invitation(limit: 5, offset: 2) { invitee tenant_name } }`, nil).MustData(t, &data)
+	e.Query(t, `query { my_invitations(limit: 3) { invitee tenant_name role } }`, nil).MustData(t, &data)
+	if len(data.Invitation) != 1 || data.Invitation[0].Invitee == nil || *data.Invitation[0].Invitee != "bob@example.com" || data.Invitation[0].TenantName != nil {
+		t.Errorf("invitation = %+v", data.Invitation)
+	}
+	if len(data.MyInvitations) != 1 || data.MyInvitations[0].Invitee != nil || data.MyInvitations[0].TenantName == nil ||
+		*data.MyInvitations[0].TenantName != "Two" || data.MyInvitations[0].Role != "READ_ONLY_USER" {
+		t.Errorf("my_invitations = %+v", data.MyInvitations)
+	}
+	var m struct {
+		Accept struct {
+			ID       string
+			TenantID string `json:"tenant_id"`
+		} `json:"accept_invitation"`
+		Decline struct{ Success bool } `json:"decline_invitation"`
+		Delete  struct{ Success bool } `json:"delete_invitation"`
+	}
+	in := `(input: {invitation_id: "` + invID + `"})`
+	e.Query(t, `mutation { accept_invitation`+in+` { id tenant_id } decline_invitation`+in+` { success } delete_invitation`+in+` { success } }`, nil).MustData(t, &m)
+	if m.Accept.ID != memberID || m.Accept.TenantID != tenantTwoID || m.Decline.Success || !m.Delete.Success {
+		t.Errorf("mutations = %+v", m)
+	}
+	want := []string{"find offset=2 limit=5", "mine limit=3", "accept " + invID, "decline " + invID, "delete " + invID}
+	if !slices.Equal(calls, want) {
+		t.Errorf("calls = %q, want %q", calls, want)
 	}
 }

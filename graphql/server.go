@@ -49,6 +49,7 @@ type Server struct {
 	Tenants         latchkey.TenantService
 	Users           latchkey.UserService
 	Memberships     latchkey.MembershipService
+	Invitations     latchkey.InvitationService
 	ServiceAccounts latchkey.ServiceAccountService
 	APIKeys         latchkey.APIKeyService
 	APITokens       latchkey.APITokenService

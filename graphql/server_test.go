@@ -232,7 +232,9 @@ func TestHandler_AnonymousIsUnauthenticated(t *testing.T) {
 		`mutation { switch_tenant(input: {}) { access_token } }`,
 		`mutation { create_api_token(input: {name: "t", scope: "USER"}) { token } }`,
 		`mutation { create_service_account(input: {name: "sa"}) { id } }`,
-		`mutation { create_membership(input: {email: "a@example.com"}) { id } }`,
+		`mutation { create_membership(input: {email: "a@example.com"}) { membership { id } } }`,
+		"query { my_invitations { id } }",
+		`mutation { accept_invitation(input: {invitation_id: "66666666-6666-6666-6666-666666666666"}) { id } }`,
 	}
 	for _, q := range queries {
 		e := MustNewEnv(t) // every service Fn is nil: a call would be an internal error

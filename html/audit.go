@@ -3,7 +3,9 @@ package html
 import (
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/latchkey/latchkey"
@@ -27,6 +29,12 @@ var auditActionLabels = map[latchkey.AuditAction]string{
 	latchkey.AuditTenantCreate:         "Created tenant",
 	latchkey.AuditPasswordResetCreate:  "Issued set-password link",
 	latchkey.AuditSessionCreate:        "Signed in to the web UI",
+	latchkey.AuditServiceAccountRole:   "Changed service account role",
+	latchkey.AuditPasswordReset:        "Set password with a link",
+	latchkey.AuditInvitationCreate:     "Invited",
+	latchkey.AuditInvitationAccept:     "Accepted invitation",
+	latchkey.AuditInvitationDecline:    "Invitation declined",
+	latchkey.AuditInvitationDelete:     "Withdrew invitation",
 }
 
 // auditActionLabel names action for people.
@@ -50,6 +58,10 @@ func credentialLabel(k latchkey.CredentialKind) string {
 		return "web UI"
 	case latchkey.CredentialPassword:
 		return "password"
+	case latchkey.CredentialPasswordLink:
+		return "set-password link"
+	case latchkey.CredentialInvitee:
+		return ""
 	}
 	return string(k)
 }
@@ -62,6 +74,7 @@ type auditRow struct {
 	Via         string // how they authenticated
 	Target      string // what was changed, for people
 	Change      string // a detail worth a line: a new role, an expiry
+	Agent       string // the user agent, shortened
 }
 
 // auditOption is an entry of the action filter.
@@ -77,23 +90,100 @@ type auditData struct {
 	Last     int
 	Newer    string // link to the previous page, "" on the first
 	Older    string // link to the next page, "" on the last
-	Action   string // the action filter, "" for all
+	Query    auditQuery
 	Actions  []auditOption
+	Actors   []auditOption
 	Filtered bool
+	CSV      string // export links for the same filter
+	JSON     string
+
+	// Failures are the latest failed sign-ins of members' emails in the
+	// filter's dates, counted per email, address and minute.
+	Failures      []*latchkey.AuthFailure
+	FailuresTotal int
 }
 
-func auditURL(action string, page int) string {
-	q := url.Values{}
-	if action != "" {
-		q.Set("action", action)
+// maxShownFailures caps the failed sign-ins the audit page lists.
+const maxShownFailures = 20
+
+// auditQuery is the audit log's filter, read from the URL.
+type auditQuery struct {
+	Action string // an audited action, "" for all
+	Actor  string // a user id, "" for anyone
+	From   string // YYYY-MM-DD, "" for no bound
+	To     string // YYYY-MM-DD (inclusive), "" for no bound
+	Page   int
+}
+
+const dateLayout = "2006-01-02"
+
+// readAuditQuery reads the filter; unknown actions and bad dates are
+// dropped, not errors.
+func readAuditQuery(q url.Values) auditQuery {
+	aq := auditQuery{Action: q.Get("action"), Actor: q.Get("actor"), From: q.Get("from"), To: q.Get("to")}
+	if _, ok := auditActionLabels[latchkey.AuditAction(aq.Action)]; !ok {
+		aq.Action = ""
+	}
+	if len(aq.Actor) > 64 {
+		aq.Actor = ""
+	}
+	for _, d := range []*string{&aq.From, &aq.To} {
+		if _, err := time.Parse(dateLayout, *d); err != nil {
+			*d = ""
+		}
+	}
+	if pg, err := strconv.Atoi(q.Get("page")); err == nil && pg > 1 {
+		aq.Page = pg
+	} else {
+		aq.Page = 1
+	}
+	return aq
+}
+
+// Filtered reports whether the query narrows the log.
+func (q auditQuery) Filtered() bool {
+	return q.Action != "" || q.Actor != "" || q.From != "" || q.To != ""
+}
+
+// filter returns the store filter of q (without paging).
+func (q auditQuery) filter() latchkey.AuditFilter {
+	var f latchkey.AuditFilter
+	if q.Action != "" {
+		a := latchkey.AuditAction(q.Action)
+		f.Action = &a
+	}
+	if q.Actor != "" {
+		f.ActorUserID = &q.Actor
+	}
+	if t, err := time.Parse(dateLayout, q.From); err == nil {
+		f.CreatedFrom = &t
+	}
+	if t, err := time.Parse(dateLayout, q.To); err == nil {
+		t = t.AddDate(0, 0, 1)
+		f.CreatedBefore = &t
+	}
+	return f
+}
+
+// values returns q as URL parameters, with page (1 omitted).
+func (q auditQuery) values(page int) url.Values {
+	v := url.Values{}
+	for k, s := range map[string]string{"action": q.Action, "actor": q.Actor, "from": q.From, "to": q.To} {
+		if s != "" {
+			v.Set(k, s)
+		}
 	}
 	if page > 1 {
-		q.Set("page", strconv.Itoa(page))
+		v.Set("page", strconv.Itoa(page))
 	}
-	if len(q) == 0 {
-		return "/ui/team/audit"
+	return v
+}
+
+func (q auditQuery) url(path string, page int) string {
+	if v := q.values(page); len(v) > 0 {
+		return path + "?" + v.Encode()
 	}
-	return "/ui/team/audit?" + q.Encode()
+	return path
 }
 
 func (u *ui) handleAudit(w http.ResponseWriter, r *http.Request, p *page) {
@@ -102,62 +192,52 @@ func (u *ui) handleAudit(w http.ResponseWriter, r *http.Request, p *page) {
 		u.fail(w, r, p, "audit log", latchkey.Errorf(latchkey.ENOTFOUND, "The audit log is not available on this server."))
 		return
 	}
-	q := r.URL.Query()
-	pg, err := strconv.Atoi(q.Get("page"))
-	if err != nil || pg < 1 {
-		pg = 1
-	}
-	f := latchkey.AuditFilter{Limit: auditPageSize, Offset: (pg - 1) * auditPageSize}
-	action := q.Get("action")
-	if _, ok := auditActionLabels[latchkey.AuditAction(action)]; ok {
-		f.Action = (*latchkey.AuditAction)(&action)
-	} else {
-		action = ""
-	}
+	aq := readAuditQuery(r.URL.Query())
+	f := aq.filter()
+	f.Limit, f.Offset = auditPageSize, (aq.Page-1)*auditPageSize
 	events, total, err := u.Audit.FindAuditEvents(ctx, f)
 	if err != nil {
 		u.fail(w, r, p, "find audit events", err)
 		return
 	}
-	if len(events) == 0 && pg > 1 && total > 0 {
+	if len(events) == 0 && aq.Page > 1 && total > 0 {
 		// Past the end (the log is newest first, so old links drift): go to the last page.
-		redirect(w, r, auditURL(action, (total+auditPageSize-1)/auditPageSize))
+		redirect(w, r, aq.url("/ui/team/audit", (total+auditPageSize-1)/auditPageSize))
 		return
 	}
-
-	// Members and service accounts of the tenant, to name actors.
-	names := map[string]string{}
-	ms, _, err := u.Memberships.FindMemberships(ctx, latchkey.MembershipFilter{TenantID: &p.Auth.TenantID})
+	names, err := u.memberNames(ctx, p)
 	if err != nil {
 		u.fail(w, r, p, "find memberships", err)
 		return
 	}
-	for _, m := range ms {
-		if m.User == nil {
-			continue
-		}
-		if m.User.IsServiceAccount() {
-			names[m.UserID] = "service account " + m.User.Name
-		} else {
-			names[m.UserID] = m.User.Email
-		}
-	}
 
-	d := auditData{Total: total, Action: action, Filtered: action != ""}
+	d := auditData{Total: total, Query: aq, Filtered: aq.Filtered(),
+		CSV: aq.url("/ui/team/audit/export/csv", 1), JSON: aq.url("/ui/team/audit/export/json", 1)}
 	for _, a := range latchkey.AuditActions {
 		d.Actions = append(d.Actions, auditOption{Value: string(a), Label: auditActionLabel(a)})
 	}
+	for id, name := range names {
+		d.Actors = append(d.Actors, auditOption{Value: id, Label: name})
+	}
+	slices.SortFunc(d.Actors, func(a, b auditOption) int { return strings.Compare(a.Label, b.Label) })
 	for _, e := range events {
 		d.Events = append(d.Events, describeAuditEvent(e, names, p.Auth.User.ID))
 	}
 	if len(events) > 0 {
 		d.First, d.Last = f.Offset+1, f.Offset+len(events)
 	}
-	if pg > 1 {
-		d.Newer = auditURL(action, pg-1)
+	if aq.Page > 1 {
+		d.Newer = aq.url("/ui/team/audit", aq.Page-1)
 	}
 	if f.Offset+len(events) < total {
-		d.Older = auditURL(action, pg+1)
+		d.Older = aq.url("/ui/team/audit", aq.Page+1)
+	}
+	if u.AuthFailures != nil {
+		af := latchkey.AuthFailureFilter{From: f.CreatedFrom, Before: f.CreatedBefore, Limit: maxShownFailures}
+		if d.Failures, d.FailuresTotal, err = u.AuthFailures.FindAuthFailures(ctx, af); err != nil {
+			u.fail(w, r, p, "find auth failures", err)
+			return
+		}
 	}
 	p.Title, p.Tab = "Audit log", "audit"
 	p.Data = d
@@ -167,7 +247,17 @@ func (u *ui) handleAudit(w http.ResponseWriter, r *http.Request, p *page) {
 // describeAuditEvent turns e into a row: names[id] names the tenant's
 // members and service accounts; self is the reader.
 func describeAuditEvent(e *latchkey.AuditEvent, names map[string]string, self string) auditRow {
-	row := auditRow{AuditEvent: e, ActionLabel: auditActionLabel(e.Action), Via: credentialLabel(e.ActorKind)}
+	row := auditRow{AuditEvent: e, ActionLabel: auditActionLabel(e.Action), Via: credentialLabel(e.ActorKind), Agent: shortUserAgent(e.UserAgent)}
+	if e.ActorCredentialName != "" {
+		// Name the acting key, not just "an API key".
+		key := "API key “" + e.ActorCredentialName + "” (" + shortID(e.ActorCredentialID) + ")"
+		switch e.ActorKind {
+		case latchkey.CredentialAPIKey:
+			row.Via = key
+		case latchkey.CredentialAccessToken:
+			row.Via = "an access token from " + key
+		}
+	}
 	who := func(id string) string {
 		switch {
 		case id == "":
@@ -182,6 +272,8 @@ func describeAuditEvent(e *latchkey.AuditEvent, names map[string]string, self st
 	switch {
 	case e.ActorUserID != "":
 		row.Actor = who(e.ActorUserID)
+	case e.ActorKind == latchkey.CredentialInvitee:
+		row.Actor = "The invited person"
 	case e.ClientAddr == "local":
 		row.Actor, row.Via = "An operator", "latchkey admin on the server"
 	default:
@@ -205,7 +297,9 @@ func describeAuditEvent(e *latchkey.AuditEvent, names map[string]string, self st
 		}
 	case latchkey.AuditTargetServiceAccount:
 		row.Target = "service account " + quoted(d["name"])
-		if r := d["role"]; r != "" {
+		if prev := d["previous_role"]; prev != "" {
+			row.Change = roleLabel(latchkey.Role(prev)) + " → " + roleLabel(latchkey.Role(d["role"]))
+		} else if r := d["role"]; r != "" {
 			row.Change = roleLabel(latchkey.Role(r))
 		}
 	case latchkey.AuditTargetMembership:
@@ -231,6 +325,11 @@ func describeAuditEvent(e *latchkey.AuditEvent, names map[string]string, self st
 		}
 	case latchkey.AuditTargetSession:
 		row.Target = "web UI session"
+	case latchkey.AuditTargetInvitation:
+		row.Target = d["invitee"]
+		if r := d["role"]; r != "" {
+			row.Change = "as " + roleLabel(latchkey.Role(r))
+		}
 	default:
 		row.Target = e.TargetType + " " + shortID(e.TargetID)
 	}
@@ -252,4 +351,46 @@ func shortID(id string) string {
 		return id[:8]
 	}
 	return id
+}
+
+// shortUserAgent names a user agent in a few words: a browser and its
+// system ("Chrome 126 on Windows"), or the first product of anything else
+// ("prefect/1.4.1"), at most 40 characters. The full text is kept in the
+// title attribute and the exports.
+func shortUserAgent(ua string) string {
+	if ua == "" {
+		return ""
+	}
+	browser := ""
+	for _, b := range []struct{ token, name string }{
+		{"Edg/", "Edge"}, {"OPR/", "Opera"}, {"Firefox/", "Firefox"}, {"Chrome/", "Chrome"}, {"Version/", "Safari"},
+	} {
+		if i := strings.Index(ua, b.token); i >= 0 {
+			version := ua[i+len(b.token):]
+			if j := strings.IndexAny(version, ". "); j >= 0 {
+				version = version[:j]
+			}
+			browser = b.name + " " + version
+			break
+		}
+	}
+	if browser != "" && strings.HasPrefix(ua, "Mozilla/") {
+		for _, o := range []struct{ token, name string }{
+			{"Android", "Android"}, {"iPhone", "iOS"}, {"iPad", "iPadOS"}, {"Windows", "Windows"},
+			{"Mac OS X", "macOS"}, {"CrOS", "ChromeOS"}, {"Linux", "Linux"},
+		} {
+			if strings.Contains(ua, o.token) {
+				return browser + " on " + o.name
+			}
+		}
+		return browser
+	}
+	short := ua
+	if i := strings.IndexByte(short, ' '); i >= 0 {
+		short = short[:i]
+	}
+	if r := []rune(short); len(r) > 40 {
+		short = string(r[:39]) + "…"
+	}
+	return short
 }

@@ -1,6 +1,9 @@
 package html_test
 
 import (
+	"context"
+	"encoding/csv"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -51,8 +54,8 @@ func TestAuditLog(t *testing.T) {
 
 		// The action filter.
 		b.Get("/ui/team/audit?action=api_key.create").MustStatus(t, http.StatusOK).
-			MustContain(t, "ci-deploy", `value="api_key.create" selected`).MustNotContain(t, "newbie@example.com", `data-action="session.create"`)
-		b.Get("/ui/team/audit?action=api_token.delete").MustContain(t, "No events of this kind.").MustNotContain(t, `<table id="audit"`)
+			MustContain(t, "ci-deploy", `value="api_key.create" selected`).MustNotContain(t, `data-action="membership.create"`, `data-action="session.create"`)
+		b.Get("/ui/team/audit?action=api_token.delete").MustContain(t, "No events match this filter.").MustNotContain(t, `<table id="audit"`)
 		e.MustNoSecretsLogged(t)
 	})
 }
@@ -192,5 +195,119 @@ func TestSignIn_AddressLimitSparesTrustedDevice(t *testing.T) {
 		fresh.Post("/ui/signin", url.Values{"csrf_token": {form.CSRF(t)}, "email": {"admin@example.com"}, "password": {AdminPassword}}).
 			MustStatus(t, http.StatusTooManyRequests)
 		owner.SignIn("admin@example.com", AdminPassword)
+	})
+}
+
+func TestAuditLog_FiltersAndExport(t *testing.T) {
+	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
+		e := MustNewEnv(t, db, clock)
+		b := e.NewBrowser(t)
+		clock.Set(time.Date(2030, 3, 10, 12, 0, 0, 0, time.UTC))
+		b.SignIn("admin@example.com", AdminPassword)
+		bob := latchkeytest.MustCreateMember(t, db, e.Fixture.Tenant.ID, "bob@example.com", latchkey.RoleTenantAdmin)
+		keys := sqldb.NewAPIKeyService(db)
+		bobCtx := latchkeytest.AuthContext(context.Background(), bob, e.Fixture.Tenant.ID, latchkey.RoleTenantAdmin)
+		// Bob acts with a key whose name a spreadsheet would run as a formula.
+		k := &latchkey.APIKey{Name: "=HYPERLINK(\"http://x\")"}
+		if _, err := keys.CreateAPIKey(bobCtx, k); err != nil {
+			t.Fatal(err)
+		}
+		clock.Add(48 * time.Hour) // Mar 12
+		viaKey := latchkey.NewContextWithClientInfo(
+			latchkey.NewContextWithAuth(context.Background(), &latchkey.Auth{User: bob, TenantID: e.Fixture.Tenant.ID, Role: latchkey.RoleTenantAdmin, Kind: latchkey.CredentialAPIKey, APIKeyID: k.ID}),
+			latchkey.ClientInfo{Addr: "198.51.100.9", UserAgent: "prefect/1.4.1 (python-requests/2.31.0; Linux x86_64)"})
+		if err := sqldb.NewServiceAccountService(db).CreateServiceAccount(viaKey, &latchkey.ServiceAccount{Name: "-sa, \"quoted\""}); err != nil {
+			t.Fatal(err)
+		}
+
+		// Actor and date range, on the server.
+		p := b.Get("/ui/team/audit?actor="+bob.ID+"&from=2030-03-12&to=2030-03-12").MustStatus(t, http.StatusOK)
+		p.MustContain(t, `data-action="service_account.create"`, `value="`+bob.ID+`" selected`, `value="2030-03-12"`,
+			"bob@example.com <span class=\"muted\">with API key “=HYPERLINK(&#34;http://x&#34;)” (", // the acting key, named
+			`title="prefect/1.4.1 (python-requests/2.31.0; Linux x86_64)">prefect/1.4.1</span>`,     // the agent, shortened
+			`href="/ui/team/audit/export/csv?actor=`+bob.ID+`&amp;from=2030-03-12&amp;to=2030-03-12"`).
+			MustNotContain(t, `data-action="api_key.create"`, `data-action="session.create"`)
+		b.Get("/ui/team/audit?to=2030-03-11").MustContain(t, `data-action="api_key.create"`, `data-action="session.create"`).
+			MustNotContain(t, `data-action="service_account.create"`)
+		b.Get("/ui/team/audit?from=2030-03-13").MustContain(t, "No events match this filter.")
+		b.Get("/ui/team/audit?from=not-a-date&actor="+strings.Repeat("x", 100)).MustStatus(t, http.StatusOK).MustContain(t, `data-action="service_account.create"`)
+
+		// CSV: escaped, formulas neutralized, filtered like the page.
+		res := b.Get("/ui/team/audit/export/csv?actor="+bob.ID).MustStatus(t, http.StatusOK)
+		if ct, cd := res.Header.Get("Content-Type"), res.Header.Get("Content-Disposition"); ct != "text/csv; charset=utf-8" || !strings.HasPrefix(cd, `attachment; filename="audit-`) {
+			t.Fatalf("headers %q %q", ct, cd)
+		}
+		recs, err := csv.NewReader(strings.NewReader(res.Body)).ReadAll()
+		if err != nil {
+			t.Fatalf("csv: %v\n%s", err, res.Body)
+		}
+		if len(recs) != 3 || strings.Join(recs[0], ",") != "time,actor_user_id,actor,actor_kind,credential_id,credential_name,action,target_type,target_id,target,change,details,client_addr,user_agent" {
+			t.Fatalf("csv records %q", recs)
+		}
+		sa, key := recs[1], recs[2] // newest first
+		if sa[6] != "service_account.create" || sa[5] != `'=HYPERLINK("http://x")` || sa[4] != k.ID || sa[12] != "198.51.100.9" ||
+			sa[13] != "prefect/1.4.1 (python-requests/2.31.0; Linux x86_64)" || sa[9] != `service account “-sa, "quoted"”` {
+			t.Errorf("service account row %q", sa)
+		}
+		if key[6] != "api_key.create" || key[9] != `API key “=HYPERLINK("http://x")”` {
+			t.Errorf("key row %q", key)
+		}
+
+		// JSON: the same events, as an array of objects.
+		res = b.Get("/ui/team/audit/export/json?action=service_account.create").MustStatus(t, http.StatusOK)
+		var events []map[string]string
+		if err := json.Unmarshal([]byte(res.Body), &events); err != nil {
+			t.Fatalf("json: %v\n%s", err, res.Body)
+		}
+		if len(events) != 1 || events[0]["credential_name"] != `=HYPERLINK("http://x")` || events[0]["actor"] != "bob@example.com" {
+			t.Errorf("json %v", events)
+		}
+		b.Get("/ui/team/audit/export/xml").MustStatus(t, http.StatusNotFound)
+	})
+}
+
+func TestShortUserAgent(t *testing.T) {
+	t.Parallel()
+	for ua, want := range map[string]string{
+		"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36":                   "Chrome 126 on Windows",
+		"Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15":                "Safari 17 on macOS",
+		"Mozilla/5.0 (X11; Linux x86_64; rv:127.0) Gecko/20100101 Firefox/127.0":                                                            "Firefox 127 on Linux",
+		"Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Mobile Safari/537.36 EdgA/126 Edg/126.0.0": "Edge 126 on Android",
+		"python-requests/2.31.0":              "python-requests/2.31.0",
+		"Go-http-client/1.1":                  "Go-http-client/1.1",
+		"":                                    "",
+		strings.Repeat("x", 60) + " whatever": strings.Repeat("x", 39) + "…",
+	} {
+		if got := html.ShortUserAgent(ua); got != want {
+			t.Errorf("%.40q: %q, want %q", ua, got, want)
+		}
+	}
+}
+
+func TestAuditLog_FailedSignIns(t *testing.T) {
+	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
+		e := MustNewEnv(t, db, clock)
+		b := e.NewBrowser(t)
+		// A wrong password is reported (by email and address); a right one is not.
+		form := b.Get("/ui/signin").MustStatus(t, http.StatusOK)
+		b.Post("/ui/signin", url.Values{"csrf_token": {form.CSRF(t)}, "email": {"Admin@Example.com"}, "password": {"not the password"}}).
+			MustStatus(t, http.StatusUnauthorized)
+		if got := e.SignInFailures.Got(); len(got) != 1 || !strings.HasSuffix(got[0], " Admin@Example.com") || strings.HasPrefix(got[0], " ") {
+			t.Fatalf("reported %q", got)
+		}
+		b.SignIn("admin@example.com", AdminPassword)
+		if got := e.SignInFailures.Got(); len(got) != 1 {
+			t.Fatalf("reported %q", got)
+		}
+		// What the server's aggregator stores is listed for the members' emails only.
+		minute := clock.Now().UTC().Truncate(time.Minute)
+		if err := sqldb.NewAuthFailureService(db).RecordAuthFailures(context.Background(), []*latchkey.AuthFailure{
+			{Kind: latchkey.AuthFailureSignIn, Identifier: "admin@example.com", ClientAddr: "203.0.113.50", Minute: minute, Count: 12, FirstAt: minute, LastAt: minute},
+			{Kind: latchkey.AuthFailureSignIn, Identifier: "stranger@example.com", ClientAddr: "203.0.113.51", Minute: minute, Count: 4, FirstAt: minute, LastAt: minute},
+		}); err != nil {
+			t.Fatal(err)
+		}
+		b.Get("/ui/team/audit").MustContain(t, `<table id="auth-failures"`, "203.0.113.50", `<td data-label="Attempts">12</td>`).
+			MustNotContain(t, "stranger@example.com", "203.0.113.51")
 	})
 }

@@ -81,6 +81,9 @@ type keyRow struct {
 type keysData struct {
 	Keys []keyRow
 	Form keyForm
+
+	Search  keySearch        // the list's filter
+	Revoked *revokedKeysData // for Search.Status "revoked"
 }
 
 // keyCreatedData is the show-once page's data.
@@ -179,16 +182,18 @@ func personalRevokeURL(k *latchkey.APIKey) string {
 }
 
 // findOwnKeys returns the caller's personal keys, newest first.
-func (u *ui) findOwnKeys(ctx context.Context, a *latchkey.Auth) ([]*latchkey.APIKey, error) {
+func (u *ui) findOwnKeys(ctx context.Context, a *latchkey.Auth, q string) ([]*latchkey.APIKey, error) {
 	keys, _, err := u.APIKeys.FindAPIKeys(ctx, latchkey.APIKeyFilter{
-		UserID:  &a.User.ID,
-		OrderBy: []latchkey.SortOrder{{Field: "created_at", Desc: true}},
+		UserID:       &a.User.ID,
+		NameContains: &q,
+		OrderBy:      []latchkey.SortOrder{{Field: "created_at", Desc: true}},
 	})
 	return keys, err
 }
 
 func (u *ui) handleKeys(w http.ResponseWriter, r *http.Request, p *page) {
-	keys, err := u.findOwnKeys(r.Context(), p.Auth)
+	search := readKeySearch(r)
+	keys, err := u.findOwnKeys(r.Context(), p.Auth, search.Q)
 	if err != nil {
 		u.fail(w, r, p, "find api keys", err)
 		return
@@ -198,7 +203,14 @@ func (u *ui) handleKeys(w http.ResponseWriter, r *http.Request, p *page) {
 		f.TenantID = p.Auth.TenantID
 	}
 	p.Title, p.Nav = "API keys", "keys"
-	p.Data = keysData{Keys: u.rows(keys, p.Tenants, personalRevokeURL, r.URL.Query().Get("created")), Form: f}
+	d := keysData{Keys: u.rows(keys, p.Tenants, personalRevokeURL, r.URL.Query().Get("created")), Form: f, Search: search}
+	if search.Status == "revoked" {
+		if d.Revoked, err = u.revokedKeys(r.Context(), p, "", search.Q, "You have not revoked any API keys."); err != nil {
+			u.fail(w, r, p, "find revoked api keys", err)
+			return
+		}
+	}
+	p.Data = d
 	u.render(w, r, http.StatusOK, "keys", p)
 }
 

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -58,6 +59,28 @@ type Env struct {
 	// Limiter, if set before a server is made (MustAddReplica), limits
 	// its sign-ins.
 	Limiter html.SignInLimiter
+
+	// SignInFailures records what the UI reports of refused sign-ins.
+	SignInFailures *signInFailures
+}
+
+// signInFailures records refused sign-ins as "addr email".
+type signInFailures struct {
+	mu  sync.Mutex
+	got []string
+}
+
+func (s *signInFailures) FailSignIn(addr, email string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.got = append(s.got, addr+" "+email)
+}
+
+// Got returns the refused sign-ins so far.
+func (s *signInFailures) Got() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.got)
 }
 
 // MustNewEnv bootstraps db (tenant-one, admin@example.com with password
@@ -74,7 +97,7 @@ func MustNewEnv(tb testing.TB, db *sqldb.DB, clock *latchkeytest.Clock) *Env {
 	users := sqldb.NewUserService(db)
 	users.PasswordParams = latchkeytest.FastPasswordParams()
 	e := &Env{DB: db, Clock: clock, Fixture: f, Auth: sqldb.NewAuthService(db, tokens), Users: users, Logs: &syncBuffer{},
-		PasswordChecks: &atomic.Int64{}}
+		PasswordChecks: &atomic.Int64{}, SignInFailures: &signInFailures{}}
 	e.Server, e.Handler = e.newServer(tb)
 	e.MustSetPassword(tb, f.Admin.Email, AdminPassword)
 	return e
@@ -111,9 +134,13 @@ func (e *Env) newServer(tb testing.TB) (*httptest.Server, http.Handler) {
 		Users:           countingUsers{users, e.PasswordChecks},
 		Tenants:         sqldb.NewTenantService(db),
 		Memberships:     sqldb.NewMembershipService(db),
+		Invitations:     sqldb.NewInvitationService(db),
 		ServiceAccounts: sqldb.NewServiceAccountService(db),
 		APIKeys:         sqldb.NewAPIKeyService(db),
+		RevokedAPIKeys:  sqldb.NewAPIKeyService(db),
 		Audit:           sqldb.NewAuditService(db),
+		AuthFailures:    sqldb.NewAuthFailureService(db),
+		SignInFailures:  e.SignInFailures,
 		Limiter:         e.Limiter,
 		// No redaction here, so MustNoSecretsLogged sees what the UI logs.
 		Logger:    slog.New(slog.NewTextHandler(e.Logs, &slog.HandlerOptions{Level: slog.LevelDebug})),

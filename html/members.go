@@ -19,9 +19,12 @@ type memberRow struct {
 
 // membersData is the members page's data.
 type membersData struct {
-	Members []memberRow
-	Email   string
-	Role    latchkey.Role
+	Search      memberSearch
+	More        bool // more members match than the page lists
+	Members     []memberRow
+	Invitations []*latchkey.Invitation // pending, of this tenant
+	Email       string
+	Role        latchkey.Role
 }
 
 // passwordLinkData is the page that shows a one-time set-password link.
@@ -33,12 +36,48 @@ type passwordLinkData struct {
 	Role      latchkey.Role
 }
 
+// maxShownMembers caps the members one page lists.
+const maxShownMembers = 500
+
+// memberSearch is the members list's search form.
+type memberSearch struct {
+	Q    string        // part of an email
+	Role latchkey.Role // "" for any
+}
+
+// Active reports whether the search narrows the list.
+func (s memberSearch) Active() bool { return s.Q != "" || s.Role != "" }
+
+// readMemberSearch reads the search of a GET (a POST shows everyone).
+func readMemberSearch(r *http.Request) memberSearch {
+	if r.Method != http.MethodGet {
+		return memberSearch{}
+	}
+	q := r.URL.Query()
+	s := memberSearch{Q: searchText(q.Get("q"), 254)}
+	if role := latchkey.Role(q.Get("role")); role.Valid() {
+		s.Role = role
+	}
+	return s
+}
+
+// maxShownPending caps the pending invitations the members page lists.
+const maxShownPending = 100
+
 func memberURL(id string) string { return "/ui/team/members/" + url.PathEscape(id) }
 
 // renderMembers renders the human members of the acting tenant and the
 // add-member form.
 func (u *ui) renderMembers(w http.ResponseWriter, r *http.Request, p *page, status int, email string, role latchkey.Role) {
-	ms, _, err := u.Memberships.FindMemberships(r.Context(), latchkey.MembershipFilter{TenantID: &p.Auth.TenantID})
+	f := latchkey.MembershipFilter{TenantID: &p.Auth.TenantID, Limit: maxShownMembers}
+	search := readMemberSearch(r)
+	if search.Q != "" {
+		f.EmailContains = &search.Q
+	}
+	if search.Role != "" {
+		f.Role = &search.Role
+	}
+	ms, total, err := u.Memberships.FindMemberships(r.Context(), f)
 	if err != nil {
 		u.fail(w, r, p, "find memberships", err)
 		return
@@ -50,11 +89,18 @@ func (u *ui) renderMembers(w http.ResponseWriter, r *http.Request, p *page, stat
 		}
 		rows = append(rows, memberRow{Membership: m, Self: m.UserID == p.Auth.User.ID, URL: memberURL(m.ID)})
 	}
+	var invs []*latchkey.Invitation
+	if u.Invitations != nil {
+		if invs, _, err = u.Invitations.FindInvitations(r.Context(), latchkey.InvitationFilter{Limit: maxShownPending}); err != nil {
+			u.fail(w, r, p, "find invitations", err)
+			return
+		}
+	}
 	if role == "" {
 		role = latchkey.RoleUser
 	}
 	p.Title, p.Tab = "Members", "members"
-	p.Data = membersData{Members: rows, Email: email, Role: role}
+	p.Data = membersData{Members: rows, Invitations: invs, Email: email, Role: role, Search: search, More: total > len(ms)}
 	u.render(w, r, status, "members", p)
 }
 
@@ -70,7 +116,7 @@ func (u *ui) handleAddMember(w http.ResponseWriter, r *http.Request, p *page) {
 		u.formError(w, r, "/ui/team/members", "Enter the new member's email address.", "email", values)
 		return
 	}
-	m, err := u.Memberships.CreateMembership(r.Context(), latchkey.MembershipCreate{Email: email, Role: role})
+	m, inv, err := u.Memberships.CreateMembership(r.Context(), latchkey.MembershipCreate{Email: email, Role: role})
 	if err != nil {
 		u.logError(r, "add member", err)
 		msg, field := latchkey.ErrorMessage(err), "email"
@@ -85,15 +131,15 @@ func (u *ui) handleAddMember(w http.ResponseWriter, r *http.Request, p *page) {
 		u.formError(w, r, "/ui/team/members", msg, field, values)
 		return
 	}
-	// Only a user created just now gets a set-password link here; existing
-	// users already sign in (an admin can still make a link from the
-	// members list).
-	if m.UserCreated {
-		u.renderPasswordLink(w, r, p, m, true)
+	// A user with an account is invited: nothing about them is shown
+	// until they accept. A user created just now gets a set-password link.
+	if inv != nil {
+		u.setFlash(w, r, "Invited "+inv.Invitee+" as "+strings.ToLower(roleLabel(inv.Role))+
+			". They become a member when they sign in and accept; until then the invitation is listed as pending.")
+		redirect(w, r, "/ui/team/members")
 		return
 	}
-	u.setFlash(w, r, m.User.Email+" already has an account and was added as "+strings.ToLower(roleLabel(m.Role))+". They can sign in with their password.")
-	redirect(w, r, "/ui/team/members")
+	u.renderPasswordLink(w, r, p, m, true)
 }
 
 // renderPasswordLink creates a set-password link for member m and shows it

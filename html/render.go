@@ -134,6 +134,10 @@ type page struct {
 	Tenants []*latchkey.Tenant // every tenant of the user, for the switcher
 	CSRF    string
 
+	// Invitations are the signed-in user's pending invitations to other
+	// tenants, shown on every page until accepted or declined.
+	Invitations []*latchkey.Invitation
+
 	Flash string // a notice from the previous request
 	Error string // what went wrong with the submitted form
 

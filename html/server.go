@@ -57,9 +57,16 @@ type Server struct {
 	Users           latchkey.UserService
 	Tenants         latchkey.TenantService
 	Memberships     latchkey.MembershipService
+	Invitations     latchkey.InvitationService
 	ServiceAccounts latchkey.ServiceAccountService
 	APIKeys         latchkey.APIKeyService
+	RevokedAPIKeys  latchkey.RevokedAPIKeyService
 	Audit           latchkey.AuditService
+
+	// AuthFailures, if set, lists failed sign-ins on the audit page.
+	AuthFailures latchkey.AuthFailureService
+	// SignInFailures, if set, is told of every refused sign-in.
+	SignInFailures SignInFailures
 
 	// Limiter, if set, limits failed password sign-ins per device cookie,
 	// and per client address and email for browsers without one (see
@@ -95,6 +102,12 @@ type Server struct {
 	// Rand is the source of randomness for the sign-in form and device
 	// cookies; crypto/rand by default.
 	Rand io.Reader
+}
+
+// SignInFailures counts refused sign-ins (by email and client address)
+// for the audit log. It never refuses anything itself.
+type SignInFailures interface {
+	FailSignIn(addr, email string)
 }
 
 // ui is a Server ready to serve: parsed templates and the CSRF key.
@@ -159,6 +172,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /ui/team/service-accounts/{id}/delete", u.admin(u.handleDeleteServiceAccountConfirm))
 	mux.HandleFunc("POST /ui/team/service-accounts/{id}/delete", u.admin(u.handleDeleteServiceAccount))
 	mux.HandleFunc("POST /ui/team/service-accounts/{id}/keys", u.admin(u.handleCreateServiceAccountKey))
+	mux.HandleFunc("POST /ui/team/service-accounts/{id}/role", u.admin(u.handleServiceAccountRole))
 	mux.HandleFunc("GET /ui/team/service-accounts/{id}/keys/{key}/revoke", u.admin(u.handleRevokeServiceAccountKeyConfirm))
 	mux.HandleFunc("POST /ui/team/service-accounts/{id}/keys/{key}/revoke", u.admin(u.handleRevokeServiceAccountKey))
 	mux.HandleFunc("GET /ui/team/service-accounts/{id}/keys/{key}/roll", u.admin(u.handleRollServiceAccountKeyForm))
@@ -171,7 +185,12 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /ui/team/members/{id}/remove", u.admin(u.handleRemoveMemberConfirm))
 	mux.HandleFunc("POST /ui/team/members/{id}/remove", u.admin(u.handleRemoveMember))
 
+	mux.HandleFunc("POST /ui/team/invitations/{id}/withdraw", u.admin(u.handleWithdrawInvitation))
+	mux.HandleFunc("POST /ui/invitations/{id}/accept", u.session(u.handleAcceptInvitation))
+	mux.HandleFunc("POST /ui/invitations/{id}/decline", u.session(u.handleDeclineInvitation))
+
 	mux.HandleFunc("GET /ui/team/audit", u.admin(u.handleAudit))
+	mux.HandleFunc("GET /ui/team/audit/export/{format}", u.admin(u.handleAuditExport))
 
 	mux.HandleFunc("/ui/", u.handleNotFound)
 

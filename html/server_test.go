@@ -291,6 +291,9 @@ func TestPersonalKeys(t *testing.T) {
 		// A second key of that name is refused, at the name field.
 		b.PostBack("/ui/keys", url.Values{"csrf_token": {token}, "name": {"laptop <cli>"}, "expires": {"7d"}}, "/ui/keys").
 			MustContain(t, `id="name-error">You already have an API key named “laptop &lt;cli&gt;”.`, `value="laptop &lt;cli&gt;"`, `<option value="7d" selected>`)
+		// Search by name, on the server.
+		b.Get("/ui/keys?q=LAPTOP").MustContain(t, `data-key-id="`+id+`"`)
+		b.Get("/ui/keys?q=desktop").MustContain(t, "No key matches “desktop”.").MustNotContain(t, `data-key-id="`+id+`"`)
 
 		// Revoke: a confirmation page (the no-script path), then the POST.
 		b.Get("/ui/keys/"+id+"/revoke").MustStatus(t, http.StatusOK).MustContain(t, "Revoke API key “laptop &lt;cli&gt;”?", `action="/ui/keys/`+id+`/revoke"`)
@@ -300,6 +303,15 @@ func TestPersonalKeys(t *testing.T) {
 			t.Fatalf("revoked key: err=%v, want EUNAUTHENTICATED", err)
 		}
 		b.Post("/ui/keys/"+id+"/revoke", url.Values{"csrf_token": {token}}).MustStatus(t, http.StatusNotFound).MustContain(t, "not found")
+		// The revoked key stays listed under the Revoked filter, with when and by whom.
+		revoked := b.Get("/ui/keys?status=revoked").MustStatus(t, http.StatusOK).
+			MustContain(t, `<table id="revoked-keys"`, `data-key-id="`+id+`"`, "laptop &lt;cli&gt;", `<td data-label="Revoked by">you</td>`)
+		if strings.Contains(revoked.Body, `<table id="keys"`) {
+			t.Error("the Revoked filter also shows the active keys")
+		}
+		b.Get("/ui/keys").MustNotContain(t, `<table id="revoked-keys"`)
+		b.Get("/ui/keys?status=revoked&q=LAPTOP").MustContain(t, `data-key-id="`+id+`"`, `value="LAPTOP"`)
+		b.Get("/ui/keys?status=revoked&q=desktop").MustContain(t, "No revoked key matches this search.").MustNotContain(t, `data-key-id="`+id+`"`)
 
 		// Someone else's key cannot be revoked through the personal page.
 		bob := latchkeytest.MustCreateMember(t, db, e.Fixture.Tenant.ID, "bob@example.com", latchkey.RoleUser)
@@ -432,7 +444,7 @@ func TestServiceAccounts(t *testing.T) {
 			t.Fatalf("key acts as %s", a.User.ID)
 		}
 
-		page := b.Get(saURL).MustStatus(t, http.StatusOK).MustContain(t, "build-01", "Jan 9, 2030 03:04 UTC").MustNotContain(t, secret)
+		page := b.Get(saURL).MustStatus(t, http.StatusOK).MustContain(t, "build-01", "Jan 9, 2030 03:04 UTC", `<td data-label="Created by">you</td>`).MustNotContain(t, secret)
 		id := keyID(t, page, "build-01")
 		b.Get("/ui/team/service-accounts").MustContain(t, `<a href="`+saURL+`">ci agent</a>`,
 			`<td data-label="API keys">1 <span class="badge badge-warn">1 expiring soon</span></td>`)
@@ -458,6 +470,9 @@ func TestServiceAccounts(t *testing.T) {
 		b.Get(saURL+"/keys/"+id+"/revoke").MustStatus(t, http.StatusOK).MustContain(t, "Revoke API key “build-01” of ci agent?")
 		p = b.Post(saURL+"/keys/"+id+"/revoke", url.Values{"csrf_token": {token}}).MustStatus(t, http.StatusSeeOther)
 		b.Follow(p).MustContain(t, "revoked", "This service account has no API keys.")
+		b.Get(saURL+"?q=nothing").MustContain(t, "No key matches “nothing”.")
+		b.Get(saURL+"?status=revoked").MustContain(t, `<table id="revoked-keys"`, `data-key-id="`+id+`"`, "build-01",
+			`<td data-label="Revoked by">you</td>`)
 		if _, err := e.Auth.Authenticate(ctx, secret, ""); latchkey.ErrorCode(err) != latchkey.EUNAUTHENTICATED {
 			t.Fatalf("revoked key: err=%v", err)
 		}
@@ -511,7 +526,37 @@ func TestMembers(t *testing.T) {
 		other := latchkeytest.MustCreateTenant(t, db, "tenant-two", nil)
 		latchkeytest.MustCreateMember(t, db, other.ID, "dora@example.com", latchkey.RoleUser)
 		p = admin.Post("/ui/team/members", url.Values{"csrf_token": {token}, "email": {"dora@example.com"}, "role": {"READ_ONLY_USER"}}).MustStatus(t, http.StatusSeeOther)
-		admin.Follow(p).MustContain(t, "dora@example.com already has an account").MustNotContain(t, "lkp_")
+		// Dora has an account (in another tenant): she is invited, and the
+		// admin sees "pending" and nothing else about her.
+		page := admin.Follow(p).MustContain(t, "Invited dora@example.com as read-only user.", "Pending invitations", "Pending").MustNotContain(t, "lkp_")
+		invID := mustFind(t, `<tr data-invitation-id="([^"]+)">\s*<th scope="row" data-label="Invited">dora@example.com`, page.Body)
+		page.MustNotContain(t, `data-label="Email">dora@example.com`, other.Name)
+		admin.Post("/ui/team/members", url.Values{"csrf_token": {token}, "email": {"dora@example.com"}, "role": {"USER"}}).
+			MustStatus(t, http.StatusConflict).MustContain(t, "Already invited")
+		// She sees the invitation after signing in, and accepts it.
+		e.MustSetPassword(t, "dora@example.com", "dora password 1")
+		dora := e.NewBrowser(t)
+		keys := dora.SignIn("dora@example.com", "dora password 1").MustContain(t, "You are invited to join a tenant", "Tenant One", "Read-only user")
+		p = dora.Post("/ui/invitations/"+invID+"/accept", url.Values{"csrf_token": {keys.CSRF(t)}}).MustStatus(t, http.StatusSeeOther)
+		dora.Follow(p).MustContain(t, "You joined Tenant One as read-only user.").MustNotContain(t, "You are invited")
+		admin.Get("/ui/team/members").MustContain(t, `data-label="Email">dora@example.com`).MustNotContain(t, "Pending invitations")
+		// Another one, withdrawn by the admin before she answers.
+		latchkeytest.MustCreateMember(t, db, other.ID, "eve@example.com", latchkey.RoleUser)
+		admin.Post("/ui/team/members", url.Values{"csrf_token": {token}, "email": {"eve@example.com"}, "role": {"USER"}}).MustStatus(t, http.StatusSeeOther)
+		page = admin.Get("/ui/team/members")
+		eveID := mustFind(t, `<tr data-invitation-id="([^"]+)">\s*<th scope="row" data-label="Invited">eve@example.com`, page.Body)
+		p = admin.Post("/ui/team/invitations/"+eveID+"/withdraw", url.Values{"csrf_token": {token}}).MustStatus(t, http.StatusSeeOther)
+		admin.Follow(p).MustContain(t, "The invitation of eve@example.com was withdrawn.").MustNotContain(t, "Pending invitations")
+		// Someone else's invitation cannot be accepted.
+		admin.Post("/ui/team/members", url.Values{"csrf_token": {token}, "email": {"eve@example.com"}, "role": {"USER"}}).MustStatus(t, http.StatusSeeOther)
+		eveID = mustFind(t, `<tr data-invitation-id="([^"]+)">\s*<th scope="row" data-label="Invited">eve@example.com`, admin.Get("/ui/team/members").Body)
+		dora.Post("/ui/invitations/"+eveID+"/accept", url.Values{"csrf_token": {keys.CSRF(t)}}).MustStatus(t, http.StatusNotFound)
+		e.MustSetPassword(t, "eve@example.com", "eve password 12")
+		eve := e.NewBrowser(t)
+		keys = eve.SignIn("eve@example.com", "eve password 12").MustContain(t, "You are invited to join a tenant")
+		p = eve.Post("/ui/invitations/"+eveID+"/decline", url.Values{"csrf_token": {keys.CSRF(t)}}).MustStatus(t, http.StatusSeeOther)
+		eve.Follow(p).MustContain(t, "You declined the invitation to Tenant One.").MustNotContain(t, "You are invited")
+		admin.Get("/ui/team/members").MustNotContain(t, "eve@example.com")
 
 		// Change a role.
 		members := admin.Get("/ui/team/members")
@@ -661,5 +706,39 @@ func TestFormError_OncePerPage(t *testing.T) {
 		b.Post("/ui/keys", url.Values{"csrf_token": {token}, "name": {""}}).MustStatus(t, http.StatusSeeOther)
 		b.Get("/ui/team/members").MustStatus(t, http.StatusOK).MustNotContain(t, "API key name required.", "aria-invalid")
 		b.Get("/ui/keys").MustStatus(t, http.StatusOK).MustNotContain(t, "API key name required.", "aria-invalid")
+	})
+}
+
+func TestSearchAndServiceAccountRole(t *testing.T) {
+	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
+		e := MustNewEnv(t, db, clock)
+		b := e.NewBrowser(t)
+		token := b.SignIn("admin@example.com", AdminPassword).CSRF(t)
+		latchkeytest.MustCreateMember(t, db, e.Fixture.Tenant.ID, "carol@example.com", latchkey.RoleReadOnlyUser)
+		latchkeytest.MustCreateMember(t, db, e.Fixture.Tenant.ID, "dave@example.com", latchkey.RoleUser)
+		sa := latchkeytest.MustCreateServiceAccount(t, db, e.Fixture.Tenant.ID, "build agent", latchkey.RoleUser)
+		latchkeytest.MustCreateServiceAccount(t, db, e.Fixture.Tenant.ID, "deployer", latchkey.RoleUser)
+
+		b.Get("/ui/team/members?q=CAROL").MustContain(t, `data-label="Email">carol@example.com`, `value="CAROL"`, ">Clear</a>").
+			MustNotContain(t, `data-label="Email">dave@example.com`, `data-label="Email">admin@example.com`)
+		b.Get("/ui/team/members?role=USER").MustContain(t, `data-label="Email">dave@example.com`).
+			MustNotContain(t, `data-label="Email">carol@example.com`, `data-label="Email">admin@example.com`)
+		b.Get("/ui/team/members?q=nobody").MustContain(t, "No member matches this search.")
+		// Invalid UTF-8 and overlong searches are cleaned, not errors.
+		b.Get("/ui/team/members?q=%ff%fecarol").MustStatus(t, http.StatusOK).MustContain(t, `data-label="Email">carol@example.com`)
+		b.Get("/ui/team/service-accounts?q="+strings.Repeat("%C3%A9", 300)).MustStatus(t, http.StatusOK)
+		b.Get("/ui/keys?q=%ff").MustStatus(t, http.StatusOK)
+
+		list := b.Get("/ui/team/service-accounts?q=AGENT").MustContain(t, ">build agent</a>", `<td data-label="Created by">an operator</td>`)
+		list.MustNotContain(t, ">deployer</a>")
+		b.Get("/ui/team/service-accounts?q=zzz").MustContain(t, "No service account matches “zzz”.")
+
+		// The role of a service account changes; its keys act with it.
+		saURL := "/ui/team/service-accounts/" + sa.ID
+		b.Get(saURL).MustContain(t, `<option value="USER" selected>`, `id="sa-role-form"`)
+		p := b.Post(saURL+"/role", url.Values{"csrf_token": {token}, "role": {"READ_ONLY_USER"}}).MustStatus(t, http.StatusSeeOther)
+		b.Follow(p).MustContain(t, "Service account “build agent” is now read-only user", `<option value="READ_ONLY_USER" selected>`)
+		b.Post(saURL+"/role", url.Values{"csrf_token": {token}, "role": {"OWNER"}}).MustStatus(t, http.StatusBadRequest).MustContain(t, "Invalid role")
+		b.Get("/ui/team/audit").MustContain(t, "Changed service account role", "User → Read-only user")
 	})
 }

@@ -77,6 +77,7 @@ func (u *ui) session(h handlerFunc) http.HandlerFunc {
 			u.fail(w, r, p, "load tenants", err)
 			return
 		}
+		u.loadInvitations(r, p)
 		h(w, r, p)
 	}
 }
@@ -207,6 +208,9 @@ func (u *ui) handleSignIn(w http.ResponseWriter, r *http.Request, p *page) {
 	}
 	user, err := u.Users.AuthenticatePassword(r.Context(), email, password)
 	finish(latchkey.ErrorCode(err) == latchkey.EUNAUTHENTICATED)
+	if latchkey.ErrorCode(err) == latchkey.EUNAUTHENTICATED && u.SignInFailures != nil {
+		u.SignInFailures.FailSignIn(addr, email)
+	}
 	if err != nil {
 		u.logError(r, "sign in", err)
 		p.Error = latchkey.ErrorMessage(err)

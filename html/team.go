@@ -16,11 +16,13 @@ type serviceAccountRow struct {
 	Keys        int
 	Expired     int // keys that have expired
 	ExpiresSoon int // keys that expire within expiresSoon
+	CreatedBy   string
 }
 
 // serviceAccountsData is the service accounts page's data.
 type serviceAccountsData struct {
 	Accounts []serviceAccountRow
+	Q        string // the search: part of a name
 	Name     string
 	Role     latchkey.Role
 }
@@ -33,6 +35,10 @@ type serviceAccountData struct {
 	Form      keyForm
 	DeleteURL string
 	API       string // the server's URL, for the agent command
+
+	CreatedBy map[string]string // who created the account and each key, by id
+	Search    keySearch         // the key list's filter
+	Revoked   *revokedKeysData  // for Search.Status "revoked"
 }
 
 func serviceAccountURL(id string) string { return "/ui/team/service-accounts/" + url.PathEscape(id) }
@@ -44,9 +50,22 @@ func (u *ui) handleTeam(w http.ResponseWriter, r *http.Request, p *page) {
 // renderServiceAccounts renders the list with the create form.
 func (u *ui) renderServiceAccounts(w http.ResponseWriter, r *http.Request, p *page, status int, name string, role latchkey.Role) {
 	ctx := r.Context()
-	accounts, _, err := u.ServiceAccounts.FindServiceAccounts(ctx, latchkey.ServiceAccountFilter{TenantID: &p.Auth.TenantID})
+	f := latchkey.ServiceAccountFilter{TenantID: &p.Auth.TenantID}
+	var q string
+	if r.Method == http.MethodGet {
+		q = searchText(r.URL.Query().Get("q"), latchkey.MaxNameLength)
+	}
+	if q != "" {
+		f.NameContains = &q
+	}
+	accounts, _, err := u.ServiceAccounts.FindServiceAccounts(ctx, f)
 	if err != nil {
 		u.fail(w, r, p, "find service accounts", err)
+		return
+	}
+	names, err := u.memberNames(ctx, p)
+	if err != nil {
+		u.fail(w, r, p, "find memberships", err)
 		return
 	}
 	// One query for every key an admin sees, counted per account.
@@ -72,7 +91,8 @@ func (u *ui) renderServiceAccounts(w http.ResponseWriter, r *http.Request, p *pa
 	}
 	rows := make([]serviceAccountRow, len(accounts))
 	for i, sa := range accounts {
-		rows[i] = serviceAccountRow{ServiceAccount: sa, URL: serviceAccountURL(sa.ID)}
+		rows[i] = serviceAccountRow{ServiceAccount: sa, URL: serviceAccountURL(sa.ID),
+			CreatedBy: personName(names, p.Auth.User.ID, sa.CreatedByUserID)}
 		if c := count[sa.ID]; c != nil {
 			rows[i].Keys, rows[i].Expired, rows[i].ExpiresSoon = c.all, c.expired, c.soon
 		}
@@ -81,7 +101,7 @@ func (u *ui) renderServiceAccounts(w http.ResponseWriter, r *http.Request, p *pa
 		role = latchkey.RoleUser
 	}
 	p.Title, p.Tab = "Service accounts", "service-accounts"
-	p.Data = serviceAccountsData{Accounts: rows, Name: name, Role: role}
+	p.Data = serviceAccountsData{Accounts: rows, Q: q, Name: name, Role: role}
 	u.render(w, r, status, "serviceaccounts", p)
 }
 
@@ -134,21 +154,40 @@ func serviceAccountKeyRevokeURL(k *latchkey.APIKey) string {
 // renderServiceAccount renders one account with its keys and the
 // create-key form.
 func (u *ui) renderServiceAccount(w http.ResponseWriter, r *http.Request, p *page, status int, sa *latchkey.ServiceAccount, f keyForm) {
+	search := readKeySearch(r)
 	keys, _, err := u.APIKeys.FindAPIKeys(r.Context(), latchkey.APIKeyFilter{
-		UserID:  &sa.ID,
-		OrderBy: []latchkey.SortOrder{{Field: "created_at", Desc: true}},
+		UserID:       &sa.ID,
+		NameContains: &search.Q,
+		OrderBy:      []latchkey.SortOrder{{Field: "created_at", Desc: true}},
 	})
 	if err != nil {
 		u.fail(w, r, p, "find api keys", err)
 		return
 	}
-	p.Title, p.Tab = sa.Name+" · Service accounts", "service-accounts"
-	p.Data = serviceAccountData{
+	names, err := u.memberNames(r.Context(), p)
+	if err != nil {
+		u.fail(w, r, p, "find memberships", err)
+		return
+	}
+	d := serviceAccountData{
 		Account: sa, URL: serviceAccountURL(sa.ID),
 		Keys: u.rows(keys, p.Tenants, serviceAccountKeyRevokeURL, r.URL.Query().Get("created")),
 		Form: f, DeleteURL: serviceAccountURL(sa.ID) + "/delete",
-		API: u.baseURL(r),
+		API:       u.baseURL(r),
+		CreatedBy: map[string]string{sa.ID: personName(names, p.Auth.User.ID, sa.CreatedByUserID)},
+		Search:    search,
 	}
+	for _, k := range keys {
+		d.CreatedBy[k.ID] = personName(names, p.Auth.User.ID, k.CreatedByUserID)
+	}
+	if search.Status == "revoked" {
+		if d.Revoked, err = u.revokedKeys(r.Context(), p, sa.ID, search.Q, "No key of this service account has been revoked."); err != nil {
+			u.fail(w, r, p, "find revoked api keys", err)
+			return
+		}
+	}
+	p.Title, p.Tab = sa.Name+" · Service accounts", "service-accounts"
+	p.Data = d
 	u.render(w, r, status, "serviceaccount", p)
 }
 
@@ -276,4 +315,21 @@ func (u *ui) handleDeleteServiceAccount(w http.ResponseWriter, r *http.Request, 
 	}
 	u.setFlash(w, r, "Service account “"+sa.Name+"” deleted and its keys revoked.")
 	redirect(w, r, "/ui/team/service-accounts")
+}
+
+func (u *ui) handleServiceAccountRole(w http.ResponseWriter, r *http.Request, p *page) {
+	sa, err := u.findServiceAccount(r.Context(), p, r.PathValue("id"))
+	if err != nil {
+		u.fail(w, r, p, "find service account", err)
+		return
+	}
+	role := latchkey.Role(r.PostForm.Get("role"))
+	if _, err := u.ServiceAccounts.UpdateServiceAccountRole(r.Context(), sa.ID, role); err != nil {
+		u.logError(r, "change service account role", err)
+		p.Error = latchkey.ErrorMessage(err)
+		u.renderServiceAccount(w, r, p, statusOf(err), sa, keyForm{Expires: "never"})
+		return
+	}
+	u.setFlash(w, r, "Service account “"+sa.Name+"” is now "+strings.ToLower(roleLabel(role))+"; its keys act with this role at once.")
+	redirect(w, r, serviceAccountURL(sa.ID))
 }

@@ -11,7 +11,7 @@ var _ latchkey.MembershipService = (*MembershipService)(nil)
 // MembershipService is a mock of latchkey.MembershipService.
 type MembershipService struct {
 	FindMembershipsFn      func(ctx context.Context, filter latchkey.MembershipFilter) ([]*latchkey.Membership, int, error)
-	CreateMembershipFn     func(ctx context.Context, in latchkey.MembershipCreate) (*latchkey.Membership, error)
+	CreateMembershipFn     func(ctx context.Context, in latchkey.MembershipCreate) (*latchkey.Membership, *latchkey.Invitation, error)
 	UpdateMembershipRoleFn func(ctx context.Context, id string, role latchkey.Role) (*latchkey.Membership, error)
 	DeleteMembershipFn     func(ctx context.Context, id string) error
 }
@@ -22,7 +22,7 @@ func (s *MembershipService) FindMemberships(ctx context.Context, filter latchkey
 }
 
 // CreateMembership calls CreateMembershipFn.
-func (s *MembershipService) CreateMembership(ctx context.Context, in latchkey.MembershipCreate) (*latchkey.Membership, error) {
+func (s *MembershipService) CreateMembership(ctx context.Context, in latchkey.MembershipCreate) (*latchkey.Membership, *latchkey.Invitation, error) {
 	return s.CreateMembershipFn(ctx, in)
 }
 

@@ -13,6 +13,12 @@ type ServiceAccountService struct {
 	FindServiceAccountsFn  func(ctx context.Context, filter latchkey.ServiceAccountFilter) ([]*latchkey.ServiceAccount, int, error)
 	CreateServiceAccountFn func(ctx context.Context, sa *latchkey.ServiceAccount) error
 	DeleteServiceAccountFn func(ctx context.Context, id string) error
+	UpdateRoleFn           func(ctx context.Context, id string, role latchkey.Role) (*latchkey.ServiceAccount, error)
+}
+
+// UpdateServiceAccountRole calls UpdateRoleFn.
+func (s *ServiceAccountService) UpdateServiceAccountRole(ctx context.Context, id string, role latchkey.Role) (*latchkey.ServiceAccount, error) {
+	return s.UpdateRoleFn(ctx, id, role)
 }
 
 // FindServiceAccounts calls FindServiceAccountsFn.

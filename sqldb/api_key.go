@@ -108,6 +108,11 @@ func (s *APIKeyService) DeleteAPIKey(ctx context.Context, id string) error {
 	}
 	defer tx.Rollback()
 	where, args := apiKeyVisibility(a)
+	// Kept for the record (revoked_api_keys); the key row itself goes, so
+	// authentication never sees a revoked key.
+	if err := recordRevokedAPIKeys(ctx, tx, a, `api_keys.id = ? AND `+where, append([]any{id}, args...)...); err != nil {
+		return err
+	}
 	key := &latchkey.APIKey{ID: id}
 	err = tx.QueryRowContext(ctx, `DELETE FROM api_keys WHERE id = ? AND `+where+` RETURNING user_id, name, default_tenant_id`,
 		append([]any{id}, args...)...).Scan(&key.UserID, &key.Name, &key.DefaultTenantID)
@@ -386,6 +391,9 @@ func findAPIKeys(ctx context.Context, tx *Tx, a *latchkey.Auth, filter latchkey.
 	}
 	if v := filter.Name; v != nil {
 		conds, args = append(conds, `api_keys.name = ?`), append(args, *v)
+	}
+	if v := filter.NameContains; v != nil && *v != "" {
+		conds, args = append(conds, `LOWER(api_keys.name) LIKE ? ESCAPE '\'`), append(args, containsPattern(*v))
 	}
 	var orderBy []string
 	for _, o := range filter.OrderBy {

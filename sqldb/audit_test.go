@@ -155,7 +155,7 @@ func TestAudit_EachActionWritesOneEvent(t *testing.T) {
 		t.Run("membership", func(t *testing.T) {
 			var m *latchkey.Membership
 			e := mustOneNewEvent(t, db, func() (err error) {
-				m, err = members.CreateMembership(admin, latchkey.MembershipCreate{Email: "New.Person@example.com", Role: latchkey.RoleUser})
+				m, _, err = members.CreateMembership(admin, latchkey.MembershipCreate{Email: "New.Person@example.com", Role: latchkey.RoleUser})
 				return err
 			})
 			checkEvent(t, e, A, w.admin, latchkey.CredentialAPIKey, latchkey.AuditMembershipCreate, latchkey.AuditTargetMembership, m.ID, testClient, now)
@@ -267,7 +267,7 @@ func TestAudit_RefusedAndRolledBackChangesWriteNothing(t *testing.T) {
 		wantErr(t, members.DeleteMembership(admin, adminMembership), latchkey.ECONFLICT) // last admin
 		_, err := members.UpdateMembershipRole(admin, adminMembership, latchkey.RoleUser)
 		wantErr(t, err, latchkey.ECONFLICT)
-		_, err = members.CreateMembership(admin, latchkey.MembershipCreate{UserID: w.user.ID})
+		_, _, err = members.CreateMembership(admin, latchkey.MembershipCreate{UserID: w.user.ID})
 		wantErr(t, err, latchkey.ECONFLICT) // already a member
 		_, err = keys.CreateAPIKey(withClient(w.ctx(cUser)), &latchkey.APIKey{Name: "x", UserID: w.sa.ID})
 		wantErr(t, err, latchkey.EFORBIDDEN)

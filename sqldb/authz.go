@@ -160,3 +160,10 @@ func placeholders(n int) string {
 
 // errNoRows reports whether err is sql.ErrNoRows.
 func errNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }
+
+// containsPattern returns a LIKE pattern (for ESCAPE '\') matching any
+// text that contains s, lower-cased: the %, _ and \ in s match themselves.
+func containsPattern(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+	return "%" + r.Replace(strings.ToLower(s)) + "%"
+}

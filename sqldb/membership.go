@@ -107,10 +107,13 @@ func findMemberships(ctx context.Context, tx *Tx, a *latchkey.Auth, filter latch
 	if v := filter.Role; v != nil {
 		where, args = append(where, `memberships.role = ?`), append(args, string(*v))
 	}
+	if v := filter.EmailContains; v != nil && *v != "" {
+		where, args = append(where, `LOWER(users.email) LIKE ? ESCAPE '\'`), append(args, containsPattern(*v))
+	}
 	cond := strings.Join(where, " AND ")
 
 	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM memberships WHERE `+cond, args...).Scan(&n); err != nil {
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM memberships JOIN users ON users.id = memberships.user_id WHERE `+cond, args...).Scan(&n); err != nil {
 		return nil, 0, fmt.Errorf("count memberships: %w", err)
 	}
 	rows, err := tx.QueryContext(ctx, `SELECT `+membershipColumns+` FROM memberships JOIN users ON users.id = memberships.user_id WHERE `+cond+
@@ -196,95 +199,95 @@ func errServiceAccountMembership() error {
 // CreateMembership adds a human to the caller's acting tenant (in.TenantID,
 // if set, must be it: EFORBIDDEN otherwise). The caller must be a human
 // TENANT_ADMIN there, not using a TENANT or RUNNER token (EFORBIDDEN). An
-// unknown email creates a user with no password; an empty role means USER.
-// Returns EINVALID for a bad role or email, for neither or both of UserID
-// and Email, or for a service account; ENOTFOUND for an unknown user id;
-// ECONFLICT if already a member.
-func (s *MembershipService) CreateMembership(ctx context.Context, in latchkey.MembershipCreate) (*latchkey.Membership, error) {
+// unknown email creates a user with no password and adds them; a user who
+// already has an account is invited instead (the Invitation is returned,
+// the Membership is nil). An empty role means USER. Returns EINVALID for a
+// bad role or email, for neither or both of UserID and Email, or for a
+// service account; ENOTFOUND for an unknown user id; ECONFLICT if already a
+// member or invited.
+func (s *MembershipService) CreateMembership(ctx context.Context, in latchkey.MembershipCreate) (*latchkey.Membership, *latchkey.Invitation, error) {
 	a, err := requireMembershipAdmin(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if in.TenantID == "" {
 		in.TenantID = a.TenantID
 	} else if in.TenantID != a.TenantID {
-		return nil, errSwitchTenant()
+		return nil, nil, errSwitchTenant()
 	}
 	if in.Role == "" {
 		in.Role = latchkey.RoleUser
 	} else if !in.Role.Valid() {
-		return nil, latchkey.Errorf(latchkey.EINVALID, "Invalid role %q.", in.Role)
+		return nil, nil, latchkey.Errorf(latchkey.EINVALID, "Invalid role %q.", in.Role)
 	}
 	if (in.UserID == "") == (in.Email == "") {
-		return nil, latchkey.Errorf(latchkey.EINVALID, "Give either a user id or an email.")
+		return nil, nil, latchkey.Errorf(latchkey.EINVALID, "Give either a user id or an email.")
 	}
 	if in.Email != "" {
 		in.Email = latchkey.NormalizeEmail(in.Email)
 		if err := latchkey.ValidateEmail(in.Email); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 
 	tx, err := s.db.BeginTx(ctx, true)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer tx.Rollback()
-	m, err := createMembership(ctx, tx, a, in)
+	m, inv, err := createMembership(ctx, tx, a, in)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := tx.Commit(); err != nil {
-		return nil, fmt.Errorf("create membership: commit: %w", err)
+		return nil, nil, fmt.Errorf("create membership: commit: %w", err)
 	}
-	return m, nil
+	return m, inv, nil
 }
 
-func createMembership(ctx context.Context, tx *Tx, a *latchkey.Auth, in latchkey.MembershipCreate) (*latchkey.Membership, error) {
+func createMembership(ctx context.Context, tx *Tx, a *latchkey.Auth, in latchkey.MembershipCreate) (*latchkey.Membership, *latchkey.Invitation, error) {
 	var u *latchkey.User
 	var err error
-	newUser := false
 	if in.UserID != "" {
 		if u, err = findUserByID(ctx, tx, in.UserID); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	} else if u, err = findUserByEmail(ctx, tx, in.Email); err != nil {
-		return nil, err
-	} else if u == nil {
-		if u, err = createHumanUser(ctx, tx, in.Email, "", in.TenantID, a.User.ID); err != nil {
-			return nil, err
-		}
-		newUser = true
+		return nil, nil, err
 	}
-	if u.IsServiceAccount() {
-		return nil, errServiceAccountMembership()
+	if u != nil {
+		if u.IsServiceAccount() {
+			return nil, nil, errServiceAccountMembership()
+		}
+		// An existing account: the user decides whether to join.
+		invitee := in.Email
+		if invitee == "" {
+			invitee = in.UserID
+		}
+		inv, err := inviteUser(ctx, tx, a, u, in, invitee)
+		return nil, inv, err
+	}
+	if u, err = createHumanUser(ctx, tx, in.Email, "", in.TenantID, a.User.ID); err != nil {
+		return nil, nil, err
 	}
 	m, err := insertMembership(ctx, tx, in.TenantID, u.ID, in.Role)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if u.DefaultTenantID == "" {
-		if _, err := tx.ExecContext(ctx, `UPDATE users SET default_tenant_id = ? WHERE id = ?`, in.TenantID, u.ID); err != nil {
-			return nil, fmt.Errorf("set default tenant: %w", err)
-		}
-		u.DefaultTenantID = in.TenantID
-	}
-	m.User, m.UserCreated = u, newUser
+	m.User, m.UserCreated = u, true
 	details := membershipDetails(m)
-	if newUser {
-		details["new_user"] = "true"
-	}
+	details["new_user"] = "true"
 	if err := recordAudit(ctx, tx, a, auditRecord{
 		tenantID: m.TenantID, action: latchkey.AuditMembershipCreate,
 		targetType: latchkey.AuditTargetMembership, targetID: m.ID, details: details,
 	}); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	// Caches hold the user with its default tenant.
 	if err := tx.publish(ctx, latchkey.Event{Type: latchkey.EventMembershipChanged, UserID: u.ID, TenantID: in.TenantID}); err != nil {
-		return nil, fmt.Errorf("create membership: %w", err)
+		return nil, nil, fmt.Errorf("create membership: %w", err)
 	}
-	return m, nil
+	return m, nil, nil
 }
 
 // membershipDetails are the audit details of membership m (User filled in).

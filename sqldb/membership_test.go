@@ -99,7 +99,10 @@ func TestMembershipService_CreateMembership(t *testing.T) {
 		s := sqldb.NewMembershipService(db)
 		w.eachCaller(t, onlyHumanAdmins(), func(t *testing.T, name string, ctx context.Context) error {
 			email := "new-" + name + "@example.com"
-			m, err := s.CreateMembership(ctx, latchkey.MembershipCreate{Email: email, Role: latchkey.RoleReadOnlyUser})
+			m, inv, err := s.CreateMembership(ctx, latchkey.MembershipCreate{Email: email, Role: latchkey.RoleReadOnlyUser})
+			if err == nil && (m == nil || inv != nil) {
+				t.Fatalf("a new email: membership=%+v invitation=%+v, want a membership only", m, inv)
+			}
 			if err != nil {
 				if n := latchkeytest.MustCount(t, db, `SELECT COUNT(*) FROM users WHERE email = ?`, email); n != 0 {
 					t.Errorf("denied, yet the user was created")
@@ -124,18 +127,25 @@ func TestMembershipService_CreateMembership(t *testing.T) {
 		})
 
 		ctx := w.ctx(cAdmin)
-		// An existing user by id keeps their default tenant; empty role is USER.
-		m, err := s.CreateMembership(ctx, latchkey.MembershipCreate{UserID: w.userB.ID})
-		if err != nil {
-			t.Fatal(err)
-		} else if m.Role != latchkey.RoleUser || m.User.DefaultTenantID != w.b.ID || m.TenantID != w.a.ID || m.UserCreated {
-			t.Fatalf("membership=%+v user=%+v", m, m.User)
+		// An existing user, by id or by email (in another case), is invited,
+		// not added: empty role is USER.
+		for _, in := range []latchkey.MembershipCreate{{UserID: w.userB.ID}, {Email: "AdminB@Example.com", Role: latchkey.RoleTenantAdmin}} {
+			m, inv, err := s.CreateMembership(ctx, in)
+			if err != nil {
+				t.Fatal(err)
+			} else if m != nil || inv == nil {
+				t.Fatalf("%+v: membership=%+v invitation=%+v, want an invitation only", in, m, inv)
+			}
+			wantRole, wantInvitee := latchkey.RoleUser, in.UserID
+			if in.Email != "" {
+				wantRole, wantInvitee = latchkey.RoleTenantAdmin, "adminb@example.com"
+			}
+			if inv.TenantID != w.a.ID || inv.Role != wantRole || inv.Invitee != wantInvitee || inv.InvitedByUserID != w.admin.ID {
+				t.Errorf("invitation=%+v", inv)
+			}
 		}
-		// An existing user by email, in another case.
-		if m, err := s.CreateMembership(ctx, latchkey.MembershipCreate{Email: "AdminB@Example.com", Role: latchkey.RoleTenantAdmin}); err != nil {
-			t.Fatal(err)
-		} else if m.UserID != w.adminB.ID || m.UserCreated {
-			t.Fatalf("user=%q created=%v, want adminB, existing", m.UserID, m.UserCreated)
+		if n := latchkeytest.MustCount(t, db, `SELECT COUNT(*) FROM memberships WHERE tenant_id = ? AND user_id IN (?, ?)`, w.a.ID, w.userB.ID, w.adminB.ID); n != 0 {
+			t.Errorf("invited users are members of A already (%d)", n)
 		}
 		for _, tt := range []struct {
 			name string
@@ -148,12 +158,13 @@ func TestMembershipService_CreateMembership(t *testing.T) {
 			{"service account of A", latchkey.MembershipCreate{UserID: w.sa.ID}, latchkey.EINVALID},
 			{"service account of B", latchkey.MembershipCreate{UserID: w.saB.ID}, latchkey.EINVALID},
 			{"unknown id", latchkey.MembershipCreate{UserID: "no-such-user"}, latchkey.ENOTFOUND},
+			{"already invited", latchkey.MembershipCreate{Email: "userb@example.com"}, latchkey.ECONFLICT},
 			{"bad role", latchkey.MembershipCreate{Email: "x2@example.com", Role: "OWNER"}, latchkey.EINVALID},
 			{"bad email", latchkey.MembershipCreate{Email: "not an email"}, latchkey.EINVALID},
 			{"neither", latchkey.MembershipCreate{}, latchkey.EINVALID},
 			{"both", latchkey.MembershipCreate{UserID: w.userB.ID, Email: "x3@example.com"}, latchkey.EINVALID},
 		} {
-			if _, err := s.CreateMembership(ctx, tt.in); latchkey.ErrorCode(err) != tt.code {
+			if _, _, err := s.CreateMembership(ctx, tt.in); latchkey.ErrorCode(err) != tt.code {
 				t.Errorf("%s: err=%v, want %s", tt.name, err, tt.code)
 			}
 		}

@@ -57,6 +57,9 @@ func findServiceAccounts(ctx context.Context, tx *Tx, tenantID string, filter la
 	if v := filter.Name; v != nil {
 		where, args = append(where, `users.name = ?`), append(args, *v)
 	}
+	if v := filter.NameContains; v != nil && *v != "" {
+		where, args = append(where, `LOWER(users.name) LIKE ? ESCAPE '\'`), append(args, containsPattern(*v))
+	}
 	cond := strings.Join(where, " AND ")
 	from := ` FROM users JOIN memberships ON memberships.user_id = users.id AND memberships.tenant_id = users.tenant_id WHERE `
 
@@ -178,6 +181,10 @@ func (s *ServiceAccountService) DeleteServiceAccount(ctx context.Context, id str
 		return err
 	}
 	defer tx.Rollback()
+	// Its keys go with it (ON DELETE CASCADE); keep their record.
+	if err := recordRevokedAPIKeys(ctx, tx, a, `api_keys.user_id = ?`, id); err != nil {
+		return err
+	}
 	var name string
 	err = tx.QueryRowContext(ctx, `DELETE FROM users WHERE id = ? AND kind = ? AND tenant_id = ? RETURNING name`,
 		id, string(latchkey.UserKindServiceAccount), a.TenantID).Scan(&name)
@@ -200,4 +207,50 @@ func (s *ServiceAccountService) DeleteServiceAccount(ctx context.Context, id str
 		return fmt.Errorf("delete service account: commit: %w", err)
 	}
 	return nil
+}
+
+// UpdateServiceAccountRole changes the role of a service account of the
+// caller's acting tenant. Same callers as CreateServiceAccount (EFORBIDDEN).
+// Returns ENOTFOUND for an account of another tenant, EINVALID for a bad
+// role. The change is audited, and every replica's caches hear of it, so
+// the account's keys act with the new role at once.
+func (s *ServiceAccountService) UpdateServiceAccountRole(ctx context.Context, id string, role latchkey.Role) (*latchkey.ServiceAccount, error) {
+	a, err := requireServiceAccountAdmin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !role.Valid() {
+		return nil, latchkey.Errorf(latchkey.EINVALID, "Invalid role %q.", role)
+	}
+	tx, err := s.db.BeginTx(ctx, true)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	sas, _, err := findServiceAccounts(ctx, tx, a.TenantID, latchkey.ServiceAccountFilter{ID: &id})
+	if err != nil {
+		return nil, err
+	} else if len(sas) == 0 {
+		return nil, latchkey.Errorf(latchkey.ENOTFOUND, "Service account not found.")
+	}
+	sa := sas[0]
+	previous := sa.Role
+	if _, err := tx.ExecContext(ctx, `UPDATE memberships SET role = ? WHERE user_id = ? AND tenant_id = ?`, string(role), sa.ID, sa.TenantID); err != nil {
+		return nil, fmt.Errorf("update service account role: %w", err)
+	}
+	sa.Role = role
+	if err := recordAudit(ctx, tx, a, auditRecord{
+		tenantID: a.TenantID, action: latchkey.AuditServiceAccountRole,
+		targetType: latchkey.AuditTargetServiceAccount, targetID: sa.ID,
+		details: map[string]string{"name": sa.Name, "role": string(role), "previous_role": string(previous)},
+	}); err != nil {
+		return nil, err
+	}
+	if err := tx.publish(ctx, latchkey.Event{Type: latchkey.EventMembershipChanged, UserID: sa.ID, TenantID: sa.TenantID}); err != nil {
+		return nil, fmt.Errorf("update service account role: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("update service account role: commit: %w", err)
+	}
+	return sa, nil
 }

@@ -445,6 +445,14 @@ func (s *UserService) ResetPassword(ctx context.Context, secret, password string
 	if err != nil {
 		return nil, err
 	}
+	// The user acted, proving it with the link (the reset row is the
+	// credential), in every tenant they belong to.
+	if err := recordAuditInUserTenants(ctx, tx, auditActor{userID: u.ID, kind: latchkey.CredentialPasswordLink, credentialID: id}, u.ID, auditRecord{
+		action: latchkey.AuditPasswordReset, targetType: latchkey.AuditTargetUser, targetID: u.ID,
+		details: map[string]string{"email": u.Email},
+	}); err != nil {
+		return nil, err
+	}
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("reset password: commit: %w", err)
 	}

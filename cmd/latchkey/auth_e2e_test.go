@@ -565,11 +565,14 @@ func TestAuthCLI_EndToEnd(t *testing.T) {
 
 		t.Run("read-only user", func(t *testing.T) {
 			// Added by email through the API, given a key through the store.
-			var m struct {
-				UserID string `json:"user_id"`
-				Role   string
+			var created struct {
+				Membership struct {
+					UserID string `json:"user_id"`
+					Role   string
+				}
 			}
-			s.MustDo(t, s.AdminKey, adminTenant, `mutation { create_membership(input: {email: "viewer@example.com", role: "READ_ONLY_USER"}) { user_id role } }`, nil, "create_membership", &m)
+			s.MustDo(t, s.AdminKey, adminTenant, `mutation { create_membership(input: {email: "viewer@example.com", role: "READ_ONLY_USER"}) { membership { user_id role } } }`, nil, "create_membership", &created)
+			m := created.Membership
 			if m.Role != "READ_ONLY_USER" {
 				t.Fatalf("membership=%+v", m)
 			}

@@ -104,6 +104,14 @@ var azOps = []azOp{
 	{want: "U    U   U    U   U   F  F    ok  F  F   no  U    ok   F    F    F   U", name: "delete_membership in A", field: "delete_membership", query: qAZDeleteMembership, in: azDeleteMembershipInA},
 	{want: "U    U   U    U   U   F  F    no  F  F   ok  U    no   F    F    F   U", name: "delete_membership in B", field: "delete_membership", query: qAZDeleteMembership, in: azDeleteMembershipInB},
 
+	// Invitations (an unknown id: the rows say who may ask at all).
+	//      anon bad typo exp rev ro user adm sa saA oth othA tokU tokT tokR jwt jwtB
+	{want: "U    U   U    U   U   F  F    ok  F  F   ok  U    ok   F    F    F   U", name: "invitation", field: "invitation", query: `query { invitation { id tenant_id invitee role } }`},
+	{want: "U    U   U    U   U   ok ok   ok  F  F   ok  U    ok   F    F    ok  U", name: "my_invitations", field: "my_invitations", query: `query { my_invitations { id tenant_id tenant_name role } }`},
+	{want: "U    U   U    U   U   NF NF   NF  F  F   NF  U    NF   F    F    NF  U", name: "accept_invitation unknown", field: "accept_invitation", query: qAZAcceptInvitation, in: azUnknownInvitation},
+	{want: "U    U   U    U   U   no no   no  F  F   no  U    no   F    F    no  U", name: "decline_invitation unknown", field: "decline_invitation", query: qAZDeclineInvitation, in: azUnknownInvitation},
+	{want: "U    U   U    U   U   F  F    no  F  F   no  U    no   F    F    F   U", name: "delete_invitation unknown", field: "delete_invitation", query: qAZDeleteInvitation, in: azUnknownInvitation},
+
 	// Access and refresh tokens.
 	//      anon bad typo exp rev ro user adm sa saA oth othA tokU tokT tokR jwt jwtB
 	{want: "U    U   U    U   U   ok ok   ok  ok ok  U   U    ok   ok   ok   ok  U", name: "switch_tenant to A", field: "switch_tenant", query: qAZSwitchTenant, in: azSwitchToA},
@@ -144,6 +152,9 @@ var azPendingFields = map[string]bool{}
 
 // Query texts.
 const (
+	qAZAcceptInvitation  = `mutation($input: invitation_id_input!) { accept_invitation(input: $input) { id tenant_id } }`
+	qAZDeclineInvitation = `mutation($input: invitation_id_input!) { decline_invitation(input: $input) { success } }`
+	qAZDeleteInvitation  = `mutation($input: invitation_id_input!) { delete_invitation(input: $input) { success } }`
 	qAZAuthInfo          = `query { auth_info { tenant_id user_id api_token_scope role } }`
 	qAZTenants           = `query { tenant(order_by: {slug: asc}) { id slug name created_at } }`
 	qAZTenantByID        = `query($t: uuid) { tenant(where: {id: {_eq: $t}}) { id slug name } }`
@@ -162,7 +173,7 @@ const (
 	qAZCreateSA          = `mutation($input: create_service_account_input!) { create_service_account(input: $input) { id name role tenant_id created_by_user_id } }`
 	qAZDeleteSA          = `mutation($input: delete_service_account_input!) { delete_service_account(input: $input) { success } }`
 	qAZCreateTenant      = `mutation($input: create_tenant_input!) { create_tenant(input: $input) { id slug name } }`
-	qAZCreateMembership  = `mutation($input: create_membership_input!) { create_membership(input: $input) { id tenant_id user_id role } }`
+	qAZCreateMembership  = `mutation($input: create_membership_input!) { create_membership(input: $input) { membership { id tenant_id user_id role } } }`
 	qAZUpdateRole        = `mutation($input: update_membership_role_input!) { update_membership_role(input: $input) { id tenant_id user_id role } }`
 	qAZDeleteMembership  = `mutation($input: delete_membership_input!) { delete_membership(input: $input) { success } }`
 	qAZSwitchTenant      = `mutation($input: switch_tenant_input!) { switch_tenant(input: $input) { access_token expires_at refresh_token } }`
@@ -326,7 +337,7 @@ func (x *azWorld) run(t *testing.T, op azOp, c *azCaller, want string) {
 		}
 	case len(data) == 0 || string(data) == "null":
 		got = "null"
-	case strings.HasPrefix(op.field, "delete_") || op.field == "write_run_logs" || op.field == "update_flow_run_heartbeat":
+	case strings.HasPrefix(op.field, "delete_") || op.field == "decline_invitation" || op.field == "write_run_logs" || op.field == "update_flow_run_heartbeat":
 		var p struct{ Success *bool }
 		if err := json.Unmarshal(data, &p); err != nil || p.Success == nil {
 			t.Fatalf("%s: %v: %s", cell, err, r.raw)
@@ -385,7 +396,13 @@ func (x *azWorld) run(t *testing.T, op azOp, c *azCaller, want string) {
 			ID     string `json:"id"`
 			UserID string `json:"user_id"`
 		}
-		_ = json.Unmarshal(data, &made)
+		raw := data
+		if op.field == "create_membership" { // a create_membership_payload
+			var p struct{ Membership json.RawMessage }
+			_ = json.Unmarshal(data, &p)
+			raw = p.Membership
+		}
+		_ = json.Unmarshal(raw, &made)
 		x.fixture(c.acting, made.ID)
 		x.fixture(c.acting, made.UserID)
 	}
@@ -802,6 +819,10 @@ func azDeleteSAOfB(t *testing.T, x *azWorld, c *azCaller) azInput {
 
 func azCreateTenant(t *testing.T, x *azWorld, c *azCaller) azInput {
 	return azInput{vars: map[string]any{"input": map[string]any{"name": x.name("Row Tenant")}}, grows: "tenants"}
+}
+
+func azUnknownInvitation(t *testing.T, x *azWorld, c *azCaller) azInput {
+	return azInput{vars: map[string]any{"input": map[string]any{"invitation_id": "00000000-0000-4000-8000-000000000007"}}}
 }
 
 func azCreateMembershipInA(t *testing.T, x *azWorld, c *azCaller) azInput {

@@ -12,3 +12,6 @@ func StartGCTuner(floor uint64) (stop func()) { return startGCTuner(floor) }
 
 // DeviceKey is m.deviceKey.
 func DeviceKey(m *Main) ([]byte, error) { return m.deviceKey(context.Background()) }
+
+// FlushAuthFailures writes m's counted failed authentications now.
+func FlushAuthFailures(m *Main) error { return m.failures.Flush(context.Background()) }

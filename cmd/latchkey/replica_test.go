@@ -285,11 +285,14 @@ func TestReplicas_OtherRevocations(t *testing.T) {
 	})
 
 	t.Run("membership", func(t *testing.T) {
-		var m struct {
-			ID     string
-			UserID string `json:"user_id"`
+		var created struct {
+			Membership struct {
+				ID     string
+				UserID string `json:"user_id"`
+			}
 		}
-		a.MustDo(t, admin, "", `mutation { create_membership(input: {email: "member@example.com"}) { id user_id } }`, nil, "create_membership", &m)
+		a.MustDo(t, admin, "", `mutation { create_membership(input: {email: "member@example.com"}) { membership { id user_id } } }`, nil, "create_membership", &created)
+		m := created.Membership
 		// The new member has no credential yet: make one in the store.
 		member := &latchkey.User{ID: m.UserID, Kind: latchkey.UserKindHuman, Email: "member@example.com"}
 		key, err := sqldb.NewAPIKeyService(a.DB).CreateAPIKey(

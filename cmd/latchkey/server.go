@@ -136,6 +136,7 @@ type Main struct {
 	Events     latchkey.EventService // revocation events: LISTEN/NOTIFY on PostgreSQL
 	AuthCache  *sqldb.AuthCache      // nil when AuthCacheTTL is 0
 	Limiter    *ratelimit.Guard      // failed-authentication limits
+	failures   *failureAggregator    // failed-authentication counts for the audit log
 	SignIns    *ratelimit.SignIn     // failed UI sign-in limits
 	HTTPServer *lkhttp.Server
 	Registry   *prometheus.Registry
@@ -351,12 +352,19 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	audit := sqldb.NewAuditService(m.DB)
+	authFailures := sqldb.NewAuthFailureService(m.DB)
+	m.failures = newFailureAggregator(authFailures, m.Now, m.Logger)
+	m.failures.Start()
+	failures := failureFanout{m.Limiter, m.failures}
+	invitations := sqldb.NewInvitationService(m.DB)
+	apiKeys := sqldb.NewAPIKeyService(m.DB)
 
 	gql := &graphql.Server{
 		Auth:            m.Auth,
 		Tenants:         sqldb.NewTenantService(m.DB),
 		Users:           sqldb.NewUserService(m.DB),
 		Memberships:     sqldb.NewMembershipService(m.DB),
+		Invitations:     invitations,
 		ServiceAccounts: sqldb.NewServiceAccountService(m.DB),
 		APIKeys:         sqldb.NewAPIKeyService(m.DB),
 		APITokens:       sqldb.NewAPITokenService(m.DB),
@@ -364,13 +372,13 @@ func (m *Main) Run(ctx context.Context) error {
 		Agents:          sqldb.NewAgentService(m.DB),
 		Audit:           audit,
 		Logger:          m.Logger,
-		Failures:        m.Limiter,
+		Failures:        failures,
 	}
 	m.Auth.Gate = m.Limiter.Gate
 	m.HTTPServer = &lkhttp.Server{
 		Addr: m.Addr, GraphQL: gql.Handler(), Tokens: m.Tokens,
 		Ping: m.DB.Ping, Logger: m.Logger, Registry: m.Registry,
-		Authn:   &lkhttp.Authenticator{Auth: m.Auth, TrustedProxies: m.TrustedProxies, Failures: m.Limiter, Logger: m.Logger},
+		Authn:   &lkhttp.Authenticator{Auth: m.Auth, TrustedProxies: m.TrustedProxies, Failures: failures, Logger: m.Logger},
 		HSTS:    strings.HasPrefix(m.PublicURL, "https://"),
 		Tenants: sqldb.NewTenantService(m.DB), Events: m.Events, Now: m.Now, AccessTokenTTL: m.AccessTokenTTL,
 	}
@@ -379,9 +387,13 @@ func (m *Main) Run(ctx context.Context) error {
 		Users:           sqldb.NewUserService(m.DB),
 		Tenants:         sqldb.NewTenantService(m.DB),
 		Memberships:     sqldb.NewMembershipService(m.DB),
+		Invitations:     invitations,
 		ServiceAccounts: sqldb.NewServiceAccountService(m.DB),
-		APIKeys:         sqldb.NewAPIKeyService(m.DB),
+		APIKeys:         apiKeys,
+		RevokedAPIKeys:  apiKeys,
 		Audit:           audit,
+		AuthFailures:    authFailures,
+		SignInFailures:  m.failures,
 		Logger:          m.Logger,
 		Now:             m.Now,
 		BaseURL:         m.PublicURL,
@@ -495,6 +507,13 @@ func (m *Main) Close() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		errs = append(errs, m.HTTPServer.Close(ctx))
 		cancel()
+	}
+	if m.failures != nil {
+		// After the server: no request reports failures any more.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_ = m.failures.Close(ctx) // logged; losing counts does not fail Close
+		cancel()
+		m.failures = nil
 	}
 	errs = append(errs, m.closeEvents())
 	if m.DB != nil {

@@ -1,0 +1,4 @@
+package html
+
+// ShortUserAgent is shortUserAgent, for tests.
+var ShortUserAgent = shortUserAgent
