@@ -196,9 +196,9 @@ func (r *authRun) status(t *testing.T, api, tenantID, tenant, email, keyName, ke
 	head := "You are connecting to " + api + "\nYou are authenticating with an API key\nYou are logged in to tenant " + tenantID +
 		"\nTenant: " + tenant + "\nUser: " + email + ", role TENANT_ADMIN\n"
 	ident := latchkey.SecretIdentifier(key)
-	rest, ok := strings.CutPrefix(r.stdout, head)
 	line := "API key: " + keyName + " (" + ident + ")"
-	if rest, ok = strings.CutPrefix(rest, line); !ok || r.code != 0 || r.stderr != "" ||
+	rest, ok := strings.CutPrefix(r.stdout, head+line)
+	if !ok || r.code != 0 || r.stderr != "" ||
 		(rest != "\n" && !(strings.HasPrefix(rest, ", expires ") && strings.HasSuffix(rest, "\n"))) {
 		t.Fatalf("%s\n--- want:\n%s%s[, expires …]", r, head, line)
 	}
