@@ -84,6 +84,10 @@ type AuditEvent struct {
 	// ActorCredentialName is the name of that credential when it is an
 	// API key (revoked ones included), filled in by finds; empty otherwise.
 	ActorCredentialName string
+	// ActorCredentialIdentifier is that key's non-secret identifier
+	// ("lku_…x9Qz"), where it was stored (keys created before identifiers
+	// were have none); empty otherwise.
+	ActorCredentialIdentifier string
 
 	Action     AuditAction
 	TargetType string // one of the AuditTarget* constants

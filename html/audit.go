@@ -250,7 +250,11 @@ func describeAuditEvent(e *latchkey.AuditEvent, names map[string]string, self st
 	row := auditRow{AuditEvent: e, ActionLabel: auditActionLabel(e.Action), Via: credentialLabel(e.ActorKind), Agent: shortUserAgent(e.UserAgent)}
 	if e.ActorCredentialName != "" {
 		// Name the acting key, not just "an API key".
-		key := "API key “" + e.ActorCredentialName + "” (" + shortID(e.ActorCredentialID) + ")"
+		ident := e.ActorCredentialIdentifier
+		if ident == "" {
+			ident = shortID(e.ActorCredentialID)
+		}
+		key := "API key “" + e.ActorCredentialName + "” (" + ident + ")"
 		switch e.ActorKind {
 		case latchkey.CredentialAPIKey:
 			row.Via = key

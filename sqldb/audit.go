@@ -226,11 +226,13 @@ func findAuditEvents(ctx context.Context, tx *Tx, tenantID string, filter latchk
 	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM audit_events WHERE `+cond, args...).Scan(&n); err != nil {
 		return nil, 0, fmt.Errorf("count audit events: %w", err)
 	}
-	// The acting key's name: from api_keys, or from revoked_api_keys once
-	// revoked (ids are unique across both).
+	// The acting key's name and identifier: from api_keys, or from
+	// revoked_api_keys once revoked (ids are unique across both).
 	rows, err := tx.QueryContext(ctx, `SELECT id, tenant_id, actor_user_id, actor_kind, actor_credential_id, action, target_type, target_id, details, client_addr, user_agent, created_at,
 		COALESCE((SELECT api_keys.name FROM api_keys WHERE api_keys.id = audit_events.actor_credential_id),
-			(SELECT revoked_api_keys.name FROM revoked_api_keys WHERE revoked_api_keys.id = audit_events.actor_credential_id), '')
+			(SELECT revoked_api_keys.name FROM revoked_api_keys WHERE revoked_api_keys.id = audit_events.actor_credential_id), ''),
+		COALESCE((SELECT api_keys.identifier FROM api_keys WHERE api_keys.id = audit_events.actor_credential_id),
+			(SELECT revoked_api_keys.identifier FROM revoked_api_keys WHERE revoked_api_keys.id = audit_events.actor_credential_id), '')
 		FROM audit_events WHERE `+cond+order+formatLimitOffset(filter.Limit, filter.Offset), args...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("find audit events: %w", err)
@@ -243,7 +245,7 @@ func findAuditEvents(ctx context.Context, tx *Tx, tenantID string, filter latchk
 			createdAt             Time
 		)
 		if err := rows.Scan(&e.ID, &e.TenantID, &actor, &kind, &credential, &action, &e.TargetType, &e.TargetID,
-			&details, &e.ClientAddr, &e.UserAgent, &createdAt, &e.ActorCredentialName); err != nil {
+			&details, &e.ClientAddr, &e.UserAgent, &createdAt, &e.ActorCredentialName, &e.ActorCredentialIdentifier); err != nil {
 			return nil, fmt.Errorf("scan audit event: %w", err)
 		}
 		e.ActorUserID, e.ActorCredentialID = actor.String, credential.String

@@ -19,9 +19,9 @@ func recordRevokedAPIKeys(ctx context.Context, tx *Tx, a *latchkey.Auth, cond st
 	if a != nil && a.User != nil {
 		revokedBy = a.User.ID
 	}
-	q := `INSERT INTO revoked_api_keys (id, user_id, owner_kind, owner_name, name, default_tenant_id, created_by_user_id, created_at, revoked_at, revoked_by_user_id)
+	q := `INSERT INTO revoked_api_keys (id, user_id, owner_kind, owner_name, name, identifier, default_tenant_id, created_by_user_id, created_at, revoked_at, revoked_by_user_id)
 		SELECT api_keys.id, api_keys.user_id, users.kind, CASE WHEN users.kind = ? THEN users.name ELSE '' END,
-			api_keys.name, api_keys.default_tenant_id, api_keys.created_by_user_id, api_keys.created_at, ?, ?
+			api_keys.name, api_keys.identifier, api_keys.default_tenant_id, api_keys.created_by_user_id, api_keys.created_at, ?, ?
 		FROM api_keys JOIN users ON users.id = api_keys.user_id WHERE ` + cond
 	all := append([]any{string(latchkey.UserKindServiceAccount), Time(tx.Now()), nullString(revokedBy)}, args...)
 	if _, err := tx.ExecContext(ctx, q, all...); err != nil {

@@ -164,6 +164,10 @@ func TestAuditService_DateRangeAndActingKey(t *testing.T) {
 		if e := after[1]; e.ActorCredentialID != k.ID || e.ActorCredentialName != "ci key" {
 			t.Errorf("acting key %q %q, want %s “ci key”", e.ActorCredentialID, e.ActorCredentialName, k.ID)
 		}
+		// And identified by the identifier stored at its creation, even revoked.
+		if e := after[1]; e.ActorCredentialIdentifier == "" || e.ActorCredentialIdentifier != k.Identifier {
+			t.Errorf("acting key identifier %q, want %q", e.ActorCredentialIdentifier, k.Identifier)
+		}
 	})
 }
 

@@ -27,6 +27,7 @@ CREATE TABLE revoked_api_keys (
     owner_kind         TEXT NOT NULL,
     owner_name         TEXT NOT NULL DEFAULT '',
     name               TEXT NOT NULL,
+    identifier         TEXT,
     default_tenant_id  TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
     created_by_user_id TEXT,
     created_at         TEXT NOT NULL,
