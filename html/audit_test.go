@@ -224,7 +224,7 @@ func TestAuditLog_FiltersAndExport(t *testing.T) {
 		p := b.Get("/ui/team/audit?actor="+bob.ID+"&from=2030-03-12&to=2030-03-12").MustStatus(t, http.StatusOK)
 		p.MustContain(t, `data-action="service_account.create"`, `value="`+bob.ID+`" selected`, `value="2030-03-12"`,
 			"bob@example.com <span class=\"muted\">with API key “=HYPERLINK(&#34;http://x&#34;)” (lku_…", // the acting key, named and identified
-			`title="prefect/1.4.1 (python-requests/2.31.0; Linux x86_64)">prefect/1.4.1</span>`,     // the agent, shortened
+			`title="prefect/1.4.1 (python-requests/2.31.0; Linux x86_64)">prefect/1.4.1</span>`,          // the agent, shortened
 			`href="/ui/team/audit/export/csv?actor=`+bob.ID+`&amp;from=2030-03-12&amp;to=2030-03-12"`).
 			MustNotContain(t, `data-action="api_key.create"`, `data-action="session.create"`)
 		b.Get("/ui/team/audit?to=2030-03-11").MustContain(t, `data-action="api_key.create"`, `data-action="session.create"`).
