@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/latchkey/latchkey"
 )
 
@@ -555,10 +554,10 @@ func (s *AuthService) SwitchTenant(ctx context.Context, tenantID string) (*latch
 	}
 	if tenantID == "" {
 		tenantID = a.TenantID
-	} else if id, err := uuid.Parse(tenantID); err != nil {
+	} else if id, ok := latchkey.ParseUUID(tenantID); !ok {
 		return nil, unauthenticatedf("Not a member of that tenant.")
 	} else {
-		tenantID = id.String()
+		tenantID = id
 	}
 	if (a.TokenScope == latchkey.TokenScopeTenant || a.TokenScope == latchkey.TokenScopeRunner) && tenantID != a.TenantID {
 		return nil, latchkey.Errorf(latchkey.EFORBIDDEN, "%s tokens cannot switch tenants.", a.TokenScope)
