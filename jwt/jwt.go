@@ -128,6 +128,14 @@ type TokenService struct {
 	// material or tokens). Nil discards.
 	Logger *slog.Logger
 
+	// Gate, if set, is called before a signature is checked that the cache
+	// of verified tokens does not hold, and may make it wait or refuse it
+	// (ERATELIMIT); release is called when the check is done. It is
+	// ratelimit.Guard.Gate: clients over their failure budget share a few
+	// slots for the expensive checks, while tokens verified before cost
+	// nothing and are never held back. Nil: nothing waits.
+	Gate func(ctx context.Context) (release func(), err error)
+
 	setupOnce sync.Once
 	cfg       *config
 	cfgErr    error
@@ -361,6 +369,13 @@ func (s *TokenService) VerifyAccessToken(ctx context.Context, token string, allo
 		}
 	}
 	if cached == nil {
+		if s.Gate != nil {
+			release, err := s.Gate(ctx)
+			if err != nil {
+				return nil, err
+			}
+			defer release()
+		}
 		_, err = c.parser.ParseWithClaims(token, &claims, func(t *gojwt.Token) (any, error) {
 			k, err := s.verificationKey(ctx, c, t, &claims)
 			if err != nil {

@@ -375,6 +375,7 @@ func (m *Main) Run(ctx context.Context) error {
 		Failures:        failures,
 	}
 	m.Auth.Gate = m.Limiter.Gate
+	m.Tokens.Gate = m.Limiter.Gate
 	m.HTTPServer = &lkhttp.Server{
 		Addr: m.Addr, GraphQL: gql.Handler(), Tokens: m.Tokens,
 		Ping: m.DB.Ping, Logger: m.Logger, Registry: m.Registry,
