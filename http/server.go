@@ -25,6 +25,11 @@ type Server struct {
 	// Addr is the listen address, e.g. "127.0.0.1:4200" or ":0".
 	Addr string
 
+	// Listener, if set, is served instead of listening on Addr, so that a
+	// caller can bind the address before doing anything else. Close
+	// closes it.
+	Listener net.Listener
+
 	// GraphQL handles API requests (POST at / and /graphql).
 	GraphQL http.Handler
 
@@ -83,8 +88,10 @@ func (s *Server) Open() (err error) {
 	if s.Logger == nil {
 		s.Logger = slog.New(slog.DiscardHandler)
 	}
-	if s.ln, err = net.Listen("tcp", s.Addr); err != nil {
-		return fmt.Errorf("listen: %w", err)
+	if s.ln = s.Listener; s.ln == nil {
+		if s.ln, err = net.Listen("tcp", s.Addr); err != nil {
+			return fmt.Errorf("listen: %w", err)
+		}
 	}
 	if s.Registry != nil {
 		s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{

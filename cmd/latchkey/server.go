@@ -16,7 +16,6 @@ import (
 	"net/netip"
 	"runtime"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -277,11 +276,16 @@ func (m *Main) Run(ctx context.Context) error {
 
 	// Bind the address before anything is created: a busy port ends the
 	// start here, with no database, secret file or first admin made.
-	addr, release, err := reserveAddr(m.Addr)
+	ln, err := listen(m.Addr)
 	if err != nil {
 		return err
 	}
-	defer release()
+	served := false
+	defer func() {
+		if !served {
+			ln.Close()
+		}
+	}()
 
 	if m.GCMinHeap > 0 && m.stopGCTuner == nil {
 		m.stopGCTuner = startGCTuner(m.GCMinHeap)
@@ -402,15 +406,12 @@ func (m *Main) Run(ctx context.Context) error {
 		DeviceKey:       deviceKey,
 		Limiter:         m.SignIns,
 	}).Handler()
-	// The reserved address is handed over: released and bound again at
-	// once by the HTTP server (the same port, even for ":0").
-	m.HTTPServer.Addr = addr
-	release()
-	if err := m.HTTPServer.Open(); errors.Is(err, syscall.EADDRINUSE) {
-		return fmt.Errorf("%w: another process took the address while the server started; start it again", err)
-	} else if err != nil {
+	// The HTTP server serves the listener bound first.
+	m.HTTPServer.Listener = ln
+	if err := m.HTTPServer.Open(); err != nil {
 		return err
 	}
+	served = true
 	m.startFlowRunSweeper(sqldb.NewFlowRunService(m.DB))
 	uiBase := strings.TrimRight(m.PublicURL, "/")
 	if uiBase == "" {
@@ -426,22 +427,15 @@ func (m *Main) Run(ctx context.Context) error {
 	return nil
 }
 
-// reserveAddr binds addr and holds it until release is called (release may
-// be called more than once). It returns the address to bind again: addr,
-// or with port 0 the port it got.
-func reserveAddr(addr string) (bound string, release func(), err error) {
+// listen binds addr, saying what to do when it cannot.
+func listen(addr string) (net.Listener, error) {
 	ln, err := net.Listen("tcp", addr)
 	if errors.Is(err, syscall.EADDRINUSE) {
-		return "", nil, fmt.Errorf("cannot listen on %s: the address is in use. Is another server running there? Stop it, or choose another address with --addr (or LATCHKEY_ADDR)", addr)
+		return nil, fmt.Errorf("cannot listen on %s: the address is in use. Is another server running there? Stop it, or choose another address with --addr (or LATCHKEY_ADDR)", addr)
 	} else if err != nil {
-		return "", nil, fmt.Errorf("cannot listen on %s: %w; check --addr (or LATCHKEY_ADDR)", addr, err)
+		return nil, fmt.Errorf("cannot listen on %s: %w; check --addr (or LATCHKEY_ADDR)", addr, err)
 	}
-	bound = addr
-	if _, port, err := net.SplitHostPort(addr); err == nil && (port == "0" || port == "") {
-		bound = ln.Addr().String()
-	}
-	var once sync.Once
-	return bound, func() { once.Do(func() { ln.Close() }) }, nil
+	return ln, nil
 }
 
 // DefaultSignInChecks is the default of --signin-checks: half the cores,
