@@ -277,6 +277,7 @@ func BenchmarkHandler_AuthInfoNoStore(b *testing.B) {
 	srv := &lkhttp.Server{
 		Addr:     "127.0.0.1:0",
 		GraphQL:  (&graphql.Server{Auth: auth, Logger: logger}).Handler(),
+		Authn:    &lkhttp.Authenticator{Auth: auth, Logger: logger},
 		Logger:   logger,
 		Registry: prometheus.NewRegistry(),
 	}
