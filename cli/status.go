@@ -91,7 +91,7 @@ func (r *runner) echoUnlessJSON(asJSON bool, s string) {
 
 // checkKey asks the server about the session's key and fills st in.
 func (r *runner) checkKey(s *session, st *statusJSON) {
-	if id := latchkey.SecretIdentifier(s.apiKey); isIdentifier(id) {
+	if id := latchkey.SecretIdentifier(s.apiKey); looksLikeIdentifier(id) {
 		st.APIKey = &statusKey{Identifier: id}
 	}
 	tenantID, err := s.tenant()
@@ -158,19 +158,4 @@ func (r *runner) printKeyStatus(st *statusJSON) {
 		}
 		r.echo(line)
 	}
-}
-
-// isIdentifier reports whether id is a key identifier (prefix…last four)
-// rather than SecretIdentifier's length-only description.
-func isIdentifier(id string) bool {
-	return len(id) > 4 && id[3] == '_' && containsEllipsis(id)
-}
-
-func containsEllipsis(s string) bool {
-	for _, r := range s {
-		if r == '…' {
-			return true
-		}
-	}
-	return false
 }
