@@ -236,14 +236,8 @@ func (s *InvitationService) AcceptInvitation(ctx context.Context, id string) (*l
 	m.User = &u
 	details := membershipDetails(m)
 	details["invitation_id"] = inv.ID
-	if err := recordAudit(ctx, tx, a, auditRecord{
-		tenantID: m.TenantID, action: latchkey.AuditInvitationAccept,
-		targetType: latchkey.AuditTargetMembership, targetID: m.ID, details: details,
-	}); err != nil {
+	if err := recordMembershipChange(ctx, tx, a, m, latchkey.AuditInvitationAccept, details); err != nil {
 		return nil, err
-	}
-	if err := tx.publish(ctx, latchkey.Event{Type: latchkey.EventMembershipChanged, UserID: u.ID, TenantID: m.TenantID}); err != nil {
-		return nil, fmt.Errorf("accept invitation: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("accept invitation: commit: %w", err)

@@ -277,17 +277,27 @@ func createMembership(ctx context.Context, tx *Tx, a *latchkey.Auth, in latchkey
 	m.User, m.UserCreated = u, true
 	details := membershipDetails(m)
 	details["new_user"] = "true"
-	if err := recordAudit(ctx, tx, a, auditRecord{
-		tenantID: m.TenantID, action: latchkey.AuditMembershipCreate,
-		targetType: latchkey.AuditTargetMembership, targetID: m.ID, details: details,
-	}); err != nil {
+	// Caches hold the user with its default tenant.
+	if err := recordMembershipChange(ctx, tx, a, m, latchkey.AuditMembershipCreate, details); err != nil {
 		return nil, nil, err
 	}
-	// Caches hold the user with its default tenant.
-	if err := tx.publish(ctx, latchkey.Event{Type: latchkey.EventMembershipChanged, UserID: u.ID, TenantID: in.TenantID}); err != nil {
-		return nil, nil, fmt.Errorf("create membership: %w", err)
-	}
 	return m, nil, nil
+}
+
+// recordMembershipChange writes the audit event of a change to membership
+// m (action, details) and publishes it, so that every replica's cache
+// drops the member's roles; both in tx.
+func recordMembershipChange(ctx context.Context, tx *Tx, a *latchkey.Auth, m *latchkey.Membership, action latchkey.AuditAction, details map[string]string) error {
+	if err := recordAudit(ctx, tx, a, auditRecord{
+		tenantID: m.TenantID, action: action,
+		targetType: latchkey.AuditTargetMembership, targetID: m.ID, details: details,
+	}); err != nil {
+		return err
+	}
+	if err := tx.publish(ctx, latchkey.Event{Type: latchkey.EventMembershipChanged, UserID: m.UserID, TenantID: m.TenantID}); err != nil {
+		return fmt.Errorf("membership change: %w", err)
+	}
+	return nil
 }
 
 // membershipDetails are the audit details of membership m (User filled in).
@@ -340,14 +350,8 @@ func (s *MembershipService) UpdateMembershipRole(ctx context.Context, id string,
 	m.Role = role
 	details := membershipDetails(m)
 	details["previous_role"] = string(previous)
-	if err := recordAudit(ctx, tx, a, auditRecord{
-		tenantID: m.TenantID, action: latchkey.AuditMembershipUpdateRole,
-		targetType: latchkey.AuditTargetMembership, targetID: m.ID, details: details,
-	}); err != nil {
+	if err := recordMembershipChange(ctx, tx, a, m, latchkey.AuditMembershipUpdateRole, details); err != nil {
 		return nil, err
-	}
-	if err := tx.publish(ctx, latchkey.Event{Type: latchkey.EventMembershipChanged, UserID: m.UserID, TenantID: m.TenantID}); err != nil {
-		return nil, fmt.Errorf("update membership role: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("update membership role: commit: %w", err)
@@ -392,14 +396,8 @@ func (s *MembershipService) DeleteMembership(ctx context.Context, id string) err
 	if _, err := tx.ExecContext(ctx, `UPDATE users SET default_tenant_id = NULL WHERE id = ? AND default_tenant_id = ?`, m.UserID, a.TenantID); err != nil {
 		return fmt.Errorf("delete membership: clear default tenant: %w", err)
 	}
-	if err := recordAudit(ctx, tx, a, auditRecord{
-		tenantID: m.TenantID, action: latchkey.AuditMembershipDelete,
-		targetType: latchkey.AuditTargetMembership, targetID: m.ID, details: membershipDetails(m),
-	}); err != nil {
+	if err := recordMembershipChange(ctx, tx, a, m, latchkey.AuditMembershipDelete, membershipDetails(m)); err != nil {
 		return err
-	}
-	if err := tx.publish(ctx, latchkey.Event{Type: latchkey.EventMembershipChanged, UserID: m.UserID, TenantID: m.TenantID}); err != nil {
-		return fmt.Errorf("delete membership: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("delete membership: commit: %w", err)
