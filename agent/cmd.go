@@ -14,6 +14,7 @@ import (
 
 	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/client"
+	"github.com/latchkey/latchkey/internal/cmdline"
 )
 
 // Env is what the agent commands read from or write to the outside world.
@@ -55,13 +56,6 @@ func (e *Env) getenv(k string) string {
 	return e.Getenv(k)
 }
 
-func (e *Env) stdout() io.Writer {
-	if e.Stdout == nil {
-		return io.Discard
-	}
-	return e.Stdout
-}
-
 func (e *Env) stderr() io.Writer {
 	if e.Stderr == nil {
 		return io.Discard
@@ -88,23 +82,12 @@ func newLogger(w io.Writer, level string) (*slog.Logger, error) {
 	return slog.New(latchkey.NewRedactingHandler(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))), nil
 }
 
-// Exit codes of `latchkey agent`.
-const (
-	exitOK    = 0
-	exitError = 1
-	exitUsage = 2
-)
-
-// usageError marks errors of the command line (exit 2).
-type usageError struct{ err error }
-
-func (e usageError) Error() string { return e.err.Error() }
-
-// RunAgentCommand runs `latchkey agent` with args (everything after
-// "agent") and returns the exit code: 0 when the agent stops on a signal or
-// after --max-polls, 1 on errors (a revoked key included), 2 for usage
-// errors.
-func RunAgentCommand(ctx context.Context, env *Env, args []string) int {
+// Commands returns `latchkey agent` and `latchkey execute`, to be added to
+// latchkey's root command and run with cmdline.Run. `agent local start`
+// exits 0 when the agent stops on a signal or after --max-polls, 1 on
+// errors (a revoked key included), 2 for usage errors; for `execute
+// flow-run` see ExitSuccess, ExitFailed, ExitUsage and ExitKeyRevoked.
+func Commands(env *Env) []*cobra.Command {
 	if env == nil {
 		env = &Env{}
 	}
@@ -133,7 +116,12 @@ Like Prefect 1.x's local agent, the agent adds the host's name to its labels; pa
 --no-hostname-label to leave it out.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runAgent(cmd.Context(), env, f)
+			err := runAgent(cmd.Context(), env, f)
+			if errors.Is(err, ErrKeyRevoked) {
+				fmt.Fprintln(env.stderr(), RevokedMessage)
+				return cmdline.Exit(1)
+			}
+			return err
 		},
 	}
 	fl := start.Flags()
@@ -150,66 +138,27 @@ Like Prefect 1.x's local agent, the agent adds the host's name to its labels; pa
 
 	local := &cobra.Command{Use: "local", Short: "Manage local agents"}
 	local.AddCommand(start)
-	group := &cobra.Command{Use: "agent", Short: "Run a Prefect 1.x-compatible agent"}
-	group.AddCommand(local)
-	return execute(ctx, env, group, args)
-}
+	agent := &cobra.Command{Use: "agent", Short: "Run flow runs: 'latchkey agent local start -t KEY' (Prefect's agent)"}
+	agent.AddCommand(local)
 
-// execute runs group (a top-level command of latchkey) with args and
-// turns its error into an exit code.
-func execute(ctx context.Context, env *Env, group *cobra.Command, args []string) int {
-	root := &cobra.Command{Use: "latchkey", SilenceErrors: true, SilenceUsage: true}
-	root.CompletionOptions.DisableDefaultCmd = true
-	root.AddCommand(group)
-	root.SetOut(env.stdout())
-	root.SetErr(env.stderr())
-	root.SetArgs(append([]string{group.Name()}, args...))
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	var wrap func(c *cobra.Command)
-	wrap = func(c *cobra.Command) {
-		c.Args = wrapArgs(c.Args)
-		if c.HasSubCommands() {
-			// A group: help, or an unknown subcommand (a usage error).
-			c.Args = cobra.ArbitraryArgs
-			c.RunE = func(cmd *cobra.Command, args []string) error {
-				if len(args) > 0 {
-					return usageError{fmt.Errorf("unknown command %q for %q", args[0], cmd.CommandPath())}
-				}
-				return cmd.Help()
-			}
-		}
-		for _, sub := range c.Commands() {
-			wrap(sub)
-		}
-	}
-	wrap(group)
-	cmd, err := root.ExecuteContextC(ctx)
-	var ue usageError
-	switch {
-	case err == nil:
-		return exitOK
-	case errors.As(err, &ue) || strings.HasPrefix(err.Error(), "unknown command"):
-		fmt.Fprintf(env.stderr(), "Error: %s\nRun '%s --help' for usage.\n", err, cmd.CommandPath())
-		return exitUsage
-	case errors.Is(err, ErrKeyRevoked):
-		fmt.Fprintln(env.stderr(), RevokedMessage)
-		return exitError
-	}
-	fmt.Fprintln(env.stderr(), "Error: "+latchkey.RedactSecrets(err.Error()))
-	return exitError
-}
+	flowRun := &cobra.Command{
+		Use:   "flow-run",
+		Short: "Run the flow run named by PREFECT__CONTEXT__FLOW_RUN_ID (started by an agent)",
+		Long: `Run one flow run, as an agent does for each run it takes: mark it Running, run its
+command, send the command's output as run logs, heartbeat, and report Success or Failed.
+Configured by the environment the agent sets: PREFECT__CLOUD__API, PREFECT__CLOUD__API_KEY,
+PREFECT__CLOUD__TENANT_ID, PREFECT__CONTEXT__FLOW_RUN_ID and PREFECT__CLOUD__HEARTBEAT_INTERVAL.
 
-// wrapArgs marks argument-count errors as usage errors.
-func wrapArgs(fn cobra.PositionalArgs) cobra.PositionalArgs {
-	if fn == nil {
-		return nil
+Exit codes: 0 the command succeeded; 1 it failed or was stopped; 2 the environment is
+incomplete; 3 the server rejected the API key (revoked).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return cmdline.Code(runExecute(cmd.Context(), env))
+		},
 	}
-	return func(cmd *cobra.Command, args []string) error {
-		if err := fn(cmd, args); err != nil {
-			return usageError{err}
-		}
-		return nil
-	}
+	execute := &cobra.Command{Use: "execute", Short: "The run process an agent starts for each flow run ('execute flow-run')"}
+	execute.AddCommand(flowRun)
+	return []*cobra.Command{agent, execute}
 }
 
 func runAgent(ctx context.Context, env *Env, f Flags) error {
@@ -218,11 +167,11 @@ func runAgent(ctx context.Context, env *Env, f Flags) error {
 		if errors.Is(err, ErrNoKey) {
 			return err
 		}
-		return usageError{err}
+		return cmdline.Usage(err)
 	}
 	logger, err := newLogger(env.stderr(), s.LogLevel)
 	if err != nil {
-		return usageError{err}
+		return cmdline.Usage(err)
 	}
 	if !f.NoHostnameLabel {
 		if s.Labels, err = HostnameLabel(s.Labels, env.Hostname); err != nil {
@@ -256,39 +205,6 @@ func runAgent(ctx context.Context, env *Env, f Flags) error {
 		Now:                   env.Now,
 	}
 	return a.Run(ctx)
-}
-
-// RunExecuteCommand runs `latchkey execute` with args (everything after
-// "execute"); `latchkey execute flow-run` is the run process an agent
-// starts, configured by its environment. It returns the exit code: see
-// ExitSuccess, ExitFailed, ExitUsage and ExitKeyRevoked.
-func RunExecuteCommand(ctx context.Context, env *Env, args []string) int {
-	if env == nil {
-		env = &Env{}
-	}
-	code := exitOK
-	flowRun := &cobra.Command{
-		Use:   "flow-run",
-		Short: "Run the flow run named by PREFECT__CONTEXT__FLOW_RUN_ID (started by an agent)",
-		Long: `Run one flow run, as an agent does for each run it takes: mark it Running, run its
-command, send the command's output as run logs, heartbeat, and report Success or Failed.
-Configured by the environment the agent sets: PREFECT__CLOUD__API, PREFECT__CLOUD__API_KEY,
-PREFECT__CLOUD__TENANT_ID, PREFECT__CONTEXT__FLOW_RUN_ID and PREFECT__CLOUD__HEARTBEAT_INTERVAL.
-
-Exit codes: 0 the command succeeded; 1 it failed or was stopped; 2 the environment is
-incomplete; 3 the server rejected the API key (revoked).`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			code = runExecute(cmd.Context(), env)
-			return nil
-		},
-	}
-	group := &cobra.Command{Use: "execute", Short: "Run work handed out by an agent"}
-	group.AddCommand(flowRun)
-	if c := execute(ctx, env, group, args); c != exitOK {
-		return c
-	}
-	return code
 }
 
 func runExecute(ctx context.Context, env *Env) int {

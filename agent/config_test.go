@@ -11,8 +11,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/latchkey/latchkey/agent"
 	"github.com/latchkey/latchkey/client"
+	"github.com/latchkey/latchkey/internal/cmdline"
 )
 
 // mustHome returns a home directory with config as ~/.prefect/config.toml
@@ -143,6 +146,15 @@ require_service_account = true
 	}
 }
 
+// runCommand runs `latchkey args...` with the agent's commands under
+// latchkey's root, as the latchkey binary does, and returns the exit code.
+func runCommand(env *agent.Env, args ...string) int {
+	root := &cobra.Command{Use: "latchkey"}
+	root.SetErr(env.Stderr)
+	root.AddCommand(agent.Commands(env)...)
+	return cmdline.Run(context.Background(), root, args)
+}
+
 func TestRunAgentCommand_Errors(t *testing.T) {
 	for _, tt := range []struct {
 		name string
@@ -167,7 +179,7 @@ func TestRunAgentCommand_Errors(t *testing.T) {
 			}
 			stderr := &lockedBuffer{}
 			env := &agent.Env{Stderr: stderr, Getenv: func(string) string { return "" }, HomeDir: t.TempDir()}
-			if code := agent.RunAgentCommand(context.Background(), env, tt.args); code != tt.code {
+			if code := runCommand(env, append([]string{"agent"}, tt.args...)...); code != tt.code {
 				t.Errorf("exit = %d, want %d; stderr:\n%s", code, tt.code, stderr)
 			}
 			if !strings.Contains(stderr.String(), tt.want) {
@@ -309,7 +321,7 @@ func TestRunAgentCommand_Labels(t *testing.T) {
 		env := &agent.Env{Stderr: stderr, Getenv: func(string) string { return "" }, HomeDir: home,
 			Hostname: func() (string, error) { return "test-host", nil }}
 		args := append([]string{"local", "start", "--api", f.URL(), "--max-polls", "1"}, tt.args...)
-		if code := agent.RunAgentCommand(context.Background(), env, args); code != 0 {
+		if code := runCommand(env, append([]string{"agent"}, args...)...); code != 0 {
 			t.Fatalf("%v: exit %d\n%s", tt.args, code, stderr)
 		}
 		reg := f.Calls("register_agent")

@@ -314,13 +314,13 @@ func TestRunExecuteCommand_NeedsItsEnvironment(t *testing.T) {
 	env := &agent.Env{Stderr: stderr, Getenv: func(k string) string {
 		return map[string]string{agent.EnvAPI: "http://127.0.0.1:1"}[k]
 	}}
-	if code := agent.RunExecuteCommand(context.Background(), env, []string{"flow-run"}); code != agent.ExitUsage {
+	if code := runCommand(env, "execute", "flow-run"); code != agent.ExitUsage {
 		t.Errorf("exit = %d, want %d", code, agent.ExitUsage)
 	}
 	if !strings.Contains(stderr.String(), agent.EnvFlowRunID) {
 		t.Errorf("stderr = %q", stderr)
 	}
-	if code := agent.RunExecuteCommand(context.Background(), &agent.Env{Stderr: stderr}, []string{"flow-run", "extra"}); code != 2 {
+	if code := runCommand(&agent.Env{Stderr: stderr}, "execute", "flow-run", "extra"); code != 2 {
 		t.Errorf("extra argument: exit = %d, want 2", code)
 	}
 }

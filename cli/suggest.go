@@ -81,7 +81,9 @@ func suggestion(s string, candidates []string) string {
 }
 
 // CompletionCommand returns `auth` as a command tree for shell
-// completion: its commands and their visible options. It runs nothing.
+// completion: its commands and their visible options. It runs nothing:
+// latchkey's root command mounts it with a Run that hands the arguments,
+// unparsed, to RunAuth.
 func CompletionCommand() *cobra.Command {
 	group := &cobra.Command{Use: "auth", Short: "Log in, manage tenants, API keys and tokens"}
 	for _, spec := range commands() {

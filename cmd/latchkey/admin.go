@@ -1,9 +1,9 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -14,26 +14,12 @@ import (
 	"time"
 
 	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/internal/cmdline"
 	"github.com/latchkey/latchkey/jwt"
 	"github.com/latchkey/latchkey/sqldb"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
-
-const adminUsage = `Usage: latchkey admin COMMAND [OPTIONS]
-
-Administer a Latchkey database in-process (no running server or API key needed).
-
-Commands:
-  init                 Create a tenant, its admin user and the admin's API key
-  rotate-signing-key   Sign new access tokens with a fresh Ed25519 key
-  password-link        Print a one-time link with which a user sets a web UI password
-
-Run 'latchkey admin COMMAND --help' for a command's options.
-
-Every command opens the database with the system secret the server uses:
---system-secret-file (or LATCHKEY_SYSTEM_SECRET_FILE), else
-LATCHKEY_SYSTEM_SECRETS, else, with SQLite only, the file DB.secret beside the
-database.
-`
 
 // adminContext marks ctx as an operator command for the audit log: the
 // events it writes have no actor and come from "local".
@@ -41,32 +27,20 @@ func adminContext(ctx context.Context, command string) context.Context {
 	return latchkey.NewContextWithClientInfo(ctx, latchkey.ClientInfo{Addr: "local", UserAgent: "latchkey admin " + command})
 }
 
-func runAdmin(ctx context.Context, args []string, env *Env) int {
-	if len(args) == 0 {
-		fmt.Fprint(env.Stderr, adminUsage)
-		return 2
-	}
-	switch args[0] {
-	case "init":
-		return runAdminInit(adminContext(ctx, args[0]), args[1:], env)
-	case "rotate-signing-key":
-		return runAdminRotate(adminContext(ctx, args[0]), args[1:], env)
-	case "password-link":
-		return runAdminPasswordLink(adminContext(ctx, args[0]), args[1:], env)
-	case "help", "-h", "--help":
-		fmt.Fprint(env.Stdout, adminUsage)
-		return 0
-	}
-	fmt.Fprintf(env.Stderr, "latchkey admin: unknown command %q.%s\n\n%s", args[0], didYouMean(args[0], []string{"init", "rotate-signing-key", "password-link"}), adminUsage)
-	return 2
-}
+// adminCommand is `latchkey admin`.
+func adminCommand(env *Env) *cobra.Command {
+	admin := &cobra.Command{
+		Use:   "admin",
+		Short: "Bootstrap tenants and admins, rotate signing keys (in-process, no server needed)",
+		Long: `Administer a Latchkey database in-process (no running server or API key needed).
 
-func dbFlag(fs *flag.FlagSet, env *Env) *string {
-	def := DefaultDSN
-	if v := env.Getenv("LATCHKEY_DB"); v != "" {
-		def = v
+Every command opens the database with the system secret the server uses:
+--system-secret-file (or LATCHKEY_SYSTEM_SECRET_FILE), else
+LATCHKEY_SYSTEM_SECRETS, else, with SQLite only, the file DB.secret beside the
+database.`,
 	}
-	return fs.String("db", def, "SQLite `file` or postgres:// URL (env LATCHKEY_DB)")
+	admin.AddCommand(adminInitCommand(env), adminRotateCommand(env), adminPasswordLinkCommand(env))
+	return admin
 }
 
 // dbFlags are the flags every admin command has: the database and its
@@ -75,8 +49,12 @@ type dbFlags struct {
 	dsn, secretFile *string
 }
 
-func newDBFlags(fs *flag.FlagSet, env *Env) dbFlags {
-	return dbFlags{dsn: dbFlag(fs, env), secretFile: fs.String("system-secret-file", env.Getenv(envSystemSecretFile), systemSecretFileUsage)}
+func newDBFlags(fs *pflag.FlagSet, env *Env) dbFlags {
+	dsn := cmp.Or(env.Getenv("LATCHKEY_DB"), DefaultDSN)
+	return dbFlags{
+		dsn:        fs.String("db", dsn, "SQLite `file` or postgres:// URL (env LATCHKEY_DB)"),
+		secretFile: fs.String("system-secret-file", env.Getenv(envSystemSecretFile), systemSecretFileUsage),
+	}
 }
 
 // noDatabase is the error for a --db that names no Latchkey database;
@@ -113,85 +91,72 @@ func openDB(ctx context.Context, f dbFlags, env *Env, create bool) (*sqldb.DB, e
 	return db, nil
 }
 
-func runAdminInit(ctx context.Context, args []string, env *Env) int {
-	fs := flag.NewFlagSet("latchkey admin init", flag.ContinueOnError)
-	fs.SetOutput(env.Stderr)
+func adminInitCommand(env *Env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "init",
+		Short: "Create a tenant, its admin user and the admin's API key",
+		Long: "Create a tenant and make EMAIL its TENANT_ADMIN (creating the user if needed),\n" +
+			"then create and print an API key for that admin. The key is shown only once.",
+	}
+	fs := cmd.Flags()
 	dbf := newDBFlags(fs, env)
 	email := fs.String("email", "", "the admin's `email` (required)")
 	tenant := fs.String("tenant", "", "the tenant's `name` (required)")
 	slug := fs.String("slug", "", "the tenant's `slug` (default: derived from the name)")
-	var quiet bool
-	fs.BoolVar(&quiet, "q", false, "print only the API key")
-	fs.BoolVar(&quiet, "quiet", false, "print only the API key")
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: latchkey admin init --email EMAIL --tenant NAME [--slug SLUG] [-q]\n\n"+
-			"Create a tenant and make EMAIL its TENANT_ADMIN (creating the user if needed),\n"+
-			"then create and print an API key for that admin. The key is shown only once.\n\nOptions:\n")
-		fs.PrintDefaults()
+	quiet := fs.BoolP("quiet", "q", false, "print only the API key")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		if *email == "" || *tenant == "" {
+			return cmdline.Usage(errors.New("--email and --tenant are required"))
+		}
+		ctx := adminContext(cmd.Context(), "init")
+		db, err := openDB(ctx, dbf, env, true)
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		res, err := sqldb.NewBootstrapService(db).Bootstrap(ctx, latchkey.BootstrapInput{
+			Email: *email, TenantName: *tenant, TenantSlug: *slug,
+		})
+		if err != nil {
+			return errors.New(latchkey.ErrorMessage(err))
+		}
+		if *quiet {
+			fmt.Fprintln(env.Stdout, res.Secret)
+			return nil
+		}
+		fmt.Fprintf(env.Stdout, "Created tenant %q (%s) with admin %s.\n", res.Tenant.Name, res.Tenant.Slug, res.User.Email)
+		fmt.Fprintf(env.Stdout, "API key for %s (shown only this once; store it somewhere safe):\n%s\n", res.User.Email, res.Secret)
+		return nil
 	}
-	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
-		return 0
-	} else if err != nil {
-		return 2
-	}
-	if *email == "" || *tenant == "" || fs.NArg() > 0 {
-		fmt.Fprintf(env.Stderr, "Error: --email and --tenant are required.\n")
-		fs.Usage()
-		return 2
-	}
-	db, err := openDB(ctx, dbf, env, true)
-	if err != nil {
-		fmt.Fprintf(env.Stderr, "Error: %s\n", err)
-		return 1
-	}
-	defer db.Close()
-	res, err := sqldb.NewBootstrapService(db).Bootstrap(ctx, latchkey.BootstrapInput{
-		Email: *email, TenantName: *tenant, TenantSlug: *slug,
-	})
-	if err != nil {
-		fmt.Fprintf(env.Stderr, "Error: %s\n", latchkey.ErrorMessage(err))
-		return 1
-	}
-	if quiet {
-		fmt.Fprintln(env.Stdout, res.Secret)
-		return 0
-	}
-	fmt.Fprintf(env.Stdout, "Created tenant %q (%s) with admin %s.\n", res.Tenant.Name, res.Tenant.Slug, res.User.Email)
-	fmt.Fprintf(env.Stdout, "API key for %s (shown only this once; store it somewhere safe):\n%s\n", res.User.Email, res.Secret)
-	return 0
+	return cmd
 }
 
-func runAdminRotate(ctx context.Context, args []string, env *Env) int {
-	fs := flag.NewFlagSet("latchkey admin rotate-signing-key", flag.ContinueOnError)
-	fs.SetOutput(env.Stderr)
-	dbf := newDBFlags(fs, env)
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: latchkey admin rotate-signing-key [--db DSN]\n\n"+
-			"Create a new Ed25519 signing key and retire the current one. Tokens signed\n"+
-			"with the old key stay valid until they expire; every replica picks the new\n"+
-			"key up on its own.\n\nOptions:\n")
-		fs.PrintDefaults()
+func adminRotateCommand(env *Env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "rotate-signing-key",
+		Short: "Sign new access tokens with a fresh Ed25519 key",
+		Long: "Create a new Ed25519 signing key and retire the current one. Tokens signed\n" +
+			"with the old key stay valid until they expire; every replica picks the new\n" +
+			"key up on its own.",
 	}
-	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
-		return 0
-	} else if err != nil || fs.NArg() > 0 {
-		return 2
+	dbf := newDBFlags(cmd.Flags(), env)
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		ctx := adminContext(cmd.Context(), "rotate-signing-key")
+		db, err := openDB(ctx, dbf, env, false)
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		ts := jwt.NewTokenService(sqldb.NewSigningKeyService(db), "latchkey", "latchkey")
+		ts.Now = env.Now
+		kid, err := ts.Rotate(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stdout, "New signing key %s is now in use.\n", kid)
+		return nil
 	}
-	db, err := openDB(ctx, dbf, env, false)
-	if err != nil {
-		fmt.Fprintf(env.Stderr, "Error: %s\n", err)
-		return 1
-	}
-	defer db.Close()
-	ts := jwt.NewTokenService(sqldb.NewSigningKeyService(db), "latchkey", "latchkey")
-	ts.Now = env.Now
-	kid, err := ts.Rotate(ctx)
-	if err != nil {
-		fmt.Fprintf(env.Stderr, "Error: %s\n", err)
-		return 1
-	}
-	fmt.Fprintf(env.Stdout, "New signing key %s is now in use.\n", kid)
-	return 0
+	return cmd
 }
 
 // listenURL is the URL of a server listening on addr (LATCHKEY_ADDR; ""
@@ -211,51 +176,44 @@ func listenURL(addr string) string {
 	return "http://" + net.JoinHostPort(host, port)
 }
 
-func runAdminPasswordLink(ctx context.Context, args []string, env *Env) int {
-	fs := flag.NewFlagSet("latchkey admin password-link", flag.ContinueOnError)
-	fs.SetOutput(env.Stderr)
+func adminPasswordLinkCommand(env *Env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "password-link",
+		Short: "Print a one-time link with which a user sets a web UI password",
+		Long: "Print a one-time link with which the user EMAIL sets a new password for the\n" +
+			"web UI, e.g. the first admin, or anyone locked out. It works once, for 72\n" +
+			"hours, and replaces earlier unused links. It is shown only this once.",
+	}
+	fs := cmd.Flags()
 	dbf := newDBFlags(fs, env)
 	email := fs.String("email", "", "the user's `email` (required)")
 	var base string
 	fs.StringVar(&base, "public-url", env.Getenv("LATCHKEY_URL"), "the server's public `URL` (its --public-url), which the link starts with (env LATCHKEY_URL; default: http:// and LATCHKEY_ADDR, else "+DefaultAddr+")")
 	fs.StringVar(&base, "url", env.Getenv("LATCHKEY_URL"), "the same as --public-url")
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: latchkey admin password-link --email EMAIL [--public-url URL] [--db DSN]\n\n"+
-			"Print a one-time link with which the user EMAIL sets a new password for the\n"+
-			"web UI, e.g. the first admin, or anyone locked out. It works once, for 72\n"+
-			"hours, and replaces earlier unused links. It is shown only this once.\n\nOptions:\n")
-		fs.PrintDefaults()
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		if *email == "" {
+			return cmdline.Usage(errors.New("--email is required"))
+		}
+		if base != "" && !strings.HasPrefix(base, "https://") && !strings.HasPrefix(base, "http://") {
+			return cmdline.Usage(fmt.Errorf("invalid --public-url %q: use http:// or https://", base))
+		}
+		if base == "" {
+			base = listenURL(env.Getenv("LATCHKEY_ADDR"))
+			fmt.Fprintf(env.Stderr, "Note: the link assumes browsers reach the server at %s; give --public-url (or LATCHKEY_URL) if they do not.\n", base)
+		}
+		ctx := adminContext(cmd.Context(), "password-link")
+		db, err := openDB(ctx, dbf, env, false)
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		secret, expires, err := sqldb.NewUserService(db).CreatePasswordResetForEmail(ctx, *email)
+		if err != nil {
+			return errors.New(latchkey.ErrorMessage(err))
+		}
+		fmt.Fprintf(env.Stdout, "Set-password link for %s (works once, until %s; shown only this once):\n%s/ui/reset?token=%s\n",
+			latchkey.NormalizeEmail(*email), expires.UTC().Format(time.RFC3339), strings.TrimRight(base, "/"), secret)
+		return nil
 	}
-	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
-		return 0
-	} else if err != nil {
-		return 2
-	}
-	if *email == "" || fs.NArg() > 0 {
-		fmt.Fprintf(env.Stderr, "Error: --email is required.\n")
-		fs.Usage()
-		return 2
-	}
-	if base != "" && !strings.HasPrefix(base, "https://") && !strings.HasPrefix(base, "http://") {
-		fmt.Fprintf(env.Stderr, "Error: invalid --public-url %q: use http:// or https://\n", base)
-		return 2
-	}
-	if base == "" {
-		base = listenURL(env.Getenv("LATCHKEY_ADDR"))
-		fmt.Fprintf(env.Stderr, "Note: the link assumes browsers reach the server at %s; give --public-url (or LATCHKEY_URL) if they do not.\n", base)
-	}
-	db, err := openDB(ctx, dbf, env, false)
-	if err != nil {
-		fmt.Fprintf(env.Stderr, "Error: %s\n", err)
-		return 1
-	}
-	defer db.Close()
-	secret, expires, err := sqldb.NewUserService(db).CreatePasswordResetForEmail(ctx, *email)
-	if err != nil {
-		fmt.Fprintf(env.Stderr, "Error: %s\n", latchkey.ErrorMessage(err))
-		return 1
-	}
-	fmt.Fprintf(env.Stdout, "Set-password link for %s (works once, until %s; shown only this once):\n%s/ui/reset?token=%s\n",
-		latchkey.NormalizeEmail(*email), expires.UTC().Format(time.RFC3339), strings.TrimRight(base, "/"), secret)
-	return 0
+	return cmd
 }

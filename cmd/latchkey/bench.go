@@ -12,7 +12,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -29,9 +28,11 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/spf13/cobra"
 
 	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/bench"
+	"github.com/latchkey/latchkey/internal/cmdline"
 	"github.com/latchkey/latchkey/sqldb"
 )
 
@@ -78,90 +79,89 @@ type benchConfig struct {
 	Client        string // "direct" or "net/http"
 }
 
-// parseBenchFlags parses args into a benchConfig.
-func parseBenchFlags(args []string, stderr io.Writer) (*benchConfig, error) {
+// benchCommand is `latchkey bench`: its flags make a benchConfig.
+func benchCommand(env *Env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Measure throughput and latency on loopback against a net/http baseline",
+		Long: "Start a Latchkey server on 127.0.0.1 with a seeded database (the server of\n" +
+			"`latchkey server`) and a bare net/http handler on another loopback port as the\n" +
+			"baseline, drive both with a closed-loop load generator in this process, and\n" +
+			"print per scenario req/s, p50, p90, p99, errors and the process's CPU time per\n" +
+			"request, with req/s and CPU per request as ratios to the baseline's.\n" +
+			"Exits 1 if any request failed or the server logged a lock or busy error.\n\n" +
+			"With --verify-scaling, measure (a) on two databases holding --scale-keys keys\n" +
+			"instead, alternating between them, and print how the cost per request changes.",
+	}
 	cfg := &benchConfig{}
-	fs := flag.NewFlagSet("latchkey bench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := cmd.Flags()
 	fs.StringVar(&cfg.DSN, "db", "", "SQLite `file` (must not exist yet; default: a temporary file), or a postgres:// URL in which a temporary schema is created")
 	fs.IntVar(&cfg.Keys, "keys", 1000, "API keys to store before measuring")
 	fs.IntVar(&cfg.Users, "users", 100, "users the keys are spread over, each a USER member of the tenant")
 	fs.IntVar(&cfg.Sample, "sample", 1000, "stored keys, spread evenly over all of them, that requests authenticate with")
 	fs.IntVar(&cfg.JWTs, "jwts", 256, "access tokens minted from sample keys for scenario (b)")
 	fs.IntVar(&cfg.Conns, "conns", bench.DefaultConcurrency, "connections, each with one request in flight (closed loop)")
-	fs.Float64Var(&cfg.Rate, "rate", 0, "if positive, run open-loop: send `N` requests per second per scenario over the --conns connections\non a fixed schedule, measuring latency from when each request was due (0: closed loop)")
+	fs.Float64Var(&cfg.Rate, "rate", 0, "if positive, run open-loop: send `N` requests per second per scenario over the --conns connections on a fixed schedule, measuring latency from when each request was due (0: closed loop)")
 	fs.DurationVar(&cfg.Warmup, "warmup", 500*time.Millisecond, "unmeasured warm-up before each scenario and round")
 	fs.DurationVar(&cfg.Duration, "duration", 2*time.Second, "measured time per scenario and round")
-	fs.IntVar(&cfg.Rounds, "rounds", 3, "rounds; each runs every scenario once, the baseline first, so that\nthe scenarios share out whatever else the machine is doing")
-	fs.StringVar(&cfg.Scenarios, "scenarios", "abcde", "scenarios to run, by letter: (a) auth_info by API key, (b) auth_info by JWT,\n(c) switch_tenant, (d) create_api_key, (e) the net/http baseline, (f) forward auth: /auth/verify\nby API key, (g) /auth/verify?token=1 by API key")
+	fs.IntVar(&cfg.Rounds, "rounds", 3, "rounds; each runs every scenario once, the baseline first, so that the scenarios share out whatever else the machine is doing")
+	fs.StringVar(&cfg.Scenarios, "scenarios", "abcde", "scenarios to run, by letter: (a) auth_info by API key, (b) auth_info by JWT, (c) switch_tenant, (d) create_api_key, (e) the net/http baseline, (f) forward auth: /auth/verify by API key, (g) /auth/verify?token=1 by API key")
 	fs.BoolVar(&cfg.VerifyScaling, "verify-scaling", false, "measure only (a), alternately on two databases holding --scale-keys keys, and print the ratio")
 	scale := fs.String("scale-keys", "1000,1000000", "the two key counts of --verify-scaling")
 	fs.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write a CPU profile of the measured runs (server and load generator) to `file`")
 	fs.StringVar(&cfg.ServerLog, "server-log", "", "also write the server's log (info level: one access-log line per request) to `file`")
 	fs.BoolVar(&cfg.KeepDB, "keep-db", false, "keep the database (file or postgres schema) afterwards")
 	fs.DurationVar(&cfg.AuthCacheTTL, "auth-cache-ttl", sqldb.DefaultAuthCacheTTL, "the server's --auth-cache-ttl; 0 turns its credential cache off, so that every request reads the database")
-	fs.StringVar(&cfg.Client, "client", "direct", "the load generator's HTTP client: direct (each connection written and read by its own\ngoroutine from request bytes prepared once, with a minimal HTTP/1.1 parser and no allocation\nper request) or net/http (the standard client, which costs the shared CPUs more)")
+	fs.StringVar(&cfg.Client, "client", "direct", "the load generator's HTTP client: direct (each connection written and read by its own goroutine from request bytes prepared once, with a minimal HTTP/1.1 parser and no allocation per request) or net/http (the standard client, which costs the shared CPUs more)")
 	fs.IntVar(&cfg.GCMinHeapMiB, "gc-min-heap", DefaultGCMinHeapMiB, "the server's --gc-min-heap in `MiB`, for the whole process (0: Go's default; ignored if GOGC is set)")
-	fs.BoolVar(&cfg.SplitCores, "split-cores", false, "run the load generator in a child process pinned to CPU 0 and the servers in this process\npinned to CPU 1, each with GOMAXPROCS 1 (Linux, 2 or more CPUs; CPU time is then the load generator's)")
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: latchkey bench [OPTIONS]\n\n"+
-			"Start a Latchkey server on 127.0.0.1 with a seeded database (the server of\n"+
-			"`latchkey server`) and a bare net/http handler on another loopback port as the\n"+
-			"baseline, drive both with a closed-loop load generator in this process, and\n"+
-			"print per scenario req/s, p50, p90, p99, errors and the process's CPU time per\n"+
-			"request, with req/s and CPU per request as ratios to the baseline's.\n"+
-			"Exits 1 if any request failed or the server logged a lock or busy error.\n\n"+
-			"With --verify-scaling, measure (a) on two databases holding --scale-keys keys\n"+
-			"instead, alternating between them, and print how the cost per request changes.\n\nOptions:\n")
-		fs.PrintDefaults()
+	fs.BoolVar(&cfg.SplitCores, "split-cores", false, "run the load generator in a child process pinned to CPU 0 and the servers in this process pinned to CPU 1, each with GOMAXPROCS 1 (Linux, 2 or more CPUs; CPU time is then the load generator's)")
+	child := fs.Bool(strings.TrimPrefix(loadGenChildArg, "--"), false, "")
+	_ = fs.MarkHidden(strings.TrimPrefix(loadGenChildArg, "--"))
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		if *child {
+			return cmdline.Code(runLoadGenChild(cmd.Context(), env))
+		}
+		if err := checkBenchFlags(cfg, *scale); err != nil {
+			return cmdline.Usage(err)
+		}
+		return cmdline.Code(runBench(cmd.Context(), cfg, env))
 	}
-	if err := fs.Parse(args); err != nil {
-		return nil, err
-	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	}
-	a, b, ok := strings.Cut(*scale, ",")
+	return cmd
+}
+
+// checkBenchFlags checks cfg and sets cfg.ScaleKeys from scale.
+func checkBenchFlags(cfg *benchConfig, scale string) error {
+	a, b, ok := strings.Cut(scale, ",")
 	var err1, err2 error
 	cfg.ScaleKeys[0], err1 = strconv.Atoi(strings.TrimSpace(a))
 	cfg.ScaleKeys[1], err2 = strconv.Atoi(strings.TrimSpace(b))
 	switch {
 	case !ok || err1 != nil || err2 != nil || cfg.ScaleKeys[0] < 1 || cfg.ScaleKeys[1] < 1:
-		return nil, fmt.Errorf("invalid --scale-keys %q: want two counts, e.g. 1000,1000000", *scale)
+		return fmt.Errorf("invalid --scale-keys %q: want two counts, e.g. 1000,1000000", scale)
 	case cfg.Keys < 1 || cfg.Users < 1 || cfg.Sample < 1 || cfg.JWTs < 1:
-		return nil, errors.New("--keys, --users, --sample and --jwts must be at least 1")
+		return errors.New("--keys, --users, --sample and --jwts must be at least 1")
 	case cfg.Conns < 1 || cfg.Conns > 4096:
-		return nil, errors.New("--conns must be 1 to 4096")
+		return errors.New("--conns must be 1 to 4096")
 	case cfg.Rate < 0 || cfg.Rate > 1e7:
-		return nil, errors.New("--rate must be 0 (closed loop) to 10000000")
+		return errors.New("--rate must be 0 (closed loop) to 10000000")
 	case cfg.AuthCacheTTL < 0:
-		return nil, errors.New("--auth-cache-ttl must not be negative")
+		return errors.New("--auth-cache-ttl must not be negative")
 	case cfg.Client != "direct" && cfg.Client != "net/http":
-		return nil, fmt.Errorf("invalid --client %q: use direct or net/http", cfg.Client)
+		return fmt.Errorf("invalid --client %q: use direct or net/http", cfg.Client)
 	case cfg.GCMinHeapMiB < 0 || cfg.GCMinHeapMiB > 1<<20:
-		return nil, errors.New("--gc-min-heap must be 0 (off) to 1048576")
+		return errors.New("--gc-min-heap must be 0 (off) to 1048576")
 	case cfg.SplitCores && cfg.VerifyScaling:
-		return nil, errors.New("--split-cores does not apply to --verify-scaling")
+		return errors.New("--split-cores does not apply to --verify-scaling")
 	case cfg.Duration <= 0 || cfg.Warmup < 0 || cfg.Rounds < 1:
-		return nil, errors.New("--duration must be positive, --warmup not negative, --rounds at least 1")
+		return errors.New("--duration must be positive, --warmup not negative, --rounds at least 1")
 	case strings.Trim(cfg.Scenarios, "abcdefg") != "" || cfg.Scenarios == "":
-		return nil, fmt.Errorf("invalid --scenarios %q: use letters a to g", cfg.Scenarios)
+		return fmt.Errorf("invalid --scenarios %q: use letters a to g", cfg.Scenarios)
 	}
-	return cfg, nil
+	return nil
 }
 
-func runBench(ctx context.Context, args []string, env *Env) int {
-	if len(args) == 1 && args[0] == loadGenChildArg {
-		return runLoadGenChild(ctx, env)
-	}
-	cfg, err := parseBenchFlags(args, env.Stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	} else if err != nil {
-		fmt.Fprintf(env.Stderr, "Error: %s\n", err)
-		return 2
-	}
-	if env.Getenv != nil && env.Getenv("GOGC") != "" {
+func runBench(ctx context.Context, cfg *benchConfig, env *Env) int {
+	if env.Getenv("GOGC") != "" {
 		cfg.GCMinHeapMiB = 0
 	}
 	b := &benchRun{cfg: cfg, env: env, out: env.Stdout}

@@ -22,8 +22,8 @@ func TestBench_SplitCoresFlag(t *testing.T) {
 	if got, want := main.Run(context.Background(), []string{"bench", "--help"}, env), 0; got != want {
 		t.Fatalf("--help: exit %d, want %d", got, want)
 	}
-	if !strings.Contains(stderr.String(), "-split-cores") {
-		t.Errorf("--help does not list --split-cores:\n%s", stderr.String())
+	if !strings.Contains(stdout.String(), "-split-cores") {
+		t.Errorf("--help does not list --split-cores:\n%s", stdout.String())
 	}
 	stderr.Reset()
 	if got, want := main.Run(context.Background(), []string{"bench", "--split-cores", "--verify-scaling"}, env), 2; got != want {

@@ -2,8 +2,9 @@ package main
 
 import (
 	"context"
-	"flag"
 	"time"
+
+	"github.com/spf13/pflag"
 
 	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/agent"
@@ -11,7 +12,7 @@ import (
 )
 
 // flowRunFlags registers the server's flow-run options.
-func (m *Main) flowRunFlags(fs *flag.FlagSet) {
+func (m *Main) flowRunFlags(fs *pflag.FlagSet) {
 	if m.FlowRunHeartbeatTimeout == 0 {
 		m.FlowRunHeartbeatTimeout = latchkey.DefaultFlowRunHeartbeatTimeout
 	}

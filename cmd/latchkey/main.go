@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -12,8 +11,12 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/spf13/cobra"
+
+	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/agent"
 	"github.com/latchkey/latchkey/cli"
+	"github.com/latchkey/latchkey/internal/cmdline"
 )
 
 func main() {
@@ -49,65 +52,51 @@ func StdEnv() *Env {
 	}
 }
 
-const usage = `Latchkey: self-hosted multi-tenant authentication, wire-compatible with Prefect Cloud 1.x.
-
-Usage: latchkey COMMAND [ARGS]...
-
-Commands:
-  server      Run the API server (SQLite by default, PostgreSQL for replicas)
-  admin       Bootstrap tenants and admins, rotate signing keys (in-process, no server needed)
-  auth        Log in, manage tenants, API keys and tokens (Prefect's ` + "`prefect auth`" + `)
-  bench       Measure throughput and latency on loopback against a net/http baseline
-  agent       Run flow runs: 'latchkey agent local start -t KEY' (Prefect's agent)
-  execute     The run process an agent starts for each flow run ('execute flow-run')
-  version     Print the version, commit and Go version (also --version)
-  completion  Print a shell completion script: 'latchkey completion bash|zsh|fish'
-
-Run 'latchkey COMMAND --help' for a command's options.
-`
-
 // Run runs the command line args and returns the process exit code: 0 on
-// success, 1 on errors, 2 on usage errors.
+// success, 1 on errors, 2 on usage errors (see cmdline.Run; `latchkey auth`
+// has Click's).
 func Run(ctx context.Context, args []string, env *Env) int {
-	if len(args) == 0 {
-		fmt.Fprint(env.Stderr, usage)
-		return 2
+	if env.Getenv == nil {
+		e := *env
+		e.Getenv = func(string) string { return "" }
+		env = &e
 	}
-	switch args[0] {
-	case "server":
-		return runServer(ctx, args[1:], env)
-	case "admin":
-		return runAdmin(ctx, args[1:], env)
-	case "bench":
-		return runBench(ctx, args[1:], env)
-	case "agent":
-		return agent.RunAgentCommand(ctx, agentEnv(env), args[1:])
-	case "execute":
-		return agent.RunExecuteCommand(ctx, agentEnv(env), args[1:])
-	case "auth":
-		return cli.RunAuth(ctx, &cli.Env{
-			Stdin: env.Stdin, Stdout: env.Stdout, Stderr: env.Stderr,
-			Getenv: env.Getenv, HomeDir: env.HomeDir, Now: env.Now,
-			HTTPClient: env.HTTPClient, IsTerminal: env.IsTerminal,
-			StderrIsTerminal: env.StderrIsTerminal,
-		}, args[1:])
-	case "version", "--version", "-V":
-		fmt.Fprint(env.Stdout, versionText())
-		return 0
-	case "completion":
-		return runCompletion(args[1:], env)
-	case "__complete", "__completeNoDesc":
-		// The shells' completion scripts ask here (see completion.go).
-		root := completionRoot(env.Stdout, env.Stderr)
-		root.SetArgs(args)
-		if err := root.ExecuteContext(ctx); err != nil {
-			return 1
+	root := &cobra.Command{
+		Use:     "latchkey",
+		Short:   "Latchkey: self-hosted multi-tenant authentication, wire-compatible with Prefect Cloud 1.x.",
+		Version: latchkey.Version(),
+	}
+	root.SetVersionTemplate(versionText())
+	root.CompletionOptions.DisableDefaultCmd = true
+	root.SetOut(env.Stdout)
+	root.SetErr(env.Stderr)
+	root.AddCommand(serverCommand(env), adminCommand(env), authCommand(env), benchCommand(env), versionCommand(), completionCommand())
+	root.AddCommand(agent.Commands(agentEnv(env))...)
+	return cmdline.Run(ctx, root, args)
+}
+
+// authCommand is `latchkey auth`: package cli parses and runs it as
+// Prefect's Click does. Its subcommands (from cli.CompletionCommand) serve
+// shell completion and hand their arguments to cli.RunAuth unparsed.
+func authCommand(env *Env) *cobra.Command {
+	cenv := &cli.Env{
+		Stdin: env.Stdin, Stdout: env.Stdout, Stderr: env.Stderr,
+		Getenv: env.Getenv, HomeDir: env.HomeDir, Now: env.Now,
+		HTTPClient: env.HTTPClient, IsTerminal: env.IsTerminal,
+		StderrIsTerminal: env.StderrIsTerminal,
+	}
+	auth := cli.CompletionCommand()
+	auth.Short = "Log in, manage tenants, API keys and tokens (Prefect's `prefect auth`)"
+	run := func(cmd *cobra.Command, args []string) error {
+		if cmd != auth {
+			args = append([]string{cmd.Name()}, args...)
 		}
-		return 0
-	case "help", "-h", "--help":
-		fmt.Fprint(env.Stdout, usage)
-		return 0
+		return cmdline.Code(cli.RunAuth(cmd.Context(), cenv, args))
 	}
-	fmt.Fprintf(env.Stderr, "latchkey: unknown command %q.%s\n\n%s", args[0], didYouMean(args[0], topCommands), usage)
-	return 2
+	for _, c := range append([]*cobra.Command{auth}, auth.Commands()...) {
+		c.DisableFlagParsing, c.Args, c.Run, c.RunE = true, cobra.ArbitraryArgs, nil, run
+	}
+	// `latchkey help auth [COMMAND]`.
+	auth.SetHelpFunc(func(cmd *cobra.Command, _ []string) { _ = run(cmd, []string{"--help"}) })
+	return auth
 }

@@ -8,7 +8,6 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -23,11 +22,14 @@ import (
 	"github.com/latchkey/latchkey/graphql"
 	"github.com/latchkey/latchkey/html"
 	lkhttp "github.com/latchkey/latchkey/http"
+	"github.com/latchkey/latchkey/internal/cmdline"
 	"github.com/latchkey/latchkey/jwt"
 	"github.com/latchkey/latchkey/ratelimit"
 	"github.com/latchkey/latchkey/sqldb"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // Default settings of `latchkey server`.
@@ -161,9 +163,11 @@ func NewMain(env *Env) *Main {
 	}
 }
 
-// ParseFlags reads the server's flags; environment variables
-// LATCHKEY_ADDR and LATCHKEY_DB give defaults.
-func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
+// flags registers the server's flags on fs. The environment variables
+// LATCHKEY_ADDR, LATCHKEY_DB, LATCHKEY_URL, LATCHKEY_TRUSTED_PROXIES and
+// the system secret's give defaults, which the flags override. apply
+// checks the values once parsed and sets the rest of m.
+func (m *Main) flags(fs *pflag.FlagSet, getenv func(string) string) (apply func() error) {
 	if v := getenv("LATCHKEY_ADDR"); v != "" {
 		m.Addr = v
 	}
@@ -179,8 +183,6 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 	if v := getenv(envSystemSecrets); v != "" {
 		m.SystemSecrets = splitSystemSecrets(v)
 	}
-	fs := flag.NewFlagSet("latchkey server", flag.ContinueOnError)
-	fs.SetOutput(m.Stderr)
 	fs.StringVar(&m.Addr, "addr", m.Addr, "listen `address` (env LATCHKEY_ADDR)")
 	fs.StringVar(&m.DSN, "db", m.DSN, "SQLite `file`, or a postgres:// URL for several replicas (env LATCHKEY_DB)")
 	fs.StringVar(&m.LogFormat, "log-format", m.LogFormat, "log format: json or text")
@@ -200,61 +202,63 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 	fs.IntVar(&m.FailedSignInsPerDevice, "failed-signin-per-device", m.FailedSignInsPerDevice, "wrong UI passwords a browser the user signed in from before may send in a row, then one every 12 minutes; it is never locked out by failures elsewhere; 0: no limit")
 	fs.IntVar(&m.SignInChecks, "signin-checks", m.SignInChecks, "password checks of UI sign-ins from other browsers that may run at once (each holds a core and an Argon2id hash's memory); 0: no bound")
 	gcMinHeap := fs.Int("gc-min-heap", DefaultGCMinHeapMiB, "keep the garbage collector's heap goal at least this many `MiB`: fewer collections (0: Go's default; ignored if GOGC is set)")
-	trustedProxies := fs.String("trusted-proxies", "", "comma-separated `CIDRs` and addresses of your reverse proxies, e.g. 10.0.0.0/8,127.0.0.1: only they may name the client in X-Forwarded-For (env LATCHKEY_TRUSTED_PROXIES)")
+	trustedProxies := fs.String("trusted-proxies", getenv("LATCHKEY_TRUSTED_PROXIES"), "comma-separated `CIDRs` and addresses of your reverse proxies, e.g. 10.0.0.0/8,127.0.0.1: only they may name the client in X-Forwarded-For (env LATCHKEY_TRUSTED_PROXIES)")
 	fs.Func("trust-proxy-headers", "removed: use --trusted-proxies", func(string) error {
 		return errors.New("--trust-proxy-headers was removed, since it believed the left-most X-Forwarded-For hop, which any client can write: list your proxies with --trusted-proxies instead")
 	})
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: latchkey server [OPTIONS]\n\n"+
-			"Serve the GraphQL API at / and /graphql, JWKS at /.well-known/jwks.json,\n"+
-			"/healthz and /metrics. On first start with an empty database, create a tenant\n"+
-			"and an admin and print the admin's API key once.\n\n"+systemSecretsHelp+"\nOptions:\n")
-		fs.PrintDefaults()
+	_ = fs.MarkHidden("trust-proxy-headers")
+	return func() error {
+		if *trustedProxies != "" {
+			p, err := latchkey.ParseTrustedProxies(*trustedProxies)
+			if err != nil {
+				return fmt.Errorf("--trusted-proxies: %s", latchkey.ErrorMessage(err))
+			}
+			m.TrustedProxies = p
+		}
+		if err := m.LogLevel.UnmarshalText([]byte(*level)); err != nil {
+			return fmt.Errorf("invalid --log-level %q", *level)
+		}
+		if m.LogFormat != "json" && m.LogFormat != "text" {
+			return fmt.Errorf("invalid --log-format %q: use json or text", m.LogFormat)
+		}
+		if m.PublicURL != "" && !strings.HasPrefix(m.PublicURL, "https://") && !strings.HasPrefix(m.PublicURL, "http://") {
+			return fmt.Errorf("invalid --public-url %q: use http:// or https://", m.PublicURL)
+		}
+		if m.AuthCacheTTL < 0 {
+			return fmt.Errorf("invalid --auth-cache-ttl %s: use 0 (off) or more", m.AuthCacheTTL)
+		}
+		if m.FailedAuthPerAddr < 0 || m.FailedAuthPerKey < 0 {
+			return fmt.Errorf("invalid --failed-auth-per-addr or --failed-auth-per-key: use 0 (no limit) or more")
+		}
+		if m.FailedSignInsPerDevice < 0 || m.SignInChecks < 0 {
+			return fmt.Errorf("invalid --failed-signin-per-device or --signin-checks: use 0 (no limit) or more")
+		}
+		if m.AccessTokenTTL < time.Minute || m.AccessTokenTTL > 24*time.Hour {
+			return fmt.Errorf("invalid --access-token-ttl %s: use 1m to 24h", m.AccessTokenTTL)
+		}
+		if *gcMinHeap < 0 || *gcMinHeap > 1<<20 {
+			return fmt.Errorf("invalid --gc-min-heap %d: use 0 (off) to 1048576 MiB", *gcMinHeap)
+		}
+		if getenv("GOGC") == "" {
+			m.GCMinHeap = uint64(*gcMinHeap) << 20
+		}
+		return nil
 	}
-	if v := getenv("LATCHKEY_TRUSTED_PROXIES"); v != "" {
-		*trustedProxies = v
-	}
+}
+
+// ParseFlags sets m from args, the flags of `latchkey server`, and the
+// environment (see flags).
+func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
+	fs := pflag.NewFlagSet("latchkey server", pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	apply := m.flags(fs, getenv)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	if *trustedProxies != "" {
-		p, err := latchkey.ParseTrustedProxies(*trustedProxies)
-		if err != nil {
-			return fmt.Errorf("--trusted-proxies: %s", latchkey.ErrorMessage(err))
-		}
-		m.TrustedProxies = p
-	}
-	if err := m.LogLevel.UnmarshalText([]byte(*level)); err != nil {
-		return fmt.Errorf("invalid --log-level %q", *level)
-	}
-	if m.LogFormat != "json" && m.LogFormat != "text" {
-		return fmt.Errorf("invalid --log-format %q: use json or text", m.LogFormat)
-	}
-	if m.PublicURL != "" && !strings.HasPrefix(m.PublicURL, "https://") && !strings.HasPrefix(m.PublicURL, "http://") {
-		return fmt.Errorf("invalid --public-url %q: use http:// or https://", m.PublicURL)
-	}
-	if m.AuthCacheTTL < 0 {
-		return fmt.Errorf("invalid --auth-cache-ttl %s: use 0 (off) or more", m.AuthCacheTTL)
-	}
-	if m.FailedAuthPerAddr < 0 || m.FailedAuthPerKey < 0 {
-		return fmt.Errorf("invalid --failed-auth-per-addr or --failed-auth-per-key: use 0 (no limit) or more")
-	}
-	if m.FailedSignInsPerDevice < 0 || m.SignInChecks < 0 {
-		return fmt.Errorf("invalid --failed-signin-per-device or --signin-checks: use 0 (no limit) or more")
-	}
-	if m.AccessTokenTTL < time.Minute || m.AccessTokenTTL > 24*time.Hour {
-		return fmt.Errorf("invalid --access-token-ttl %s: use 1m to 24h", m.AccessTokenTTL)
-	}
-	if *gcMinHeap < 0 || *gcMinHeap > 1<<20 {
-		return fmt.Errorf("invalid --gc-min-heap %d: use 0 (off) to 1048576 MiB", *gcMinHeap)
-	}
-	if getenv("GOGC") == "" {
-		m.GCMinHeap = uint64(*gcMinHeap) << 20
-	}
-	return nil
+	return apply()
 }
 
 func newLogger(w io.Writer, format string, level slog.Level) *slog.Logger {
@@ -524,26 +528,30 @@ func dbKind(dsn string) string {
 	return "sqlite:" + strings.TrimPrefix(dsn, "sqlite:")
 }
 
-func runServer(ctx context.Context, args []string, env *Env) int {
+// serverCommand is `latchkey server`.
+func serverCommand(env *Env) *cobra.Command {
 	m := NewMain(env)
-	if err := m.ParseFlags(args, env.Getenv); errors.Is(err, flag.ErrHelp) {
-		return 0
-	} else if err != nil {
-		fmt.Fprintf(env.Stderr, "Error: %s\n", err)
-		return 2
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run the API server (SQLite by default, PostgreSQL for replicas)",
+		Long: "Serve the GraphQL API at / and /graphql, JWKS at /.well-known/jwks.json,\n" +
+			"/healthz and /metrics. On first start with an empty database, create a tenant\n" +
+			"and an admin and print the admin's API key once.\n\n" + systemSecretsHelp,
 	}
-	if err := m.Run(ctx); err != nil {
-		fmt.Fprintf(env.Stderr, "Error: %s\n", latchkey.RedactSecrets(err.Error()))
-		m.Close()
-		return 1
+	apply := m.flags(cmd.Flags(), env.Getenv)
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		if err := apply(); err != nil {
+			return cmdline.Usage(err)
+		}
+		if err := m.Run(cmd.Context()); err != nil {
+			m.Close()
+			return err
+		}
+		<-cmd.Context().Done()
+		m.Logger.Info("shutting down")
+		return m.Close()
 	}
-	<-ctx.Done()
-	m.Logger.Info("shutting down")
-	if err := m.Close(); err != nil {
-		fmt.Fprintf(env.Stderr, "Error: %s\n", err)
-		return 1
-	}
-	return 0
+	return cmd
 }
 
 // ReadSigningKeyFile reads an Ed25519 private key in PKCS #8 PEM ("BEGIN

@@ -195,15 +195,14 @@ func TestServer_SystemSecretSources(t *testing.T) {
 }
 
 func TestServer_SystemSecretHelp(t *testing.T) {
-	var stderr syncBuffer
-	m := main.NewMain(&main.Env{Stderr: &stderr})
-	_ = m.ParseFlags([]string{"--help"}, func(string) string { return "" })
+	var stdout, stderr syncBuffer
+	_ = main.Run(t.Context(), []string{"server", "--help"}, &main.Env{Stdout: &stdout, Stderr: &stderr})
 	for _, want := range []string{"--system-secret-file", "LATCHKEY_SYSTEM_SECRETS", "LATCHKEY_SYSTEM_SECRET_FILE", "DB.secret beside the database"} {
-		if !strings.Contains(stderr.String(), want) {
+		if !strings.Contains(stdout.String(), want) {
 			t.Errorf("--help lacks %q", want)
 		}
 	}
-	m = main.NewMain(&main.Env{Stderr: &stderr})
+	m := main.NewMain(&main.Env{Stderr: &stderr})
 	env := map[string]string{"LATCHKEY_SYSTEM_SECRETS": " " + secretA + " , " + secretB + ",", "LATCHKEY_SYSTEM_SECRET_FILE": "/x"}
 	if err := m.ParseFlags(nil, func(k string) string { return env[k] }); err != nil {
 		t.Fatal(err)
