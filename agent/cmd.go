@@ -6,68 +6,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/client"
 )
-
-// Env is what the agent commands read from or write to the outside world.
-// The zero value is usable: an empty environment, discarded output, the
-// real clock and a default HTTP client.
-type Env struct {
-	Stdout, Stderr io.Writer
-
-	// Getenv reads environment variables.
-	Getenv func(string) string
-
-	// Environ is the base environment of the processes the agent starts;
-	// nil means os.Environ().
-	Environ []string
-
-	// HomeDir is the user's home directory, for ~/.prefect/config.toml.
-	HomeDir string
-
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time
-
-	// HTTPClient sends requests to the API; nil means one with
-	// client.DefaultTimeout.
-	HTTPClient *http.Client
-
-	// Hostname names the host, for the agent's default label; nil means
-	// os.Hostname.
-	Hostname func() (string, error)
-
-	// Reload asks a running agent to read its key again (see
-	// Agent.Reload); nil means on SIGHUP.
-	Reload <-chan struct{}
-}
-
-func (e *Env) getenv(k string) string {
-	if e.Getenv == nil {
-		return ""
-	}
-	return e.Getenv(k)
-}
-
-func (e *Env) stdout() io.Writer {
-	if e.Stdout == nil {
-		return io.Discard
-	}
-	return e.Stdout
-}
-
-func (e *Env) stderr() io.Writer {
-	if e.Stderr == nil {
-		return io.Discard
-	}
-	return e.Stderr
-}
 
 // newLogger returns a text logger on w at level (DEBUG, INFO, WARNING or
 // ERROR) that redacts secrets.
@@ -104,10 +49,8 @@ func (e usageError) Error() string { return e.err.Error() }
 // "agent") and returns the exit code: 0 when the agent stops on a signal or
 // after --max-polls, 1 on errors (a revoked key included), 2 for usage
 // errors.
-func RunAgentCommand(ctx context.Context, env *Env, args []string) int {
-	if env == nil {
-		env = &Env{}
-	}
+func RunAgentCommand(ctx context.Context, env *client.Env, args []string) int {
+	env = env.WithDefaults()
 	var f Flags
 	start := &cobra.Command{
 		Use:   "start",
@@ -157,12 +100,12 @@ Like Prefect 1.x's local agent, the agent adds the host's name to its labels; pa
 
 // execute runs group (a top-level command of latchkey) with args and
 // turns its error into an exit code.
-func execute(ctx context.Context, env *Env, group *cobra.Command, args []string) int {
+func execute(ctx context.Context, env *client.Env, group *cobra.Command, args []string) int {
 	root := &cobra.Command{Use: "latchkey", SilenceErrors: true, SilenceUsage: true}
 	root.CompletionOptions.DisableDefaultCmd = true
 	root.AddCommand(group)
-	root.SetOut(env.stdout())
-	root.SetErr(env.stderr())
+	root.SetOut(env.Stdout)
+	root.SetErr(env.Stderr)
 	root.SetArgs(append([]string{group.Name()}, args...))
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	var wrap func(c *cobra.Command)
@@ -189,13 +132,13 @@ func execute(ctx context.Context, env *Env, group *cobra.Command, args []string)
 	case err == nil:
 		return exitOK
 	case errors.As(err, &ue) || strings.HasPrefix(err.Error(), "unknown command"):
-		fmt.Fprintf(env.stderr(), "Error: %s\nRun '%s --help' for usage.\n", err, cmd.CommandPath())
+		fmt.Fprintf(env.Stderr, "Error: %s\nRun '%s --help' for usage.\n", err, cmd.CommandPath())
 		return exitUsage
 	case errors.Is(err, ErrKeyRevoked):
-		fmt.Fprintln(env.stderr(), RevokedMessage)
+		fmt.Fprintln(env.Stderr, RevokedMessage)
 		return exitError
 	}
-	fmt.Fprintln(env.stderr(), "Error: "+latchkey.RedactSecrets(err.Error()))
+	fmt.Fprintln(env.Stderr, "Error: "+latchkey.RedactSecrets(err.Error()))
 	return exitError
 }
 
@@ -212,15 +155,15 @@ func wrapArgs(fn cobra.PositionalArgs) cobra.PositionalArgs {
 	}
 }
 
-func runAgent(ctx context.Context, env *Env, f Flags) error {
-	s, err := ResolveSettings(f, env.getenv, env.HomeDir)
+func runAgent(ctx context.Context, env *client.Env, f Flags) error {
+	s, err := ResolveSettings(f, env)
 	if err != nil {
 		if errors.Is(err, ErrNoKey) {
 			return err
 		}
 		return usageError{err}
 	}
-	logger, err := newLogger(env.stderr(), s.LogLevel)
+	logger, err := newLogger(env.Stderr, s.LogLevel)
 	if err != nil {
 		return usageError{err}
 	}
@@ -240,7 +183,7 @@ func runAgent(ctx context.Context, env *Env, f Flags) error {
 		Client: c,
 		Reload: reload,
 		LoadKey: func() (string, string, error) {
-			again, err := ResolveSettings(f, env.getenv, env.HomeDir)
+			again, err := ResolveSettings(f, env)
 			if err != nil {
 				return "", "", err
 			}
@@ -262,10 +205,8 @@ func runAgent(ctx context.Context, env *Env, f Flags) error {
 // "execute"); `latchkey execute flow-run` is the run process an agent
 // starts, configured by its environment. It returns the exit code: see
 // ExitSuccess, ExitFailed, ExitUsage and ExitKeyRevoked.
-func RunExecuteCommand(ctx context.Context, env *Env, args []string) int {
-	if env == nil {
-		env = &Env{}
-	}
+func RunExecuteCommand(ctx context.Context, env *client.Env, args []string) int {
+	env = env.WithDefaults()
 	code := exitOK
 	flowRun := &cobra.Command{
 		Use:   "flow-run",
@@ -291,33 +232,33 @@ incomplete; 3 the server rejected the API key (revoked).`,
 	return code
 }
 
-func runExecute(ctx context.Context, env *Env) int {
-	logger, err := newLogger(env.stderr(), env.getenv(EnvAgentLevel))
+func runExecute(ctx context.Context, env *client.Env) int {
+	logger, err := newLogger(env.Stderr, env.Getenv(EnvAgentLevel))
 	if err != nil {
-		logger, _ = newLogger(env.stderr(), "INFO")
+		logger, _ = newLogger(env.Stderr, "INFO")
 	}
-	key := env.getenv(EnvAPIKey)
+	key := env.Getenv(EnvAPIKey)
 	if key == "" {
-		key = env.getenv(EnvAuthToken)
+		key = env.Getenv(EnvAuthToken)
 	}
-	api := env.getenv(EnvAPI)
-	runID := env.getenv(EnvFlowRunID)
+	api := env.Getenv(EnvAPI)
+	runID := env.Getenv(EnvFlowRunID)
 	if key == "" || api == "" || runID == "" {
-		fmt.Fprintf(env.stderr(), "Error: %s, %s and %s must be set; agents set them for the run processes they start.\n", EnvAPI, EnvAPIKey, EnvFlowRunID)
+		fmt.Fprintf(env.Stderr, "Error: %s, %s and %s must be set; agents set them for the run processes they start.\n", EnvAPI, EnvAPIKey, EnvFlowRunID)
 		return ExitUsage
 	}
-	interval, err := parseSeconds(env.getenv(EnvHeartbeatInterval), DefaultHeartbeatInterval)
+	interval, err := parseSeconds(env.Getenv(EnvHeartbeatInterval), DefaultHeartbeatInterval)
 	if err != nil {
-		fmt.Fprintf(env.stderr(), "Error: invalid %s: %v\n", EnvHeartbeatInterval, err)
+		fmt.Fprintf(env.Stderr, "Error: invalid %s: %v\n", EnvHeartbeatInterval, err)
 		return ExitUsage
 	}
 	e := &Executor{
-		Client:            &client.Client{URL: api, APIKey: key, TenantID: env.getenv(EnvTenantID), HTTP: env.HTTPClient, Now: env.Now},
+		Client:            &client.Client{URL: api, APIKey: key, TenantID: env.Getenv(EnvTenantID), HTTP: env.HTTPClient, Now: env.Now},
 		FlowRunID:         strings.ToLower(runID),
 		HeartbeatInterval: interval,
 		Environ:           env.Environ,
 		Logger:            logger,
-		Stderr:            env.stderr(),
+		Stderr:            env.Stderr,
 		Now:               env.Now,
 	}
 	return e.Run(ctx)

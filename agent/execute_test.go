@@ -311,7 +311,7 @@ func TestExecutor_DoesNotStart(t *testing.T) {
 
 func TestRunExecuteCommand_NeedsItsEnvironment(t *testing.T) {
 	stderr := &lockedBuffer{}
-	env := &agent.Env{Stderr: stderr, Getenv: func(k string) string {
+	env := &client.Env{Stderr: stderr, Getenv: func(k string) string {
 		return map[string]string{agent.EnvAPI: "http://127.0.0.1:1"}[k]
 	}}
 	if code := agent.RunExecuteCommand(context.Background(), env, []string{"flow-run"}); code != agent.ExitUsage {
@@ -320,7 +320,7 @@ func TestRunExecuteCommand_NeedsItsEnvironment(t *testing.T) {
 	if !strings.Contains(stderr.String(), agent.EnvFlowRunID) {
 		t.Errorf("stderr = %q", stderr)
 	}
-	if code := agent.RunExecuteCommand(context.Background(), &agent.Env{Stderr: stderr}, []string{"flow-run", "extra"}); code != 2 {
+	if code := agent.RunExecuteCommand(context.Background(), &client.Env{Stderr: stderr}, []string{"flow-run", "extra"}); code != 2 {
 		t.Errorf("extra argument: exit = %d, want 2", code)
 	}
 }

@@ -5,7 +5,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/signal"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/latchkey/latchkey/agent"
 	"github.com/latchkey/latchkey/cli"
+	"github.com/latchkey/latchkey/client"
 )
 
 func main() {
@@ -23,17 +23,9 @@ func main() {
 	os.Exit(code)
 }
 
-// Env is what a command may touch of the outside world; tests substitute it.
-type Env struct {
-	Stdin            io.Reader
-	Stdout, Stderr   io.Writer
-	Getenv           func(string) string
-	HomeDir          string
-	Now              func() time.Time
-	HTTPClient       *http.Client
-	IsTerminal       bool // stdout is a terminal (colours)
-	StderrIsTerminal bool
-}
+// Env is what a command may touch of the outside world; tests substitute
+// it. It is client.Env, which `auth` and `agent` take as it is.
+type Env = client.Env
 
 // StdEnv returns the process's real environment.
 func StdEnv() *Env {
@@ -81,16 +73,11 @@ func Run(ctx context.Context, args []string, env *Env) int {
 	case "bench":
 		return runBench(ctx, args[1:], env)
 	case "agent":
-		return agent.RunAgentCommand(ctx, agentEnv(env), args[1:])
+		return agent.RunAgentCommand(ctx, env, args[1:])
 	case "execute":
-		return agent.RunExecuteCommand(ctx, agentEnv(env), args[1:])
+		return agent.RunExecuteCommand(ctx, env, args[1:])
 	case "auth":
-		return cli.RunAuth(ctx, &cli.Env{
-			Stdin: env.Stdin, Stdout: env.Stdout, Stderr: env.Stderr,
-			Getenv: env.Getenv, HomeDir: env.HomeDir, Now: env.Now,
-			HTTPClient: env.HTTPClient, IsTerminal: env.IsTerminal,
-			StderrIsTerminal: env.StderrIsTerminal,
-		}, args[1:])
+		return cli.RunAuth(ctx, env, args[1:])
 	case "version", "--version", "-V":
 		fmt.Fprint(env.Stdout, versionText())
 		return 0
