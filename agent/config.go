@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/client"
 )
 
@@ -125,10 +126,11 @@ func ResolveSettings(f Flags, env *client.Env) (*Settings, error) {
 
 	s.TenantID = cmp.Or(f.TenantID, cfg.Get("cloud", "tenant_id").Value, savedTenant)
 	if s.TenantID != "" {
-		if !isUUID(s.TenantID) {
+		id, ok := latchkey.ParseUUID(s.TenantID)
+		if !ok {
 			return nil, fmt.Errorf("invalid tenant id %q: expected a uuid", s.TenantID)
 		}
-		s.TenantID = strings.ToLower(s.TenantID)
+		s.TenantID = id
 	}
 	s.Name = cmp.Or(f.Name, cfg.Get("cloud", "agent", "name").Value, "agent")
 	s.LogLevel = cmp.Or(f.LogLevel, cfg.Get("cloud", "agent", "level").Value, "INFO")
@@ -178,24 +180,4 @@ func parseSeconds(s string, def time.Duration) (time.Duration, error) {
 		return 0, fmt.Errorf("%q: want a number of seconds between 0 and 3600", s)
 	}
 	return time.Duration(f * float64(time.Second)), nil
-}
-
-// isUUID reports whether s is a uuid in 8-4-4-4-12 form.
-func isUUID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i, c := range s {
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
-				return false
-			}
-		}
-	}
-	return true
 }
