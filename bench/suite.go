@@ -181,40 +181,18 @@ func (s *suite) throughput(ctx context.Context) (bool, error) {
 	s.cleanups = append(s.cleanups, func() { base.Close() })
 
 	scenarios := s.scenarios(srv, base.URL)
-	client := clientFor(cfg.Client, cfg.Conns)
-	opt := Options{Concurrency: cfg.Conns, Warmup: cfg.Warmup, Duration: cfg.Duration, Rate: cfg.Rate}
 	fmt.Fprintf(s.out, "keys stored: %d (%d users), sample: %d keys, %d JWTs; credential cache %s; %d connections, %s; %s warm-up + %s measured per scenario x %d rounds\n",
 		srv.keys, cfg.Users, len(srv.sample), len(srv.jwts), s.cacheDesc(), cfg.Conns, s.loopDesc(), cfg.Warmup, cfg.Duration, cfg.Rounds)
-
-	stopProfile, err := s.startProfile()
+	results, err := s.runRounds(ctx, scenarios, cfg.Rounds, false)
 	if err != nil {
 		return false, err
 	}
-	load0 := loadAvg()
-	rounds := map[string][]*Result{}
-	for round := 1; round <= cfg.Rounds; round++ {
-		for _, sc := range scenarios {
-			r, err := Run(ctx, client, sc, opt)
-			if err != nil {
-				stopProfile()
-				return false, err
-			}
-			rounds[sc.Name] = append(rounds[sc.Name], r)
-			s.logf("round %d: %-24s %8.0f req/s  p50 %s  p99 %s  errors %d", round, sc.Name, r.RPS(), FormatDuration(r.P50), FormatDuration(r.P99), r.Errors)
-		}
-	}
-	stopProfile()
-
-	var results []*Result
 	var baseline *Result
-	for _, sc := range scenarios {
-		r := Merge(rounds[sc.Name]...)
-		results = append(results, r)
-		if sc.Name == nameBaseline {
+	for _, r := range results {
+		if r.Scenario == nameBaseline {
 			baseline = r
 		}
 	}
-	fmt.Fprintf(s.out, "load average before: %s, after: %s\n\n", load0, loadAvg())
 	if err := WriteTable(s.out, results, baseline); err != nil {
 		return false, err
 	}
@@ -228,6 +206,46 @@ func clientFor(kind string, conns int) *http.Client {
 		return NewClient(conns)
 	}
 	return nil
+}
+
+// runRounds runs each of scs once per round, in turn (in reverse order
+// every other round if alternate), under the CPU profile if asked, prints
+// the load average before and after, and returns each one's results
+// merged.
+func (s *suite) runRounds(ctx context.Context, scs []Scenario, rounds int, alternate bool) ([]*Result, error) {
+	client := clientFor(s.cfg.Client, s.cfg.Conns)
+	opt := Options{Concurrency: s.cfg.Conns, Warmup: s.cfg.Warmup, Duration: s.cfg.Duration, Rate: s.cfg.Rate}
+	width := 24
+	for _, sc := range scs {
+		width = max(width, len(sc.Name))
+	}
+	stopProfile, err := s.startProfile()
+	if err != nil {
+		return nil, err
+	}
+	defer stopProfile()
+	load0 := loadAvg()
+	got := make([][]*Result, len(scs))
+	for round := 1; round <= rounds; round++ {
+		for j := range scs {
+			i := j
+			if alternate && round%2 == 0 {
+				i = len(scs) - 1 - j
+			}
+			r, err := Run(ctx, client, scs[i], opt)
+			if err != nil {
+				return nil, err
+			}
+			got[i] = append(got[i], r)
+			s.logf("round %d: %-*s %8.0f req/s  p50 %s  p99 %s  errors %d", round, width, scs[i].Name, r.RPS(), FormatDuration(r.P50), FormatDuration(r.P99), r.Errors)
+		}
+	}
+	fmt.Fprintf(s.out, "load average before: %s, after: %s\n\n", load0, loadAvg())
+	results := make([]*Result, len(scs))
+	for i, rs := range got {
+		results[i] = Merge(rs...)
+	}
+	return results, nil
 }
 
 // loopDesc says how the load generator paces requests.
@@ -272,46 +290,25 @@ func (s *suite) verifyScaling(ctx context.Context) (bool, error) {
 		}
 		srvs[i] = srv
 	}
-	client := clientFor(cfg.Client, cfg.Conns)
-	opt := Options{Concurrency: cfg.Conns, Warmup: cfg.Warmup, Duration: cfg.Duration, Rate: cfg.Rate}
 	rounds := max(cfg.Rounds, 3)
 	fmt.Fprintf(s.out, "verify scaling: (a) auth_info by API key, %d vs %d stored keys, sample %d keys each; credential cache %s; %d connections, %s; %s + %s x %d rounds, alternating\n",
 		srvs[0].keys, srvs[1].keys, cfg.Sample, s.cacheDesc(), cfg.Conns, s.loopDesc(), cfg.Warmup, cfg.Duration, rounds)
-	var scs [2]Scenario
-	for i, srv := range srvs {
-		scs[i] = Scenario{
+	var scs []Scenario
+	for _, srv := range srvs {
+		scs = append(scs, Scenario{
 			Name:       fmt.Sprintf("(a) auth_info, API key, %d keys", srv.keys),
 			URL:        srv.URL + "/graphql",
 			Body:       mustGraphQLBody(authInfoQuery, nil),
 			Credential: pick(srv.sample),
 			Check:      CheckGraphQL("auth_info"),
-		}
+		})
 	}
-	stopProfile, err := s.startProfile()
+	results, err := s.runRounds(ctx, scs, rounds, true)
 	if err != nil {
 		return false, err
 	}
-	load0 := loadAvg()
-	var got [2][]*Result
-	for round := 1; round <= rounds; round++ {
-		order := []int{0, 1}
-		if round%2 == 0 {
-			order = []int{1, 0}
-		}
-		for _, i := range order {
-			r, err := Run(ctx, client, scs[i], opt)
-			if err != nil {
-				stopProfile()
-				return false, err
-			}
-			got[i] = append(got[i], r)
-			s.logf("round %d: %-36s %8.0f req/s  p50 %s  p99 %s  errors %d", round, scs[i].Name, r.RPS(), FormatDuration(r.P50), FormatDuration(r.P99), r.Errors)
-		}
-	}
-	stopProfile()
-	small, large := Merge(got[0]...), Merge(got[1]...)
-	fmt.Fprintf(s.out, "load average before: %s, after: %s\n\n", load0, loadAvg())
-	if err := WriteTable(s.out, []*Result{small, large}, small); err != nil {
+	small, large := results[0], results[1]
+	if err := WriteTable(s.out, results, small); err != nil {
 		return false, err
 	}
 	// At a fixed concurrency, a request's cost is 1/throughput; its CPU
@@ -325,7 +322,7 @@ func (s *suite) verifyScaling(ctx context.Context) (bool, error) {
 	fmt.Fprintf(s.out, "  req/s ratio %.3f: cost per request %+.1f%% (%s)\n", large.RPS()/small.RPS(), rpsCost*100, within10(rpsCost))
 	fmt.Fprintf(s.out, "  CPU per request %s vs %s: %+.1f%% (%s)\n", FormatDuration(large.CPUPerRequest()), FormatDuration(small.CPUPerRequest()), cpuCost*100, within10(cpuCost))
 	fmt.Fprintf(s.out, "  p50 %s vs %s, p99 %s vs %s\n", FormatDuration(large.P50), FormatDuration(small.P50), FormatDuration(large.P99), FormatDuration(small.P99))
-	return s.summary([]*Result{small, large}), nil
+	return s.summary(results), nil
 }
 
 func (s *suite) cacheDesc() string {
