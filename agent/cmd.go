@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -16,52 +14,6 @@ import (
 	"github.com/latchkey/latchkey/client"
 	"github.com/latchkey/latchkey/internal/cmdline"
 )
-
-// Env is what the agent commands read from or write to the outside world.
-// The zero value is usable: an empty environment, discarded output, the
-// real clock and a default HTTP client.
-type Env struct {
-	Stdout, Stderr io.Writer
-
-	// Getenv reads environment variables.
-	Getenv func(string) string
-
-	// Environ is the base environment of the processes the agent starts;
-	// nil means os.Environ().
-	Environ []string
-
-	// HomeDir is the user's home directory, for ~/.prefect/config.toml.
-	HomeDir string
-
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time
-
-	// HTTPClient sends requests to the API; nil means one with
-	// client.DefaultTimeout.
-	HTTPClient *http.Client
-
-	// Hostname names the host, for the agent's default label; nil means
-	// os.Hostname.
-	Hostname func() (string, error)
-
-	// Reload asks a running agent to read its key again (see
-	// Agent.Reload); nil means on SIGHUP.
-	Reload <-chan struct{}
-}
-
-func (e *Env) getenv(k string) string {
-	if e.Getenv == nil {
-		return ""
-	}
-	return e.Getenv(k)
-}
-
-func (e *Env) stderr() io.Writer {
-	if e.Stderr == nil {
-		return io.Discard
-	}
-	return e.Stderr
-}
 
 // newLogger returns a text logger on w at level (DEBUG, INFO, WARNING or
 // ERROR) that redacts secrets.
@@ -87,10 +39,8 @@ func newLogger(w io.Writer, level string) (*slog.Logger, error) {
 // exits 0 when the agent stops on a signal or after --max-polls, 1 on
 // errors (a revoked key included), 2 for usage errors; for `execute
 // flow-run` see ExitSuccess, ExitFailed, ExitUsage and ExitKeyRevoked.
-func Commands(env *Env) []*cobra.Command {
-	if env == nil {
-		env = &Env{}
-	}
+func Commands(env *client.Env) []*cobra.Command {
+	env = env.WithDefaults()
 	var f Flags
 	start := &cobra.Command{
 		Use:   "start",
@@ -118,7 +68,7 @@ Like Prefect 1.x's local agent, the agent adds the host's name to its labels; pa
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			err := runAgent(cmd.Context(), env, f)
 			if errors.Is(err, ErrKeyRevoked) {
-				fmt.Fprintln(env.stderr(), RevokedMessage)
+				fmt.Fprintln(env.Stderr, RevokedMessage)
 				return cmdline.Exit(1)
 			}
 			return err
@@ -161,15 +111,15 @@ incomplete; 3 the server rejected the API key (revoked).`,
 	return []*cobra.Command{agent, execute}
 }
 
-func runAgent(ctx context.Context, env *Env, f Flags) error {
-	s, err := ResolveSettings(f, env.getenv, env.HomeDir)
+func runAgent(ctx context.Context, env *client.Env, f Flags) error {
+	s, err := ResolveSettings(f, env)
 	if err != nil {
 		if errors.Is(err, ErrNoKey) {
 			return err
 		}
 		return cmdline.Usage(err)
 	}
-	logger, err := newLogger(env.stderr(), s.LogLevel)
+	logger, err := newLogger(env.Stderr, s.LogLevel)
 	if err != nil {
 		return cmdline.Usage(err)
 	}
@@ -189,7 +139,7 @@ func runAgent(ctx context.Context, env *Env, f Flags) error {
 		Client: c,
 		Reload: reload,
 		LoadKey: func() (string, string, error) {
-			again, err := ResolveSettings(f, env.getenv, env.HomeDir)
+			again, err := ResolveSettings(f, env)
 			if err != nil {
 				return "", "", err
 			}
@@ -207,33 +157,33 @@ func runAgent(ctx context.Context, env *Env, f Flags) error {
 	return a.Run(ctx)
 }
 
-func runExecute(ctx context.Context, env *Env) int {
-	logger, err := newLogger(env.stderr(), env.getenv(EnvAgentLevel))
+func runExecute(ctx context.Context, env *client.Env) int {
+	logger, err := newLogger(env.Stderr, env.Getenv(EnvAgentLevel))
 	if err != nil {
-		logger, _ = newLogger(env.stderr(), "INFO")
+		logger, _ = newLogger(env.Stderr, "INFO")
 	}
-	key := env.getenv(EnvAPIKey)
+	key := env.Getenv(EnvAPIKey)
 	if key == "" {
-		key = env.getenv(EnvAuthToken)
+		key = env.Getenv(EnvAuthToken)
 	}
-	api := env.getenv(EnvAPI)
-	runID := env.getenv(EnvFlowRunID)
+	api := env.Getenv(EnvAPI)
+	runID := env.Getenv(EnvFlowRunID)
 	if key == "" || api == "" || runID == "" {
-		fmt.Fprintf(env.stderr(), "Error: %s, %s and %s must be set; agents set them for the run processes they start.\n", EnvAPI, EnvAPIKey, EnvFlowRunID)
+		fmt.Fprintf(env.Stderr, "Error: %s, %s and %s must be set; agents set them for the run processes they start.\n", EnvAPI, EnvAPIKey, EnvFlowRunID)
 		return ExitUsage
 	}
-	interval, err := parseSeconds(env.getenv(EnvHeartbeatInterval), DefaultHeartbeatInterval)
+	interval, err := parseSeconds(env.Getenv(EnvHeartbeatInterval), DefaultHeartbeatInterval)
 	if err != nil {
-		fmt.Fprintf(env.stderr(), "Error: invalid %s: %v\n", EnvHeartbeatInterval, err)
+		fmt.Fprintf(env.Stderr, "Error: invalid %s: %v\n", EnvHeartbeatInterval, err)
 		return ExitUsage
 	}
 	e := &Executor{
-		Client:            &client.Client{URL: api, APIKey: key, TenantID: env.getenv(EnvTenantID), HTTP: env.HTTPClient, Now: env.Now},
+		Client:            &client.Client{URL: api, APIKey: key, TenantID: env.Getenv(EnvTenantID), HTTP: env.HTTPClient, Now: env.Now},
 		FlowRunID:         strings.ToLower(runID),
 		HeartbeatInterval: interval,
 		Environ:           env.Environ,
 		Logger:            logger,
-		Stderr:            env.stderr(),
+		Stderr:            env.Stderr,
 		Now:               env.Now,
 	}
 	return e.Run(ctx)

@@ -1,18 +1,16 @@
 package agent
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/BurntSushi/toml"
-
+	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/client"
 )
 
@@ -41,66 +39,6 @@ const (
 // PREFECT__CLOUD__HEARTBEAT_INTERVAL (seconds) says otherwise. It must stay
 // well below the server's --flow-run-heartbeat-timeout.
 const DefaultHeartbeatInterval = 5 * time.Second
-
-// userConfig is ~/.prefect/config.toml (or PREFECT__USER_CONFIG_PATH),
-// decoded; a missing file is empty.
-type userConfig map[string]any
-
-// loadUserConfig reads the user's Prefect config file.
-func loadUserConfig(getenv func(string) string, home string) (userConfig, error) {
-	path := getenv(EnvUserConfigPath)
-	if path == "" {
-		path = "~/.prefect/config.toml"
-	}
-	path = expandHome(path, home)
-	data, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return userConfig{}, nil
-	} else if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
-	}
-	m := map[string]any{}
-	if _, err := toml.Decode(string(data), &m); err != nil {
-		return nil, fmt.Errorf("parse %s: %w", path, err)
-	}
-	return m, nil
-}
-
-// expandHome replaces a leading "~" with home.
-func expandHome(path, home string) string {
-	if path == "~" || strings.HasPrefix(path, "~/") {
-		return filepath.Join(home, strings.TrimPrefix(path, "~"))
-	}
-	return path
-}
-
-// get returns the value at a dotted path as a string ("" if absent). A
-// value still holding Prefect's ${...} interpolation counts as absent.
-func (c userConfig) get(path ...string) string {
-	var cur any = map[string]any(c)
-	for _, p := range path {
-		m, ok := cur.(map[string]any)
-		if !ok {
-			return ""
-		}
-		cur = m[p]
-	}
-	var s string
-	switch v := cur.(type) {
-	case string:
-		s = v
-	case int64:
-		s = strconv.FormatInt(v, 10)
-	case float64:
-		s = strconv.FormatFloat(v, 'f', -1, 64)
-	case bool:
-		s = strconv.FormatBool(v)
-	}
-	if strings.Contains(s, "${") {
-		return ""
-	}
-	return s
-}
 
 // firstOf returns the first non-empty value and the name of its source.
 func firstOf(pairs ...[2]string) (value, source string) {
@@ -144,22 +82,20 @@ type Flags struct {
 var ErrNoKey = errors.New("no API key: pass -t/--token or -k/--key, set " + EnvAgentAuthToken + " or " + EnvAPIKey +
 	", set [cloud.agent] auth_token or [cloud] api_key in ~/.prefect/config.toml, or log in with `latchkey auth login -k KEY`")
 
-// ResolveSettings combines flags, environment, the user config file and
-// ~/.prefect/auth.toml. The key comes from, in order: -t/--token or
-// -k/--key, PREFECT__CLOUD__AGENT__AUTH_TOKEN, PREFECT__CLOUD__API_KEY,
-// [cloud.agent] auth_token, [cloud] api_key, then the API server's section
-// of auth.toml (in Prefect's home_dir), which `latchkey auth login` and
-// `prefect auth login` write; a key found there brings its tenant_id along
-// unless a tenant is set otherwise. Other settings: flag, then
-// environment, then file, then default.
-func ResolveSettings(f Flags, getenv func(string) string, home string) (*Settings, error) {
-	if getenv == nil {
-		getenv = func(string) string { return "" }
-	}
+// ResolveSettings combines flags, the environment, the config files (see
+// client.Config) and ~/.prefect/auth.toml. The key comes from, in order:
+// -t/--token or -k/--key, PREFECT__CLOUD__AGENT__AUTH_TOKEN,
+// PREFECT__CLOUD__API_KEY, [cloud.agent] auth_token, [cloud] api_key, then
+// the API server's section of auth.toml (in Prefect's home_dir), which
+// `latchkey auth login` and `prefect auth login` write; a key found there
+// brings its tenant_id along unless a tenant is set otherwise. Other
+// settings: flag, then environment, then file, then default.
+func ResolveSettings(f Flags, env *client.Env) (*Settings, error) {
 	if f.Token != "" && f.Key != "" && f.Token != f.Key {
 		return nil, fmt.Errorf("--token and --key both given, with different keys: give the key once")
 	}
-	cfg, err := loadUserConfig(getenv, home)
+	env = env.WithDefaults()
+	cfg, err := client.LoadConfig(env)
 	if err != nil {
 		return nil, err
 	}
@@ -167,25 +103,20 @@ func ResolveSettings(f Flags, getenv func(string) string, home string) (*Setting
 	s.Key, s.KeySource = firstOf(
 		[2]string{f.Token, "the --token flag"},
 		[2]string{f.Key, "the --key flag"},
-		[2]string{getenv(EnvAgentAuthToken), EnvAgentAuthToken},
-		[2]string{getenv(EnvAPIKey), EnvAPIKey},
-		[2]string{cfg.get("cloud", "agent", "auth_token"), "[cloud.agent] auth_token in the config file"},
-		[2]string{cfg.get("cloud", "api_key"), "[cloud] api_key in the config file"},
+		[2]string{env.Getenv(EnvAgentAuthToken), EnvAgentAuthToken},
+		[2]string{env.Getenv(EnvAPIKey), EnvAPIKey},
+		[2]string{cfg.File("cloud", "agent", "auth_token").Value, "[cloud.agent] auth_token in the config file"},
+		[2]string{cfg.File("cloud", "api_key").Value, "[cloud] api_key in the config file"},
 	)
-	s.API, _ = firstOf(
-		[2]string{f.API, ""}, [2]string{getenv(EnvAPI), ""}, [2]string{cfg.get("cloud", "api"), ""},
-		[2]string{getenv(EnvEndpoint), ""}, [2]string{cfg.get("cloud", "endpoint"), ""}, [2]string{client.DefaultURL, ""},
-	)
+	s.API = cmp.Or(f.API, cfg.Get("cloud", "api").Value, cfg.Get("cloud", "endpoint").Value, client.DefaultURL)
 	var savedTenant string
 	if s.Key == "" {
-		homeDir, _ := firstOf([2]string{getenv(EnvHomeDir), ""}, [2]string{cfg.get("home_dir"), ""}, [2]string{"~/.prefect", ""})
-		path := filepath.Join(expandHome(homeDir, home), "auth.toml")
-		saved, err := loadSavedAuth(path, client.ServerSlug(s.API))
+		saved, err := client.ReadAuthFile(cfg.AuthFile(), s.API)
 		if err != nil {
 			return nil, err
 		}
-		if saved.apiKey != "" {
-			s.Key, s.KeySource, savedTenant = saved.apiKey, path, saved.tenantID
+		if saved.APIKey != "" {
+			s.Key, s.KeySource, savedTenant = saved.APIKey, cfg.AuthFile(), saved.TenantID
 		}
 	}
 	if s.Key == "" {
@@ -193,55 +124,30 @@ func ResolveSettings(f Flags, getenv func(string) string, home string) (*Setting
 	}
 	s.Key = strings.TrimSpace(s.Key)
 
-	s.TenantID, _ = firstOf([2]string{f.TenantID, ""}, [2]string{getenv(EnvTenantID), ""}, [2]string{cfg.get("cloud", "tenant_id"), ""},
-		[2]string{savedTenant, ""})
+	s.TenantID = cmp.Or(f.TenantID, cfg.Get("cloud", "tenant_id").Value, savedTenant)
 	if s.TenantID != "" {
-		if !isUUID(s.TenantID) {
+		id, ok := latchkey.ParseUUID(s.TenantID)
+		if !ok {
 			return nil, fmt.Errorf("invalid tenant id %q: expected a uuid", s.TenantID)
 		}
-		s.TenantID = strings.ToLower(s.TenantID)
+		s.TenantID = id
 	}
-	s.Name, _ = firstOf([2]string{f.Name, ""}, [2]string{getenv(EnvAgentName), ""}, [2]string{cfg.get("cloud", "agent", "name"), ""}, [2]string{"agent", ""})
-	s.LogLevel, _ = firstOf([2]string{f.LogLevel, ""}, [2]string{getenv(EnvAgentLevel), ""}, [2]string{cfg.get("cloud", "agent", "level"), ""}, [2]string{"INFO", ""})
+	s.Name = cmp.Or(f.Name, cfg.Get("cloud", "agent", "name").Value, "agent")
+	s.LogLevel = cmp.Or(f.LogLevel, cfg.Get("cloud", "agent", "level").Value, "INFO")
 
 	s.RequireServiceAccount = f.RequireServiceAccount
-	if !s.RequireServiceAccount {
-		v, _ := firstOf([2]string{getenv(EnvRequireSA), ""}, [2]string{cfg.get("cloud", "agent", "require_service_account"), ""})
-		if v != "" {
-			b, err := strconv.ParseBool(v)
-			if err != nil {
-				return nil, fmt.Errorf("invalid require_service_account %q: use true or false", v)
-			}
-			s.RequireServiceAccount = b
+	if v := cfg.Get("cloud", "agent", "require_service_account").Value; !s.RequireServiceAccount && v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return nil, fmt.Errorf("invalid require_service_account %q: use true or false", v)
 		}
+		s.RequireServiceAccount = b
 	}
 
-	hb, _ := firstOf([2]string{getenv(EnvHeartbeatInterval), ""}, [2]string{cfg.get("cloud", "heartbeat_interval"), ""})
-	if s.HeartbeatInterval, err = parseSeconds(hb, DefaultHeartbeatInterval); err != nil {
+	if s.HeartbeatInterval, err = parseSeconds(cfg.Get("cloud", "heartbeat_interval").Value, DefaultHeartbeatInterval); err != nil {
 		return nil, fmt.Errorf("invalid heartbeat interval: %w", err)
 	}
 	return s, nil
-}
-
-// savedAuth is one server's section of auth.toml.
-type savedAuth struct{ apiKey, tenantID string }
-
-// loadSavedAuth reads the section slug of the auth.toml at path, as
-// Prefect's Client.load_auth_from_disk does; a missing file or section is
-// empty, and so are the empty strings Prefect 1.0's logout leaves.
-func loadSavedAuth(path, slug string) (savedAuth, error) {
-	data, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return savedAuth{}, nil
-	} else if err != nil {
-		return savedAuth{}, fmt.Errorf("read %s: %w", path, err)
-	}
-	m := map[string]any{}
-	if _, err := toml.Decode(string(data), &m); err != nil {
-		return savedAuth{}, fmt.Errorf("parse %s: %w", path, err)
-	}
-	section := userConfig(m)
-	return savedAuth{apiKey: section.get(slug, "api_key"), tenantID: section.get(slug, "tenant_id")}, nil
 }
 
 // HostnameLabel returns labels with the host's name added, as Prefect 1.x's
@@ -274,24 +180,4 @@ func parseSeconds(s string, def time.Duration) (time.Duration, error) {
 		return 0, fmt.Errorf("%q: want a number of seconds between 0 and 3600", s)
 	}
 	return time.Duration(f * float64(time.Second)), nil
-}
-
-// isUUID reports whether s is a uuid in 8-4-4-4-12 form.
-func isUUID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i, c := range s {
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
-				return false
-			}
-		}
-	}
-	return true
 }

@@ -57,7 +57,7 @@ func TestResolveSettings_KeyPrecedence(t *testing.T) {
 		{"[cloud] api_key last", agent.Flags{}, nil, "[cloud]\napi_key = \"from-cloud-api-key\"\n", "from-cloud-api-key", "[cloud] api_key in the config file"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			s, err := agent.ResolveSettings(tt.flags, getenvMap(tt.env), mustHome(t, tt.config))
+			s, err := agent.ResolveSettings(tt.flags, &client.Env{Getenv: getenvMap(tt.env), HomeDir: mustHome(t, tt.config)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -83,12 +83,12 @@ func TestResolveSettings_Errors(t *testing.T) {
 		{"bad require flag", agent.Flags{Key: "k"}, map[string]string{agent.EnvRequireSA: "maybe"}, "", "require_service_account"},
 		{"bad config file", agent.Flags{Key: "k"}, nil, "[cloud\n", "parse"},
 	} {
-		_, err := agent.ResolveSettings(tt.flags, getenvMap(tt.env), mustHome(t, tt.config))
+		_, err := agent.ResolveSettings(tt.flags, &client.Env{Getenv: getenvMap(tt.env), HomeDir: mustHome(t, tt.config)})
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: err = %v, want %q", tt.name, err, tt.want)
 		}
 	}
-	_, err := agent.ResolveSettings(agent.Flags{}, nil, t.TempDir())
+	_, err := agent.ResolveSettings(agent.Flags{}, &client.Env{HomeDir: t.TempDir()})
 	if !errors.Is(err, agent.ErrNoKey) {
 		t.Errorf("err = %v, want ErrNoKey", err)
 	}
@@ -105,7 +105,7 @@ auth_token = "k"
 name = "file-agent"
 require_service_account = true
 `)
-	s, err := agent.ResolveSettings(agent.Flags{}, nil, home)
+	s, err := agent.ResolveSettings(agent.Flags{}, &client.Env{HomeDir: home})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,21 +114,21 @@ require_service_account = true
 		t.Errorf("from the file: %+v", s)
 	}
 	env := map[string]string{agent.EnvAPI: "http://from-env", agent.EnvTenantID: "33333333-3333-3333-3333-333333333333", agent.EnvAgentName: "env-agent", agent.EnvHeartbeatInterval: "1"}
-	s, err = agent.ResolveSettings(agent.Flags{}, getenvMap(env), home)
+	s, err = agent.ResolveSettings(agent.Flags{}, &client.Env{Getenv: getenvMap(env), HomeDir: home})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if s.API != "http://from-env" || s.TenantID != "33333333-3333-3333-3333-333333333333" || s.Name != "env-agent" || s.HeartbeatInterval != time.Second {
 		t.Errorf("from the environment: %+v", s)
 	}
-	s, err = agent.ResolveSettings(agent.Flags{API: "http://from-flag", TenantID: "44444444-4444-4444-4444-44444444444A", Name: "flag-agent", Labels: []string{"a"}, MaxPolls: 3}, getenvMap(env), home)
+	s, err = agent.ResolveSettings(agent.Flags{API: "http://from-flag", TenantID: "44444444-4444-4444-4444-44444444444A", Name: "flag-agent", Labels: []string{"a"}, MaxPolls: 3}, &client.Env{Getenv: getenvMap(env), HomeDir: home})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if s.API != "http://from-flag" || s.TenantID != "44444444-4444-4444-4444-44444444444a" || s.Name != "flag-agent" || s.MaxPolls != 3 || len(s.Labels) != 1 {
 		t.Errorf("from the flags: %+v", s)
 	}
-	s, err = agent.ResolveSettings(agent.Flags{Key: "k"}, nil, t.TempDir())
+	s, err = agent.ResolveSettings(agent.Flags{Key: "k"}, &client.Env{HomeDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +140,7 @@ require_service_account = true
 	if err := os.WriteFile(other, []byte("[cloud]\napi_key = \"moved\"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s, err = agent.ResolveSettings(agent.Flags{}, getenvMap(map[string]string{agent.EnvUserConfigPath: other}), home)
+	s, err = agent.ResolveSettings(agent.Flags{}, &client.Env{Getenv: getenvMap(map[string]string{agent.EnvUserConfigPath: other}), HomeDir: home})
 	if err != nil || s.Key != "moved" {
 		t.Errorf("config path: %+v, %v", s, err)
 	}
@@ -148,7 +148,7 @@ require_service_account = true
 
 // runCommand runs `latchkey args...` with the agent's commands under
 // latchkey's root, as the latchkey binary does, and returns the exit code.
-func runCommand(env *agent.Env, args ...string) int {
+func runCommand(env *client.Env, args ...string) int {
 	root := &cobra.Command{Use: "latchkey"}
 	root.SetErr(env.Stderr)
 	root.AddCommand(agent.Commands(env)...)
@@ -178,7 +178,7 @@ func TestRunAgentCommand_Errors(t *testing.T) {
 				}
 			}
 			stderr := &lockedBuffer{}
-			env := &agent.Env{Stderr: stderr, Getenv: func(string) string { return "" }, HomeDir: t.TempDir()}
+			env := &client.Env{Stderr: stderr, Getenv: func(string) string { return "" }, HomeDir: t.TempDir()}
 			if code := runCommand(env, append([]string{"agent"}, tt.args...)...); code != tt.code {
 				t.Errorf("exit = %d, want %d; stderr:\n%s", code, tt.code, stderr)
 			}
@@ -221,7 +221,7 @@ func TestResolveSettings_AuthFile(t *testing.T) {
 
 	// The default API's section (the path of the URL does not matter).
 	for _, env := range []map[string]string{nil, {agent.EnvAPI: "http://127.0.0.1:4200/graphql"}} {
-		s, err := agent.ResolveSettings(agent.Flags{}, getenvMap(env), home)
+		s, err := agent.ResolveSettings(agent.Flags{}, &client.Env{Getenv: getenvMap(env), HomeDir: home})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -230,7 +230,7 @@ func TestResolveSettings_AuthFile(t *testing.T) {
 		}
 	}
 	// A tenant set otherwise wins over the saved one.
-	s, err := agent.ResolveSettings(agent.Flags{TenantID: "33333333-3333-3333-3333-333333333333"}, nil, home)
+	s, err := agent.ResolveSettings(agent.Flags{TenantID: "33333333-3333-3333-3333-333333333333"}, &client.Env{HomeDir: home})
 	if err != nil || s.Key != "lks_savedkey" || s.TenantID != "33333333-3333-3333-3333-333333333333" {
 		t.Errorf("--tenant-id: %+v, %v", s, err)
 	}
@@ -247,7 +247,7 @@ func TestResolveSettings_AuthFile(t *testing.T) {
 	} {
 		h := mustHome(t, tt.config)
 		writeAuthFile(t, h, saved)
-		s, err := agent.ResolveSettings(tt.flags, getenvMap(tt.env), h)
+		s, err := agent.ResolveSettings(tt.flags, &client.Env{Getenv: getenvMap(tt.env), HomeDir: h})
 		if err != nil || s.Key != tt.want || s.TenantID != "" {
 			t.Errorf("want %q: %+v, %v", tt.want, s, err)
 		}
@@ -259,20 +259,20 @@ func TestResolveSettings_AuthFile(t *testing.T) {
 		{agent.EnvAPI: "http://127.0.0.1:9999"},
 		{agent.EnvHomeDir: filepath.Join(home, "nowhere")},
 	} {
-		if _, err := agent.ResolveSettings(agent.Flags{}, getenvMap(env), home); !errors.Is(err, agent.ErrNoKey) {
+		if _, err := agent.ResolveSettings(agent.Flags{}, &client.Env{Getenv: getenvMap(env), HomeDir: home}); !errors.Is(err, agent.ErrNoKey) {
 			t.Errorf("env %v: err = %v, want ErrNoKey", env, err)
 		}
 	}
 	// PREFECT__HOME_DIR moves the file.
 	moved := t.TempDir()
 	writeAuthFile(t, moved, saved)
-	s, err = agent.ResolveSettings(agent.Flags{}, getenvMap(map[string]string{agent.EnvHomeDir: filepath.Join(moved, ".prefect")}), home)
+	s, err = agent.ResolveSettings(agent.Flags{}, &client.Env{Getenv: getenvMap(map[string]string{agent.EnvHomeDir: filepath.Join(moved, ".prefect")}), HomeDir: home})
 	if err != nil || s.Key != "lks_savedkey" {
 		t.Errorf("PREFECT__HOME_DIR: %+v, %v", s, err)
 	}
 	// A broken file is an error that names it, never the key.
 	writeAuthFile(t, home, "[\"127.0.0.1-4200\"\napi_key = \"lks_savedkey\"\n")
-	if _, err := agent.ResolveSettings(agent.Flags{}, nil, home); err == nil || !strings.Contains(err.Error(), "auth.toml") || strings.Contains(err.Error(), "savedkey") {
+	if _, err := agent.ResolveSettings(agent.Flags{}, &client.Env{HomeDir: home}); err == nil || !strings.Contains(err.Error(), "auth.toml") || strings.Contains(err.Error(), "savedkey") {
 		t.Errorf("broken file: %v", err)
 	}
 }
@@ -318,7 +318,7 @@ func TestRunAgentCommand_Labels(t *testing.T) {
 		home := t.TempDir()
 		writeAuthFile(t, home, "[\""+client.ServerSlug(f.URL())+"\"]\napi_key = \""+testKey+"\"\n")
 		stderr := &lockedBuffer{}
-		env := &agent.Env{Stderr: stderr, Getenv: func(string) string { return "" }, HomeDir: home,
+		env := &client.Env{Stderr: stderr, Getenv: func(string) string { return "" }, HomeDir: home,
 			Hostname: func() (string, error) { return "test-host", nil }}
 		args := append([]string{"local", "start", "--api", f.URL(), "--max-polls", "1"}, tt.args...)
 		if code := runCommand(env, append([]string{"agent"}, args...)...); code != 0 {

@@ -133,7 +133,7 @@ func (e *Executor) Run(ctx context.Context) int {
 	if flushEvery <= 0 {
 		flushEvery = DefaultLogFlushInterval
 	}
-	if !isUUID(e.FlowRunID) {
+	if _, ok := latchkey.ParseUUID(e.FlowRunID); !ok {
 		e.say("%s must be set to the flow run id (a uuid).", EnvFlowRunID)
 		return ExitUsage
 	}

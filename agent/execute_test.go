@@ -311,7 +311,7 @@ func TestExecutor_DoesNotStart(t *testing.T) {
 
 func TestRunExecuteCommand_NeedsItsEnvironment(t *testing.T) {
 	stderr := &lockedBuffer{}
-	env := &agent.Env{Stderr: stderr, Getenv: func(k string) string {
+	env := &client.Env{Stderr: stderr, Getenv: func(k string) string {
 		return map[string]string{agent.EnvAPI: "http://127.0.0.1:1"}[k]
 	}}
 	if code := runCommand(env, "execute", "flow-run"); code != agent.ExitUsage {
@@ -320,7 +320,7 @@ func TestRunExecuteCommand_NeedsItsEnvironment(t *testing.T) {
 	if !strings.Contains(stderr.String(), agent.EnvFlowRunID) {
 		t.Errorf("stderr = %q", stderr)
 	}
-	if code := runCommand(&agent.Env{Stderr: stderr}, "execute", "flow-run", "extra"); code != 2 {
+	if code := runCommand(&client.Env{Stderr: stderr}, "execute", "flow-run", "extra"); code != 2 {
 		t.Errorf("extra argument: exit = %d, want 2", code)
 	}
 }

@@ -11,9 +11,9 @@
 // server under test, every microsecond the load generator spends is one
 // the server cannot.
 //
-// It knows nothing of Latchkey's storage or services: cmd/latchkey's
-// `latchkey bench` starts the server, seeds it, builds the scenarios and
-// prints what Run returns.
+// RunSuite is `latchkey bench`: it seeds the server's database
+// (sqldb.DB.Seed), builds Latchkey's scenarios, runs them in rounds and
+// prints the report. cmd/latchkey parses its flags and starts the server.
 package bench
 
 import (

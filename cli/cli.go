@@ -16,54 +16,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
-	"os"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/client"
 	"github.com/spf13/cobra"
 )
-
-// Env is everything `latchkey auth` reads from or writes to the outside
-// world. The zero value is usable: no input, discarded output, an empty
-// environment, the real clock and a default HTTP client.
-type Env struct {
-	Stdin          io.Reader
-	Stdout, Stderr io.Writer
-
-	// Getenv reads environment variables (PREFECT__CLOUD__API_KEY, …).
-	Getenv func(string) string
-
-	// HomeDir is the user's home directory, for "~" in paths.
-	HomeDir string
-
-	// Now is the clock (--expire parsing and token refresh).
-	Now func() time.Time
-
-	// HTTPClient sends requests to the API. Nil means one with a 15 s timeout.
-	HTTPClient *http.Client
-
-	// IsTerminal and StderrIsTerminal tell whether Stdout and Stderr are
-	// terminals; only then are messages coloured, as Click does.
-	IsTerminal       bool
-	StderrIsTerminal bool
-}
-
-func (e *Env) getenv(k string) string {
-	if e.Getenv == nil {
-		return ""
-	}
-	return e.Getenv(k)
-}
-
-func (e *Env) now() time.Time {
-	if e.Now == nil {
-		return time.Now()
-	}
-	return e.Now()
-}
 
 // Exit codes, as Click's.
 const (
@@ -118,7 +77,7 @@ const (
 // runner is one invocation of `latchkey auth`.
 type runner struct {
 	ctx   context.Context
-	env   *Env
+	env   *client.Env
 	out   io.Writer
 	err   io.Writer
 	in    *bufio.Reader
@@ -181,23 +140,10 @@ func (r *runner) confirm(text string) error {
 // RunAuth runs `latchkey auth` with args (everything after "auth") and
 // returns the process exit code: 0 on success, 1 for errors, 2 for usage
 // errors.
-func RunAuth(ctx context.Context, env *Env, args []string) int {
-	if env == nil {
-		env = &Env{}
-	}
-	r := &runner{ctx: ctx, env: env, out: env.Stdout, err: env.Stderr}
-	if r.out == nil {
-		r.out = io.Discard
-	}
-	if r.err == nil {
-		r.err = io.Discard
-	}
-	stdin := env.Stdin
-	if stdin == nil {
-		stdin = strings.NewReader("")
-	}
-	r.in = bufio.NewReader(stdin)
-	cols, _ := strconv.Atoi(env.getenv("COLUMNS"))
+func RunAuth(ctx context.Context, env *client.Env, args []string) int {
+	env = env.WithDefaults()
+	r := &runner{ctx: ctx, env: env, out: env.Stdout, err: env.Stderr, in: bufio.NewReader(env.Stdin)}
+	cols, _ := strconv.Atoi(env.Getenv("COLUMNS"))
 	r.width = helpWidth(cols)
 	return r.exit(r.run(args))
 }
@@ -385,27 +331,6 @@ func clickFlagError(err error) (string, bool) {
 		}
 	}
 	return msg, true
-}
-
-// homePath expands a leading "~" with the home directory.
-func (e *Env) homePath(p string) string {
-	if p == "~" {
-		return e.homeDir()
-	}
-	if strings.HasPrefix(p, "~/") {
-		return strings.TrimRight(e.homeDir(), "/") + p[1:]
-	}
-	return p
-}
-
-func (e *Env) homeDir() string {
-	if e.HomeDir != "" {
-		return e.HomeDir
-	}
-	if h := e.getenv("HOME"); h != "" {
-		return h
-	}
-	return string(os.PathSeparator)
 }
 
 // serverBackendMessage is Prefect's "Prefect Server does not have

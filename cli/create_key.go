@@ -19,7 +19,7 @@ func runCreateKey(r *runner, o optionValues) error {
 	var expiresAt *string
 	expireMsg := ""
 	if expire := o.str("expire"); expire != nil {
-		now := r.env.now()
+		now := r.env.Now()
 		t, err := parseExpire(*expire, now)
 		if err != nil {
 			return terminalf("Failed to parse expiration time. %s\nPlease pass a date in a dateutil parsable format.", err)
@@ -27,7 +27,7 @@ func runCreateKey(r *runner, o optionValues) error {
 		if !t.After(now) {
 			return terminalf("Given expiration time %s is a time in the past: %s", pyRepr(*expire), isoformat(t))
 		}
-		expireMsg = " that will expire " + diffForHumans(t, r.env.now())
+		expireMsg = " that will expire " + diffForHumans(t, r.env.Now())
 		utc := isoformat(t.UTC())
 		expiresAt = &utc
 	}

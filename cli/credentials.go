@@ -50,15 +50,6 @@ func readTOMLDoc(path string) (*tomlDoc, error) {
 	return doc, nil
 }
 
-// get returns the string value of key in the table named section (or at
-// the top level when section is "").
-func (d *tomlDoc) get(section, key string) string {
-	if section == "" {
-		return lookupString(d.data, key)
-	}
-	return lookupString(d.data, section, key)
-}
-
 // setTable replaces a top-level table, keeping its position.
 func (d *tomlDoc) setTable(name string, values map[string]any) {
 	if _, ok := d.data[name]; !ok {
@@ -143,33 +134,18 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) (err error) {
 	return nil
 }
 
-// savedAuth is one server's section of auth.toml.
-type savedAuth struct {
-	apiKey   string
-	tenantID string
-}
-
-// loadAuth is Client.load_auth_from_disk.
-func loadAuth(path, slug string) (savedAuth, error) {
-	doc, err := readTOMLDoc(path)
-	if err != nil {
-		return savedAuth{}, err
-	}
-	return savedAuth{apiKey: doc.get(slug, "api_key"), tenantID: doc.get(slug, "tenant_id")}, nil
-}
-
 // saveAuth is Client.save_auth_to_disk: it rewrites the whole file with the
 // header, updating this server's section and keeping the others. An empty
 // tenant is left out (Python drops None), which every Prefect 1.x version
 // reads as "no tenant".
-func saveAuth(path, slug string, a savedAuth) error {
+func saveAuth(path, slug string, a client.SavedAuth) error {
 	doc, err := readTOMLDoc(path)
 	if err != nil {
 		return err
 	}
-	section := map[string]any{"api_key": a.apiKey}
-	if a.tenantID != "" {
-		section["tenant_id"] = a.tenantID
+	section := map[string]any{"api_key": a.APIKey}
+	if a.TenantID != "" {
+		section["tenant_id"] = a.TenantID
 	}
 	doc.setTable(slug, section)
 	body, err := doc.encode()
@@ -194,7 +170,10 @@ func loadTokenSettings(path string) (*tokenSettings, error) {
 	return &tokenSettings{path: path, doc: doc}, nil
 }
 
-func (s *tokenSettings) get(key string) string { return s.doc.get("", key) }
+func (s *tokenSettings) get(key string) string {
+	v, _ := s.doc.data[key].(string)
+	return v
+}
 
 // set sets key, or removes it when value is "" (Python's None).
 func (s *tokenSettings) set(key, value string) {

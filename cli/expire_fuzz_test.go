@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/latchkey/latchkey/client"
 )
 
 // expireFuzzBase is the day the fuzzed create-key runs on. The clock adds
@@ -125,7 +127,7 @@ func FuzzCreateKeyExpire(f *testing.F) {
 	f.Fuzz(func(t *testing.T, text string, micros uint32) {
 		now := expireFuzzNow(micros)
 		var stdout, stderr bytes.Buffer
-		code := RunAuth(context.Background(), &Env{
+		code := RunAuth(context.Background(), &client.Env{
 			Stdout: &stdout, Stderr: &stderr,
 			Getenv:     func(k string) string { return env[k] },
 			HomeDir:    home,

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/latchkey/latchkey/cli"
+	"github.com/latchkey/latchkey/client"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
@@ -58,7 +59,7 @@ func (sc scenario) run(t *testing.T) result {
 		env[k] = f.expand(strings.ReplaceAll(v, "{{HOME}}", home))
 	}
 	var stdout, stderr bytes.Buffer
-	code := cli.RunAuth(context.Background(), &cli.Env{
+	code := cli.RunAuth(context.Background(), &client.Env{
 		Stdin:            strings.NewReader(sc.stdin),
 		Stdout:           &stdout,
 		Stderr:           &stderr,

@@ -44,12 +44,12 @@ func validTenant(id string) (string, error) {
 func (r *runner) newSession(apiKey, apiToken string) (*session, error) {
 	s := &session{r: r, apiServer: r.cfg.api}
 	r.sess = s
-	cached, err := loadAuth(r.cfg.authFilePath(), serverSlug(s.apiServer))
+	cached, err := client.ReadAuthFile(r.cfg.authFile, s.apiServer)
 	if err != nil {
 		return nil, err
 	}
-	s.apiKey = first(apiKey, r.cfg.apiKey, cached.apiKey)
-	if s.tenantID, err = validTenant(first(r.cfg.tenantID, cached.tenantID)); err != nil {
+	s.apiKey = first(apiKey, r.cfg.apiKey, cached.APIKey)
+	if s.tenantID, err = validTenant(first(r.cfg.tenantID, cached.TenantID)); err != nil {
 		return nil, err
 	}
 	s.apiToken = first(apiToken, r.cfg.authToken)
@@ -79,7 +79,7 @@ func (s *session) httpClient() *http.Client { return s.r.env.HTTPClient }
 
 // bare is a client for this server with no credential.
 func (s *session) bare() *client.Client {
-	return &client.Client{URL: s.apiServer, HTTP: s.httpClient(), Now: s.r.env.now}
+	return &client.Client{URL: s.apiServer, HTTP: s.httpClient(), Now: s.r.env.Now}
 }
 
 // rawClient authenticates with the key, else the raw API token (never an
@@ -101,7 +101,7 @@ func (s *session) client() (*client.Client, error) {
 	if s.apiKey != "" || s.access == nil {
 		return s.rawClient(), nil
 	}
-	if s.access.RefreshToken != "" && s.r.env.now().Add(30*time.Second).After(s.access.ExpiresAt) {
+	if s.access.RefreshToken != "" && s.r.env.Now().Add(30*time.Second).After(s.access.ExpiresAt) {
 		tok, err := s.bare().Refresh(s.r.ctx, s.access.RefreshToken, s.access.AccessToken)
 		if err != nil {
 			return nil, err
@@ -115,7 +115,7 @@ func (s *session) client() (*client.Client, error) {
 
 // authFile and slug locate this server's auth.toml section.
 func (s *session) saveAuth() error {
-	return saveAuth(s.r.cfg.authFilePath(), serverSlug(s.apiServer), savedAuth{apiKey: s.apiKey, tenantID: s.tenantID})
+	return saveAuth(s.r.cfg.authFile, serverSlug(s.apiServer), client.SavedAuth{APIKey: s.apiKey, TenantID: s.tenantID})
 }
 
 func (s *session) settings() (*tokenSettings, error) {

@@ -40,3 +40,24 @@ func ServerSlug(server string) string {
 	}
 	return Slugify(netloc)
 }
+
+// SavedAuth is one server's section of auth.toml: the API key and tenant
+// that `latchkey auth login` (or `prefect auth login`) saved.
+type SavedAuth struct {
+	APIKey   string
+	TenantID string
+}
+
+// ReadAuthFile reads server's section of the auth.toml at path (see
+// Config.AuthFile), as Prefect's Client.load_auth_from_disk does. A missing
+// file or section is empty, and so are the empty strings Prefect 1.0's
+// logout leaves; a file that cannot be read or parsed is an error that
+// names it.
+func ReadAuthFile(path, server string) (SavedAuth, error) {
+	m, err := readTOML(path)
+	if err != nil {
+		return SavedAuth{}, err
+	}
+	slug := ServerSlug(server)
+	return SavedAuth{APIKey: lookup(m, []string{slug, "api_key"}), TenantID: lookup(m, []string{slug, "tenant_id"})}, nil
+}

@@ -8,6 +8,10 @@
 // Errors are classified as Prefect classifies them: *AuthorizationError,
 // *ClientError, *HTTPError, and plain (wrapped) errors for transport
 // failures. No error string ever contains a credential.
+//
+// It also reads what a Prefect client reads on disk (LoadConfig for the
+// config files and the environment, ReadAuthFile for auth.toml) and holds
+// Env, the outside world of the latchkey commands.
 package client
 
 import (

@@ -509,12 +509,15 @@ func (c *stmtCache) close() error {
 // primary-key and family-id indexes instead of anywhere in them: fewer
 // pages written per commit. Ids reveal when their row was made, which
 // every row's created_at shows its readers anyway.
-func (db *DB) newID() (string, error) {
+func (db *DB) newID() (string, error) { return newIDFrom(db.Rand, db.Now()) }
+
+// newIDFrom is newID with the randomness r at the time now.
+func newIDFrom(r io.Reader, now time.Time) (string, error) {
 	var u uuid.UUID
-	if _, err := io.ReadFull(db.Rand, u[6:]); err != nil {
+	if _, err := io.ReadFull(r, u[6:]); err != nil {
 		return "", fmt.Errorf("new id: %w", err)
 	}
-	ms := uint64(db.Now().UnixMilli())
+	ms := uint64(now.UnixMilli())
 	for i := 5; i >= 0; i-- {
 		u[i] = byte(ms)
 		ms >>= 8

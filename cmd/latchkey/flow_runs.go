@@ -7,7 +7,6 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/latchkey/latchkey"
-	"github.com/latchkey/latchkey/agent"
 	"github.com/latchkey/latchkey/sqldb"
 )
 
@@ -76,11 +75,3 @@ func (m *Main) stopFlowRunSweeper() {
 
 // expiredCleanupInterval is how often expired credentials are deleted.
 const expiredCleanupInterval = 10 * time.Minute
-
-// agentEnv is the agent package's view of env.
-func agentEnv(env *Env) *agent.Env {
-	return &agent.Env{
-		Stdout: env.Stdout, Stderr: env.Stderr, Getenv: env.Getenv,
-		HomeDir: env.HomeDir, Now: env.Now, HTTPClient: env.HTTPClient,
-	}
-}

@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"io"
 	"net/http"
 	"os"
 	"os/signal"
@@ -16,6 +15,7 @@ import (
 	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/agent"
 	"github.com/latchkey/latchkey/cli"
+	"github.com/latchkey/latchkey/client"
 	"github.com/latchkey/latchkey/internal/cmdline"
 )
 
@@ -26,17 +26,9 @@ func main() {
 	os.Exit(code)
 }
 
-// Env is what a command may touch of the outside world; tests substitute it.
-type Env struct {
-	Stdin            io.Reader
-	Stdout, Stderr   io.Writer
-	Getenv           func(string) string
-	HomeDir          string
-	Now              func() time.Time
-	HTTPClient       *http.Client
-	IsTerminal       bool // stdout is a terminal (colours)
-	StderrIsTerminal bool
-}
+// Env is what a command may touch of the outside world; tests substitute
+// it. It is client.Env, which `auth` and `agent` take as it is.
+type Env = client.Env
 
 // StdEnv returns the process's real environment.
 func StdEnv() *Env {
@@ -56,11 +48,7 @@ func StdEnv() *Env {
 // success, 1 on errors, 2 on usage errors (see cmdline.Run; `latchkey auth`
 // has Click's).
 func Run(ctx context.Context, args []string, env *Env) int {
-	if env.Getenv == nil {
-		e := *env
-		e.Getenv = func(string) string { return "" }
-		env = &e
-	}
+	env = env.WithDefaults()
 	root := &cobra.Command{
 		Use:     "latchkey",
 		Short:   "Latchkey: self-hosted multi-tenant authentication, wire-compatible with Prefect Cloud 1.x.",
@@ -71,7 +59,7 @@ func Run(ctx context.Context, args []string, env *Env) int {
 	root.SetOut(env.Stdout)
 	root.SetErr(env.Stderr)
 	root.AddCommand(serverCommand(env), adminCommand(env), authCommand(env), benchCommand(env), versionCommand(), completionCommand())
-	root.AddCommand(agent.Commands(agentEnv(env))...)
+	root.AddCommand(agent.Commands(env)...)
 	return cmdline.Run(ctx, root, args)
 }
 
@@ -79,19 +67,13 @@ func Run(ctx context.Context, args []string, env *Env) int {
 // Prefect's Click does. Its subcommands (from cli.CompletionCommand) serve
 // shell completion and hand their arguments to cli.RunAuth unparsed.
 func authCommand(env *Env) *cobra.Command {
-	cenv := &cli.Env{
-		Stdin: env.Stdin, Stdout: env.Stdout, Stderr: env.Stderr,
-		Getenv: env.Getenv, HomeDir: env.HomeDir, Now: env.Now,
-		HTTPClient: env.HTTPClient, IsTerminal: env.IsTerminal,
-		StderrIsTerminal: env.StderrIsTerminal,
-	}
 	auth := cli.CompletionCommand()
 	auth.Short = "Log in, manage tenants, API keys and tokens (Prefect's `prefect auth`)"
 	run := func(cmd *cobra.Command, args []string) error {
 		if cmd != auth {
 			args = append([]string{cmd.Name()}, args...)
 		}
-		return cmdline.Code(cli.RunAuth(cmd.Context(), cenv, args))
+		return cmdline.Code(cli.RunAuth(cmd.Context(), env, args))
 	}
 	for _, c := range append([]*cobra.Command{auth}, auth.Commands()...) {
 		c.DisableFlagParsing, c.Args, c.Run, c.RunE = true, cobra.ArbitraryArgs, nil, run

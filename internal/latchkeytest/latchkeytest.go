@@ -5,15 +5,12 @@ package latchkeytest
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
-	"net/url"
 	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/latchkey/latchkey/sqldb"
 )
 
@@ -112,39 +109,16 @@ func MustDSN(tb testing.TB, engine string) string {
 
 func mustPostgresSchema(tb testing.TB, base string) string {
 	tb.Helper()
-	var b [6]byte
-	if _, err := rand.Read(b[:]); err != nil {
+	s, err := sqldb.CreateSchema(context.Background(), base, "lkt_", rand.Reader)
+	if err != nil {
 		tb.Fatal(err)
 	}
-	schema := "lkt_" + hex.EncodeToString(b[:])
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, base)
-	if err != nil {
-		tb.Fatalf("connect to postgres: %v", err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		tb.Fatalf("create schema: %v", err)
-	}
 	tb.Cleanup(func() {
-		conn, err := pgx.Connect(ctx, base)
-		if err != nil {
-			tb.Errorf("connect to postgres: %v", err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			tb.Errorf("drop schema: %v", err)
+		if err := s.Drop(context.Background()); err != nil {
+			tb.Error(err)
 		}
 	})
-	u, err := url.Parse(base)
-	if err != nil {
-		tb.Fatalf("parse %s: %v", PostgresDSNEnv, err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
+	return s.DSN
 }
 
 // Clock is a settable clock for tests. The zero value is not usable; use NewClock.
