@@ -33,13 +33,15 @@ const (
 	AuditInvitationDelete     AuditAction = "invitation.delete"
 )
 
-// AuditActions lists every audited action.
-var AuditActions = []AuditAction{
-	AuditAPIKeyCreate, AuditAPIKeyDelete, AuditAPIKeyRotate, AuditAPITokenCreate, AuditAPITokenDelete,
-	AuditServiceAccountCreate, AuditServiceAccountDelete, AuditServiceAccountRole,
-	AuditMembershipCreate, AuditMembershipUpdateRole, AuditMembershipDelete,
-	AuditTenantCreate, AuditPasswordResetCreate, AuditPasswordReset, AuditSessionCreate,
-	AuditInvitationCreate, AuditInvitationAccept, AuditInvitationDecline, AuditInvitationDelete,
+// AuditActions returns every audited action, in a new slice.
+func AuditActions() []AuditAction {
+	return []AuditAction{
+		AuditAPIKeyCreate, AuditAPIKeyDelete, AuditAPIKeyRotate, AuditAPITokenCreate, AuditAPITokenDelete,
+		AuditServiceAccountCreate, AuditServiceAccountDelete, AuditServiceAccountRole,
+		AuditMembershipCreate, AuditMembershipUpdateRole, AuditMembershipDelete,
+		AuditTenantCreate, AuditPasswordResetCreate, AuditPasswordReset, AuditSessionCreate,
+		AuditInvitationCreate, AuditInvitationAccept, AuditInvitationDecline, AuditInvitationDelete,
+	}
 }
 
 // CredentialPassword is the ActorKind of an audit event whose actor proved

@@ -39,6 +39,15 @@ type AuthFailureFilter struct {
 	Limit  int
 }
 
+// FailureCounter is told of every refused credential (a bearer credential
+// refused by the authentication middleware, a refresh token refused by the
+// GraphQL API), so that clients that keep failing cost less;
+// ratelimit.Guard implements it. It never refuses anything itself, and
+// never keeps or logs the credential.
+type FailureCounter interface {
+	FailCredential(addr, credential string)
+}
+
 // AuthFailureService keeps counts of failed authentications.
 type AuthFailureService interface {
 	// RecordAuthFailures adds counts (from one replica's aggregator) to

@@ -5,23 +5,35 @@ import (
 	"fmt"
 )
 
-// Error codes. Boundaries translate them: GraphQL extensions.code, HTTP
-// status, CLI exit status.
+// Code says what kind of failure an Error is. All codes are defined here;
+// boundaries translate them (GraphQL extensions.code, HTTP status, CLI exit
+// status) and define none of their own.
+type Code string
+
+// Error codes.
 const (
-	ECONFLICT        = "conflict"          // the thing already exists
-	EINTERNAL        = "internal"          // a bug or an outage; details are logged, not shown
-	EINVALID         = "invalid"           // the input is wrong
-	ENOTFOUND        = "not_found"         // no such thing, or the caller may not see it
-	EUNAUTHENTICATED = "unauthenticated"   // no, bad, expired or revoked credential, or a tenant the caller is not in
-	EFORBIDDEN       = "forbidden"         // authenticated, but the role does not allow it
-	ERATELIMIT       = "rate_limited"      // too many failed attempts; shown as UNAUTHENTICATED to Prefect clients
-	ETOOLARGE        = "request_too_large" // body, depth or complexity over the limit
+	ECONFLICT        Code = "conflict"          // the thing already exists
+	EINTERNAL        Code = "internal"          // a bug or an outage; details are logged, not shown
+	EINVALID         Code = "invalid"           // the input is wrong
+	ENOTFOUND        Code = "not_found"         // no such thing, or the caller may not see it
+	EUNAUTHENTICATED Code = "unauthenticated"   // no, bad, expired or revoked credential, or a tenant the caller is not in
+	EFORBIDDEN       Code = "forbidden"         // authenticated, but the role does not allow it
+	ERATELIMIT       Code = "rate_limited"      // too many failed attempts; shown as UNAUTHENTICATED to Prefect clients
+	ETOOLARGE        Code = "request_too_large" // body, depth or complexity over the limit
+
+	// EVERSIONLOCK is a flow-run state change that lost a race: the
+	// version sent is not the run's current version (on a run with
+	// VersionLocking), the run has already finished, or it was already
+	// submitted by another agent. GraphQL reports it as Prefect's
+	// VERSION_LOCKING_ERROR, which the Prefect client turns into
+	// VersionLockMismatchSignal ("someone else moved this run on; stop").
+	EVERSIONLOCK Code = "version_lock"
 )
 
 // Error is Latchkey's application error. Its Message is safe to show to the
 // caller; it never contains a secret.
 type Error struct {
-	Code    string
+	Code    Code
 	Message string
 }
 
@@ -31,13 +43,13 @@ func (e *Error) Error() string {
 }
 
 // Errorf returns an *Error with the given code and a formatted message.
-func Errorf(code string, format string, args ...any) *Error {
+func Errorf(code Code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
 // ErrorCode returns the code of the first *Error in err's chain, EINTERNAL
 // for any other error and "" for nil.
-func ErrorCode(err error) string {
+func ErrorCode(err error) Code {
 	var e *Error
 	if err == nil {
 		return ""

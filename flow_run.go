@@ -7,14 +7,6 @@ import (
 	"time"
 )
 
-// EVERSIONLOCK is the error code of a state change that lost a race: the
-// version sent is not the run's current version (on a run with
-// VersionLocking), the run has already finished, or it was already
-// submitted by another agent. GraphQL reports it as Prefect's VERSION_LOCKING_ERROR, which the
-// Prefect client turns into VersionLockMismatchSignal ("someone else moved
-// this run on; stop").
-const EVERSIONLOCK = "version_lock"
-
 // FlowRunState is the state of a flow run.
 type FlowRunState string
 

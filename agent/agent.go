@@ -42,11 +42,14 @@ import (
 	"github.com/latchkey/latchkey/client"
 )
 
-// DefaultBackoff is Prefect's agent poll backoff: the wait after each poll
-// that found nothing grows along it; a poll that finds runs starts over.
-var DefaultBackoff = []time.Duration{
-	250 * time.Millisecond, 500 * time.Millisecond, time.Second,
-	2 * time.Second, 4 * time.Second, 8 * time.Second, 10 * time.Second,
+// DefaultBackoff returns Prefect's agent poll backoff: the wait after each
+// poll that found nothing grows along it; a poll that finds runs starts over.
+// Each call returns a new slice.
+func DefaultBackoff() []time.Duration {
+	return []time.Duration{
+		250 * time.Millisecond, 500 * time.Millisecond, time.Second,
+		2 * time.Second, 4 * time.Second, 8 * time.Second, 10 * time.Second,
+	}
 }
 
 // DefaultShutdownGrace is how long run processes have to exit after SIGTERM
@@ -109,7 +112,7 @@ type Agent struct {
 	// DefaultHeartbeatInterval.
 	HeartbeatInterval time.Duration
 
-	// Backoff is the idle poll backoff; nil means DefaultBackoff.
+	// Backoff is the idle poll backoff; nil means DefaultBackoff().
 	Backoff []time.Duration
 
 	// ShutdownGrace is how long run processes have to exit after SIGTERM;
@@ -166,7 +169,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.HeartbeatInterval = DefaultHeartbeatInterval
 	}
 	if a.Backoff == nil {
-		a.Backoff = DefaultBackoff
+		a.Backoff = DefaultBackoff()
 	}
 	if a.ShutdownGrace <= 0 {
 		a.ShutdownGrace = DefaultShutdownGrace

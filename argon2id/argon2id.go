@@ -23,9 +23,11 @@ type Params struct {
 	KeyLen  uint32
 }
 
-// DefaultParams follow OWASP's recommendation (m=19 MiB, t=2, p=1), about
+// DefaultParams returns OWASP's recommendation (m=19 MiB, t=2, p=1), about
 // 100 ms on a 2-core machine.
-var DefaultParams = Params{Memory: 19 * 1024, Time: 2, Threads: 1, SaltLen: 16, KeyLen: 32}
+func DefaultParams() Params {
+	return Params{Memory: 19 * 1024, Time: 2, Threads: 1, SaltLen: 16, KeyLen: 32}
+}
 
 // ErrMismatch is returned by Compare when the password does not match.
 var ErrMismatch = errors.New("argon2id: password does not match")

@@ -9,7 +9,7 @@ import (
 	"github.com/latchkey/latchkey/argon2id"
 )
 
-// fast keeps tests quick; production uses DefaultParams.
+// fast keeps tests quick; production uses DefaultParams().
 var fast = argon2id.Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
 
 func TestHashCompare(t *testing.T) {

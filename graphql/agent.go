@@ -90,7 +90,7 @@ func (s *Server) logRefusedFlowRun(ctx context.Context, msg string, err error, a
 		case latchkey.EINTERNAL, latchkey.EUNAUTHENTICATED, latchkey.ERATELIMIT:
 			return
 		}
-		attrs = append(attrs, slog.String("code", latchkey.ErrorCode(err)), slog.String("reason", latchkey.ErrorMessage(err)))
+		attrs = append(attrs, slog.String("code", string(latchkey.ErrorCode(err))), slog.String("reason", latchkey.ErrorMessage(err)))
 	}
 	if a := latchkey.AuthFromContext(ctx); a != nil && a.User != nil {
 		attrs = append(attrs, slog.String("tenant_id", a.TenantID), slog.String("user_id", a.User.ID))

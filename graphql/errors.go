@@ -38,7 +38,7 @@ const internalMessage = "Internal error."
 // ERATELIMIT is reported as UNAUTHENTICATED: the Prefect client only
 // recognises that code as an authentication failure, and must never be
 // told to back off and retry (it would sleep for minutes on HTTP 429).
-func ExtensionCode(code string) string {
+func ExtensionCode(code latchkey.Code) string {
 	switch code {
 	case latchkey.EUNAUTHENTICATED, latchkey.ERATELIMIT:
 		return CodeUnauthenticated

@@ -1,3 +1,3 @@
 package graphql
 
-//go:generate go tool gqlgen generate
+//go:generate go tool -modfile=../tools/go.mod gqlgen generate

@@ -45,8 +45,8 @@ func TestDecodeRequest(t *testing.T) {
 	for _, tt := range []struct {
 		body      string
 		query, op string
-		vars, ext string // JSON of the decoded maps; "" for nil
-		code      string // latchkey error code; "" for success
+		vars, ext string        // JSON of the decoded maps; "" for nil
+		code      latchkey.Code // latchkey error code; "" for success
 	}{
 		{body: prefectBody, query: "query { auth_info { tenant_id } }"},
 		{body: `{"query":"q","operationName":"Op","variables":{"a":1,"b":[1.5,"x",null,true,{"c":false}]}}`,
@@ -226,7 +226,7 @@ func TestCheckQuery(t *testing.T) {
 	for _, tt := range []struct {
 		query     string
 		anonymous bool
-		code      string
+		code      latchkey.Code
 	}{
 		{query: `{ hello }`},
 		{query: `mutation($i: refresh_token_input!) { refresh_token(input: $i) { access_token } }`, anonymous: true},

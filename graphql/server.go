@@ -89,7 +89,7 @@ type Server struct {
 	DisableIntrospection bool
 
 	// Failures, if set, is told of every refused refresh token.
-	Failures FailureCounter
+	Failures latchkey.FailureCounter
 }
 
 // Handler returns the HTTP handler for the API. Mount it at both / and

@@ -452,7 +452,7 @@ func TestHandler_RefreshTokenPath(t *testing.T) {
 
 func TestHandler_ErrorCodes(t *testing.T) {
 	for _, tt := range []struct {
-		code string
+		code latchkey.Code
 		want string
 		msg  string
 	}{
@@ -466,7 +466,7 @@ func TestHandler_ErrorCodes(t *testing.T) {
 		{latchkey.EINTERNAL, "INTERNAL_SERVER_ERROR", "Internal error."},
 		{"something_new", "INTERNAL_SERVER_ERROR", "Internal error."},
 	} {
-		t.Run(tt.code, func(t *testing.T) {
+		t.Run(string(tt.code), func(t *testing.T) {
 			e := MustNewEnv(t)
 			e.Tenants.FindTenantsFn = func(ctx context.Context, f latchkey.TenantFilter) ([]*latchkey.Tenant, int, error) {
 				return nil, 0, latchkey.Errorf(tt.code, "%s", tt.msg)

@@ -213,7 +213,7 @@ func (u *ui) handleAudit(w http.ResponseWriter, r *http.Request, p *page) {
 
 	d := auditData{Total: total, Query: aq, Filtered: aq.Filtered(),
 		CSV: aq.url("/ui/team/audit/export/csv", 1), JSON: aq.url("/ui/team/audit/export/json", 1)}
-	for _, a := range latchkey.AuditActions {
+	for _, a := range latchkey.AuditActions() {
 		d.Actions = append(d.Actions, auditOption{Value: string(a), Label: auditActionLabel(a)})
 	}
 	for id, name := range names {

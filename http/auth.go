@@ -20,13 +20,6 @@ const (
 	TenantCookie        = "latchkey_tenant"  // the tenant a UI user acts in
 )
 
-// FailureCounter is told of every refused credential, so that clients
-// that keep failing cost less (ratelimit.Guard implements it). It never
-// refuses anything itself: a valid credential always authenticates.
-type FailureCounter interface {
-	FailCredential(addr, credential string)
-}
-
 // Authenticator is the one authentication middleware, shared by the
 // GraphQL API and the web UI. For every request it reads, once, where the
 // request came from (the client address, behind trusted proxies) and the
@@ -44,7 +37,7 @@ type Authenticator struct {
 	TrustedProxies []netip.Prefix
 
 	// Failures, if set, counts refused credentials by client address.
-	Failures FailureCounter
+	Failures latchkey.FailureCounter
 
 	// Logger receives one info line per refused credential: the reason,
 	// the credential's non-secret identifier and the client address.

@@ -13,8 +13,8 @@ import (
 
 // agentWriters is the expectation table for agent-side writes: any caller
 // with a writing role, RUNNER tokens included; not READ_ONLY_USER.
-func agentWriters() map[string]string {
-	return map[string]string{
+func agentWriters() map[string]latchkey.Code {
+	return map[string]latchkey.Code{
 		cAdmin: "", cUserToken: "", cUser: "", cReadOnly: latchkey.EFORBIDDEN,
 		cSA: "", cSAAdmin: "", cTenantToken: "", cRunnerToken: "",
 		cAnonymous: latchkey.EUNAUTHENTICATED, cOtherTenant: "",
@@ -22,8 +22,8 @@ func agentWriters() map[string]string {
 }
 
 // everyMember is the expectation table for reads open to every member.
-func everyMember() map[string]string {
-	return map[string]string{
+func everyMember() map[string]latchkey.Code {
+	return map[string]latchkey.Code{
 		cAdmin: "", cUserToken: "", cUser: "", cReadOnly: "",
 		cSA: "", cSAAdmin: "", cTenantToken: "", cRunnerToken: "",
 		cAnonymous: latchkey.EUNAUTHENTICATED, cOtherTenant: "",
@@ -86,7 +86,7 @@ func TestAgentService_RegisterAgent(t *testing.T) {
 		for _, tt := range []struct {
 			name  string
 			agent latchkey.Agent
-			code  string
+			code  latchkey.Code
 		}{
 			{"another tenant", latchkey.Agent{Type: "LocalAgent", TenantID: w.b.ID}, latchkey.EFORBIDDEN},
 			{"no type", latchkey.Agent{Name: "x"}, latchkey.EINVALID},

@@ -175,7 +175,7 @@ func TestAPIKeyService_RotateAPIKey_Invalid(t *testing.T) {
 			name  string
 			id    string
 			grace time.Duration
-			code  string
+			code  latchkey.Code
 			msg   string
 		}{
 			{"negative grace", k.ID, -time.Second, latchkey.EINVALID, "cannot be negative"},
@@ -209,7 +209,7 @@ func TestAPIKeyService_RotateAPIKey_ServiceAccountKeyAuthorization(t *testing.T)
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		w := newWorld(t, db, clock)
 		keys := sqldb.NewAPIKeyService(db)
-		want := map[string]string{
+		want := map[string]latchkey.Code{
 			cAdmin: "", cUserToken: "", cUser: latchkey.ENOTFOUND, cReadOnly: latchkey.ENOTFOUND,
 			cSA: latchkey.EFORBIDDEN, cSAAdmin: latchkey.EFORBIDDEN, cTenantToken: latchkey.EFORBIDDEN,
 			cRunnerToken: latchkey.EFORBIDDEN, cAnonymous: latchkey.EUNAUTHENTICATED, cOtherTenant: latchkey.ENOTFOUND,
@@ -243,7 +243,7 @@ func TestAPIKeyService_RotateAPIKey_HumanKeyAuthorization(t *testing.T) {
 			name  string
 			owner string
 			by    string
-			code  string
+			code  latchkey.Code
 		}{
 			{"user rolls own key", cUser, cUser, ""},
 			{"read-only user rolls own key", cReadOnly, cReadOnly, ""},

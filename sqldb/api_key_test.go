@@ -117,7 +117,7 @@ func TestAPIKeyService_CreateAPIKey_Forbidden(t *testing.T) {
 			name string
 			ctx  context.Context
 			key  latchkey.APIKey
-			code string
+			code latchkey.Code
 			msg  string
 		}{
 			{"non-admin for SA", userCtx, latchkey.APIKey{Name: "x", UserID: sa.ID}, latchkey.EFORBIDDEN, ""},

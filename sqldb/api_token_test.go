@@ -54,7 +54,7 @@ func TestAPITokenService_CreateAPIToken(t *testing.T) {
 			name string
 			ctx  context.Context
 			tok  latchkey.APIToken
-			code string
+			code latchkey.Code
 		}{
 			{"TENANT scope by user", plainCtx, latchkey.APIToken{Name: "x", Scope: latchkey.TokenScopeTenant}, latchkey.EFORBIDDEN},
 			{"RUNNER scope by read-only user", roCtx, latchkey.APIToken{Name: "x", Scope: latchkey.TokenScopeRunner}, latchkey.EFORBIDDEN},

@@ -345,7 +345,7 @@ func TestAudit_FindAuditEvents_Authorization(t *testing.T) {
 		// One event in each tenant.
 		keyA := mustWorldKey(t, db, withClient(w.ctx(cAdmin)), "a key", w.sa.ID)
 		keyB := mustWorldKey(t, db, withClient(w.ctx(cOtherTenant)), "b key", w.saB.ID)
-		w.eachCaller(t, map[string]string{
+		w.eachCaller(t, map[string]latchkey.Code{
 			cAdmin: "", cUserToken: "", cUser: latchkey.EFORBIDDEN, cReadOnly: latchkey.EFORBIDDEN,
 			cSA: latchkey.EFORBIDDEN, cSAAdmin: latchkey.EFORBIDDEN, cTenantToken: latchkey.EFORBIDDEN,
 			cRunnerToken: latchkey.EFORBIDDEN, cAnonymous: latchkey.EUNAUTHENTICATED, cOtherTenant: "",

@@ -49,7 +49,7 @@ func TestAuthzTightening_FindAPIKeys(t *testing.T) {
 			cSAAdmin:     {saAdminKey}, // its own only, though its role is TENANT_ADMIN
 			cOtherTenant: {saBKey},
 		}
-		w.eachCaller(t, map[string]string{
+		w.eachCaller(t, map[string]latchkey.Code{
 			cAdmin: "", cUserToken: "", cUser: "", cReadOnly: "", cSA: "", cSAAdmin: "",
 			cTenantToken: latchkey.EFORBIDDEN, cRunnerToken: latchkey.EFORBIDDEN,
 			cAnonymous: latchkey.EUNAUTHENTICATED, cOtherTenant: "",
@@ -129,7 +129,7 @@ func TestAuthzTightening_APITokens(t *testing.T) {
 		own := mustToken(w.ctx(cAdmin), latchkey.TokenScopeUser)
 		runner := mustToken(w.ctx(cAdmin), latchkey.TokenScopeRunner)
 
-		w.eachCaller(t, map[string]string{
+		w.eachCaller(t, map[string]latchkey.Code{
 			cAdmin: "", cUserToken: "", cUser: "", cReadOnly: "",
 			cSA: latchkey.EFORBIDDEN, cSAAdmin: latchkey.EFORBIDDEN,
 			cTenantToken: latchkey.EFORBIDDEN, cRunnerToken: latchkey.EFORBIDDEN,

@@ -21,7 +21,7 @@ type BootstrapService struct {
 	db *DB
 
 	// PasswordParams are the Argon2id parameters for the admin's password;
-	// the zero value means argon2id.DefaultParams.
+	// the zero value means argon2id.DefaultParams().
 	PasswordParams argon2id.Params
 }
 

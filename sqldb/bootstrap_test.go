@@ -121,7 +121,7 @@ func TestBootstrapService_Bootstrap_Errors(t *testing.T) {
 		s := sqldb.NewBootstrapService(db)
 		for _, tt := range []struct {
 			in   latchkey.BootstrapInput
-			code string
+			code latchkey.Code
 		}{
 			{latchkey.BootstrapInput{Email: "new@example.com", TenantName: "Tenant One"}, latchkey.ECONFLICT},
 			{latchkey.BootstrapInput{Email: "not an email", TenantName: "X"}, latchkey.EINVALID},

@@ -142,7 +142,7 @@ func mustExecSQL(tb testing.TB, db *sqldb.DB, query string, args ...any) {
 
 // expectCode fails unless err has code (and, if msgPart is not empty, a
 // message containing it).
-func expectCode(tb testing.TB, err error, code, msgPart string) {
+func expectCode(tb testing.TB, err error, code latchkey.Code, msgPart string) {
 	tb.Helper()
 	if got := latchkey.ErrorCode(err); got != code {
 		tb.Fatalf("error code=%q (err=%v), want %q", got, err, code)

@@ -92,7 +92,7 @@ func TestFlowRunService_CreateFlowRun(t *testing.T) {
 		for _, tt := range []struct {
 			name string
 			run  latchkey.FlowRun
-			code string
+			code latchkey.Code
 		}{
 			{"another tenant", latchkey.FlowRun{Command: []string{"true"}, TenantID: w.b.ID}, latchkey.EFORBIDDEN},
 			{"no command", latchkey.FlowRun{}, latchkey.EINVALID},
@@ -290,7 +290,7 @@ func TestFlowRunService_SetFlowRunStates(t *testing.T) {
 		for _, tt := range []struct {
 			name    string
 			updates []*latchkey.FlowRunStateUpdate
-			code    string
+			code    latchkey.Code
 		}{
 			{"stale version", []*latchkey.FlowRunStateUpdate{
 				{FlowRunID: a.ID, Version: ptr(1), State: latchkey.FlowRunSubmitted},
@@ -500,7 +500,7 @@ func TestFlowRunService_RunLogs(t *testing.T) {
 		for _, tt := range []struct {
 			name string
 			logs []*latchkey.RunLog
-			code string
+			code latchkey.Code
 		}{
 			{"a run of another tenant", []*latchkey.RunLog{{FlowRunID: runA.ID, Message: "ok"}, {FlowRunID: runB.ID, Message: "sneaky"}}, latchkey.ENOTFOUND},
 			{"unknown run", []*latchkey.RunLog{{FlowRunID: "nope", Message: "x"}}, latchkey.ENOTFOUND},

@@ -164,7 +164,7 @@ func TestInvitationService_DeclineAndWithdraw(t *testing.T) {
 		}
 		// Declined: the admin may invite again, then withdraw.
 		inv = mustInvite(t, db, w, "adminb@example.com", latchkey.RoleUser)
-		w.eachCaller(t, map[string]string{
+		w.eachCaller(t, map[string]latchkey.Code{
 			cAdmin: "", cUserToken: "", cUser: latchkey.EFORBIDDEN, cReadOnly: latchkey.EFORBIDDEN,
 			cSA: latchkey.EFORBIDDEN, cSAAdmin: latchkey.EFORBIDDEN, cTenantToken: latchkey.EFORBIDDEN,
 			cRunnerToken: latchkey.EFORBIDDEN, cAnonymous: latchkey.EUNAUTHENTICATED, cOtherTenant: latchkey.ENOTFOUND,

@@ -45,7 +45,7 @@ func TestMembershipService_FindMemberships(t *testing.T) {
 			cTenantToken: {w.admin.ID},   // capped at USER
 			cOtherTenant: {w.adminB.ID, w.userB.ID, w.saB.ID},
 		}
-		w.eachCaller(t, map[string]string{
+		w.eachCaller(t, map[string]latchkey.Code{
 			cAdmin: "", cUserToken: "", cUser: "", cReadOnly: "", cSA: "", cSAAdmin: "", cTenantToken: "",
 			cRunnerToken: latchkey.EFORBIDDEN, cAnonymous: latchkey.EUNAUTHENTICATED, cOtherTenant: "",
 		}, func(t *testing.T, name string, ctx context.Context) error {
@@ -150,7 +150,7 @@ func TestMembershipService_CreateMembership(t *testing.T) {
 		for _, tt := range []struct {
 			name string
 			in   latchkey.MembershipCreate
-			code string
+			code latchkey.Code
 		}{
 			{"already a member", latchkey.MembershipCreate{UserID: w.user.ID}, latchkey.ECONFLICT},
 			{"already a member by email", latchkey.MembershipCreate{Email: "user@example.com"}, latchkey.ECONFLICT},

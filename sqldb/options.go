@@ -7,12 +7,12 @@ import (
 	"github.com/latchkey/latchkey/argon2id"
 )
 
-// passwordParams returns p, or argon2id.DefaultParams when p is the zero
+// passwordParams returns p, or argon2id.DefaultParams() when p is the zero
 // value. Services that hash passwords (UserService, BootstrapService) have a
 // PasswordParams field so tests can use cheap parameters.
 func passwordParams(p argon2id.Params) argon2id.Params {
 	if p == (argon2id.Params{}) {
-		return argon2id.DefaultParams
+		return argon2id.DefaultParams()
 	}
 	return p
 }

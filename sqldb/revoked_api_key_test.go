@@ -68,7 +68,7 @@ func TestAPIKeyService_FindRevokedAPIKeys(t *testing.T) {
 		for _, tt := range []struct {
 			caller string
 			want   []string
-			code   string
+			code   latchkey.Code
 		}{
 			{cAdmin, []string{saAdminKey.ID, saKey.ID}, ""}, // service accounts' keys of A, newest first
 			{cUser, []string{userKey.ID}, ""},

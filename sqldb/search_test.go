@@ -94,7 +94,7 @@ func TestServiceAccountService_UpdateRole(t *testing.T) {
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		w := newWorld(t, db, clock)
 		s := sqldb.NewServiceAccountService(db)
-		w.eachCaller(t, map[string]string{
+		w.eachCaller(t, map[string]latchkey.Code{
 			cAdmin: "", cUserToken: "", cUser: latchkey.EFORBIDDEN, cReadOnly: latchkey.EFORBIDDEN,
 			cSA: latchkey.EFORBIDDEN, cSAAdmin: latchkey.EFORBIDDEN, cTenantToken: latchkey.EFORBIDDEN,
 			cRunnerToken: latchkey.EFORBIDDEN, cAnonymous: latchkey.EUNAUTHENTICATED, cOtherTenant: latchkey.ENOTFOUND,

@@ -94,7 +94,7 @@ func TestServiceAccountService_CreateServiceAccount(t *testing.T) {
 		for _, tt := range []struct {
 			name string
 			sa   *latchkey.ServiceAccount
-			code string
+			code latchkey.Code
 		}{
 			{"another tenant", &latchkey.ServiceAccount{Name: "x", TenantID: w.b.ID}, latchkey.EFORBIDDEN},
 			{"no name", &latchkey.ServiceAccount{}, latchkey.EINVALID},

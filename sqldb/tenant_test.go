@@ -38,7 +38,7 @@ func TestTenantService_FindTenants_Visibility(t *testing.T) {
 			cAnonymous:   nil,
 			cOtherTenant: {"tenant-two"},
 		}
-		codes := map[string]string{}
+		codes := map[string]latchkey.Code{}
 		for name := range want {
 			codes[name] = ""
 		}
@@ -65,7 +65,7 @@ func TestTenantService_FindTenantByID(t *testing.T) {
 		c := latchkeytest.MustCreateTenant(t, db, "tenant-three", w.admin)
 		s := sqldb.NewTenantService(db)
 		// Own tenant: every authenticated caller of A.
-		w.eachCaller(t, map[string]string{
+		w.eachCaller(t, map[string]latchkey.Code{
 			cAdmin: "", cUserToken: "", cUser: "", cReadOnly: "", cSA: "", cSAAdmin: "", cTenantToken: "", cRunnerToken: "",
 			cAnonymous: latchkey.EUNAUTHENTICATED, cOtherTenant: latchkey.ENOTFOUND,
 		}, func(t *testing.T, name string, ctx context.Context) error {

@@ -51,7 +51,7 @@ type UserService struct {
 	db *DB
 
 	// PasswordParams are the Argon2id parameters for new password hashes;
-	// the zero value means argon2id.DefaultParams. Stored hashes carry
+	// the zero value means argon2id.DefaultParams(). Stored hashes carry
 	// their own parameters, so raising these never breaks a sign-in.
 	PasswordParams argon2id.Params
 

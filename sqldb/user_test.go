@@ -33,25 +33,25 @@ func TestUserService_FindUserByID(t *testing.T) {
 		for _, tt := range []struct {
 			target string
 			id     string
-			want   map[string]string
+			want   map[string]latchkey.Code
 		}{
 			// A member of A: visible to everyone acting in A but RUNNER tokens.
-			{"user of A", w.user.ID, map[string]string{
+			{"user of A", w.user.ID, map[string]latchkey.Code{
 				cAdmin: "", cUserToken: "", cUser: "", cReadOnly: "", cSA: "", cSAAdmin: "", cTenantToken: "",
 				cRunnerToken: latchkey.ENOTFOUND, cAnonymous: latchkey.EUNAUTHENTICATED, cOtherTenant: latchkey.ENOTFOUND,
 			}},
 			// A service account of A: likewise.
-			{"sa of A", w.sa.ID, map[string]string{
+			{"sa of A", w.sa.ID, map[string]latchkey.Code{
 				cAdmin: "", cUserToken: "", cUser: "", cReadOnly: "", cSA: "", cSAAdmin: "", cTenantToken: "",
 				cRunnerToken: latchkey.ENOTFOUND, cAnonymous: latchkey.EUNAUTHENTICATED, cOtherTenant: latchkey.ENOTFOUND,
 			}},
 			// A member of B: visible only from B.
-			{"user of B", w.userB.ID, map[string]string{
+			{"user of B", w.userB.ID, map[string]latchkey.Code{
 				cAdmin: latchkey.ENOTFOUND, cUserToken: latchkey.ENOTFOUND, cUser: latchkey.ENOTFOUND, cReadOnly: latchkey.ENOTFOUND,
 				cSA: latchkey.ENOTFOUND, cSAAdmin: latchkey.ENOTFOUND, cTenantToken: latchkey.ENOTFOUND,
 				cRunnerToken: latchkey.ENOTFOUND, cAnonymous: latchkey.EUNAUTHENTICATED, cOtherTenant: "",
 			}},
-			{"sa of B", w.saB.ID, map[string]string{
+			{"sa of B", w.saB.ID, map[string]latchkey.Code{
 				cAdmin: latchkey.ENOTFOUND, cUserToken: latchkey.ENOTFOUND, cUser: latchkey.ENOTFOUND, cReadOnly: latchkey.ENOTFOUND,
 				cSA: latchkey.ENOTFOUND, cSAAdmin: latchkey.ENOTFOUND, cTenantToken: latchkey.ENOTFOUND,
 				cRunnerToken: latchkey.ENOTFOUND, cAnonymous: latchkey.EUNAUTHENTICATED, cOtherTenant: "",
@@ -68,7 +68,7 @@ func TestUserService_FindUserByID(t *testing.T) {
 			})
 		}
 		// Everyone sees themselves, RUNNER tokens included.
-		w.eachCaller(t, map[string]string{
+		w.eachCaller(t, map[string]latchkey.Code{
 			cAdmin: "", cUserToken: "", cUser: "", cReadOnly: "", cSA: "", cSAAdmin: "", cTenantToken: "",
 			cRunnerToken: "", cAnonymous: latchkey.EUNAUTHENTICATED, cOtherTenant: "",
 		}, func(t *testing.T, name string, ctx context.Context) error {
@@ -109,7 +109,7 @@ func TestUserService_FindUsers(t *testing.T) {
 		s := newUserService(db)
 		membersA := []string{w.admin.ID, w.user.ID, w.readonly.ID, w.sa.ID, w.saAdmin.ID}
 		membersB := []string{w.adminB.ID, w.userB.ID, w.saB.ID}
-		codes := map[string]string{}
+		codes := map[string]latchkey.Code{}
 		for _, c := range w.callers {
 			codes[c.name] = ""
 		}
@@ -234,7 +234,7 @@ func TestUserService_SetPassword(t *testing.T) {
 		mustSetPasswordByReset(t, w, s, w.admin.ID, "admin password 1")
 
 		// Only humans with an unscoped credential; nobody without one.
-		w.eachCaller(t, map[string]string{
+		w.eachCaller(t, map[string]latchkey.Code{
 			// the admin's current password is "admin password 1"; user's "first password 1";
 			// others have none, so the check of the current one fails.
 			cAdmin: "", cUserToken: "", cUser: "", cReadOnly: latchkey.EUNAUTHENTICATED,
@@ -339,7 +339,8 @@ func TestUserService_CreatePasswordReset(t *testing.T) {
 			t.Fatalf("admin of both tenants: %v", err)
 		}
 		for _, tt := range []struct {
-			name, id, code string
+			name, id string
+			code     latchkey.Code
 		}{
 			{"service account", w.sa.ID, latchkey.EINVALID},
 			{"member of B only", w.userB.ID, latchkey.ENOTFOUND},

@@ -95,7 +95,7 @@ func (w *world) ctx(name string) context.Context { return w.ctxByName[name] }
 
 // eachCaller runs fn for every caller, checking that want names them all
 // and that fn's error has the wanted code ("" for success).
-func (w *world) eachCaller(t *testing.T, want map[string]string, fn func(t *testing.T, name string, ctx context.Context) error) {
+func (w *world) eachCaller(t *testing.T, want map[string]latchkey.Code, fn func(t *testing.T, name string, ctx context.Context) error) {
 	t.Helper()
 	if len(want) != len(w.callers) {
 		t.Fatalf("want table has %d callers, world has %d", len(want), len(w.callers))
@@ -131,7 +131,7 @@ func worldExec(tb testing.TB, db *sqldb.DB, query string, args ...any) {
 }
 
 // wantErr fails unless err has code.
-func wantErr(tb testing.TB, err error, code string) {
+func wantErr(tb testing.TB, err error, code latchkey.Code) {
 	tb.Helper()
 	if got := latchkey.ErrorCode(err); got != code {
 		tb.Fatalf("error code=%q (err=%v), want %q", got, err, code)
@@ -141,8 +141,8 @@ func wantErr(tb testing.TB, err error, code string) {
 // onlyHumanAdmins is the expectation table for methods only a human
 // TENANT_ADMIN with an unscoped credential may call (B's admin, acting in B,
 // included).
-func onlyHumanAdmins() map[string]string {
-	return map[string]string{
+func onlyHumanAdmins() map[string]latchkey.Code {
+	return map[string]latchkey.Code{
 		cAdmin: "", cUserToken: "", cUser: latchkey.EFORBIDDEN, cReadOnly: latchkey.EFORBIDDEN,
 		cSA: latchkey.EFORBIDDEN, cSAAdmin: latchkey.EFORBIDDEN, cTenantToken: latchkey.EFORBIDDEN,
 		cRunnerToken: latchkey.EFORBIDDEN, cAnonymous: latchkey.EUNAUTHENTICATED, cOtherTenant: "",

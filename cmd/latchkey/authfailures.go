@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/latchkey/latchkey"
-	lkhttp "github.com/latchkey/latchkey/http"
 )
 
 // Failed-authentication counting: the authentication middleware and the
@@ -29,7 +28,7 @@ type failureKey struct {
 }
 
 // failureAggregator counts failed authentications and flushes them to
-// Store. It implements lkhttp.FailureCounter and html.SignInFailures.
+// Store. It implements latchkey.FailureCounter and html.SignInFailures.
 type failureAggregator struct {
 	Store  latchkey.AuthFailureService
 	Now    func() time.Time
@@ -131,7 +130,7 @@ func (a *failureAggregator) Close(ctx context.Context) error {
 }
 
 // failureFanout tells every counter of each refused credential.
-type failureFanout []lkhttp.FailureCounter
+type failureFanout []latchkey.FailureCounter
 
 func (f failureFanout) FailCredential(addr, credential string) {
 	for _, c := range f {

@@ -152,7 +152,7 @@ func TestServer_FailureLog(t *testing.T) {
 			t.Fatalf("state-change refusals logged: %v", changes)
 		}
 		for _, l := range changes {
-			if l["level"] != "INFO" || l["code"] != latchkey.EVERSIONLOCK || l["addr"] != "127.0.0.1" || l["reason"] == "" || l["user_id"] == "" {
+			if l["level"] != "INFO" || l["code"] != string(latchkey.EVERSIONLOCK) || l["addr"] != "127.0.0.1" || l["reason"] == "" || l["user_id"] == "" {
 				t.Errorf("refusal line %v", l)
 			}
 		}
