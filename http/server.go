@@ -239,10 +239,6 @@ func (s *Server) route(name string, h http.Handler) http.Handler {
 		if s.HSTS {
 			w.Header().Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
 		}
-		// Where the request came from, worked out once for the access log
-		// and everything after it.
-		ctx := s.Authn.withClientInfo(r)
-		r = r.WithContext(ctx)
 		rw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		defer func() {
 			if v := recover(); v != nil {
@@ -260,11 +256,13 @@ func (s *Server) route(name string, h http.Handler) http.Handler {
 			// The record goes to the handler directly: Logger.LogAttrs would
 			// also capture the caller's PC, on every request, for a source
 			// the access log never shows.
-			if lh := s.Logger.Handler(); lh.Enabled(ctx, slog.LevelInfo) {
+			// The client address is worked out again here rather than passed
+			// in the context: that would copy the request once more.
+			if ctx, lh := r.Context(), s.Logger.Handler(); lh.Enabled(ctx, slog.LevelInfo) {
 				rec := slog.NewRecord(end, slog.LevelInfo, "request", 0)
 				rec.AddAttrs(slog.String("method", r.Method), slog.String("path", r.URL.Path),
 					slog.Int("status", rw.status), slog.Int("bytes", rw.n),
-					slog.Duration("duration", d), slog.String("remote", latchkey.ClientInfoFromContext(ctx).Addr))
+					slog.Duration("duration", d), slog.String("remote", s.Authn.clientAddr(r)))
 				_ = lh.Handle(ctx, rec)
 			}
 		}()
