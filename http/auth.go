@@ -18,6 +18,10 @@ const (
 	HeaderForwardedFor  = "X-Forwarded-For"
 	SessionCookie       = "latchkey_session" // the web UI session secret (lkc_…)
 	TenantCookie        = "latchkey_tenant"  // the tenant a UI user acts in
+
+	// canonicalTenantID is HeaderTenantID as net/http stores it (see
+	// headerValue).
+	canonicalTenantID = "X-Prefect-Tenant-Id"
 )
 
 // Authenticator is the one authentication middleware, shared by the
@@ -52,7 +56,7 @@ func (a *Authenticator) API(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := a.withClientInfo(r)
 		c := &latchkey.RequestCredential{}
-		if header := r.Header.Get(HeaderAuthorization); strings.TrimSpace(header) != "" {
+		if header := headerValue(r, HeaderAuthorization); strings.TrimSpace(header) != "" {
 			c.Source = latchkey.SourceBearer
 			credential, ok := parseBearer(header)
 			switch {
@@ -65,7 +69,7 @@ func (a *Authenticator) API(h http.Handler) http.Handler {
 				// mutation, the only thing it is good for.
 				c.RefreshToken = credential
 			default:
-				ctx = a.authenticate(ctx, c, credential, strings.TrimSpace(r.Header.Get(HeaderTenantID)))
+				ctx = a.authenticate(ctx, c, credential, strings.TrimSpace(headerValue(r, canonicalTenantID)))
 			}
 		}
 		h.ServeHTTP(w, r.WithContext(latchkey.NewContextWithCredential(ctx, c)))
@@ -106,18 +110,15 @@ func (a *Authenticator) UI(h http.Handler) http.Handler {
 }
 
 // withClientInfo returns r's context with where r came from in it: the
-// client address (behind trusted proxies, see latchkey.ClientAddr) and the
-// User-Agent. If an outer handler (the server's access log) already put
-// it there, it is not worked out again.
+// client address (see clientAddr) and the User-Agent.
 func (a *Authenticator) withClientInfo(r *http.Request) context.Context {
-	ctx := r.Context()
-	if latchkey.ClientInfoFromContext(ctx).Addr != "" {
-		return ctx
-	}
-	return latchkey.NewContextWithClientInfo(ctx, latchkey.ClientInfo{
-		Addr:      latchkey.ClientAddr(r.RemoteAddr, r.Header.Get(HeaderForwardedFor), a.TrustedProxies),
-		UserAgent: r.UserAgent(),
-	})
+	return latchkey.NewContextWithClientInfo(r.Context(), latchkey.ClientInfo{Addr: a.clientAddr(r), UserAgent: headerValue(r, "User-Agent")})
+}
+
+// clientAddr returns the address of r's client, behind trusted proxies
+// (see latchkey.ClientAddr).
+func (a *Authenticator) clientAddr(r *http.Request) string {
+	return latchkey.ClientAddr(r.RemoteAddr, headerValue(r, HeaderForwardedFor), a.TrustedProxies)
 }
 
 // authenticate checks credential, records the outcome in c and returns ctx
@@ -172,6 +173,17 @@ func (a *Authenticator) failed(ctx context.Context, credential string, err error
 			slog.String("credential", latchkey.SecretIdentifier(credential)),
 			slog.String("addr", addr))
 	}
+}
+
+// headerValue returns the first value of r's header name, which must be in
+// the canonical form net/http stores received headers in ("User-Agent").
+// Header.Get would canonicalize name again on every call, at several
+// hundred instructions each on the path of every request.
+func headerValue(r *http.Request, name string) string {
+	if v := r.Header[name]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
 
 // parseBearer returns the credential of an "Authorization: Bearer <credential>"

@@ -12,7 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// TestServer_MetricsPerRouteAndStatus checks the cached metric series: one
+// TestServer_MetricsPerRouteAndStatus checks the metric series: one
 // counter per route and status, one histogram per route, and no series for
 // a route before its first request.
 func TestServer_MetricsPerRouteAndStatus(t *testing.T) {

@@ -11,8 +11,6 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/latchkey/latchkey"
@@ -236,16 +234,11 @@ func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
 // status, size and duration: never headers, query strings or bodies, which
 // may carry credentials.
 func (s *Server) route(name string, h http.Handler) http.Handler {
-	m := &routeMetrics{s: s, name: name}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		if s.HSTS {
 			w.Header().Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
 		}
-		// Where the request came from, worked out once for the access log
-		// and everything after it.
-		ctx := s.Authn.withClientInfo(r)
-		r = r.WithContext(ctx)
 		rw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		defer func() {
 			if v := recover(); v != nil {
@@ -256,52 +249,25 @@ func (s *Server) route(name string, h http.Handler) http.Handler {
 			}
 			end := time.Now()
 			d := end.Sub(start)
-			m.observe(rw.status, d)
+			if s.requests != nil {
+				s.requests.WithLabelValues(name, strconv.Itoa(rw.status)).Inc()
+				s.duration.WithLabelValues(name).Observe(d.Seconds())
+			}
 			// The record goes to the handler directly: Logger.LogAttrs would
 			// also capture the caller's PC, on every request, for a source
 			// the access log never shows.
-			if lh := s.Logger.Handler(); lh.Enabled(ctx, slog.LevelInfo) {
+			// The client address is worked out again here rather than passed
+			// in the context: that would copy the request once more.
+			if ctx, lh := r.Context(), s.Logger.Handler(); lh.Enabled(ctx, slog.LevelInfo) {
 				rec := slog.NewRecord(end, slog.LevelInfo, "request", 0)
 				rec.AddAttrs(slog.String("method", r.Method), slog.String("path", r.URL.Path),
 					slog.Int("status", rw.status), slog.Int("bytes", rw.n),
-					slog.Duration("duration", d), slog.String("remote", latchkey.ClientInfoFromContext(ctx).Addr))
+					slog.Duration("duration", d), slog.String("remote", s.Authn.clientAddr(r)))
 				_ = lh.Handle(ctx, rec)
 			}
 		}()
 		h.ServeHTTP(rw, r)
 	})
-}
-
-// routeMetrics are a route's metric series, looked up on first use rather
-// than by hashing label values on every request.
-type routeMetrics struct {
-	s    *Server
-	name string
-
-	once     sync.Once
-	duration prometheus.Observer
-	requests [600]atomic.Pointer[prometheus.Counter] // by status
-}
-
-// observe counts a request that got status and took d, if the server has
-// metrics.
-func (m *routeMetrics) observe(status int, d time.Duration) {
-	if m.s.requests == nil {
-		return
-	}
-	m.once.Do(func() { m.duration = m.s.duration.WithLabelValues(m.name) })
-	m.duration.Observe(d.Seconds())
-	if status < 0 || status >= len(m.requests) {
-		m.s.requests.WithLabelValues(m.name, strconv.Itoa(status)).Inc()
-		return
-	}
-	c := m.requests[status].Load()
-	if c == nil {
-		counter := m.s.requests.WithLabelValues(m.name, strconv.Itoa(status))
-		c = &counter
-		m.requests[status].Store(c)
-	}
-	(*c).Inc()
 }
 
 type statusWriter struct {
