@@ -523,7 +523,7 @@ func TestRun_DirectRawAnswers(t *testing.T) {
 			var bad atomic.Int64
 			s := startRaw(t, answerEach(tc.answer, tc.closeAfter, &bad))
 			sc := bench.Scenario{Name: "raw", URL: s.URL + "/graphql", Body: []byte("{}"), Credential: func(int, int) string { return "k" }, Check: check}
-			r, err := bench.Run(context.Background(), nil, sc, bench.Options{Concurrency: 1, Duration: 30 * time.Millisecond})
+			r, err := bench.Run(context.Background(), nil, sc, bench.Options{Concurrency: 1, Duration: 250 * time.Millisecond})
 			if err != nil {
 				t.Fatal(err)
 			}
