@@ -21,6 +21,9 @@ const DefaultVerifyCacheSize = 10000
 // decodes to the same claims and carries the same signature. Only tokens
 // that passed every check are added, so the cache holds nothing an
 // attacker made up; it is bounded, and evicts a random entry when full.
+// A hit costs about 9 K instructions, a full verification about 700 K: an
+// access-token request costs 8 times as much without the cache
+// (BENCHMARKS.md, update 5).
 type sigCache struct {
 	max int
 

@@ -435,6 +435,8 @@ const maxPreparedStatements = 512
 // (SQLite's write pool). Only statements that finish with their result
 // (Exec, QueryRow) use it: a statement prepared on a connection is one
 // SQLite statement, which a second use would reset under open rows.
+// Without it, an authentication the credential cache does not answer
+// costs 64-99 % more instructions (BENCHMARKS.md, update 5).
 type stmtCache struct {
 	mu     sync.RWMutex
 	m      map[stmtKey]*sql.Stmt // nil value: being prepared, or failed
