@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	gql "github.com/99designs/gqlgen/graphql"
-	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/vektah/gqlparser/v2"
 )
 
@@ -44,7 +43,7 @@ func TestListCost(t *testing.T) {
 // Latchkey's agent send stays under both limits.
 func TestLimits_Cost(t *testing.T) {
 	es := NewExecutableSchema(Config{Resolvers: &resolver{s: &Server{}}})
-	l := &limits{maxDepth: 10, maxComplexity: 500, scores: lru.New[int](10)}
+	l := &limits{maxDepth: 10, maxComplexity: 500}
 	if err := l.Validate(es); err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +58,7 @@ func TestLimits_Cost(t *testing.T) {
 	}
 	cost := func(query string, vars map[string]any) int {
 		t.Helper()
-		return l.complexity(ctx, opCtx(query, vars), l.costES, nil)
+		return l.cost(ctx, opCtx(query, vars))
 	}
 
 	for _, tc := range []struct {

@@ -45,6 +45,5 @@ func CheckQuery(query string, anonymous bool) error {
 	if anonymous {
 		lim = anonymousLimits(DefaultMaxTokens)
 	}
-	_, err := checkQuery(query, &lim)
-	return err
+	return checkQuery(query, &lim)
 }

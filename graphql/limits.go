@@ -6,7 +6,6 @@ import (
 
 	"github.com/99designs/gqlgen/complexity"
 	gql "github.com/99designs/gqlgen/graphql"
-	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 	"github.com/vektah/gqlparser/v2/parser"
@@ -14,37 +13,36 @@ import (
 	"github.com/latchkey/latchkey"
 )
 
-// limits is a gqlgen extension that rejects operations nested deeper than
-// maxDepth, with a complexity score (one per field) above maxComplexity, or
-// with a cost (fields times the rows of the lists around them, see
-// listComplexity) above maxCost, before anything is resolved. Introspection fields (__schema, __type) do not count towards
-// depth: the validator caps their depth on its own.
+// limits is a gqlgen extension that refuses, before anything is resolved,
+// operations nested deeper than maxDepth, selecting more than maxComplexity
+// fields, or costing more than maxCost (fields times the rows of the lists
+// around them, see listComplexity). Introspection fields (__schema, __type)
+// do not count towards depth: the validator caps their depth on its own.
 //
-// Those checks run after gqlgen has validated the document, and some
-// validation rules cost more than linear time (overlapping-field merging is
-// quadratic in a selection set's size, and naive fragment expansion is
-// exponential in a chain of fragments each spreading the next twice). So
-// MutateOperationParameters first parses the query once, in linear time,
-// and refuses it before validation if its expanded size or depth is over
-// the limits, expanding each fragment only once. Accepted query texts are
-// remembered so the hot path parses nothing twice.
+// Some of gqlgen's validation rules cost more than linear time
+// (overlapping-field merging is quadratic in a selection set's size, and
+// naive fragment expansion is exponential in a chain of fragments each
+// spreading the next twice). So MutateOperationParameters parses the query
+// once, in linear time, and refuses it before validation if its fields,
+// with each fragment expanded, or its depth are over the limits (checkSize).
+// That count is never below gqlgen's own complexity score (one per field),
+// so after validation only the cost, which depends on the variables, is
+// left to compute: MutateOperationContext walks the operation once for it.
 type limits struct {
 	maxDepth      int
 	maxComplexity int
 	maxTokens     int
-	es            gql.ExecutableSchema
-	accepted      *lru.LRU[struct{}]
 
-	// scores caches complexity scores by query text, for documents of one
-	// operation without variables: those score the same every time.
-	scores *lru.LRU[int]
+	// docs is the executor's cache of parsed and validated documents, by
+	// query text: each of them passed checkSize with these limits (the
+	// executor asks MutateOperationParameters before it parses), so a text
+	// found there is not parsed a second time. Nil checks every text.
+	docs gql.Cache[*ast.QueryDocument]
 
 	// maxCost caps the cost; zero means DefaultMaxCost. costES scores
-	// costs (the schema with listComplexity's functions) and costs caches
-	// them as scores does; Validate sets both.
+	// costs (the schema with listComplexity's functions); Validate sets it.
 	maxCost int
 	costES  gql.ExecutableSchema
-	costs   *lru.LRU[int]
 }
 
 var _ interface {
@@ -56,8 +54,8 @@ var _ interface {
 // MutateOperationParameters implements graphql.OperationParameterMutator:
 // the pre-validation size check.
 func (l *limits) MutateOperationParameters(ctx context.Context, params *gql.RawParams) *gqlerror.Error {
-	if l.accepted != nil {
-		if _, ok := l.accepted.Get(ctx, params.Query); ok {
+	if l.docs != nil {
+		if _, ok := l.docs.Get(ctx, params.Query); ok {
 			return nil
 		}
 	}
@@ -68,13 +66,7 @@ func (l *limits) MutateOperationParameters(ctx context.Context, params *gql.RawP
 		}
 		return nil // gqlgen reports the parse error itself
 	}
-	if err := l.checkSize(doc); err != nil {
-		return err
-	}
-	if l.accepted != nil {
-		l.accepted.Add(ctx, params.Query, struct{}{})
-	}
-	return nil
+	return l.checkSize(doc)
 }
 
 // checkSize refuses documents whose fields, counted as written, or whose
@@ -180,84 +172,28 @@ func (l *limits) ExtensionName() string { return "LatchkeyLimits" }
 
 // Validate implements graphql.HandlerExtension.
 func (l *limits) Validate(es gql.ExecutableSchema) error {
-	l.es = es
 	l.costES = NewExecutableSchema(Config{Schema: es.Schema(), Complexity: listComplexity()})
 	if l.maxCost <= 0 {
 		l.maxCost = DefaultMaxCost
 	}
-	if l.scores != nil && l.costs == nil {
-		l.costs = lru.New[int](DefaultQueryCache)
-	}
 	return nil
 }
 
-// MutateOperationContext implements graphql.OperationContextMutator.
+// MutateOperationContext implements graphql.OperationContextMutator: the
+// cost check, on the validated operation with its variables.
 func (l *limits) MutateOperationContext(ctx context.Context, opCtx *gql.OperationContext) *gqlerror.Error {
-	if d := selectionDepth(opCtx.Operation.SelectionSet, l.maxDepth+1); d > l.maxDepth {
-		return tooLarge("Query is too deep: it nests fields more than %d levels.", l.maxDepth)
-	}
-	if c := l.complexity(ctx, opCtx, l.es, l.scores); c > l.maxComplexity {
-		return tooLarge("Query is too complex: complexity %d exceeds the limit of %d.", c, l.maxComplexity)
-	}
-	if l.costES != nil {
-		if c := l.complexity(ctx, opCtx, l.costES, l.costs); c > l.maxCost {
-			return tooLarge("Query is too complex: it could return %d values (each field once per row of the lists around it), over the limit of %d. Ask for fewer rows with limit, or select fewer fields.", c, l.maxCost)
-		}
+	if c := l.cost(ctx, opCtx); c > l.maxCost {
+		return tooLarge("Query is too complex: it could return %d values (each field once per row of the lists around it), over the limit of %d. Ask for fewer rows with limit, or select fewer fields.", c, l.maxCost)
 	}
 	return nil
 }
 
-// complexity returns the operation's complexity score as es computes it,
-// from cache when it can be cached.
-func (l *limits) complexity(ctx context.Context, opCtx *gql.OperationContext, es gql.ExecutableSchema, cache *lru.LRU[int]) int {
-	cacheable := cache != nil && opCtx.Doc != nil && len(opCtx.Doc.Operations) == 1 &&
-		len(opCtx.Operation.VariableDefinitions) == 0
-	if cacheable {
-		if c, ok := cache.Get(ctx, opCtx.RawQuery); ok {
-			return c
-		}
-	}
-	c := complexity.Calculate(ctx, es, opCtx.Operation, opCtx.Variables)
-	if cacheable {
-		cache.Add(ctx, opCtx.RawQuery, c)
-	}
-	return c
+// cost returns the operation's cost (see listComplexity).
+func (l *limits) cost(ctx context.Context, opCtx *gql.OperationContext) int {
+	return complexity.Calculate(ctx, l.costES, opCtx.Operation, opCtx.Variables)
 }
 
 func tooLarge(format string, args ...any) *gqlerror.Error {
 	err := latchkey.Errorf(latchkey.ETOOLARGE, format, args...)
 	return &gqlerror.Error{Message: err.Message, Err: err}
-}
-
-// selectionDepth returns how many levels of fields set nests, counting a
-// field with no sub-selection as one, and stopping once it reaches stop.
-// Fragments count as the fields they contain.
-func selectionDepth(set ast.SelectionSet, stop int) int {
-	if stop <= 0 {
-		return 0
-	}
-	deepest := 0
-	for _, sel := range set {
-		d := 0
-		switch sel := sel.(type) {
-		case *ast.Field:
-			if strings.HasPrefix(sel.Name, "__") {
-				continue
-			}
-			d = 1 + selectionDepth(sel.SelectionSet, stop-1)
-		case *ast.InlineFragment:
-			d = selectionDepth(sel.SelectionSet, stop)
-		case *ast.FragmentSpread:
-			if sel.Definition != nil {
-				d = selectionDepth(sel.Definition.SelectionSet, stop)
-			}
-		}
-		if d > deepest {
-			deepest = d
-			if deepest >= stop {
-				return deepest
-			}
-		}
-	}
-	return deepest
 }

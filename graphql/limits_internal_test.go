@@ -8,14 +8,19 @@ import (
 	gql "github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/vektah/gqlparser/v2"
+	"github.com/vektah/gqlparser/v2/ast"
+
+	"github.com/latchkey/latchkey"
 )
 
-// Complexity scores of variable-free single-operation documents are cached
-// by query text and give the same verdict every time; others are scored on
-// every request.
-func TestLimits_ComplexityCache(t *testing.T) {
+// The field limit gives the same verdict every time, for documents with or
+// without variables and with one operation or several.
+func TestLimits_Complexity(t *testing.T) {
 	es := NewExecutableSchema(Config{Resolvers: &resolver{s: &Server{}}})
-	l := &limits{maxDepth: 10, maxComplexity: 3, es: es, scores: lru.New[int](10)}
+	l := &limits{maxDepth: 10, maxComplexity: 3, maxTokens: DefaultMaxTokens}
+	if err := l.Validate(es); err != nil {
+		t.Fatal(err)
+	}
 	ctx := context.Background()
 	opCtx := func(query string, vars map[string]any) *gql.OperationContext {
 		t.Helper()
@@ -26,24 +31,44 @@ func TestLimits_ComplexityCache(t *testing.T) {
 		return &gql.OperationContext{RawQuery: query, Doc: doc, Operation: doc.Operations[0], Variables: vars}
 	}
 	for _, tc := range []struct {
-		query  string
-		vars   map[string]any
-		ok     bool
-		cached bool
+		query string
+		vars  map[string]any
+		ok    bool
 	}{
-		{"{ hello }", nil, true, true},
-		{"{ a: hello b: hello c: hello d: hello }", nil, false, true},
-		{"query($slug: String) { tenant(where: {slug: {_eq: $slug}}) { id } a: hello b: hello }", map[string]any{"slug": "x"}, false, false},
-		{"query A { hello }\nquery B { hello }", nil, true, false},
+		{"{ hello }", nil, true},
+		{"{ a: hello b: hello c: hello d: hello }", nil, false},
+		{"query($slug: String) { tenant(where: {slug: {_eq: $slug}}) { id } a: hello b: hello }", map[string]any{"slug": "x"}, false},
+		{"query A { hello }\nquery B { hello }", nil, true},
 	} {
 		for range 2 {
-			err := l.MutateOperationContext(ctx, opCtx(tc.query, tc.vars))
+			// As the executor calls them: before parsing, and after validation.
+			err := l.MutateOperationParameters(ctx, &gql.RawParams{Query: tc.query, Variables: tc.vars})
+			if err == nil {
+				err = l.MutateOperationContext(ctx, opCtx(tc.query, tc.vars))
+			}
 			if (err == nil) != tc.ok || (err != nil && !strings.Contains(err.Message, "too complex")) {
 				t.Errorf("%q: err = %v, want ok=%v", tc.query, err, tc.ok)
 			}
 		}
-		if _, cached := l.scores.Get(ctx, tc.query); cached != tc.cached {
-			t.Errorf("%q: cached = %v, want %v", tc.query, cached, tc.cached)
+	}
+}
+
+// The document cache keeps short query texts of authenticated callers only.
+func TestDocCache(t *testing.T) {
+	c := docCache{lru.New[*ast.QueryDocument](10)}
+	anon := context.Background()
+	authed := latchkey.NewContextWithAuth(anon, &latchkey.Auth{User: &latchkey.User{ID: "u"}})
+	long := "{ hello }\n#" + strings.Repeat("x", maxCachedQuery)
+	doc := &ast.QueryDocument{}
+	c.Add(anon, "{ a: hello }", doc)
+	c.Add(authed, "{ b: hello }", doc)
+	c.Add(authed, long, doc)
+	for _, tc := range []struct {
+		query string
+		want  bool
+	}{{"{ a: hello }", false}, {"{ b: hello }", true}, {long, false}} {
+		if got, ok := c.Get(authed, tc.query); ok != tc.want || (ok && got != doc) {
+			t.Errorf("%.20q cached: %v, want %v", tc.query, ok, tc.want)
 		}
 	}
 }

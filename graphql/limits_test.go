@@ -52,8 +52,7 @@ func TestLimits_RefusedBeforeValidation(t *testing.T) {
 	}
 }
 
-// Within the limits, a query with fragments still runs, and a repeated
-// query text is served from the cache of accepted texts.
+// Within the limits, a query with fragments still runs, every time.
 func TestLimits_AcceptedWithFragments(t *testing.T) {
 	e := MustNewEnv(t)
 	q := "query { ...A ...A }\nfragment A on Query { hello ...B }\nfragment B on Query { hello }"

@@ -7,18 +7,6 @@ import (
 	"github.com/latchkey/latchkey"
 )
 
-// queryShape is what checkQuery measured of a query text.
-type queryShape struct {
-	tokens int // lexical tokens, comments not counted (as the parser counts)
-	depth  int // deepest nesting of objects and lists in an argument or default value
-	width  int // most members in one object, list, or argument list
-}
-
-// fits reports whether a shape measured in full is within lim.
-func (s queryShape) fits(lim *inputLimits) bool {
-	return s.tokens <= lim.maxTokens && s.depth <= lim.maxDepth && s.width <= lim.maxWidth
-}
-
 // checkQuery lexes query once, before anything parses it, and refuses it
 // with ETOOLARGE if it has more tokens, or has argument values
 // nested deeper or wider than lim allows. Its cost is linear in the text
@@ -29,8 +17,8 @@ func (s queryShape) fits(lim *inputLimits) bool {
 // counts the same): their nesting is the value's depth. An object's or
 // argument list's members are counted by their colons, a list's items by
 // the tokens that start a value.
-func checkQuery(query string, lim *inputLimits) (queryShape, error) {
-	var shape queryShape
+func checkQuery(query string, lim *inputLimits) error {
+	tokens := 0 // without comments, as the parser counts them
 	type level struct {
 		open  lexer.Type // ParenL, BraceL or BracketL
 		value bool       // within parentheses: a value or list type
@@ -43,13 +31,13 @@ func checkQuery(query string, lim *inputLimits) (queryShape, error) {
 	for {
 		tok, err := lx.ReadToken()
 		if err != nil || tok.Kind == lexer.EOF {
-			return shape, nil // the parser reports lexical errors
+			return nil // the parser reports lexical errors
 		}
 		if tok.Kind == lexer.Comment {
 			continue
 		}
-		if shape.tokens++; shape.tokens > lim.maxTokens {
-			return shape, latchkey.Errorf(latchkey.ETOOLARGE,
+		if tokens++; tokens > lim.maxTokens {
+			return latchkey.Errorf(latchkey.ETOOLARGE,
 				"Query is too large: it has more than %d tokens.", lim.maxTokens)
 		}
 		// Count one member of the innermost value or argument list.
@@ -64,11 +52,8 @@ func checkQuery(query string, lim *inputLimits) (queryShape, error) {
 			}
 			if member {
 				stack[n-1].width++
-				if w := stack[n-1].width; w > shape.width {
-					shape.width = w
-					if w > lim.maxWidth {
-						return shape, lim.errTooWide("the query")
-					}
+				if stack[n-1].width > lim.maxWidth {
+					return lim.errTooWide("the query")
 				}
 			}
 		}
@@ -80,17 +65,14 @@ func checkQuery(query string, lim *inputLimits) (queryShape, error) {
 			value := len(stack) > 0 && (stack[len(stack)-1].open == lexer.ParenL || stack[len(stack)-1].value)
 			if value {
 				valueDepth++
-				if valueDepth > shape.depth {
-					shape.depth = valueDepth
-					if valueDepth > lim.maxDepth {
-						return shape, lim.errTooDeep("an argument in the query")
-					}
+				if valueDepth > lim.maxDepth {
+					return lim.errTooDeep("an argument in the query")
 				}
 			}
 			stack = append(stack, level{open: tok.Kind, value: value})
 		case lexer.ParenR, lexer.BraceR, lexer.BracketR:
 			if len(stack) == 0 {
-				return shape, nil // unbalanced: the parser reports it
+				return nil // unbalanced: the parser reports it
 			}
 			if stack[len(stack)-1].value {
 				valueDepth--

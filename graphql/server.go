@@ -127,11 +127,10 @@ func (s *Server) Handler() http.Handler {
 		h.maxTokens = DefaultMaxTokens
 	}
 	lim.maxTokens = h.maxTokens
-	lim.accepted = lru.New[struct{}](DefaultQueryCache)
-	lim.scores = lru.New[int](DefaultQueryCache)
+	lim.docs = docCache{lru.New[*ast.QueryDocument](DefaultQueryCache)}
 
 	exec := executor.New(NewExecutableSchema(Config{Resolvers: &resolver{s: s}}))
-	exec.SetQueryCache(lru.New[*ast.QueryDocument](DefaultQueryCache))
+	exec.SetQueryCache(lim.docs)
 	exec.SetParserTokenLimit(h.maxTokens)
 	exec.SetErrorPresenter(func(ctx context.Context, err error) *gqlerror.Error {
 		return presentError(h.logger, ctx, err)
@@ -147,7 +146,6 @@ func (s *Server) Handler() http.Handler {
 	h.exec = exec
 	h.authLimits = authenticatedLimits(h.maxTokens)
 	h.anonLimits = anonymousLimits(h.maxTokens)
-	h.queryShapes = lru.New[queryShape](DefaultQueryCache)
 	return h
 }
 
@@ -203,9 +201,8 @@ type handler struct {
 	decs sync.Pool
 
 	// authLimits and anonLimits bound the input of requests with and
-	// without a credential; queryShapes caches checkQuery's measurements.
+	// without a credential.
 	authLimits, anonLimits inputLimits
-	queryShapes            *lru.LRU[queryShape]
 }
 
 // maxPooledBuf is the largest buffer put back in the pool, so that one huge
@@ -311,7 +308,7 @@ func (h *handler) readRequest(w http.ResponseWriter, r *http.Request) (*gql.RawP
 	} else if err != nil {
 		return nil, http.StatusBadRequest, err
 	}
-	if err := h.checkQuery(r.Context(), params.Query, lim); err != nil {
+	if err := checkQuery(params.Query, lim); err != nil {
 		return nil, http.StatusOK, err
 	}
 	return params, 0, nil
@@ -324,22 +321,30 @@ func (h *handler) anonymous(r *http.Request) bool {
 	return latchkey.AuthFromContext(r.Context()) == nil
 }
 
-// checkQuery is checkQuery with a cache of the shapes of short query texts
-// that passed, so the hot path lexes nothing twice.
-func (h *handler) checkQuery(ctx context.Context, query string, lim *inputLimits) error {
-	if shape, ok := h.queryShapes.Get(ctx, query); ok && shape.fits(lim) {
-		return nil
-	}
-	shape, err := checkQuery(query, lim)
-	if err == nil && len(query) <= maxCachedQuery {
-		h.queryShapes.Add(ctx, query, shape)
-	}
-	return err
+// docCache is the executor's cache of parsed and validated documents by
+// query text. Parsing and validating a query costs about twice what the
+// rest of an auth_info request does, and the Prefect client sends the same
+// few texts over and over. Since the texts are the caller's to choose, it
+// keeps only short ones (which bounds its memory) from authenticated
+// callers (so an anonymous one can neither fill it nor push others' texts
+// out).
+type docCache struct{ lru *lru.LRU[*ast.QueryDocument] }
+
+// maxCachedQuery is the longest query text docCache keeps.
+const maxCachedQuery = 4 << 10
+
+// Get implements graphql.Cache.
+func (c docCache) Get(ctx context.Context, query string) (*ast.QueryDocument, bool) {
+	return c.lru.Get(ctx, query)
 }
 
-// maxCachedQuery is the longest query whose shape is cached, which bounds
-// the cache's memory.
-const maxCachedQuery = 4 << 10
+// Add implements graphql.Cache: it keeps doc only for a short query from
+// an authenticated caller.
+func (c docCache) Add(ctx context.Context, query string, doc *ast.QueryDocument) {
+	if len(query) <= maxCachedQuery && latchkey.AuthFromContext(ctx) != nil {
+		c.lru.Add(ctx, query, doc)
+	}
+}
 
 // getDecoder returns a JSON decoder reading buf, which it parses in place.
 func (h *handler) getDecoder(buf *bytes.Buffer) *jsontext.Decoder {
