@@ -169,6 +169,9 @@ func TestVerify_Identity(t *testing.T) {
 				t.Errorf("%s: %s = %q, want %q", method, k, got, v)
 			}
 		}
+		if b := body(t, res); b != "" {
+			t.Errorf("%s: body %q, want none", method, b)
+		}
 	}
 	// The names are canonical: the handler sets them without canonicalizing.
 	for _, h := range lkhttp.VerifyHeaders() {
