@@ -46,7 +46,7 @@ type tokenServer struct {
 	valid        map[string]bool   // live access tokens
 	failRefresh  bool
 	failSwitch   bool
-	switchDelay  time.Duration
+	beforeSwitch func() // if set, runs before switch_tenant is answered (a slow server)
 	lastSwitchIn string // switch_tenant variables
 }
 
@@ -79,8 +79,8 @@ func (ts *tokenServer) respond(_ int, r request) (int, string) {
 	unauth := `{"data": null, "errors": [{"message": "Unauthenticated", "extensions": {"code": "UNAUTHENTICATED"}}]}`
 	switch body.Query {
 	case client.MutationSwitchTenant:
-		if ts.switchDelay > 0 {
-			time.Sleep(ts.switchDelay)
+		if ts.beforeSwitch != nil {
+			ts.beforeSwitch()
 		}
 		ts.mu.Lock()
 		defer ts.mu.Unlock()
@@ -268,7 +268,7 @@ func TestTokenSourceConcurrent(t *testing.T) {
 	ctx := context.Background()
 	clk := &clock{now: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
 	ts := MustTokenServer(t, clk)
-	ts.switchDelay = 20 * time.Millisecond
+	ts.beforeSwitch = func() { time.Sleep(20 * time.Millisecond) }
 	c, _ := newTokenClient(ts, clk)
 
 	var wg sync.WaitGroup
@@ -321,10 +321,17 @@ func TestTokenSourceRetriesRejectedToken(t *testing.T) {
 func TestTokenSourceContextCancelledWhileWaiting(t *testing.T) {
 	clk := &clock{now: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
 	ts := MustTokenServer(t, clk)
-	ts.switchDelay = 300 * time.Millisecond
+	// The first exchange is answered only once the test is done with it.
+	inExchange, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	ts.beforeSwitch = func() {
+		once.Do(func() { close(inExchange) })
+		<-release
+	}
+	defer close(release)
 	_, src := newTokenClient(ts, clk)
 	go src.Token(context.Background()) // holds the lock during a slow exchange
-	time.Sleep(50 * time.Millisecond)
+	<-inExchange
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
 	if _, err := src.Token(ctx); !errors.Is(err, context.DeadlineExceeded) {
