@@ -298,14 +298,29 @@ func TestAuthCache_ConcurrentRevocation(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var revoked atomic.Bool
-			var accepted, wg sync.WaitGroup
+			// Each worker says when it has sent a request that started
+			// after the revocation returned, and then one that started
+			// after every worker had: once every request from before the
+			// revocation had finished.
+			var revoked, settled atomic.Bool
+			var accepted, triedAfter, triedSettled, wg sync.WaitGroup
 			accepted.Add(4)
+			triedAfter.Add(4)
+			triedSettled.Add(4)
 			stop := make(chan struct{})
 			for w := range 4 {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
+					sawAfter, sawSettled := false, false
+					defer func() { // a worker that stopped early waits for nothing
+						if !sawAfter {
+							triedAfter.Done()
+						}
+						if !sawSettled {
+							triedSettled.Done()
+						}
+					}()
 					cred := secret
 					if w%2 == 1 {
 						cred = at.AccessToken
@@ -317,8 +332,16 @@ func TestAuthCache_ConcurrentRevocation(t *testing.T) {
 							return
 						default:
 						}
-						after := revoked.Load()
+						after, afterSettled := revoked.Load(), settled.Load()
 						_, err := e.auth.Authenticate(context.Background(), cred, "")
+						if after && !sawAfter {
+							sawAfter = true
+							triedAfter.Done()
+						}
+						if afterSettled && !sawSettled {
+							sawSettled = true
+							triedSettled.Done()
+						}
 						if after && err == nil {
 							t.Errorf("round %d: a request started after the revocation returned was accepted", round)
 							return
@@ -334,7 +357,9 @@ func TestAuthCache_ConcurrentRevocation(t *testing.T) {
 				t.Fatal(err)
 			}
 			revoked.Store(true)
-			time.Sleep(20 * time.Millisecond)
+			triedAfter.Wait()
+			settled.Store(true)
+			triedSettled.Wait()
 			close(stop)
 			wg.Wait()
 		}
