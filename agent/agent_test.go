@@ -27,14 +27,42 @@ const (
 
 // lockedBuffer is a bytes.Buffer safe for a logger and a test to share.
 type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+	changes // each write
+	mu      sync.Mutex
+	b       bytes.Buffer
 }
 
 func (l *lockedBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
+	n, err := l.b.Write(p)
+	l.mu.Unlock()
+	l.changed()
+	return n, err
+}
+
+// changes tells of changes a test waits for: wait returns a channel that
+// is closed at the next change.
+type changes struct {
+	mu   sync.Mutex
+	next chan struct{}
+}
+
+func (c *changes) wait() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.next == nil {
+		c.next = make(chan struct{})
+	}
+	return c.next
+}
+
+func (c *changes) changed() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.next != nil {
+		close(c.next)
+		c.next = nil
+	}
 }
 
 func (l *lockedBuffer) String() string {
