@@ -67,6 +67,7 @@ func mustReject(tb testing.TB, e *credEnv, credential, tenantID, msg string) {
 // event) is still accepted from the cache, and the event alone rejects it.
 // This is what makes the tests below able to fail.
 func TestAuthCache_ServesFromCacheUntilEvent(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		e, c := newCachedEnv(t, db, clock)
 		adminCtx := mustWarm(t, e, c, e.f.AdminKey, "")
@@ -94,6 +95,7 @@ func TestAuthCache_ServesFromCacheUntilEvent(t *testing.T) {
 // Every revocation is rejected on the same replica as soon as the revoking
 // call returns, with the cache warm; other credentials keep working.
 func TestAuthCache_RevocationIsImmediate(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		e, c := newCachedEnv(t, db, clock)
 		t1 := e.f.Tenant
@@ -233,6 +235,7 @@ func TestAuthCache_RevocationIsImmediate(t *testing.T) {
 // Expiry needs no event: it is checked on every hit against the cached
 // expires_at. And a busy cached key still records its use once a minute.
 func TestAuthCache_ExpiryAndLastUsed(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		e, c := newCachedEnv(t, db, clock)
 		adminCtx := e.mustAuthenticate(t, e.f.AdminKey, "")
@@ -271,6 +274,7 @@ func TestAuthCache_ExpiryAndLastUsed(t *testing.T) {
 
 // A failed change publishes nothing: its transaction rolled back.
 func TestAuthCache_RollbackPublishesNothing(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		e, c := newCachedEnv(t, db, clock)
 		adminCtx := mustWarm(t, e, c, e.f.AdminKey, "")
@@ -289,6 +293,7 @@ func TestAuthCache_RollbackPublishesNothing(t *testing.T) {
 // request that starts afterwards is accepted, whatever lookups were in
 // flight when it committed.
 func TestAuthCache_ConcurrentRevocation(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		e, c := newCachedEnv(t, db, clock)
 		adminCtx := e.mustAuthenticate(t, e.f.AdminKey, "")

@@ -120,6 +120,7 @@ func TestDB_BackgroundCheckpoint(t *testing.T) {
 
 // PostgreSQL has no background checkpointer of ours.
 func TestDB_CheckpointStatsPostgres(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, _ *latchkeytest.Clock) {
 		if !db.Postgres() {
 			t.Skip("SQLite: see TestDB_BackgroundCheckpoint")
@@ -132,6 +133,7 @@ func TestDB_CheckpointStatsPostgres(t *testing.T) {
 
 // Ids are version-7 UUIDs carrying the DB clock's milliseconds.
 func TestDB_NewID(t *testing.T) {
+	t.Parallel()
 	clock := latchkeytest.NewClock()
 	db := latchkeytest.MustOpenDB(t, "sqlite", clock)
 	seen := map[string]bool{}
