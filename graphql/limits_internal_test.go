@@ -14,6 +14,7 @@ import (
 // by query text and give the same verdict every time; others are scored on
 // every request.
 func TestLimits_ComplexityCache(t *testing.T) {
+	t.Parallel()
 	es := NewExecutableSchema(Config{Resolvers: &resolver{s: &Server{}}})
 	l := &limits{maxDepth: 10, maxComplexity: 3, es: es, scores: lru.New[int](10)}
 	ctx := context.Background()

@@ -55,6 +55,7 @@ func TestLimits_RefusedBeforeValidation(t *testing.T) {
 // Within the limits, a query with fragments still runs, and a repeated
 // query text is served from the cache of accepted texts.
 func TestLimits_AcceptedWithFragments(t *testing.T) {
+	t.Parallel()
 	e := MustNewEnv(t)
 	q := "query { ...A ...A }\nfragment A on Query { hello ...B }\nfragment B on Query { hello }"
 	for i := 0; i < 2; i++ {
