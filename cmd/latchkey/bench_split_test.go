@@ -17,6 +17,7 @@ import (
 )
 
 func TestBench_SplitCoresFlag(t *testing.T) {
+	t.Parallel()
 	var stdout, stderr bytes.Buffer
 	env := &main.Env{Stdout: &stdout, Stderr: &stderr, Getenv: func(string) string { return "" }, Now: time.Now}
 	if got, want := main.Run(context.Background(), []string{"bench", "--help"}, env), 0; got != want {
@@ -38,6 +39,7 @@ func TestBench_SplitCoresFlag(t *testing.T) {
 // the request goes in on stdin, results with their latencies come back
 // as JSON on stdout.
 func TestBench_LoadGeneratorChild(t *testing.T) {
+	t.Parallel()
 	var mu sync.Mutex
 	auths := map[string]bool{}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -343,6 +343,7 @@ func checkAfterCrash(t *testing.T, url, adminKey string, keys []*crashKey) {
 }
 
 func TestCrash_KillDuringKeyChurn(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("builds and kills the server binary")
 	}

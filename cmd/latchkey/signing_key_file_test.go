@@ -90,6 +90,7 @@ func mustMintJWT(t *testing.T, s *TestServer, key string, pub ed25519.PublicKey)
 }
 
 func TestServer_SigningKeyFile(t *testing.T) {
+	t.Parallel()
 	eachEngine(t, func(t *testing.T, engine string) {
 		dsn := latchkeytest.MustDSN(t, engine)
 		priv := mustEd25519(t)
@@ -170,6 +171,7 @@ func (ww *whenWritten) Write(p []byte) (int, error) {
 }
 
 func TestServer_SigningKeyFileRefused(t *testing.T) {
+	t.Parallel()
 	priv := mustEd25519(t)
 	seed := base64.StdEncoding.EncodeToString(priv.Seed())
 	for _, mode := range []os.FileMode{0o644, 0o640, 0o604, 0o660, 0o602, 0o610, 0o601, 0o666, 0o777} {
@@ -210,6 +212,7 @@ func TestServer_SigningKeyFileRefused(t *testing.T) {
 }
 
 func TestServer_SigningKeyFileInvalid(t *testing.T) {
+	t.Parallel()
 	ec, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
