@@ -92,6 +92,7 @@ func scriptStartup(f *fakeAPI) {
 }
 
 func TestAgent_StartsAndPollsAsPrefectDoes(t *testing.T) {
+	t.Parallel()
 	f := newFakeAPI(t)
 	scriptStartup(f)
 	f.Handle["get_runs_in_queue"] = func(call) string { return data(`{"get_runs_in_queue":{"flow_run_ids":[]}}`) }
@@ -144,6 +145,7 @@ func TestAgent_StartsAndPollsAsPrefectDoes(t *testing.T) {
 }
 
 func TestAgent_RevokedKeyStopsPolling(t *testing.T) {
+	t.Parallel()
 	f := newFakeAPI(t)
 	scriptStartup(f)
 	f.Handle["get_runs_in_queue"] = func(c call) string {
@@ -168,6 +170,7 @@ func TestAgent_RevokedKeyStopsPolling(t *testing.T) {
 }
 
 func TestAgent_RejectedAtStartup(t *testing.T) {
+	t.Parallel()
 	f := newFakeAPI(t)
 	f.Handle["auth_info"] = func(call) string { return unauthenticated }
 	a := newTestAgent(f, &lockedBuffer{})
@@ -180,6 +183,7 @@ func TestAgent_RejectedAtStartup(t *testing.T) {
 }
 
 func TestAgent_RequireServiceAccount(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		kind string
 		err  error
@@ -212,6 +216,7 @@ func TestAgent_RequireServiceAccount(t *testing.T) {
 }
 
 func TestAgent_LegacyTokenFindsItsTenant(t *testing.T) {
+	t.Parallel()
 	f := newFakeAPI(t)
 	scriptStartup(f)
 	f.Handle["auth_info"] = func(call) string { return data(`{"auth_info":{"tenant_id":null,"api_token_scope":"RUNNER"}}`) }
@@ -230,6 +235,7 @@ func TestAgent_LegacyTokenFindsItsTenant(t *testing.T) {
 // TestAgent_SubmitsAndRunsFlowRuns drives the agent through one run, with
 // this test binary standing in for `latchkey execute flow-run` (see init).
 func TestAgent_SubmitsAndRunsFlowRuns(t *testing.T) {
+	t.Parallel()
 	f := newFakeAPI(t)
 	scriptStartup(f)
 	f.Handle["get_runs_in_queue"] = func(c call) string {
@@ -305,6 +311,7 @@ func TestAgent_SubmitsAndRunsFlowRuns(t *testing.T) {
 
 // TestAgent_LosesRaceForRun skips a run another agent submitted first.
 func TestAgent_LosesRaceForRun(t *testing.T) {
+	t.Parallel()
 	f := newFakeAPI(t)
 	scriptStartup(f)
 	f.Handle["get_runs_in_queue"] = func(c call) string {

@@ -39,6 +39,7 @@ func eventually(t *testing.T, f *fakeAPI, logs *lockedBuffer, what string, cond 
 // it in the agent's tenant, polls with it; a key it cannot read, or one the
 // server refuses, leaves it polling with the key it has.
 func TestAgent_ReloadKey(t *testing.T) {
+	t.Parallel()
 	f := newFakeAPI(t)
 	scriptStartup(f)
 	f.Handle["auth_info"] = func(c call) string {
@@ -150,6 +151,7 @@ func TestAgent_ReloadKey(t *testing.T) {
 
 // A key that acts in another tenant is refused.
 func TestAgent_ReloadKey_OtherTenant(t *testing.T) {
+	t.Parallel()
 	f := newFakeAPI(t)
 	scriptStartup(f)
 	f.Handle["auth_info"] = func(c call) string {

@@ -136,6 +136,7 @@ func newTokenClient(ts *tokenServer, clk *clock) (*client.Client, *client.TokenS
 }
 
 func TestTokenSourceRefreshBeforeExpiry(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	clk := &clock{now: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
 	ts := MustTokenServer(t, clk)
@@ -209,6 +210,7 @@ func TestTokenSourceRefreshBeforeExpiry(t *testing.T) {
 }
 
 func TestTokenSourceFallsBackToSwitch(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	clk := &clock{now: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
 	ts := MustTokenServer(t, clk)
@@ -240,6 +242,7 @@ func TestTokenSourceFallsBackToSwitch(t *testing.T) {
 }
 
 func TestTokenSourceShortLifetimeMargin(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	clk := &clock{now: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
 	ts := MustTokenServer(t, clk)
@@ -265,6 +268,7 @@ func TestTokenSourceShortLifetimeMargin(t *testing.T) {
 }
 
 func TestTokenSourceConcurrent(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	clk := &clock{now: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
 	ts := MustTokenServer(t, clk)
@@ -302,6 +306,7 @@ func TestTokenSourceConcurrent(t *testing.T) {
 }
 
 func TestTokenSourceRetriesRejectedToken(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	clk := &clock{now: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
 	ts := MustTokenServer(t, clk)
@@ -319,6 +324,7 @@ func TestTokenSourceRetriesRejectedToken(t *testing.T) {
 }
 
 func TestTokenSourceContextCancelledWhileWaiting(t *testing.T) {
+	t.Parallel()
 	clk := &clock{now: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
 	ts := MustTokenServer(t, clk)
 	// The first exchange is answered only once the test is done with it.
