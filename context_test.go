@@ -8,6 +8,7 @@ import (
 )
 
 func TestClientAddr(t *testing.T) {
+	t.Parallel()
 	trusted, err := latchkey.ParseTrustedProxies("10.0.0.0/8, 127.0.0.1,2001:db8:ffff::/48")
 	if err != nil {
 		t.Fatal(err)
@@ -45,6 +46,7 @@ func TestClientAddr(t *testing.T) {
 }
 
 func TestParseTrustedProxies(t *testing.T) {
+	t.Parallel()
 	got, err := latchkey.ParseTrustedProxies(" 10.0.0.0/8, 127.0.0.1 ,::1, 192.168.1.77/24,")
 	if err != nil {
 		t.Fatal(err)

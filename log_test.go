@@ -14,6 +14,7 @@ import (
 )
 
 func TestRedactingHandler(t *testing.T) {
+	t.Parallel()
 	var buf bytes.Buffer
 	log := slog.New(latchkey.NewRedactingHandler(slog.NewJSONHandler(&buf, nil)))
 	k, _ := latchkey.NewSecret(rand.Reader, latchkey.PrefixUserKey)
@@ -30,6 +31,7 @@ func TestRedactingHandler(t *testing.T) {
 // value intact; one secret anywhere sends the whole record through the
 // redacting path.
 func TestRedactingHandler_CleanAndMixed(t *testing.T) {
+	t.Parallel()
 	var buf bytes.Buffer
 	log := slog.New(latchkey.NewRedactingHandler(slog.NewJSONHandler(&buf, &slog.HandlerOptions{
 		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {

@@ -10,6 +10,7 @@ import (
 )
 
 func TestSecret_RoundTrip(t *testing.T) {
+	t.Parallel()
 	seen := map[string]bool{}
 	for _, prefix := range []string{latchkey.PrefixUserKey, latchkey.PrefixServiceKey, latchkey.PrefixAPIToken, latchkey.PrefixRefreshToken} {
 		for range 50 {
@@ -32,6 +33,7 @@ func TestSecret_RoundTrip(t *testing.T) {
 }
 
 func TestSecret_ChecksumCatchesTypos(t *testing.T) {
+	t.Parallel()
 	s, _ := latchkey.NewSecret(rand.Reader, latchkey.PrefixUserKey)
 	for i := 0; i < len(s); i++ {
 		for _, c := range []byte{'0', 'z', 'Q'} {
@@ -61,6 +63,7 @@ func TestSecret_ChecksumCatchesTypos(t *testing.T) {
 }
 
 func TestSecret_Entropy(t *testing.T) {
+	t.Parallel()
 	// A deterministic reader yields a deterministic secret; every body byte
 	// must come from it (no constant filler).
 	a, _ := latchkey.NewSecret(bytes.NewReader(bytes.Repeat([]byte{1, 2, 3, 4}, 64)), latchkey.PrefixUserKey)
@@ -77,6 +80,7 @@ func TestSecret_Entropy(t *testing.T) {
 }
 
 func TestHashSecret(t *testing.T) {
+	t.Parallel()
 	s, _ := latchkey.NewSecret(rand.Reader, latchkey.PrefixUserKey)
 	h := latchkey.HashSecret(s)
 	if len(h) != 32 || !latchkey.EqualHash(h, latchkey.HashSecret(s)) || latchkey.EqualHash(h, latchkey.HashSecret(s+"x")) {
@@ -85,6 +89,7 @@ func TestHashSecret(t *testing.T) {
 }
 
 func TestRedactSecrets(t *testing.T) {
+	t.Parallel()
 	k, _ := latchkey.NewSecret(rand.Reader, latchkey.PrefixServiceKey)
 	jwt := "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl"
 	out := latchkey.RedactSecrets("key=" + k + " auth=Bearer " + jwt + " done")
@@ -122,6 +127,7 @@ func FuzzParseSecret(f *testing.F) {
 }
 
 func TestSlugify(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]string{"Tenant One": "tenant-one", "  A__b--C ": "a-b-c", "élan": "lan", "!!!": ""} {
 		if got := latchkey.Slugify(in); got != want {
 			t.Errorf("Slugify(%q)=%q, want %q", in, got, want)

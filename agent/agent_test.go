@@ -27,14 +27,42 @@ const (
 
 // lockedBuffer is a bytes.Buffer safe for a logger and a test to share.
 type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+	changes // each write
+	mu      sync.Mutex
+	b       bytes.Buffer
 }
 
 func (l *lockedBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
+	n, err := l.b.Write(p)
+	l.mu.Unlock()
+	l.changed()
+	return n, err
+}
+
+// changes tells of changes a test waits for: wait returns a channel that
+// is closed at the next change.
+type changes struct {
+	mu   sync.Mutex
+	next chan struct{}
+}
+
+func (c *changes) wait() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.next == nil {
+		c.next = make(chan struct{})
+	}
+	return c.next
+}
+
+func (c *changes) changed() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.next != nil {
+		close(c.next)
+		c.next = nil
+	}
 }
 
 func (l *lockedBuffer) String() string {
@@ -64,6 +92,7 @@ func scriptStartup(f *fakeAPI) {
 }
 
 func TestAgent_StartsAndPollsAsPrefectDoes(t *testing.T) {
+	t.Parallel()
 	f := newFakeAPI(t)
 	scriptStartup(f)
 	f.Handle["get_runs_in_queue"] = func(call) string { return data(`{"get_runs_in_queue":{"flow_run_ids":[]}}`) }
@@ -116,6 +145,7 @@ func TestAgent_StartsAndPollsAsPrefectDoes(t *testing.T) {
 }
 
 func TestAgent_RevokedKeyStopsPolling(t *testing.T) {
+	t.Parallel()
 	f := newFakeAPI(t)
 	scriptStartup(f)
 	f.Handle["get_runs_in_queue"] = func(c call) string {
@@ -140,6 +170,7 @@ func TestAgent_RevokedKeyStopsPolling(t *testing.T) {
 }
 
 func TestAgent_RejectedAtStartup(t *testing.T) {
+	t.Parallel()
 	f := newFakeAPI(t)
 	f.Handle["auth_info"] = func(call) string { return unauthenticated }
 	a := newTestAgent(f, &lockedBuffer{})
@@ -152,6 +183,7 @@ func TestAgent_RejectedAtStartup(t *testing.T) {
 }
 
 func TestAgent_RequireServiceAccount(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		kind string
 		err  error
@@ -184,6 +216,7 @@ func TestAgent_RequireServiceAccount(t *testing.T) {
 }
 
 func TestAgent_LegacyTokenFindsItsTenant(t *testing.T) {
+	t.Parallel()
 	f := newFakeAPI(t)
 	scriptStartup(f)
 	f.Handle["auth_info"] = func(call) string { return data(`{"auth_info":{"tenant_id":null,"api_token_scope":"RUNNER"}}`) }
@@ -202,6 +235,7 @@ func TestAgent_LegacyTokenFindsItsTenant(t *testing.T) {
 // TestAgent_SubmitsAndRunsFlowRuns drives the agent through one run, with
 // this test binary standing in for `latchkey execute flow-run` (see init).
 func TestAgent_SubmitsAndRunsFlowRuns(t *testing.T) {
+	t.Parallel()
 	f := newFakeAPI(t)
 	scriptStartup(f)
 	f.Handle["get_runs_in_queue"] = func(c call) string {
@@ -277,6 +311,7 @@ func TestAgent_SubmitsAndRunsFlowRuns(t *testing.T) {
 
 // TestAgent_LosesRaceForRun skips a run another agent submitted first.
 func TestAgent_LosesRaceForRun(t *testing.T) {
+	t.Parallel()
 	f := newFakeAPI(t)
 	scriptStartup(f)
 	f.Handle["get_runs_in_queue"] = func(c call) string {

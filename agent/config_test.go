@@ -38,6 +38,7 @@ func mustHome(t *testing.T, config string) string {
 func getenvMap(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 
 func TestResolveSettings_KeyPrecedence(t *testing.T) {
+	t.Parallel()
 	const fullConfig = "[cloud]\napi_key = \"from-cloud-api-key\"\n\n[cloud.agent]\nauth_token = \"from-agent-auth-token\"\n"
 	fullEnv := map[string]string{agent.EnvAgentAuthToken: "from-env-agent-token", agent.EnvAPIKey: "from-env-api-key"}
 	for _, tt := range []struct {
@@ -69,6 +70,7 @@ func TestResolveSettings_KeyPrecedence(t *testing.T) {
 }
 
 func TestResolveSettings_Errors(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		name   string
 		flags  agent.Flags
@@ -95,6 +97,7 @@ func TestResolveSettings_Errors(t *testing.T) {
 }
 
 func TestResolveSettings_OtherSettings(t *testing.T) {
+	t.Parallel()
 	home := mustHome(t, `[cloud]
 api = "http://from-file/graphql"
 tenant_id = "22222222-2222-2222-2222-222222222222"
@@ -156,6 +159,7 @@ func runCommand(env *client.Env, args ...string) int {
 }
 
 func TestRunAgentCommand_Errors(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		name string
 		args []string
@@ -211,6 +215,7 @@ func writeAuthFile(t *testing.T, home, body string) {
 // its API server in ~/.prefect/auth.toml, with the tenant saved beside it,
 // as Prefect 1.x's Client does (issue 17).
 func TestResolveSettings_AuthFile(t *testing.T) {
+	t.Parallel()
 	const tenant = "22222222-2222-2222-2222-222222222222"
 	const saved = "[\"api.prefect.io\"]\napi_key = \"pcu_cloudkey\"\n\n" +
 		"[\"127.0.0.1-4200\"]\napi_key = \"lks_savedkey\"\ntenant_id = \"" + tenant + "\"\n\n" +
@@ -278,6 +283,7 @@ func TestResolveSettings_AuthFile(t *testing.T) {
 }
 
 func TestHostnameLabel(t *testing.T) {
+	t.Parallel()
 	host := func(name string, err error) func() (string, error) {
 		return func() (string, error) { return name, err }
 	}
@@ -304,6 +310,7 @@ func TestHostnameLabel(t *testing.T) {
 // does, unless --no-hostname-label is given; with no key given it uses the
 // one in ~/.prefect/auth.toml.
 func TestRunAgentCommand_Labels(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		args []string
 		want string

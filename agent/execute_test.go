@@ -95,6 +95,7 @@ func commandPID(t *testing.T, logs []sentLog) int {
 }
 
 func TestExecutor_ReportsTheCommand(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		name   string
 		script string
@@ -149,6 +150,7 @@ func TestExecutor_ReportsTheCommand(t *testing.T) {
 }
 
 func TestExecutor_HeartbeatsWithPrefectHeader(t *testing.T) {
+	t.Parallel()
 	f := newFakeAPI(t)
 	scriptRun(f, "Submitted", "sleep", "0.3")
 	if code := newExecutor(f, &lockedBuffer{}).Run(context.Background()); code != agent.ExitSuccess {
@@ -169,6 +171,7 @@ func TestExecutor_HeartbeatsWithPrefectHeader(t *testing.T) {
 }
 
 func TestExecutor_RevokedKeyStopsTheCommand(t *testing.T) {
+	t.Parallel()
 	f := newFakeAPI(t)
 	scriptRun(f, "Submitted", "sh", "-c", "sleep 30; echo never")
 	f.Handle["update_flow_run_heartbeat"] = func(c call) string {
@@ -236,6 +239,7 @@ func liveGroupMembers(t *testing.T, pgid int) []int {
 }
 
 func TestExecutor_StopsWhenRunIsNoLongerActive(t *testing.T) {
+	t.Parallel()
 	f := newFakeAPI(t)
 	scriptRun(f, "Submitted", "sleep", "30")
 	f.Handle["update_flow_run_heartbeat"] = func(c call) string {
@@ -254,6 +258,7 @@ func TestExecutor_StopsWhenRunIsNoLongerActive(t *testing.T) {
 }
 
 func TestExecutor_InterruptReportsFailed(t *testing.T) {
+	t.Parallel()
 	f := newFakeAPI(t)
 	scriptRun(f, "Submitted", "sleep", "30")
 	ctx, cancel := context.WithCancel(context.Background())
@@ -271,6 +276,7 @@ func TestExecutor_InterruptReportsFailed(t *testing.T) {
 }
 
 func TestExecutor_DoesNotStart(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		name   string
 		script func(f *fakeAPI)
@@ -310,6 +316,7 @@ func TestExecutor_DoesNotStart(t *testing.T) {
 }
 
 func TestRunExecuteCommand_NeedsItsEnvironment(t *testing.T) {
+	t.Parallel()
 	stderr := &lockedBuffer{}
 	env := &client.Env{Stderr: stderr, Getenv: func(k string) string {
 		return map[string]string{agent.EnvAPI: "http://127.0.0.1:1"}[k]

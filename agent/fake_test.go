@@ -23,11 +23,12 @@ type call struct {
 // fakeAPI is a scripted GraphQL server: Handle maps a root field to a
 // function returning the response body. Unscripted fields fail the test.
 type fakeAPI struct {
-	t      testing.TB
-	srv    *httptest.Server
-	mu     sync.Mutex
-	calls  []call
-	Handle map[string]func(c call) string
+	changes // each call recorded
+	t       testing.TB
+	srv     *httptest.Server
+	mu      sync.Mutex
+	calls   []call
+	Handle  map[string]func(c call) string
 }
 
 // Root fields the fake recognises, most specific first.
@@ -81,6 +82,7 @@ func (f *fakeAPI) serve(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	f.calls = append(f.calls, c)
 	f.mu.Unlock()
+	f.changed()
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = io.WriteString(w, c.Answer)
 }

@@ -16,15 +16,22 @@ const (
 	refusedTestKey = "lks_refusedkeyrefusedkeyrefusedkeAAAAAA"
 )
 
-// eventually waits up to 10 s for cond, checking every few milliseconds.
-func eventually(t *testing.T, what string, cond func() bool, debug func() string) {
+// eventually waits up to 10 s for cond, checking it again after each call
+// f records and each write to logs.
+func eventually(t *testing.T, f *fakeAPI, logs *lockedBuffer, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s\n%s", what, debug())
+	deadline := time.After(10 * time.Second)
+	for {
+		called, written := f.wait(), logs.wait()
+		if cond() {
+			return
 		}
-		time.Sleep(2 * time.Millisecond)
+		select {
+		case <-called:
+		case <-written:
+		case <-deadline:
+			t.Fatalf("timed out waiting for %s\n%s", what, logs)
+		}
 	}
 }
 
@@ -32,6 +39,7 @@ func eventually(t *testing.T, what string, cond func() bool, debug func() string
 // it in the agent's tenant, polls with it; a key it cannot read, or one the
 // server refuses, leaves it polling with the key it has.
 func TestAgent_ReloadKey(t *testing.T) {
+	t.Parallel()
 	f := newFakeAPI(t)
 	scriptStartup(f)
 	f.Handle["auth_info"] = func(c call) string {
@@ -78,7 +86,7 @@ func TestAgent_ReloadKey(t *testing.T) {
 		}
 		return out
 	}
-	eventually(t, "the first polls", func() bool { return polls() >= 2 }, logs.String)
+	eventually(t, f, logs, "the first polls", func() bool { return polls() >= 2 })
 
 	for _, tt := range []struct {
 		name, key string
@@ -95,9 +103,9 @@ func TestAgent_ReloadKey(t *testing.T) {
 			mu.Unlock()
 			before := strings.Count(logs.String(), tt.log)
 			reload <- struct{}{}
-			eventually(t, "the reload", func() bool { return strings.Count(logs.String(), tt.log) > before }, logs.String)
+			eventually(t, f, logs, "the reload", func() bool { return strings.Count(logs.String(), tt.log) > before })
 			n := polls()
-			eventually(t, "more polls", func() bool { return polls() >= n+2 }, logs.String)
+			eventually(t, f, logs, "more polls", func() bool { return polls() >= n+2 })
 			for _, b := range bearersAfter(n) {
 				if b != testKey {
 					t.Fatalf("polled with %q, want the current key", b)
@@ -111,12 +119,12 @@ func TestAgent_ReloadKey(t *testing.T) {
 	next.key, next.err = newTestKey, nil
 	mu.Unlock()
 	reload <- struct{}{}
-	eventually(t, "the new key to be used", func() bool {
+	eventually(t, f, logs, "the new key to be used", func() bool {
 		b := bearersAfter(0)
 		return len(b) > 0 && b[len(b)-1] == newTestKey
-	}, logs.String)
+	})
 	n := polls()
-	eventually(t, "more polls", func() bool { return polls() >= n+3 }, logs.String)
+	eventually(t, f, logs, "more polls", func() bool { return polls() >= n+3 })
 	for _, c := range f.Calls("get_runs_in_queue")[n:] {
 		if got := c.Header.Get("Authorization"); got != "Bearer "+newTestKey {
 			t.Errorf("polled with %q after the reload", got)
@@ -143,6 +151,7 @@ func TestAgent_ReloadKey(t *testing.T) {
 
 // A key that acts in another tenant is refused.
 func TestAgent_ReloadKey_OtherTenant(t *testing.T) {
+	t.Parallel()
 	f := newFakeAPI(t)
 	scriptStartup(f)
 	f.Handle["auth_info"] = func(c call) string {
@@ -162,11 +171,11 @@ func TestAgent_ReloadKey_OtherTenant(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
 	reload <- struct{}{}
-	eventually(t, "the refusal", func() bool {
+	eventually(t, f, logs, "the refusal", func() bool {
 		return strings.Contains(logs.String(), "the new API key was refused") && strings.Contains(logs.String(), "does not act in the agent's tenant")
-	}, logs.String)
+	})
 	n := len(f.Calls("get_runs_in_queue"))
-	eventually(t, "another poll", func() bool { return len(f.Calls("get_runs_in_queue")) > n }, logs.String)
+	eventually(t, f, logs, "another poll", func() bool { return len(f.Calls("get_runs_in_queue")) > n })
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)

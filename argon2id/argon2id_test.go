@@ -13,6 +13,7 @@ import (
 var fast = argon2id.Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
 
 func TestHashCompare(t *testing.T) {
+	t.Parallel()
 	h, err := argon2id.Hash(rand.Reader, "correct horse battery", fast)
 	if err != nil {
 		t.Fatal(err)
@@ -36,6 +37,7 @@ func TestHashCompare(t *testing.T) {
 }
 
 func TestCompare_Malformed(t *testing.T) {
+	t.Parallel()
 	for _, h := range []string{"", "plain", "$argon2i$v=19$m=64,t=1,p=1$c2FsdA$a2V5", "$argon2id$v=18$m=64,t=1,p=1$c2FsdA$a2V5",
 		"$argon2id$v=19$m=0,t=1,p=1$c2FsdA$a2V5", "$argon2id$v=19$m=64,t=1,p=1$!!$a2V5", "$argon2id$v=19$m=99999999,t=1,p=1$c2FsdA$a2V5"} {
 		if err := argon2id.Compare(h, "x"); err == nil || errors.Is(err, argon2id.ErrMismatch) {

@@ -96,6 +96,7 @@ func TestRun_CountsFailuresByKind(t *testing.T) {
 }
 
 func TestMerge(t *testing.T) {
+	t.Parallel()
 	s := MustStartBaseline(t)
 	sc := bench.Scenario{Name: "m", URL: s.URL}
 	opt := bench.Options{Concurrency: 2, Duration: 50 * time.Millisecond}
@@ -120,6 +121,7 @@ func TestMerge(t *testing.T) {
 }
 
 func TestNewClient_LoopbackOnly(t *testing.T) {
+	t.Parallel()
 	// 192.0.2.0/24 is TEST-NET-1: refused before any packet is sent.
 	req, _ := http.NewRequest(http.MethodGet, "http://192.0.2.1:80/", nil)
 	_, err := bench.NewClient(1).Do(req)
@@ -129,6 +131,7 @@ func TestNewClient_LoopbackOnly(t *testing.T) {
 }
 
 func TestCheckGraphQL(t *testing.T) {
+	t.Parallel()
 	check := bench.CheckGraphQL("auth_info")
 	for _, tc := range []struct {
 		status int
@@ -155,6 +158,7 @@ func errString(err error) string {
 }
 
 func TestGraphQLBody_VariablesAsString(t *testing.T) {
+	t.Parallel()
 	b, err := bench.GraphQLBody("query { x }", map[string]any{"input": map[string]any{"name": "k"}})
 	if err != nil {
 		t.Fatal(err)
@@ -172,6 +176,7 @@ func TestGraphQLBody_VariablesAsString(t *testing.T) {
 }
 
 func TestScenario_NewRequest(t *testing.T) {
+	t.Parallel()
 	sc := bench.Scenario{URL: "http://127.0.0.1:1/graphql?a=b", Body: []byte("{}"), Credential: func(w, i int) string { return "cred-" + string(rune('a'+w+i)) }}
 	req, err := sc.NewRequest(context.Background(), 1, 2)
 	if err != nil {
@@ -204,6 +209,7 @@ func TestScenario_NewRequest(t *testing.T) {
 }
 
 func TestLockErrorCounter(t *testing.T) {
+	t.Parallel()
 	var next bytes.Buffer
 	c := &bench.LockErrorCounter{Next: &next}
 	lines := `{"level":"INFO","msg":"request","status":200}
@@ -231,6 +237,7 @@ func TestLockErrorCounter(t *testing.T) {
 }
 
 func TestWriteTable(t *testing.T) {
+	t.Parallel()
 	s := MustStartBaseline(t)
 	opt := bench.Options{Concurrency: 1, Duration: 50 * time.Millisecond}
 	base, err := bench.Run(context.Background(), bench.NewClient(1), bench.Scenario{Name: "(e) base", URL: s.URL}, opt)
@@ -250,6 +257,7 @@ func TestWriteTable(t *testing.T) {
 }
 
 func TestBaselineHandler(t *testing.T) {
+	t.Parallel()
 	rec := httptest.NewRecorder()
 	bench.BaselineHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/graphql", strings.NewReader("{}")))
 	if rec.Code != 200 || rec.Body.String() != bench.BaselineBody || rec.Header().Get("Content-Type") != "application/json" {
@@ -308,6 +316,7 @@ func TestRun_OpenLoopCountsQueueing(t *testing.T) {
 
 // Without an *http.Client each worker uses a connection of its own.
 func TestRun_Direct(t *testing.T) {
+	t.Parallel()
 	s := MustStartBaseline(t)
 	body := []byte(`{"query":"query { auth_info { tenant_id } }","variables":"null"}`)
 	sc := bench.Scenario{Name: "baseline", URL: s.URL + "/graphql", Body: body, Check: bench.CheckBody(bench.BaselineBody)}
@@ -380,6 +389,7 @@ func TestRun_DirectFraming(t *testing.T) {
 }
 
 func TestRun_DirectLoopbackOnly(t *testing.T) {
+	t.Parallel()
 	sc := bench.Scenario{Name: "away", URL: "http://192.0.2.1:80/"}
 	r, err := bench.Run(context.Background(), nil, sc, bench.Options{Concurrency: 1, Duration: 20 * time.Millisecond})
 	if err != nil {
@@ -599,6 +609,7 @@ func TestRun_DirectRequestBytes(t *testing.T) {
 // A credential that would inject headers fails its request, unsent, with
 // either client.
 func TestRun_BadCredentialNotSent(t *testing.T) {
+	t.Parallel()
 	var received atomic.Int64
 	s := startRaw(t, func(c net.Conn) {
 		n, _ := io.Copy(io.Discard, c)
@@ -625,6 +636,7 @@ func TestRun_BadCredentialNotSent(t *testing.T) {
 }
 
 func TestRun_InvalidURL(t *testing.T) {
+	t.Parallel()
 	for _, u := range []string{"", "https://127.0.0.1/", "127.0.0.1:80", "http:///graphql", "http://:80/", "http://user:pw@127.0.0.1/", "http://127.0.0.1/\r\nX: 1", "http://127.0.0.1/?a b"} {
 		for _, client := range []*http.Client{nil, bench.NewClient(1)} {
 			start := time.Now()
@@ -820,6 +832,7 @@ func BenchmarkRun_Direct(b *testing.B) {
 // Unique gives every request a body of its own, of the same length, on the
 // direct and the net/http paths, with and without a credential.
 func TestScenario_Unique(t *testing.T) {
+	t.Parallel()
 	var mu sync.Mutex
 	seen := map[string]bool{}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

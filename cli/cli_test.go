@@ -11,6 +11,7 @@ import (
 )
 
 func TestLoginWritesAuthFile(t *testing.T) {
+	t.Parallel()
 	sc := scenario{
 		args: []string{"login", "-k", goodKey},
 		// An existing file with loose permissions and another server's section.
@@ -74,6 +75,7 @@ func TestLoginWritesAuthFile(t *testing.T) {
 }
 
 func TestLogoutConfirm(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		stdin   string
 		code    int
@@ -109,6 +111,7 @@ func TestLogoutConfirm(t *testing.T) {
 // TestCreateKeyExpire runs create-key with --expire values: naive ones are
 // UTC, aware ones are converted, garbage and past times are refused.
 func TestCreateKeyExpire(t *testing.T) {
+	t.Parallel()
 	// testNow is 2026-11-25T12:00:00Z.
 	for _, tt := range []struct {
 		expire  string
@@ -179,6 +182,7 @@ func TestCreateKeyExpire(t *testing.T) {
 // TestSecretsNotEchoed checks that no command but create-key and
 // create-token prints a credential, even when it fails.
 func TestSecretsNotEchoed(t *testing.T) {
+	t.Parallel()
 	for _, sc := range []scenario{
 		{args: []string{"status"}, files: loggedIn},
 		{args: []string{"status"}, env: map[string]string{"PREFECT__CLOUD__API_KEY": "lku_wrongsecret0123456789"}},
@@ -199,6 +203,7 @@ func TestSecretsNotEchoed(t *testing.T) {
 // TestTokenRefresh checks that a deprecated-token session renews its access
 // token with the refresh token when it is about to expire.
 func TestTokenRefresh(t *testing.T) {
+	t.Parallel()
 	sc := scenario{args: []string{"create-token", "-n", "t", "-s", "USER"}, files: tokenInTenant, setup: func(f *fakeServer) {
 		f.override = func(r recorded) (int, string) {
 			if r.Query == client.MutationSwitchTenant {
@@ -242,6 +247,7 @@ func TestTokenRefresh(t *testing.T) {
 // 1.0 prints client.api_server, the same way logged in and logged out
 // (issue 17): never the /graphql form the session uses without a key.
 func TestStatusURL(t *testing.T) {
+	t.Parallel()
 	first := func(sc scenario) string {
 		res := sc.run(t)
 		line, _, _ := strings.Cut(res.stdout, "\n")
@@ -267,6 +273,7 @@ func TestStatusURL(t *testing.T) {
 // Prefect command Latchkey lacks (`prefect backend cloud`), but what to
 // change, where the backend was set.
 func TestServerBackendMessage(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		sc   scenario
 		want string

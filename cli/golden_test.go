@@ -63,6 +63,7 @@ func hasPrefix(p string) func(string) bool {
 }
 
 func TestHelp(t *testing.T) {
+	t.Parallel()
 	var scs []scenario
 	scs = append(scs,
 		scenario{name: "help-auth", args: []string{"--help"}},
@@ -77,6 +78,7 @@ func TestHelp(t *testing.T) {
 }
 
 func TestUsageErrors(t *testing.T) {
+	t.Parallel()
 	runGolden(t, []scenario{
 		{name: "usage-missing-name", args: []string{"create-key"}},
 		{name: "usage-missing-name-before-extra", args: []string{"create-key", "extra"}},
@@ -102,6 +104,7 @@ func TestUsageErrors(t *testing.T) {
 }
 
 func TestLoginGolden(t *testing.T) {
+	t.Parallel()
 	runGolden(t, []scenario{
 		{name: "login-key", args: []string{"login", "-k", goodKey}},
 		{name: "login-key-long", args: []string{"login", "--key=" + goodKey}, tty: true},
@@ -132,6 +135,7 @@ func TestLoginGolden(t *testing.T) {
 }
 
 func TestLogoutGolden(t *testing.T) {
+	t.Parallel()
 	runGolden(t, []scenario{
 		{name: "logout-yes", args: []string{"logout"}, stdin: "y\n", files: loggedIn},
 		{name: "logout-no", args: []string{"logout"}, stdin: "n\n", files: loggedIn},
@@ -148,6 +152,7 @@ func TestLogoutGolden(t *testing.T) {
 }
 
 func TestTenantsGolden(t *testing.T) {
+	t.Parallel()
 	runGolden(t, []scenario{
 		{name: "list-tenants", args: []string{"list-tenants"}, files: loggedIn},
 		{name: "list-tenants-default-tenant", args: []string{"list-tenants"}, files: loggedInNoTenant},
@@ -170,6 +175,7 @@ func TestTenantsGolden(t *testing.T) {
 }
 
 func TestKeysGolden(t *testing.T) {
+	t.Parallel()
 	runGolden(t, []scenario{
 		{name: "create-key", args: []string{"create-key", "-n", "mykey"}, files: loggedIn},
 		{name: "create-key-quiet", args: []string{"create-key", "-qn", "mykey"}, files: loggedIn},
@@ -200,6 +206,7 @@ func TestKeysGolden(t *testing.T) {
 }
 
 func TestStatusGolden(t *testing.T) {
+	t.Parallel()
 	runGolden(t, []scenario{
 		{name: "status-key", args: []string{"status"}, files: loggedIn},
 		{name: "status-key-default-tenant", args: []string{"status"}, files: loggedInNoTenant},
@@ -212,6 +219,7 @@ func TestStatusGolden(t *testing.T) {
 }
 
 func TestTokensGolden(t *testing.T) {
+	t.Parallel()
 	runGolden(t, []scenario{
 		{name: "create-token", args: []string{"create-token", "-n", "runner", "-s", "RUNNER"}, files: loggedIn},
 		{name: "create-token-no-data", args: []string{"create-token", "-n", "runner", "-s", "RUNNER"}, files: loggedIn, setup: answer(isQuery(client.MutationCreateAPIToken), 200, `{"data": null}`)},
@@ -226,6 +234,7 @@ func TestTokensGolden(t *testing.T) {
 }
 
 func TestPrecedenceGolden(t *testing.T) {
+	t.Parallel()
 	const diskKey = ".prefect/auth.toml"
 	disk := map[string]string{diskKey: authHeader + "[\"127.0.0.1-{{PORT}}\"]\napi_key = \"lku_diskkey\"\ntenant_id = \"" + tenantTwo + "\"\n"}
 	conf := map[string]string{".prefect/config.toml": "[cloud]\napi_key = \"lku_configkey\"\ntenant_id = \"" + tenantOne + "\"\n"}

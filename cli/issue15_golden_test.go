@@ -8,6 +8,7 @@ func withIdentifiers(f *fakeServer) { f.identifiers = true }
 
 // Errors say what happened and what to do (issue 15, point 8).
 func TestErrorsGolden(t *testing.T) {
+	t.Parallel()
 	runGolden(t, []scenario{
 		{name: "error-no-scheme", args: []string{"login", "-k", goodKey}, env: map[string]string{"PREFECT__CLOUD__API": "127.0.0.1:4200"}},
 		{name: "error-server-down-config", args: []string{"list-keys"}, files: map[string]string{".prefect/config.toml": "[cloud]\napi = \"http://127.0.0.1:1/graphql\"\napi_key = \"lku_configkey\"\n"}, env: map[string]string{"PREFECT__CLOUD__API": ""}},
@@ -20,6 +21,7 @@ func TestErrorsGolden(t *testing.T) {
 // Scripting: --json, revoke-key by name or identifier, logout --yes,
 // "did you mean" (point 9).
 func TestScriptingGolden(t *testing.T) {
+	t.Parallel()
 	runGolden(t, []scenario{
 		{name: "json-list-tenants", args: []string{"list-tenants", "--json"}, files: loggedIn},
 		{name: "json-list-keys", args: []string{"list-keys", "--json"}, files: loggedIn},
@@ -44,6 +46,7 @@ func TestScriptingGolden(t *testing.T) {
 
 // status asks the server whether the key works, and who it is (point 10).
 func TestStatusServerGolden(t *testing.T) {
+	t.Parallel()
 	longKeyEnv := map[string]string{"PREFECT__CLOUD__API_KEY": longKey}
 	runGolden(t, []scenario{
 		{name: "status-key-identified", args: []string{"status"}, env: longKeyEnv, setup: withIdentifiers},

@@ -59,6 +59,7 @@ func fixed(status int, body string) func(int, request) (int, string) {
 }
 
 func TestDoWire(t *testing.T) {
+	t.Parallel()
 	rec := MustRecorder(t, fixed(200, `{"data": {"delete_api_key": {"success": true}}}`))
 	c := &client.Client{URL: rec.srv.URL + "/graphql/", APIKey: "lku_key", TenantID: "t1", Header: http.Header{"X-Prefect-Agent-Id": {"agent-1"}}}
 
@@ -102,6 +103,7 @@ func TestDoWire(t *testing.T) {
 }
 
 func TestDoHeaders(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		name           string
 		c              client.Client
@@ -141,6 +143,7 @@ func TestDoHeaders(t *testing.T) {
 }
 
 func TestErrorClassification(t *testing.T) {
+	t.Parallel()
 	const secret = "lku_s3cretKEYvalue0123456789"
 	for _, tt := range []struct {
 		name   string
@@ -242,6 +245,7 @@ func isNoData(t *testing.T, err error, _ string) {
 }
 
 func TestTransportErrorIsPlain(t *testing.T) {
+	t.Parallel()
 	rec := MustRecorder(t, fixed(200, `{}`))
 	url := rec.srv.URL
 	rec.srv.Close()
@@ -262,6 +266,7 @@ func TestTransportErrorIsPlain(t *testing.T) {
 }
 
 func TestAPIErrorRetried(t *testing.T) {
+	t.Parallel()
 	rec := MustRecorder(t, func(n int, _ request) (int, string) {
 		if n == 1 {
 			return 200, `{"errors": [{"message": "boom", "extensions": {"code": "API_ERROR"}}]}`
@@ -282,6 +287,7 @@ func TestAPIErrorRetried(t *testing.T) {
 }
 
 func TestDefaultTenant(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		body string
 		want string
@@ -318,6 +324,7 @@ func TestDefaultTenant(t *testing.T) {
 }
 
 func TestTypedHelpers(t *testing.T) {
+	t.Parallel()
 	type call struct {
 		name  string
 		run   func(c *client.Client) (any, error)
@@ -395,6 +402,7 @@ func TestTypedHelpers(t *testing.T) {
 }
 
 func TestPythonRendering(t *testing.T) {
+	t.Parallel()
 	raw := json.RawMessage(`{"z": [1, 2.5, 1e21, -0.0001, true, null], "a": "it's", "b": "say \"hi\"", "c": "\u00e9\n\u2028", "d": {}, "e": []}`)
 	if got, want := client.PythonRepr(raw), `{'z': [1, 2.5, 1e+21, -0.0001, True, None], 'a': "it's", 'b': 'say "hi"', 'c': 'é\n\u2028', 'd': {}, 'e': []}`; got != want {
 		t.Errorf("repr=\n%s\nwant\n%s", got, want)

@@ -46,7 +46,7 @@ type tokenServer struct {
 	valid        map[string]bool   // live access tokens
 	failRefresh  bool
 	failSwitch   bool
-	switchDelay  time.Duration
+	beforeSwitch func() // if set, runs before switch_tenant is answered (a slow server)
 	lastSwitchIn string // switch_tenant variables
 }
 
@@ -79,8 +79,8 @@ func (ts *tokenServer) respond(_ int, r request) (int, string) {
 	unauth := `{"data": null, "errors": [{"message": "Unauthenticated", "extensions": {"code": "UNAUTHENTICATED"}}]}`
 	switch body.Query {
 	case client.MutationSwitchTenant:
-		if ts.switchDelay > 0 {
-			time.Sleep(ts.switchDelay)
+		if ts.beforeSwitch != nil {
+			ts.beforeSwitch()
 		}
 		ts.mu.Lock()
 		defer ts.mu.Unlock()
@@ -136,6 +136,7 @@ func newTokenClient(ts *tokenServer, clk *clock) (*client.Client, *client.TokenS
 }
 
 func TestTokenSourceRefreshBeforeExpiry(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	clk := &clock{now: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
 	ts := MustTokenServer(t, clk)
@@ -209,6 +210,7 @@ func TestTokenSourceRefreshBeforeExpiry(t *testing.T) {
 }
 
 func TestTokenSourceFallsBackToSwitch(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	clk := &clock{now: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
 	ts := MustTokenServer(t, clk)
@@ -240,6 +242,7 @@ func TestTokenSourceFallsBackToSwitch(t *testing.T) {
 }
 
 func TestTokenSourceShortLifetimeMargin(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	clk := &clock{now: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
 	ts := MustTokenServer(t, clk)
@@ -265,10 +268,11 @@ func TestTokenSourceShortLifetimeMargin(t *testing.T) {
 }
 
 func TestTokenSourceConcurrent(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	clk := &clock{now: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
 	ts := MustTokenServer(t, clk)
-	ts.switchDelay = 20 * time.Millisecond
+	ts.beforeSwitch = func() { time.Sleep(20 * time.Millisecond) }
 	c, _ := newTokenClient(ts, clk)
 
 	var wg sync.WaitGroup
@@ -302,6 +306,7 @@ func TestTokenSourceConcurrent(t *testing.T) {
 }
 
 func TestTokenSourceRetriesRejectedToken(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	clk := &clock{now: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
 	ts := MustTokenServer(t, clk)
@@ -319,12 +324,20 @@ func TestTokenSourceRetriesRejectedToken(t *testing.T) {
 }
 
 func TestTokenSourceContextCancelledWhileWaiting(t *testing.T) {
+	t.Parallel()
 	clk := &clock{now: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
 	ts := MustTokenServer(t, clk)
-	ts.switchDelay = 300 * time.Millisecond
+	// The first exchange is answered only once the test is done with it.
+	inExchange, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	ts.beforeSwitch = func() {
+		once.Do(func() { close(inExchange) })
+		<-release
+	}
+	defer close(release)
 	_, src := newTokenClient(ts, clk)
 	go src.Token(context.Background()) // holds the lock during a slow exchange
-	time.Sleep(50 * time.Millisecond)
+	<-inExchange
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
 	if _, err := src.Token(ctx); !errors.Is(err, context.DeadlineExceeded) {

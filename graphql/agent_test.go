@@ -69,6 +69,7 @@ func withAgentServices(e *Env) (*mock.FlowRunService, *mock.AgentService) {
 }
 
 func TestAgent_RegisterAgent(t *testing.T) {
+	t.Parallel()
 	e := MustNewEnv(t)
 	_, agents := withAgentServices(e)
 	var got *latchkey.Agent
@@ -104,6 +105,7 @@ func TestAgent_RegisterAgent(t *testing.T) {
 }
 
 func TestAgent_GetRunsInQueue(t *testing.T) {
+	t.Parallel()
 	e := MustNewEnv(t)
 	runs, agents := withAgentServices(e)
 	var gotQ latchkey.FlowRunQueue
@@ -165,6 +167,7 @@ func TestAgent_GetRunsInQueue(t *testing.T) {
 }
 
 func TestAgent_FlowRunQueryAsTheAgentSendsIt(t *testing.T) {
+	t.Parallel()
 	e := MustNewEnv(t)
 	runs, _ := withAgentServices(e)
 	sched := time.Date(2022, 2, 23, 12, 0, 0, 0, time.UTC)
@@ -219,6 +222,7 @@ func TestAgent_FlowRunQueryAsTheAgentSendsIt(t *testing.T) {
 // checked here over the rows a top-level id condition names, and refused
 // without one (it used to be checked here over every row).
 func TestAgent_FlowRunWhere(t *testing.T) {
+	t.Parallel()
 	e := MustNewEnv(t)
 	runs, _ := withAgentServices(e)
 	sched := time.Date(2022, 2, 23, 12, 0, 0, 0, time.UTC)
@@ -318,6 +322,7 @@ func TestAgent_FlowRunWhere(t *testing.T) {
 }
 
 func TestAgent_FlowRunOwnFields(t *testing.T) {
+	t.Parallel()
 	e := MustNewEnv(t)
 	runs, _ := withAgentServices(e)
 	t0 := time.Date(2022, 2, 23, 12, 0, 0, 0, time.UTC)
@@ -365,6 +370,7 @@ func TestAgent_FlowRunOwnFields(t *testing.T) {
 }
 
 func TestAgent_SetFlowRunStates(t *testing.T) {
+	t.Parallel()
 	e := MustNewEnv(t)
 	runs, _ := withAgentServices(e)
 	var got []*latchkey.FlowRunStateUpdate
@@ -452,6 +458,7 @@ func TestAgent_SetFlowRunStates(t *testing.T) {
 }
 
 func TestAgent_WriteRunLogs(t *testing.T) {
+	t.Parallel()
 	e := MustNewEnv(t)
 	runs, _ := withAgentServices(e)
 	var got []*latchkey.RunLog
@@ -487,6 +494,7 @@ func TestAgent_WriteRunLogs(t *testing.T) {
 }
 
 func TestAgent_Heartbeat(t *testing.T) {
+	t.Parallel()
 	e := MustNewEnv(t)
 	runs, _ := withAgentServices(e)
 	alive := true
@@ -531,6 +539,7 @@ func TestAgent_Heartbeat(t *testing.T) {
 }
 
 func TestAgent_CreateFlowRun(t *testing.T) {
+	t.Parallel()
 	e := MustNewEnv(t)
 	runs, _ := withAgentServices(e)
 	var got *latchkey.FlowRun
@@ -570,6 +579,7 @@ func TestAgent_CreateFlowRun(t *testing.T) {
 }
 
 func TestAgent_ListAgents(t *testing.T) {
+	t.Parallel()
 	e := MustNewEnv(t)
 	_, agents := withAgentServices(e)
 	seen := time.Date(2022, 2, 23, 12, 0, 0, 0, time.UTC)

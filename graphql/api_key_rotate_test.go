@@ -14,6 +14,7 @@ const qRotateKey = `mutation($input: rotate_api_key_input!) {
 }`
 
 func TestMutation_RotateAPIKey(t *testing.T) {
+	t.Parallel()
 	e := MustNewEnv(t)
 	const newID = "77777777-7777-7777-7777-777777777777"
 	const secret = "lks_rolledrolledrolledrolledrolledAAAAAA"
@@ -52,6 +53,7 @@ func TestMutation_RotateAPIKey(t *testing.T) {
 // The grace period must be given: rolling must not end the old key by
 // default.
 func TestMutation_RotateAPIKey_GraceRequired(t *testing.T) {
+	t.Parallel()
 	e := MustNewEnv(t)
 	e.APIKeys.RotateAPIKeyFn = func(ctx context.Context, r *latchkey.APIKeyRotation) (string, error) {
 		t.Error("RotateAPIKey must not be called")
@@ -65,6 +67,7 @@ func TestMutation_RotateAPIKey_GraceRequired(t *testing.T) {
 
 // The store's refusals reach the client with their codes and messages.
 func TestMutation_RotateAPIKey_Errors(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		name string
 		err  error

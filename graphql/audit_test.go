@@ -23,6 +23,7 @@ const qAuditEvents = `query($w: audit_event_bool_exp, $o: [audit_event_order_by!
 }`
 
 func TestAuditEvent_Query(t *testing.T) {
+	t.Parallel()
 	e := MustNewEnv(t)
 	var got latchkey.AuditFilter
 	e.withAudit(func(ctx context.Context, f latchkey.AuditFilter) ([]*latchkey.AuditEvent, int, error) {
@@ -73,6 +74,7 @@ func TestAuditEvent_Query(t *testing.T) {
 // Conditions the store cannot answer are refused unless the where names the
 // event by id; they used to be checked here over every event of the tenant.
 func TestAuditEvent_InMemoryConditionsAndErrors(t *testing.T) {
+	t.Parallel()
 	e := MustNewEnv(t)
 	calls := 0
 	e.withAudit(func(ctx context.Context, f latchkey.AuditFilter) ([]*latchkey.AuditEvent, int, error) {
@@ -115,6 +117,7 @@ func TestAuditEvent_InMemoryConditionsAndErrors(t *testing.T) {
 // A refused refresh token counts against the client like a refused
 // bearer credential (the middleware counts those; see package http).
 func TestServer_RefreshFailuresCount(t *testing.T) {
+	t.Parallel()
 	e := MustNewEnv(t)
 	var fails []string
 	e.Server.Failures = failureFunc(func(addr, credential string) { fails = append(fails, addr+" "+credential) })

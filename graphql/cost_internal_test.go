@@ -12,6 +12,7 @@ import (
 )
 
 func TestListCost(t *testing.T) {
+	t.Parallel()
 	n := func(v int) *int { return &v }
 	id := "11111111-1111-1111-1111-111111111111"
 	for _, tc := range []struct {
@@ -42,6 +43,7 @@ func TestListCost(t *testing.T) {
 // DefaultMaxCost are refused before they run; what the Prefect client and
 // Latchkey's agent send stays under both limits.
 func TestLimits_Cost(t *testing.T) {
+	t.Parallel()
 	es := NewExecutableSchema(Config{Resolvers: &resolver{s: &Server{}}})
 	l := &limits{maxDepth: 10, maxComplexity: 500}
 	if err := l.Validate(es); err != nil {

@@ -16,6 +16,7 @@ import (
 // The field limit gives the same verdict every time, for documents with or
 // without variables and with one operation or several.
 func TestLimits_Complexity(t *testing.T) {
+	t.Parallel()
 	es := NewExecutableSchema(Config{Resolvers: &resolver{s: &Server{}}})
 	l := &limits{maxDepth: 10, maxComplexity: 3, maxTokens: DefaultMaxTokens}
 	if err := l.Validate(es); err != nil {

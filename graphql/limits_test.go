@@ -54,6 +54,7 @@ func TestLimits_RefusedBeforeValidation(t *testing.T) {
 
 // Within the limits, a query with fragments still runs, every time.
 func TestLimits_AcceptedWithFragments(t *testing.T) {
+	t.Parallel()
 	e := MustNewEnv(t)
 	q := "query { ...A ...A }\nfragment A on Query { hello ...B }\nfragment B on Query { hello }"
 	for i := 0; i < 2; i++ {

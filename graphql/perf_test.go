@@ -16,6 +16,7 @@ import (
 // name too: one document, two operations, each routed its own way however
 // often and in whatever order they come.
 func TestHandler_RefreshRoutingPerOperation(t *testing.T) {
+	t.Parallel()
 	e := MustNewEnv(t)
 	var refreshes, switches atomic.Int64
 	e.Auth.RefreshAccessTokenFn = func(ctx context.Context, refresh, access string) (*latchkey.AccessToken, error) {
@@ -58,6 +59,7 @@ mutation Switch($s: switch_tenant_input!) { switch_tenant(input: $s) { refresh_t
 // TestHandler_ConcurrentRequestsKeepTheirOwnBodies runs different requests
 // at once, so that a buffer recycled too early would mix their bodies up.
 func TestHandler_ConcurrentRequestsKeepTheirOwnBodies(t *testing.T) {
+	t.Parallel()
 	e := MustNewEnv(t)
 	e.Tenants.FindTenantsFn = func(ctx context.Context, filter latchkey.TenantFilter) ([]*latchkey.Tenant, int, error) {
 		return []*latchkey.Tenant{{ID: *filter.ID, Slug: "s-" + *filter.ID, Name: "n"}}, 1, nil

@@ -13,6 +13,7 @@ import (
 // what the Prefect 1.0.0 (and 0.15.13) client really sends.
 
 func TestPrefect_LoginAuthInfo(t *testing.T) {
+	t.Parallel()
 	e := MustNewEnv(t)
 	var gotTenant = "unset"
 	authenticate := e.Auth.AuthenticateFn
@@ -41,6 +42,7 @@ func TestPrefect_LoginAuthInfo(t *testing.T) {
 }
 
 func TestPrefect_LoginTenantByIDLiteral(t *testing.T) {
+	t.Parallel()
 	e := MustNewEnv(t)
 	var gotFilter latchkey.TenantFilter
 	e.Tenants.FindTenantsFn = func(ctx context.Context, f latchkey.TenantFilter) ([]*latchkey.Tenant, int, error) {
@@ -79,6 +81,7 @@ func TestPrefect_LoginTenantByIDLiteral(t *testing.T) {
 }
 
 func TestPrefect_FieldOrderDoesNotMatter(t *testing.T) {
+	t.Parallel()
 	e := MustNewEnv(t)
 	e.Tenants.FindTenantsFn = func(ctx context.Context, f latchkey.TenantFilter) ([]*latchkey.Tenant, int, error) {
 		return []*latchkey.Tenant{{ID: tenantOneID, Slug: "tenant-one", Name: "Tenant One"}}, 1, nil
@@ -98,6 +101,7 @@ func TestPrefect_FieldOrderDoesNotMatter(t *testing.T) {
 }
 
 func TestPrefect_ListTenantsOrderBySlug(t *testing.T) {
+	t.Parallel()
 	e := MustNewEnv(t)
 	var gotFilter latchkey.TenantFilter
 	e.Tenants.FindTenantsFn = func(ctx context.Context, f latchkey.TenantFilter) ([]*latchkey.Tenant, int, error) {
@@ -136,6 +140,7 @@ func TestPrefect_ListTenantsOrderBySlug(t *testing.T) {
 }
 
 func TestPrefect_SwitchTenantsBySlug(t *testing.T) {
+	t.Parallel()
 	e := MustNewEnv(t)
 	var gotFilter latchkey.TenantFilter
 	e.Tenants.FindTenantsFn = func(ctx context.Context, f latchkey.TenantFilter) ([]*latchkey.Tenant, int, error) {
@@ -164,6 +169,7 @@ func TestPrefect_SwitchTenantsBySlug(t *testing.T) {
 }
 
 func TestPrefect_SwitchTenantsVerifiesMembership(t *testing.T) {
+	t.Parallel()
 	e := MustNewEnv(t)
 	const q = "query {\n    auth_info {\n        tenant_id\n    }\n}"
 	var data struct {
@@ -181,6 +187,7 @@ func TestPrefect_SwitchTenantsVerifiesMembership(t *testing.T) {
 }
 
 func TestPrefect_CreateKey(t *testing.T) {
+	t.Parallel()
 	e := MustNewEnv(t)
 	var data struct {
 		AuthInfo struct {
@@ -235,6 +242,7 @@ func TestPrefect_CreateKey(t *testing.T) {
 }
 
 func TestPrefect_ListKeys(t *testing.T) {
+	t.Parallel()
 	e := MustNewEnv(t)
 	expires := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 	e.APIKeys.FindAPIKeysFn = func(ctx context.Context, f latchkey.APIKeyFilter) ([]*latchkey.APIKey, int, error) {
@@ -272,6 +280,7 @@ func TestPrefect_ListKeys(t *testing.T) {
 }
 
 func TestPrefect_RevokeKey(t *testing.T) {
+	t.Parallel()
 	const mutation = `mutation($input: delete_api_key_input!) {
     delete_api_key(input: $input) {
         success
@@ -315,6 +324,7 @@ func TestPrefect_RevokeKey(t *testing.T) {
 }
 
 func TestPrefect_AgentHello(t *testing.T) {
+	t.Parallel()
 	e := MustNewEnv(t)
 	var data struct{ Hello string }
 	e.QueryAs(t, goodKey, map[string]string{"X-PREFECT-TENANT-ID": tenantOneID, "X-PREFECT-AGENT-ID": "agent-1"}, "query { hello }", nil).MustData(t, &data)
@@ -324,6 +334,7 @@ func TestPrefect_AgentHello(t *testing.T) {
 }
 
 func TestPrefect015_LoginToTenant(t *testing.T) {
+	t.Parallel()
 	e := MustNewEnv(t)
 	var gotFilter latchkey.TenantFilter
 	e.Tenants.FindTenantsFn = func(ctx context.Context, f latchkey.TenantFilter) ([]*latchkey.Tenant, int, error) {
@@ -352,6 +363,7 @@ func TestPrefect015_LoginToTenant(t *testing.T) {
 }
 
 func TestPrefect015_SwitchTenant(t *testing.T) {
+	t.Parallel()
 	e := MustNewEnv(t)
 	expires := time.Date(2022, 1, 25, 10, 10, 0, 0, time.UTC)
 	var gotTenant string
@@ -385,6 +397,7 @@ func TestPrefect015_SwitchTenant(t *testing.T) {
 }
 
 func TestPrefect015_RefreshToken(t *testing.T) {
+	t.Parallel()
 	e := MustNewEnv(t)
 	e.Auth.AuthenticateFn = func(ctx context.Context, credential, tenantID string) (*latchkey.Auth, error) {
 		t.Errorf("Authenticate must not be called for refresh_token (got a %d-byte credential)", len(credential))
@@ -418,6 +431,7 @@ func TestPrefect015_RefreshToken(t *testing.T) {
 }
 
 func TestPrefect015_TokenLogin(t *testing.T) {
+	t.Parallel()
 	e := MustNewEnv(t)
 	// First tried as a key: a raw token answers tenant_id null.
 	var info struct {
@@ -458,6 +472,7 @@ func TestPrefect015_TokenLogin(t *testing.T) {
 }
 
 func TestPrefect015_Tokens(t *testing.T) {
+	t.Parallel()
 	e := MustNewEnv(t)
 	var gotToken *latchkey.APIToken
 	e.APITokens.CreateAPITokenFn = func(ctx context.Context, tok *latchkey.APIToken) (string, error) {
@@ -516,6 +531,7 @@ func TestPrefect015_Tokens(t *testing.T) {
 }
 
 func TestPrefect_CreateTenantServerBackend(t *testing.T) {
+	t.Parallel()
 	e := MustNewEnv(t)
 	var got *latchkey.Tenant
 	e.Tenants.CreateTenantFn = func(ctx context.Context, tenant *latchkey.Tenant) error {
@@ -549,6 +565,7 @@ func TestPrefect_CreateTenantServerBackend(t *testing.T) {
 // identifier is the key's stored prefix and last four characters, and null
 // for a key stored without one.
 func TestAPIKey_Identifier(t *testing.T) {
+	t.Parallel()
 	e := MustNewEnv(t)
 	e.APIKeys.FindAPIKeysFn = func(ctx context.Context, f latchkey.APIKeyFilter) ([]*latchkey.APIKey, int, error) {
 		return []*latchkey.APIKey{

@@ -12,6 +12,7 @@ import (
 )
 
 func TestQuery_User(t *testing.T) {
+	t.Parallel()
 	e := MustNewEnv(t)
 	e.Memberships.FindMembershipsFn = func(ctx context.Context, f latchkey.MembershipFilter) ([]*latchkey.Membership, int, error) {
 		if f.UserID == nil || *f.UserID != userID {
@@ -53,6 +54,7 @@ func TestQuery_User(t *testing.T) {
 }
 
 func TestQuery_AuthAPIKeyAllFields(t *testing.T) {
+	t.Parallel()
 	e := MustNewEnv(t)
 	used := time.Date(2022, 3, 1, 8, 30, 15, 123456789, time.FixedZone("X", 3600))
 	e.APIKeys.FindAPIKeysFn = func(ctx context.Context, f latchkey.APIKeyFilter) ([]*latchkey.APIKey, int, error) {
@@ -78,6 +80,7 @@ func TestQuery_AuthAPIKeyAllFields(t *testing.T) {
 }
 
 func TestQuery_ServiceAccount(t *testing.T) {
+	t.Parallel()
 	e := MustNewEnv(t)
 	var gotFilter latchkey.ServiceAccountFilter
 	e.ServiceAccounts.FindServiceAccountsFn = func(ctx context.Context, f latchkey.ServiceAccountFilter) ([]*latchkey.ServiceAccount, int, error) {
@@ -116,6 +119,7 @@ func TestQuery_ServiceAccount(t *testing.T) {
 }
 
 func TestQuery_Membership(t *testing.T) {
+	t.Parallel()
 	e := MustNewEnv(t)
 	var gotFilter latchkey.MembershipFilter
 	other := &latchkey.User{ID: "88888888-8888-8888-8888-888888888888", Kind: latchkey.UserKindHuman, Email: "bob@example.com", Name: "Bob"}
@@ -157,6 +161,7 @@ func TestQuery_Membership(t *testing.T) {
 }
 
 func TestQuery_APITokenAllFields(t *testing.T) {
+	t.Parallel()
 	e := MustNewEnv(t)
 	e.APITokens.FindAPITokensFn = func(ctx context.Context, f latchkey.APITokenFilter) ([]*latchkey.APIToken, int, error) {
 		return []*latchkey.APIToken{{ID: tokenID, Name: "agent", Scope: latchkey.TokenScopeTenant, UserID: userID, TenantID: tenantOneID, CreatedAt: created}}, 1, nil
@@ -174,6 +179,7 @@ func TestQuery_APITokenAllFields(t *testing.T) {
 }
 
 func TestMutation_CreateAPIKeyPayload(t *testing.T) {
+	t.Parallel()
 	e := MustNewEnv(t)
 	var got *latchkey.APIKey
 	e.APIKeys.CreateAPIKeyFn = func(ctx context.Context, k *latchkey.APIKey) (string, error) {
@@ -197,6 +203,7 @@ func TestMutation_CreateAPIKeyPayload(t *testing.T) {
 }
 
 func TestMutation_ServiceAccounts(t *testing.T) {
+	t.Parallel()
 	e := MustNewEnv(t)
 	var got *latchkey.ServiceAccount
 	e.ServiceAccounts.CreateServiceAccountFn = func(ctx context.Context, sa *latchkey.ServiceAccount) error {
@@ -253,6 +260,7 @@ func TestMutation_ServiceAccounts(t *testing.T) {
 }
 
 func TestMutation_Memberships(t *testing.T) {
+	t.Parallel()
 	e := MustNewEnv(t)
 	var got latchkey.MembershipCreate
 	e.Memberships.CreateMembershipFn = func(ctx context.Context, in latchkey.MembershipCreate) (*latchkey.Membership, *latchkey.Invitation, error) {
@@ -348,6 +356,7 @@ func TestMutation_Memberships(t *testing.T) {
 }
 
 func TestMutation_CreateAPITokenBadScope(t *testing.T) {
+	t.Parallel()
 	e := MustNewEnv(t)
 	e.APITokens.CreateAPITokenFn = func(context.Context, *latchkey.APIToken) (string, error) {
 		mustNotCall(t, "CreateAPIToken")()
@@ -357,6 +366,7 @@ func TestMutation_CreateAPITokenBadScope(t *testing.T) {
 }
 
 func TestMutation_SwitchTenantDefault(t *testing.T) {
+	t.Parallel()
 	e := MustNewEnv(t)
 	got := "unset"
 	e.Auth.SwitchTenantFn = func(ctx context.Context, tenantID string) (*latchkey.AccessToken, error) {
@@ -373,6 +383,7 @@ func TestMutation_SwitchTenantDefault(t *testing.T) {
 }
 
 func TestFilter_AndIntersects(t *testing.T) {
+	t.Parallel()
 	e := MustNewEnv(t)
 	var gotFilter latchkey.TenantFilter
 	e.Tenants.FindTenantsFn = func(ctx context.Context, f latchkey.TenantFilter) ([]*latchkey.Tenant, int, error) {
@@ -400,6 +411,7 @@ func TestFilter_AndIntersects(t *testing.T) {
 }
 
 func TestFilter_OrAndNotUnsupported(t *testing.T) {
+	t.Parallel()
 	e := MustNewEnv(t)
 	e.Tenants.FindTenantsFn = func(ctx context.Context, f latchkey.TenantFilter) ([]*latchkey.Tenant, int, error) {
 		mustNotCall(t, "FindTenants")()
@@ -418,6 +430,7 @@ func TestFilter_OrAndNotUnsupported(t *testing.T) {
 }
 
 func TestFilter_InMemoryConditionsAndPaging(t *testing.T) {
+	t.Parallel()
 	e := MustNewEnv(t)
 	tenants := []*latchkey.Tenant{
 		{ID: "00000000-0000-0000-0000-000000000001", Slug: "a", Name: "A"},
@@ -503,6 +516,7 @@ func TestFilter_InMemoryConditionsAndPaging(t *testing.T) {
 }
 
 func TestFilter_EqNullIsNoCondition(t *testing.T) {
+	t.Parallel()
 	e := MustNewEnv(t)
 	var gotFilter latchkey.APIKeyFilter
 	e.APIKeys.FindAPIKeysFn = func(ctx context.Context, f latchkey.APIKeyFilter) ([]*latchkey.APIKey, int, error) {
@@ -519,6 +533,7 @@ func TestFilter_EqNullIsNoCondition(t *testing.T) {
 }
 
 func TestFilter_APIKeyWhere(t *testing.T) {
+	t.Parallel()
 	e := MustNewEnv(t)
 	var gotFilter latchkey.APIKeyFilter
 	e.APIKeys.FindAPIKeysFn = func(ctx context.Context, f latchkey.APIKeyFilter) ([]*latchkey.APIKey, int, error) {
@@ -546,6 +561,7 @@ func TestFilter_APIKeyWhere(t *testing.T) {
 }
 
 func TestFilter_MembershipRole(t *testing.T) {
+	t.Parallel()
 	e := MustNewEnv(t)
 	e.Memberships.FindMembershipsFn = func(ctx context.Context, f latchkey.MembershipFilter) ([]*latchkey.Membership, int, error) {
 		// The role goes to the service.

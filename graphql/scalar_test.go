@@ -12,6 +12,7 @@ import (
 )
 
 func TestUUID(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		in   any
 		want string
@@ -44,6 +45,7 @@ func TestUUID(t *testing.T) {
 }
 
 func TestTimestamptz(t *testing.T) {
+	t.Parallel()
 	want := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 	for _, in := range []string{
 		"2030-01-01T00:00:00+00:00",
@@ -84,6 +86,7 @@ func TestTimestamptz(t *testing.T) {
 }
 
 func TestServer_DisableIntrospection(t *testing.T) {
+	t.Parallel()
 	e := MustNewEnv(t)
 	s := *e.Server
 	s.DisableIntrospection = true
@@ -101,6 +104,7 @@ func TestServer_DisableIntrospection(t *testing.T) {
 // GraphQL's Int is 32-bit: larger arguments and variables are refused
 // before any resolver runs.
 func TestHandler_Int32(t *testing.T) {
+	t.Parallel()
 	e := MustNewEnv(t)
 	var limits []int
 	e.APIKeys.FindAPIKeysFn = func(ctx context.Context, f latchkey.APIKeyFilter) ([]*latchkey.APIKey, int, error) {

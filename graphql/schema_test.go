@@ -27,6 +27,7 @@ type introspectedType struct {
 // TestSchema_APIKeyHasNoKeyMaterial introspects auth_api_key: no field may
 // return the key text or its hash.
 func TestSchema_APIKeyHasNoKeyMaterial(t *testing.T) {
+	t.Parallel()
 	e := MustNewEnv(t)
 	var data struct {
 		Type introspectedType `json:"__type"`
@@ -56,6 +57,7 @@ func TestSchema_APIKeyHasNoKeyMaterial(t *testing.T) {
 // that fields (of non-root types) named like secrets exist only in the show-once results of
 // create_api_key, rotate_api_key, create_api_token, switch_tenant and refresh_token.
 func TestSchema_SecretsOnlyInCreationPayloads(t *testing.T) {
+	t.Parallel()
 	e := MustNewEnv(t)
 	var data struct {
 		Schema struct {
@@ -107,6 +109,7 @@ func TestSchema_SecretsOnlyInCreationPayloads(t *testing.T) {
 
 // TestSchema_Names pins the type and input names the Prefect client sends.
 func TestSchema_Names(t *testing.T) {
+	t.Parallel()
 	e := MustNewEnv(t)
 	var data struct {
 		Schema struct {
@@ -183,6 +186,7 @@ fragment TypeRef on __Type {
 }`
 
 func TestSchema_StandardIntrospection(t *testing.T) {
+	t.Parallel()
 	e := MustNewEnv(t)
 	var data struct {
 		Schema struct {

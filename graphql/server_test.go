@@ -13,6 +13,7 @@ import (
 )
 
 func TestHandler_Variables(t *testing.T) {
+	t.Parallel()
 	const query = `query($slug: String) { tenant(where: {slug: {_eq: $slug}}) { id } }`
 	for _, tt := range []struct {
 		name string
@@ -60,6 +61,7 @@ func TestHandler_Variables(t *testing.T) {
 }
 
 func TestHandler_BadVariables(t *testing.T) {
+	t.Parallel()
 	e := MustNewEnv(t)
 	for _, vars := range []string{`"[1,2]"`, `"{not json"`, `[1]`, `42`, `"{\"a\": 1}}"`, `"{\"a\": 1} {}"`} {
 		resp := e.Post(t, `{"query": "{ hello }", "variables": `+vars+`}`, nil)
@@ -70,6 +72,7 @@ func TestHandler_BadVariables(t *testing.T) {
 }
 
 func TestHandler_MalformedJSON(t *testing.T) {
+	t.Parallel()
 	e := MustNewEnv(t)
 	for _, body := range []string{
 		`{"query": `,
@@ -90,6 +93,7 @@ func TestHandler_MalformedJSON(t *testing.T) {
 
 // Extensions are decoded (numbers kept exact) and otherwise ignored.
 func TestHandler_Extensions(t *testing.T) {
+	t.Parallel()
 	e := MustNewEnv(t)
 	for _, ext := range []string{`null`, `{}`, `{"n": 12345678901234567890, "s": "x"}`} {
 		var data struct{ Hello string }
@@ -103,6 +107,7 @@ func TestHandler_Extensions(t *testing.T) {
 // A response with data only is written as json.Encoder would write it
 // without HTML escaping: compact, strings as gqlgen marshals them.
 func TestHandler_DataOnlyResponseBytes(t *testing.T) {
+	t.Parallel()
 	e := MustNewEnv(t)
 	user := humanUser()
 	user.Name = "<Ada & \u2028 \"Lovelace\"\\ \x01>"
@@ -118,6 +123,7 @@ func TestHandler_DataOnlyResponseBytes(t *testing.T) {
 }
 
 func TestHandler_BodyTooLarge(t *testing.T) {
+	t.Parallel()
 	e := MustNewEnv(t)
 	auth := map[string]string{"Authorization": "Bearer " + goodKey} // anonymous bodies have a smaller limit
 	body := `{"query": "{ hello }", "variables": {"x": "` + strings.Repeat("a", 1<<20) + `"}}`
@@ -144,6 +150,7 @@ func TestHandler_BodyTooLarge(t *testing.T) {
 // A request without a credential may send far less: it can only say hello
 // or refresh a token.
 func TestHandler_AnonymousBodyTooLarge(t *testing.T) {
+	t.Parallel()
 	e := MustNewEnv(t)
 	body := `{"query": "{ hello }", "variables": {"x": "` + strings.Repeat("a", graphql.DefaultMaxAnonymousBodyBytes) + `"}}`
 	resp := e.Post(t, body, nil)
@@ -160,6 +167,7 @@ func TestHandler_AnonymousBodyTooLarge(t *testing.T) {
 }
 
 func TestHandler_GET(t *testing.T) {
+	t.Parallel()
 	e := MustNewEnv(t)
 	rec := httptest.NewRecorder()
 	e.Server.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
@@ -175,6 +183,7 @@ func TestHandler_GET(t *testing.T) {
 }
 
 func TestHandler_HelloAnonymous(t *testing.T) {
+	t.Parallel()
 	e := MustNewEnv(t)
 	e.Auth.AuthenticateFn = func(context.Context, string, string) (*latchkey.Auth, error) {
 		mustNotCall(t, "Authenticate")()
@@ -194,6 +203,7 @@ func TestHandler_HelloAnonymous(t *testing.T) {
 
 // Introspection needs a credential; __typename does not.
 func TestHandler_IntrospectionNeedsCredential(t *testing.T) {
+	t.Parallel()
 	e := MustNewEnv(t)
 	for _, q := range []string{
 		`{ __schema { queryType { name } } }`,
@@ -218,6 +228,7 @@ func TestHandler_IntrospectionNeedsCredential(t *testing.T) {
 }
 
 func TestHandler_AnonymousIsUnauthenticated(t *testing.T) {
+	t.Parallel()
 	queries := []string{
 		"query { auth_info { tenant_id } }",
 		"query { tenant { id } }",
@@ -247,6 +258,7 @@ func TestHandler_AnonymousIsUnauthenticated(t *testing.T) {
 }
 
 func TestHandler_AuthFailureShape(t *testing.T) {
+	t.Parallel()
 	e := MustNewEnv(t)
 	var gotCredential string
 	e.Auth.AuthenticateFn = func(ctx context.Context, credential, tenantID string) (*latchkey.Auth, error) {
@@ -271,6 +283,7 @@ func TestHandler_AuthFailureShape(t *testing.T) {
 }
 
 func TestHandler_RateLimitedIsUnauthenticated(t *testing.T) {
+	t.Parallel()
 	e := MustNewEnv(t)
 	e.Auth.AuthenticateFn = func(ctx context.Context, credential, tenantID string) (*latchkey.Auth, error) {
 		return nil, latchkey.Errorf(latchkey.ERATELIMIT, "Too many failed attempts; try again later.")
@@ -283,6 +296,7 @@ func TestHandler_RateLimitedIsUnauthenticated(t *testing.T) {
 }
 
 func TestHandler_AuthenticateInternalError(t *testing.T) {
+	t.Parallel()
 	e := MustNewEnv(t)
 	e.Auth.AuthenticateFn = func(ctx context.Context, credential, tenantID string) (*latchkey.Auth, error) {
 		return nil, errors.New("database is locked")
@@ -301,6 +315,7 @@ func TestHandler_AuthenticateInternalError(t *testing.T) {
 }
 
 func TestHandler_MalformedAuthorizationHeader(t *testing.T) {
+	t.Parallel()
 	for _, header := range []string{"Token abc", "Bearer", "Bearer ", "Bearer a b", "Basic dXNlcjpwYXNz", goodKey} {
 		e := MustNewEnv(t)
 		e.Auth.AuthenticateFn = func(context.Context, string, string) (*latchkey.Auth, error) {
@@ -319,6 +334,7 @@ func TestHandler_MalformedAuthorizationHeader(t *testing.T) {
 }
 
 func TestHandler_BearerSchemeCaseInsensitive(t *testing.T) {
+	t.Parallel()
 	e := MustNewEnv(t)
 	var data struct {
 		AuthInfo struct {
@@ -332,6 +348,7 @@ func TestHandler_BearerSchemeCaseInsensitive(t *testing.T) {
 }
 
 func TestHandler_TenantHeader(t *testing.T) {
+	t.Parallel()
 	e := MustNewEnv(t)
 	var got string
 	authenticate := e.Auth.AuthenticateFn
@@ -361,6 +378,7 @@ func TestHandler_TenantHeader(t *testing.T) {
 }
 
 func TestHandler_PrefectHeadersTolerated(t *testing.T) {
+	t.Parallel()
 	e := MustNewEnv(t)
 	var data struct {
 		AuthInfo map[string]any `json:"auth_info"`
@@ -381,6 +399,7 @@ func TestHandler_PrefectHeadersTolerated(t *testing.T) {
 }
 
 func TestHandler_RefreshTokenPath(t *testing.T) {
+	t.Parallel()
 	const mutation = `mutation($input: refresh_token_input!) { refresh_token(input: $input) { access_token } }`
 	vars := map[string]any{"input": map[string]any{"access_token": "eyJold.e30.sig"}}
 
@@ -451,6 +470,7 @@ func TestHandler_RefreshTokenPath(t *testing.T) {
 }
 
 func TestHandler_ErrorCodes(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		code latchkey.Code
 		want string
@@ -481,6 +501,7 @@ func TestHandler_ErrorCodes(t *testing.T) {
 }
 
 func TestHandler_Forbidden(t *testing.T) {
+	t.Parallel()
 	e := MustNewEnv(t)
 	e.ServiceAccounts.CreateServiceAccountFn = func(ctx context.Context, sa *latchkey.ServiceAccount) error {
 		return latchkey.Errorf(latchkey.EFORBIDDEN, "Only tenant admins may create service accounts.")
@@ -496,6 +517,7 @@ func TestHandler_Forbidden(t *testing.T) {
 }
 
 func TestHandler_InternalErrorHidesDetails(t *testing.T) {
+	t.Parallel()
 	e := MustNewEnv(t)
 	e.Tenants.FindTenantsFn = func(ctx context.Context, f latchkey.TenantFilter) ([]*latchkey.Tenant, int, error) {
 		return nil, 0, errors.New("find tenants: SELECT failed near lku_leakedleakedleakedleakedleakedAAAAAA: API_ERROR")
@@ -520,6 +542,7 @@ func TestHandler_InternalErrorHidesDetails(t *testing.T) {
 }
 
 func TestHandler_PanicIsInternalError(t *testing.T) {
+	t.Parallel()
 	e := MustNewEnv(t)
 	e.Tenants.FindTenantsFn = func(ctx context.Context, f latchkey.TenantFilter) ([]*latchkey.Tenant, int, error) {
 		panic("boom with lku_panickypanickypanickypanickypaAAAAAA")
@@ -536,6 +559,7 @@ func TestHandler_PanicIsInternalError(t *testing.T) {
 }
 
 func TestHandler_NeverAPIError(t *testing.T) {
+	t.Parallel()
 	e := MustNewEnv(t)
 	e.Tenants.FindTenantsFn = func(ctx context.Context, f latchkey.TenantFilter) ([]*latchkey.Tenant, int, error) {
 		return nil, 0, latchkey.Errorf(latchkey.EINVALID, "upstream said API_ERROR and api_error")
@@ -557,6 +581,7 @@ func TestHandler_NeverAPIError(t *testing.T) {
 }
 
 func TestHandler_TooDeep(t *testing.T) {
+	t.Parallel()
 	e := MustNewEnv(t)
 	e.Memberships.FindMembershipsFn = func(ctx context.Context, f latchkey.MembershipFilter) ([]*latchkey.Membership, int, error) {
 		mustNotCall(t, "FindMemberships")()
@@ -577,6 +602,7 @@ fragment M on membership { user { memberships { user { memberships { user { memb
 }
 
 func TestHandler_DepthWithinLimit(t *testing.T) {
+	t.Parallel()
 	e := MustNewEnv(t)
 	e.Memberships.FindMembershipsFn = func(ctx context.Context, f latchkey.MembershipFilter) ([]*latchkey.Membership, int, error) {
 		return nil, 0, nil
@@ -588,6 +614,7 @@ func TestHandler_DepthWithinLimit(t *testing.T) {
 }
 
 func TestHandler_TooComplex(t *testing.T) {
+	t.Parallel()
 	e := MustNewEnv(t)
 	var b strings.Builder
 	b.WriteString("{")
@@ -607,6 +634,7 @@ func TestHandler_TooComplex(t *testing.T) {
 }
 
 func TestHandler_BadUUID(t *testing.T) {
+	t.Parallel()
 	e := MustNewEnv(t)
 	e.APIKeys.DeleteAPIKeyFn = func(context.Context, string) error {
 		mustNotCall(t, "DeleteAPIKey")()
@@ -623,6 +651,7 @@ func TestHandler_BadUUID(t *testing.T) {
 }
 
 func TestHandler_BadTimestamp(t *testing.T) {
+	t.Parallel()
 	e := MustNewEnv(t)
 	e.APIKeys.CreateAPIKeyFn = func(context.Context, *latchkey.APIKey) (string, error) {
 		mustNotCall(t, "CreateAPIKey")()
@@ -639,6 +668,7 @@ func TestHandler_BadTimestamp(t *testing.T) {
 // (The credential is checked first, by the middleware, before the body is
 // read at all.)
 func TestHandler_DuplicateMembers(t *testing.T) {
+	t.Parallel()
 	e := MustNewEnv(t)
 	for _, body := range []string{
 		`{"query": "{ hello }", "query": "{ auth_info { role } }"}`,

@@ -20,6 +20,7 @@ import (
 )
 
 func TestAuditLog(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		e := MustNewEnv(t, db, clock)
 		b := e.NewBrowser(t)
@@ -61,6 +62,7 @@ func TestAuditLog(t *testing.T) {
 }
 
 func TestAuditLog_Pages(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		e := MustNewEnv(t, db, clock)
 		b := e.NewBrowser(t)
@@ -98,6 +100,7 @@ func TestAuditLog_Pages(t *testing.T) {
 }
 
 func TestAuditLog_EmptyAndForbidden(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		e := MustNewEnv(t, db, clock)
 		if _, err := sqldb.NewAPIKeyService(db).CreateAPIKey(e.Fixture.AdminContext(), &latchkey.APIKey{Name: "admins-only"}); err != nil {
@@ -122,6 +125,7 @@ func TestAuditLog_EmptyAndForbidden(t *testing.T) {
 }
 
 func TestSignIn_RateLimited(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		e := MustNewEnv(t, db, clock)
 		e.Limiter = ratelimit.NewSignIn(ratelimit.SignInLimits{PerAddr: 20, PerEmail: 3, PerDevice: 5}, clock.Now,
@@ -175,6 +179,7 @@ func TestSignIn_RateLimited(t *testing.T) {
 // A proxy's address that spent its budget on other emails does not lock
 // out a browser that signed in before behind the same address.
 func TestSignIn_AddressLimitSparesTrustedDevice(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		e := MustNewEnv(t, db, clock)
 		e.Limiter = ratelimit.NewSignIn(ratelimit.SignInLimits{PerAddr: 3, PerEmail: 100, PerDevice: 5}, clock.Now, nil)
@@ -199,6 +204,7 @@ func TestSignIn_AddressLimitSparesTrustedDevice(t *testing.T) {
 }
 
 func TestAuditLog_FiltersAndExport(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		e := MustNewEnv(t, db, clock)
 		b := e.NewBrowser(t)
@@ -285,6 +291,7 @@ func TestShortUserAgent(t *testing.T) {
 }
 
 func TestAuditLog_FailedSignIns(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		e := MustNewEnv(t, db, clock)
 		b := e.NewBrowser(t)

@@ -75,6 +75,7 @@ func (c *client) signIn(tb testing.TB, email, password string) int {
 // from yet another address, signs in every time, and the attacker's
 // guesses beyond the email's budget are refused without a password check.
 func TestSignIn_OwnerNotLockedOutDuringAttack(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		const perEmail, perAddr = 10, 20
 		e := MustNewEnv(t, db, clock)
@@ -195,6 +196,7 @@ func deviceCookie(t *testing.T, e *Env, email, password string) *http.Cookie {
 }
 
 func TestDeviceCookie(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		e, trusted := deviceCookieEnv(t, db, clock)
 		dc := deviceCookie(t, e, e.Fixture.Admin.Email, AdminPassword)

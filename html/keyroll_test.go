@@ -29,6 +29,7 @@ func rollControl(action string) []string {
 }
 
 func TestRollKey_Personal(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		e := MustNewEnv(t, db, clock)
 		ctx := context.Background()
@@ -126,6 +127,7 @@ func TestRollKey_Personal(t *testing.T) {
 }
 
 func TestRollKey_ServiceAccount(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		e := MustNewEnv(t, db, clock)
 		ctx := context.Background()

@@ -45,6 +45,7 @@ func setCookieHeader(tb testing.TB, resp *http.Response, name string) string {
 }
 
 func TestSignIn(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		e := MustNewEnv(t, db, clock)
 		b := e.NewBrowser(t)
@@ -111,6 +112,7 @@ func TestSignIn(t *testing.T) {
 }
 
 func TestSignIn_SecureCookie(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		e := MustNewEnv(t, db, clock)
 		ts := httptest.NewTLSServer(e.Server.Config.Handler)
@@ -131,6 +133,7 @@ func TestSignIn_SecureCookie(t *testing.T) {
 }
 
 func TestSignOut(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		e := MustNewEnv(t, db, clock)
 		b := e.NewBrowser(t)
@@ -155,6 +158,7 @@ func TestSignOut(t *testing.T) {
 // A cookie holding anything but a session secret, even a valid API key,
 // does not sign anyone in.
 func TestSession_APIKeyInCookie(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		e := MustNewEnv(t, db, clock)
 		b := e.NewBrowser(t)
@@ -166,6 +170,7 @@ func TestSession_APIKeyInCookie(t *testing.T) {
 }
 
 func TestCSRF(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		e := MustNewEnv(t, db, clock)
 		b := e.NewBrowser(t)
@@ -219,6 +224,7 @@ func TestCSRF(t *testing.T) {
 // A form rendered by one replica is accepted by another: tokens need no
 // key shared between processes.
 func TestCSRF_AcrossReplicas(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		a := MustNewEnv(t, db, clock)
 		b := a.MustAddReplica(t)
@@ -235,6 +241,7 @@ func TestCSRF_AcrossReplicas(t *testing.T) {
 }
 
 func TestPersonalKeys(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		e := MustNewEnv(t, db, clock)
 		ctx := context.Background()
@@ -329,6 +336,7 @@ func TestPersonalKeys(t *testing.T) {
 }
 
 func TestPersonalKeys_EmptyState(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		e := MustNewEnv(t, db, clock)
 		latchkeytest.MustCreateMember(t, db, e.Fixture.Tenant.ID, "carol@example.com", latchkey.RoleReadOnlyUser)
@@ -348,6 +356,7 @@ func TestPersonalKeys_EmptyState(t *testing.T) {
 }
 
 func TestTeamPages_NonAdmin(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		e := MustNewEnv(t, db, clock)
 		sa := latchkeytest.MustCreateServiceAccount(t, db, e.Fixture.Tenant.ID, "hidden-agent", latchkey.RoleUser)
@@ -413,6 +422,7 @@ func mustExec(tb testing.TB, db *sqldb.DB, query string, args ...any) {
 }
 
 func TestServiceAccounts(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		e := MustNewEnv(t, db, clock)
 		ctx := context.Background()
@@ -487,6 +497,7 @@ func TestServiceAccounts(t *testing.T) {
 }
 
 func TestMembers(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		e := MustNewEnv(t, db, clock)
 		admin := e.NewBrowser(t)
@@ -591,6 +602,7 @@ func TestMembers(t *testing.T) {
 }
 
 func TestTenantSwitch(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		e := MustNewEnv(t, db, clock)
 		two := latchkeytest.MustCreateTenant(t, db, "tenant-two", e.Fixture.Admin)
@@ -625,6 +637,7 @@ func TestTenantSwitch(t *testing.T) {
 }
 
 func TestNotFoundAndAssets(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		e := MustNewEnv(t, db, clock)
 		b := e.NewBrowser(t)
@@ -646,6 +659,7 @@ func TestNotFoundAndAssets(t *testing.T) {
 // An unknown page keeps the navigation for a signed-in user; anonymous
 // visitors get the plain page with a sign-in link.
 func TestNotFound_KeepsNavigation(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		e := MustNewEnv(t, db, clock)
 		anon := e.NewBrowser(t)
@@ -661,6 +675,7 @@ func TestNotFound_KeepsNavigation(t *testing.T) {
 // The destructive controls are real buttons. Without a script each one
 // submits a GET form that leads to its confirmation page.
 func TestConfirmButtons_NoScript(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		e := MustNewEnv(t, db, clock)
 		sa := latchkeytest.MustCreateServiceAccount(t, db, e.Fixture.Tenant.ID, "agent", latchkey.RoleUser)
@@ -699,6 +714,7 @@ func TestConfirmButtons_NoScript(t *testing.T) {
 // A failed form's error shows on its own page only, once: another page
 // read next drops it.
 func TestFormError_OncePerPage(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		e := MustNewEnv(t, db, clock)
 		b := e.NewBrowser(t)
@@ -710,6 +726,7 @@ func TestFormError_OncePerPage(t *testing.T) {
 }
 
 func TestSearchAndServiceAccountRole(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		e := MustNewEnv(t, db, clock)
 		b := e.NewBrowser(t)

@@ -64,6 +64,7 @@ func serve(h func(http.Handler) http.Handler, req *http.Request) *seen {
 }
 
 func TestAuthenticator_API(t *testing.T) {
+	t.Parallel()
 	a, fails, logs := newAuthn(t)
 	post := func(header map[string]string) *http.Request {
 		r := httptest.NewRequest("POST", "/graphql", strings.NewReader(`{"query":"{ hello }"}`))
@@ -137,6 +138,7 @@ func TestAuthenticator_API(t *testing.T) {
 // A refused request never has its body read: the GraphQL handler answers
 // from the context.
 func TestAuthenticator_RefusedBodyUnread(t *testing.T) {
+	t.Parallel()
 	a, _, _ := newAuthn(t)
 	body := &countingReader{r: strings.NewReader(strings.Repeat("x", 1<<20))}
 	req := httptest.NewRequest("POST", "/graphql", body)
@@ -159,6 +161,7 @@ func (c *countingReader) Read(p []byte) (int, error) {
 }
 
 func TestAuthenticator_UI(t *testing.T) {
+	t.Parallel()
 	a, _, _ := newAuthn(t)
 	get := func(cookies ...*http.Cookie) *http.Request {
 		r := httptest.NewRequest("GET", "/ui/keys", nil)
@@ -194,6 +197,7 @@ func TestAuthenticator_UI(t *testing.T) {
 }
 
 func TestServer_HSTS(t *testing.T) {
+	t.Parallel()
 	for _, hsts := range []bool{false, true} {
 		s := &lkhttp.Server{HSTS: hsts}
 		rec := httptest.NewRecorder()

@@ -16,6 +16,7 @@ import (
 // counter per route and status, one histogram per route, and no series for
 // a route before its first request.
 func TestServer_MetricsPerRouteAndStatus(t *testing.T) {
+	t.Parallel()
 	status := http.StatusOK
 	gql := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(status) })
 	s := &lkhttp.Server{

@@ -31,6 +31,7 @@ func do(t *testing.T, h http.Handler, method, target string, hdr map[string]stri
 }
 
 func TestServer_Routes(t *testing.T) {
+	t.Parallel()
 	var logs bytes.Buffer
 	hits := 0
 	gql := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits++; io.WriteString(w, `{"data":{}}`) })
@@ -84,6 +85,7 @@ func TestServer_Routes(t *testing.T) {
 }
 
 func TestServer_HealthzUnavailable(t *testing.T) {
+	t.Parallel()
 	s := &lkhttp.Server{Ping: func(context.Context) error { return errors.New("db down") }}
 	if w := do(t, s.Handler(), "GET", "/healthz", nil); w.Code != http.StatusServiceUnavailable || strings.Contains(w.Body.String(), "db down") {
 		t.Fatalf("healthz: %d %s", w.Code, w.Body)
@@ -91,6 +93,7 @@ func TestServer_HealthzUnavailable(t *testing.T) {
 }
 
 func TestServer_PanicIsInternalError(t *testing.T) {
+	t.Parallel()
 	var logs bytes.Buffer
 	s := &lkhttp.Server{
 		GraphQL: http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("boom lku_aaaaaaaaaaaaaaaaaaaa") }),
@@ -106,6 +109,7 @@ func TestServer_PanicIsInternalError(t *testing.T) {
 }
 
 func TestServer_OpenURL(t *testing.T) {
+	t.Parallel()
 	s := &lkhttp.Server{Addr: "127.0.0.1:0"}
 	if err := s.Open(); err != nil {
 		t.Fatal(err)
@@ -122,6 +126,7 @@ func TestServer_OpenURL(t *testing.T) {
 }
 
 func TestServer_AccessLogTrustedProxy(t *testing.T) {
+	t.Parallel()
 	for _, trust := range []bool{false, true} {
 		var logs bytes.Buffer
 		authn := &lkhttp.Authenticator{}
@@ -143,6 +148,7 @@ func TestServer_AccessLogTrustedProxy(t *testing.T) {
 // One access log line per request, with exactly these fields; none when
 // the logger's level is above INFO.
 func TestServer_AccessLogLine(t *testing.T) {
+	t.Parallel()
 	var logs bytes.Buffer
 	gql := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusTeapot)

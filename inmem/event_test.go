@@ -10,6 +10,7 @@ import (
 )
 
 func TestEventService_PublishIsSynchronous(t *testing.T) {
+	t.Parallel()
 	s := inmem.NewEventService()
 	var got []latchkey.Event
 	unsub := s.Subscribe(func(ev latchkey.Event) { got = append(got, ev) })
@@ -32,6 +33,7 @@ func TestEventService_PublishIsSynchronous(t *testing.T) {
 }
 
 func TestEventService_EverySubscriber(t *testing.T) {
+	t.Parallel()
 	var s inmem.EventService // the zero value works
 	var a, b int
 	s.Subscribe(func(latchkey.Event) { a++ })
@@ -50,6 +52,7 @@ func TestEventService_EverySubscriber(t *testing.T) {
 // A subscriber may publish or unsubscribe from inside its handler without
 // deadlocking, and concurrent use is race-free (run with -race).
 func TestEventService_Reentrant(t *testing.T) {
+	t.Parallel()
 	s := inmem.NewEventService()
 	var mu sync.Mutex
 	n := 0

@@ -13,6 +13,7 @@ import (
 )
 
 func TestVerifyCache_RemembersVerifiedTokens(t *testing.T) {
+	t.Parallel()
 	e := MustOpenEnv(t)
 	tok := MustMint(t, e.TS, SampleClaims(e.Clock.Now()))
 	first := MustVerify(t, e.TS, tok, false)
@@ -40,6 +41,7 @@ func flip(s string) string {
 }
 
 func TestVerifyCache_TimeIsCheckedOnEveryUse(t *testing.T) {
+	t.Parallel()
 	e := MustOpenEnv(t)
 	c := SampleClaims(e.Clock.Now())
 	tok := MustMint(t, e.TS, c)
@@ -55,6 +57,7 @@ func TestVerifyCache_TimeIsCheckedOnEveryUse(t *testing.T) {
 }
 
 func TestVerifyCache_KeyLeavingTheRing(t *testing.T) {
+	t.Parallel()
 	e := MustOpenEnv(t)
 	tok := MustMint(t, e.TS, SampleClaims(e.Clock.Now()))
 	MustVerify(t, e.TS, tok, true)
@@ -70,6 +73,7 @@ func TestVerifyCache_KeyLeavingTheRing(t *testing.T) {
 }
 
 func TestVerifyCache_KeyReplacedUnderTheSameID(t *testing.T) {
+	t.Parallel()
 	e := MustOpenEnv(t)
 	tok := MustMint(t, e.TS, SampleClaims(e.Clock.Now()))
 	MustVerify(t, e.TS, tok, false)
@@ -88,6 +92,7 @@ func TestVerifyCache_KeyReplacedUnderTheSameID(t *testing.T) {
 }
 
 func TestVerifyCache_Bounded(t *testing.T) {
+	t.Parallel()
 	e := &Env{Store: &SigningKeyService{}, Clock: NewClock()}
 	e.TS = NewTestTokenService(e.Store, e.Clock, 1)
 	e.TS.VerifyCacheSize = 3
@@ -111,6 +116,7 @@ func TestVerifyCache_Bounded(t *testing.T) {
 }
 
 func TestVerifyCache_Disabled(t *testing.T) {
+	t.Parallel()
 	e := &Env{Store: &SigningKeyService{}, Clock: NewClock()}
 	e.TS = NewTestTokenService(e.Store, e.Clock, 1)
 	e.TS.VerifyCacheSize = -1

@@ -10,6 +10,7 @@ import (
 // The gate holds back only signature checks the cache cannot answer: a
 // token verified before passes without it, even while it refuses.
 func TestTokenService_Gate(t *testing.T) {
+	t.Parallel()
 	e := MustOpenEnv(t)
 	seen := MustMint(t, e.TS, SampleClaims(e.Clock.Now()))
 	MustVerify(t, e.TS, seen, false)

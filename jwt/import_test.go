@@ -32,6 +32,7 @@ func verifiesWith(tb testing.TB, tok string, pub ed25519.PublicKey) bool {
 }
 
 func TestImportKey(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	e := MustOpenEnv(t)
 	old := MustSigningKey(t, e.Store)
@@ -103,6 +104,7 @@ func TestImportKey(t *testing.T) {
 }
 
 func TestImportKey_BeforeOpen(t *testing.T) {
+	t.Parallel()
 	// On an empty store, importing first means Open creates no random key.
 	store, clock := &SigningKeyService{}, NewClock()
 	ts := NewTestTokenService(store, clock, 1)
@@ -120,6 +122,7 @@ func TestImportKey_BeforeOpen(t *testing.T) {
 }
 
 func TestImportKey_Invalid(t *testing.T) {
+	t.Parallel()
 	e := MustOpenEnv(t)
 	good := MustEd25519Key(t, 3)
 	bad := append(ed25519.PrivateKey(nil), good...)

@@ -25,6 +25,7 @@ import (
 var update = flag.Bool("update", false, "rewrite golden files in testdata/")
 
 func TestMintVerify_RoundTrip(t *testing.T) {
+	t.Parallel()
 	e := MustOpenEnv(t)
 	now := e.Clock.Now()
 	in := latchkey.AccessClaims{
@@ -55,6 +56,7 @@ func TestMintVerify_RoundTrip(t *testing.T) {
 }
 
 func TestMintAccessToken_Defaults(t *testing.T) {
+	t.Parallel()
 	e := MustOpenEnv(t)
 	now := e.Clock.Now()
 	c := latchkey.AccessClaims{UserID: "user-1", TenantID: "tenant-1"}
@@ -78,6 +80,7 @@ func TestMintAccessToken_Defaults(t *testing.T) {
 }
 
 func TestMintAccessToken_Invalid(t *testing.T) {
+	t.Parallel()
 	e := MustOpenEnv(t)
 	now := e.Clock.Now()
 	for name, c := range map[string]latchkey.AccessClaims{
@@ -97,6 +100,7 @@ func TestMintAccessToken_Invalid(t *testing.T) {
 }
 
 func TestVerifyAccessToken_Rejects(t *testing.T) {
+	t.Parallel()
 	e := MustOpenEnv(t)
 	now := e.Clock.Now()
 	key := MustSigningKey(t, e.Store)
@@ -209,6 +213,7 @@ func TestVerifyAccessToken_Rejects(t *testing.T) {
 }
 
 func TestVerifyAccessToken_GarbageSkipsStore(t *testing.T) {
+	t.Parallel()
 	e := MustOpenEnv(t)
 	now := e.Clock.Now()
 	_, foreignPriv, err := ed25519.GenerateKey(NewRand(99))
@@ -233,6 +238,7 @@ func TestVerifyAccessToken_GarbageSkipsStore(t *testing.T) {
 }
 
 func TestVerifyAccessToken_UnknownKIDReloadIsRateLimited(t *testing.T) {
+	t.Parallel()
 	e := MustOpenEnv(t)
 	_, foreignPriv, err := ed25519.GenerateKey(NewRand(99))
 	if err != nil {
@@ -255,6 +261,7 @@ func TestVerifyAccessToken_UnknownKIDReloadIsRateLimited(t *testing.T) {
 }
 
 func TestVerifyAccessToken_Expiry(t *testing.T) {
+	t.Parallel()
 	e := MustOpenEnv(t)
 	tok := MustMint(t, e.TS, SampleClaims(e.Clock.Now()))
 
@@ -279,6 +286,7 @@ func TestVerifyAccessToken_Expiry(t *testing.T) {
 }
 
 func TestVerifyAccessToken_NotBefore(t *testing.T) {
+	t.Parallel()
 	e := MustOpenEnv(t)
 	c := SampleClaims(e.Clock.Now())
 	c.NotBefore = c.IssuedAt.Add(time.Minute)
@@ -292,6 +300,7 @@ func TestVerifyAccessToken_NotBefore(t *testing.T) {
 }
 
 func TestOpen(t *testing.T) {
+	t.Parallel()
 	t.Run("creates the first key", func(t *testing.T) {
 		e := MustOpenEnv(t)
 		keys := e.Store.Keys()
@@ -379,6 +388,7 @@ func TestOpen(t *testing.T) {
 }
 
 func TestRotate(t *testing.T) {
+	t.Parallel()
 	e := MustOpenEnv(t)
 	ctx := context.Background()
 	oldKID := MustSigningKey(t, e.Store).ID
@@ -422,6 +432,7 @@ func TestRotate(t *testing.T) {
 }
 
 func TestRotate_RetiredKeyStopsSigning(t *testing.T) {
+	t.Parallel()
 	e := MustOpenEnv(t)
 	old := MustSigningKey(t, e.Store)
 	if _, err := e.TS.Rotate(context.Background()); err != nil {
@@ -438,6 +449,7 @@ func TestRotate_RetiredKeyStopsSigning(t *testing.T) {
 }
 
 func TestRotate_RetiredKeyRetention(t *testing.T) {
+	t.Parallel()
 	e := MustOpenEnv(t)
 	tok := MustMint(t, e.TS, SampleClaims(e.Clock.Now()))
 	if _, err := e.TS.Rotate(context.Background()); err != nil {
@@ -455,6 +467,7 @@ func TestRotate_RetiredKeyRetention(t *testing.T) {
 }
 
 func TestAutoRotate(t *testing.T) {
+	t.Parallel()
 	store, clock := &SigningKeyService{}, NewClock()
 	newTS := func(seed byte) *jwt.TokenService {
 		ts := NewTestTokenService(store, clock, seed)
@@ -489,6 +502,7 @@ func TestAutoRotate(t *testing.T) {
 }
 
 func TestMultiReplica(t *testing.T) {
+	t.Parallel()
 	store, clock := &SigningKeyService{}, NewClock()
 	s1 := MustOpen(t, NewTestTokenService(store, clock, 1))
 	s2 := MustOpen(t, NewTestTokenService(store, clock, 2))
@@ -523,6 +537,7 @@ func TestMultiReplica(t *testing.T) {
 }
 
 func TestMultiReplica_LaggingReplicaCatchesUp(t *testing.T) {
+	t.Parallel()
 	store, clock := &SigningKeyService{}, NewClock()
 	s1 := MustOpen(t, NewTestTokenService(store, clock, 1))
 	s2 := MustOpen(t, NewTestTokenService(store, clock, 2))
@@ -549,6 +564,7 @@ func TestMultiReplica_LaggingReplicaCatchesUp(t *testing.T) {
 }
 
 func TestJWKS(t *testing.T) {
+	t.Parallel()
 	e := MustOpenEnv(t)
 	ctx := context.Background()
 	tok := MustMint(t, e.TS, SampleClaims(e.Clock.Now()))
@@ -695,6 +711,7 @@ func MustGolden(tb testing.TB, name string, got []byte) {
 }
 
 func TestConcurrentMintVerifyRotate(t *testing.T) {
+	t.Parallel()
 	store, clock := &SigningKeyService{}, NewClock()
 	s1 := MustOpen(t, NewTestTokenService(store, clock, 1))
 	s2 := MustOpen(t, NewTestTokenService(store, clock, 2))

@@ -35,6 +35,7 @@ func (c *clock) Add(d time.Duration) {
 }
 
 func TestLimiter_BurstThenRate(t *testing.T) {
+	t.Parallel()
 	c := newClock()
 	l := ratelimit.NewLimiter(6, 3, 0, c.Now) // 3 in a row, then one every 10 s
 	for i := range 3 {
@@ -77,6 +78,7 @@ func TestLimiter_BurstThenRate(t *testing.T) {
 }
 
 func TestLimiter_DisabledAndNil(t *testing.T) {
+	t.Parallel()
 	if l := ratelimit.NewLimiter(0, 10, 0, nil); l != nil {
 		t.Fatal("perMinute 0 did not disable")
 	}
@@ -97,6 +99,7 @@ func TestLimiter_DisabledAndNil(t *testing.T) {
 }
 
 func TestLimiter_Bounded(t *testing.T) {
+	t.Parallel()
 	c := newClock()
 	l := ratelimit.NewLimiter(1, 2, 100, c.Now)
 	for i := range 1000 {
@@ -121,6 +124,7 @@ func TestLimiter_Bounded(t *testing.T) {
 // client against its /64), never against the credential; the budget used
 // up is logged with the credential's identifier only.
 func TestGuard_FailCredential(t *testing.T) {
+	t.Parallel()
 	c := newClock()
 	var logs bytes.Buffer
 	g := &ratelimit.Guard{ByAddr: ratelimit.NewLimiter(3, 3, 0, c.Now), Logger: slog.New(slog.NewTextHandler(&logs, nil))}
@@ -151,6 +155,7 @@ func TestGuard_FailCredential(t *testing.T) {
 }
 
 func TestEmailKey(t *testing.T) {
+	t.Parallel()
 	if got := ratelimit.EmailKey(" Admin@Example.COM "); got != "email:admin@example.com" {
 		t.Errorf("EmailKey=%q", got)
 	}
@@ -182,6 +187,7 @@ func BenchmarkGuard_Gate(b *testing.B) {
 // shares the slow lane: a check waits for a free slot, at most
 // LaneWaiters wait, and a wait longer than LaneWait is refused.
 func TestGuard_Gate(t *testing.T) {
+	t.Parallel()
 	c := newClock()
 	g := &ratelimit.Guard{ByAddr: ratelimit.NewLimiter(2, 2, 0, c.Now), LaneSlots: 1, LaneWaiters: 1, LaneWait: 50 * time.Millisecond}
 	ctxFrom := func(addr string) context.Context {

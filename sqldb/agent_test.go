@@ -41,6 +41,7 @@ func mustRegisterAgent(tb testing.TB, s *sqldb.AgentService, ctx context.Context
 }
 
 func TestAgentService_RegisterAgent(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		w := newWorld(t, db, clock)
 		s := sqldb.NewAgentService(db)
@@ -99,6 +100,7 @@ func TestAgentService_RegisterAgent(t *testing.T) {
 }
 
 func TestAgentService_UpdateAgentLastSeen(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		w := newWorld(t, db, clock)
 		s := sqldb.NewAgentService(db)
@@ -127,6 +129,7 @@ func TestAgentService_UpdateAgentLastSeen(t *testing.T) {
 }
 
 func TestAgentService_FindAgents(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		w := newWorld(t, db, clock)
 		s := sqldb.NewAgentService(db)

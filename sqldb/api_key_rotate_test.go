@@ -36,6 +36,7 @@ func findKey(tb testing.TB, keys *sqldb.APIKeyService, ctx context.Context, id s
 // A roll with a grace period: both keys work until it ends, then only the
 // new one, which has the old one's owner, name and default tenant.
 func TestAPIKeyService_RotateAPIKey_GracePeriod(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		e := newCredEnv(t, db, clock)
 		adminCtx := e.adminCtx(t)
@@ -87,6 +88,7 @@ func TestAPIKeyService_RotateAPIKey_GracePeriod(t *testing.T) {
 // A grace period of 0 ends the old key at once, even on a warm cache, and
 // also the access tokens minted from it.
 func TestAPIKeyService_RotateAPIKey_NowWithCache(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		e, c := newCachedEnv(t, db, clock)
 		adminCtx := mustWarm(t, e, c, e.f.AdminKey, "")
@@ -111,6 +113,7 @@ func TestAPIKeyService_RotateAPIKey_NowWithCache(t *testing.T) {
 // A grace period with the cache warm: the cached old key learns its new
 // expiry, and is refused when it comes, without another event.
 func TestAPIKeyService_RotateAPIKey_GraceWithCache(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		e, c := newCachedEnv(t, db, clock)
 		adminCtx := mustWarm(t, e, c, e.f.AdminKey, "")
@@ -127,6 +130,7 @@ func TestAPIKeyService_RotateAPIKey_GraceWithCache(t *testing.T) {
 // Rolling never lengthens a key's life, and the new key takes the expiry
 // asked for (which must be in the future).
 func TestAPIKeyService_RotateAPIKey_Expiry(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		e := newCredEnv(t, db, clock)
 		ctx := e.adminCtx(t)
@@ -162,6 +166,7 @@ func TestAPIKeyService_RotateAPIKey_Expiry(t *testing.T) {
 
 // Bad requests change nothing and say what is wrong.
 func TestAPIKeyService_RotateAPIKey_Invalid(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		e := newCredEnv(t, db, clock)
 		ctx := e.adminCtx(t)
@@ -206,6 +211,7 @@ func TestAPIKeyService_RotateAPIKey_Invalid(t *testing.T) {
 // Who may roll a service account's key: who may both revoke it and create
 // one for it, that is, a human TENANT_ADMIN of its tenant.
 func TestAPIKeyService_RotateAPIKey_ServiceAccountKeyAuthorization(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		w := newWorld(t, db, clock)
 		keys := sqldb.NewAPIKeyService(db)
@@ -236,6 +242,7 @@ func TestAPIKeyService_RotateAPIKey_ServiceAccountKeyAuthorization(t *testing.T)
 // Who may roll a human's key: its owner, whatever the role, with an
 // unscoped credential; nobody else.
 func TestAPIKeyService_RotateAPIKey_HumanKeyAuthorization(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		w := newWorld(t, db, clock)
 		keys := sqldb.NewAPIKeyService(db)
@@ -281,6 +288,7 @@ func TestAPIKeyService_RotateAPIKey_HumanKeyAuthorization(t *testing.T) {
 // A roll is one audit event naming both keys, and no secret; a refused or
 // failed roll writes none and changes nothing.
 func TestAPIKeyService_RotateAPIKey_Audit(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		w := newWorld(t, db, clock)
 		clock.Add(time.Minute)
@@ -341,6 +349,7 @@ func TestAPIKeyService_RotateAPIKey_Audit(t *testing.T) {
 // period; a key of that name cannot be created meanwhile, but can once
 // the old key has expired (expired keys do not hold on to their names).
 func TestAPIKeyService_RotateAPIKey_KeepsUniqueNames(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		e := newCredEnv(t, db, clock)
 		ctx := e.adminCtx(t)

@@ -13,6 +13,7 @@ import (
 )
 
 func TestAPIKeyService_CreateAPIKey_Self(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		e := newCredEnv(t, db, clock)
 		ctx := e.adminCtx(t)
@@ -60,6 +61,7 @@ func TestAPIKeyService_CreateAPIKey_Self(t *testing.T) {
 }
 
 func TestAPIKeyService_CreateAPIKey_ServiceAccount(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		e := newCredEnv(t, db, clock)
 		ctx := e.adminCtx(t)
@@ -97,6 +99,7 @@ func TestAPIKeyService_CreateAPIKey_ServiceAccount(t *testing.T) {
 }
 
 func TestAPIKeyService_CreateAPIKey_Forbidden(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		e := newCredEnv(t, db, clock)
 		tid := e.f.Tenant.ID
@@ -154,6 +157,7 @@ func TestAPIKeyService_CreateAPIKey_Forbidden(t *testing.T) {
 }
 
 func TestAPIKeyService_CreateAPIKey_ReadOnlyUser(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		e := newCredEnv(t, db, clock)
 		ro := latchkeytest.MustCreateMember(t, db, e.f.Tenant.ID, "ro@example.com", latchkey.RoleReadOnlyUser)
@@ -173,6 +177,7 @@ func TestAPIKeyService_CreateAPIKey_ReadOnlyUser(t *testing.T) {
 }
 
 func TestAPIKeyService_CreateAPIKey_DefaultTenant(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		e := newCredEnv(t, db, clock)
 		t1 := e.f.Tenant
@@ -208,6 +213,7 @@ func TestAPIKeyService_CreateAPIKey_DefaultTenant(t *testing.T) {
 }
 
 func TestAPIKeyService_CreateAPIKey_Expiry(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		e := newCredEnv(t, db, clock)
 		ctx := e.adminCtx(t)
@@ -249,6 +255,7 @@ func sortedIDs(ids ...string) []string {
 }
 
 func TestAPIKeyService_FindAPIKeys(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		e := newCredEnv(t, db, clock)
 		t1 := e.f.Tenant
@@ -352,6 +359,7 @@ func TestAPIKeyService_FindAPIKeys(t *testing.T) {
 }
 
 func TestAPIKeyService_DeleteAPIKey(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		e := newCredEnv(t, db, clock)
 		t1 := e.f.Tenant
@@ -407,6 +415,7 @@ func TestAPIKeyService_DeleteAPIKey(t *testing.T) {
 // The identifier (prefix and last four characters) is stored at creation
 // and returned by every lookup; nothing more of the key is stored.
 func TestAPIKeyService_Identifier(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		e := newCredEnv(t, db, clock)
 		ctx := e.adminCtx(t)
@@ -441,6 +450,7 @@ func TestAPIKeyService_Identifier(t *testing.T) {
 // An owner cannot have two keys of the same name; other owners can use it,
 // and the name is free again once the key is revoked.
 func TestAPIKeyService_CreateAPIKey_DuplicateName(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		e := newCredEnv(t, db, clock)
 		ctx := e.adminCtx(t)
@@ -470,6 +480,7 @@ func TestAPIKeyService_CreateAPIKey_DuplicateName(t *testing.T) {
 
 // Concurrent creations of a name end with one key of that name.
 func TestAPIKeyService_CreateAPIKey_DuplicateNameConcurrent(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		e := newCredEnv(t, db, clock)
 		ctx := e.adminCtx(t)

@@ -20,6 +20,7 @@ func tokenIDs(tokens []*latchkey.APIToken) []string {
 }
 
 func TestAPITokenService_CreateAPIToken(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		e := newCredEnv(t, db, clock)
 		tid := e.f.Tenant.ID
@@ -84,6 +85,7 @@ func TestAPITokenService_CreateAPIToken(t *testing.T) {
 }
 
 func TestAPITokenService_FindDelete(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		e := newCredEnv(t, db, clock)
 		t1 := e.f.Tenant

@@ -84,6 +84,7 @@ func checkEvent(t *testing.T, e *latchkey.AuditEvent, tenantID string, actor *la
 }
 
 func TestAudit_EachActionWritesOneEvent(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		w := newWorld(t, db, clock)
 		clock.Add(time.Minute)
@@ -255,6 +256,7 @@ func equalMaps(a, b map[string]string) bool {
 }
 
 func TestAudit_RefusedAndRolledBackChangesWriteNothing(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		w := newWorld(t, db, clock)
 		before := len(auditRows(t, db))
@@ -339,6 +341,7 @@ func failAuditWhen(t *testing.T, db *sqldb.DB, name, cond string) {
 }
 
 func TestAudit_FindAuditEvents_Authorization(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		w := newWorld(t, db, clock)
 		s := sqldb.NewAuditService(db)
@@ -383,6 +386,7 @@ func TestAudit_FindAuditEvents_Authorization(t *testing.T) {
 }
 
 func TestAudit_FindAuditEvents_OrderFilterPage(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		w := newWorld(t, db, clock)
 		s := sqldb.NewAuditService(db)
@@ -430,6 +434,7 @@ func eventTargets(evs []*latchkey.AuditEvent) []string {
 // column of any audit event holds any of them, or anything shaped like a
 // secret.
 func TestAudit_NoSecrets(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		e := newCredEnv(t, db, clock)
 		admin := withClient(e.adminCtx(t))

@@ -67,6 +67,7 @@ func mustReject(tb testing.TB, e *credEnv, credential, tenantID, msg string) {
 // event) is still accepted from the cache, and the event alone rejects it.
 // This is what makes the tests below able to fail.
 func TestAuthCache_ServesFromCacheUntilEvent(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		e, c := newCachedEnv(t, db, clock)
 		adminCtx := mustWarm(t, e, c, e.f.AdminKey, "")
@@ -94,6 +95,7 @@ func TestAuthCache_ServesFromCacheUntilEvent(t *testing.T) {
 // Every revocation is rejected on the same replica as soon as the revoking
 // call returns, with the cache warm; other credentials keep working.
 func TestAuthCache_RevocationIsImmediate(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		e, c := newCachedEnv(t, db, clock)
 		t1 := e.f.Tenant
@@ -233,6 +235,7 @@ func TestAuthCache_RevocationIsImmediate(t *testing.T) {
 // Expiry needs no event: it is checked on every hit against the cached
 // expires_at. And a busy cached key still records its use once a minute.
 func TestAuthCache_ExpiryAndLastUsed(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		e, c := newCachedEnv(t, db, clock)
 		adminCtx := e.mustAuthenticate(t, e.f.AdminKey, "")
@@ -271,6 +274,7 @@ func TestAuthCache_ExpiryAndLastUsed(t *testing.T) {
 
 // A failed change publishes nothing: its transaction rolled back.
 func TestAuthCache_RollbackPublishesNothing(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		e, c := newCachedEnv(t, db, clock)
 		adminCtx := mustWarm(t, e, c, e.f.AdminKey, "")
@@ -289,6 +293,7 @@ func TestAuthCache_RollbackPublishesNothing(t *testing.T) {
 // request that starts afterwards is accepted, whatever lookups were in
 // flight when it committed.
 func TestAuthCache_ConcurrentRevocation(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		e, c := newCachedEnv(t, db, clock)
 		adminCtx := e.mustAuthenticate(t, e.f.AdminKey, "")
@@ -298,14 +303,29 @@ func TestAuthCache_ConcurrentRevocation(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var revoked atomic.Bool
-			var accepted, wg sync.WaitGroup
+			// Each worker says when it has sent a request that started
+			// after the revocation returned, and then one that started
+			// after every worker had: once every request from before the
+			// revocation had finished.
+			var revoked, settled atomic.Bool
+			var accepted, triedAfter, triedSettled, wg sync.WaitGroup
 			accepted.Add(4)
+			triedAfter.Add(4)
+			triedSettled.Add(4)
 			stop := make(chan struct{})
 			for w := range 4 {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
+					sawAfter, sawSettled := false, false
+					defer func() { // a worker that stopped early waits for nothing
+						if !sawAfter {
+							triedAfter.Done()
+						}
+						if !sawSettled {
+							triedSettled.Done()
+						}
+					}()
 					cred := secret
 					if w%2 == 1 {
 						cred = at.AccessToken
@@ -317,8 +337,16 @@ func TestAuthCache_ConcurrentRevocation(t *testing.T) {
 							return
 						default:
 						}
-						after := revoked.Load()
+						after, afterSettled := revoked.Load(), settled.Load()
 						_, err := e.auth.Authenticate(context.Background(), cred, "")
+						if after && !sawAfter {
+							sawAfter = true
+							triedAfter.Done()
+						}
+						if afterSettled && !sawSettled {
+							sawSettled = true
+							triedSettled.Done()
+						}
 						if after && err == nil {
 							t.Errorf("round %d: a request started after the revocation returned was accepted", round)
 							return
@@ -334,7 +362,9 @@ func TestAuthCache_ConcurrentRevocation(t *testing.T) {
 				t.Fatal(err)
 			}
 			revoked.Store(true)
-			time.Sleep(20 * time.Millisecond)
+			triedAfter.Wait()
+			settled.Store(true)
+			triedSettled.Wait()
 			close(stop)
 			wg.Wait()
 		}

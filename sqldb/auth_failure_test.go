@@ -11,6 +11,7 @@ import (
 )
 
 func TestAuthFailureService(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		w := newWorld(t, db, clock)
 		s := sqldb.NewAuthFailureService(db)

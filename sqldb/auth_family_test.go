@@ -14,6 +14,7 @@ import (
 // too, at once, with and without the credential cache; other families'
 // access tokens keep working.
 func TestAuthService_RefreshReuseRevokesAccessTokens(t *testing.T) {
+	t.Parallel()
 	for _, cached := range []bool{false, true} {
 		name := "uncached"
 		if cached {

@@ -28,6 +28,7 @@ func mustSwitchFromCache(tb testing.TB, e *credEnv, c *sqldb.AuthCache, ctx cont
 // from the cache when it holds them, and a revocation still stops both at
 // once on the same replica with the cache warm.
 func TestAuthCache_SwitchTenant(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		e, c := newCachedEnv(t, db, clock)
 		t1 := e.f.Tenant

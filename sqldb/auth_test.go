@@ -14,6 +14,7 @@ import (
 )
 
 func TestAuthService_Authenticate_APIKey(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		e := newCredEnv(t, db, clock)
 		a, err := e.auth.Authenticate(context.Background(), e.f.AdminKey, "")
@@ -60,6 +61,7 @@ func TestAuthService_Authenticate_APIKey(t *testing.T) {
 // here sits on a database that was never opened, so any query would fail
 // (panic on the nil pool).
 func TestAuthService_Authenticate_MistypedKeyNoLookup(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		e := newCredEnv(t, db, clock)
 		unopened := sqldb.NewDB("sqlite:" + t.TempDir() + "/never-opened.db")
@@ -86,6 +88,7 @@ func TestAuthService_Authenticate_MistypedKeyNoLookup(t *testing.T) {
 }
 
 func TestAuthService_Authenticate_APIKeyExpired(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		e := newCredEnv(t, db, clock)
 		at := clock.Now().Add(time.Hour)
@@ -105,6 +108,7 @@ func TestAuthService_Authenticate_APIKeyExpired(t *testing.T) {
 }
 
 func TestAuthService_Authenticate_TenantHeader(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		e := newCredEnv(t, db, clock)
 		t1 := e.f.Tenant
@@ -151,6 +155,7 @@ func TestAuthService_Authenticate_TenantHeader(t *testing.T) {
 }
 
 func TestAuthService_Authenticate_LastUsed(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		e := newCredEnv(t, db, clock)
 		k, secret := e.mustCreateKey(t, e.adminCtx(t), "k", "")
@@ -189,6 +194,7 @@ func TestAuthService_Authenticate_LastUsed(t *testing.T) {
 }
 
 func TestAuthService_Authenticate_APIToken(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		e := newCredEnv(t, db, clock)
 		t1 := e.f.Tenant
@@ -237,6 +243,7 @@ func TestAuthService_Authenticate_APIToken(t *testing.T) {
 }
 
 func TestAuthService_SwitchTenant_AccessToken(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		e := newCredEnv(t, db, clock)
 		t1 := e.f.Tenant
@@ -320,6 +327,7 @@ func TestAuthService_SwitchTenant_AccessToken(t *testing.T) {
 }
 
 func TestAuthService_SwitchTenant_SourceChecks(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		e := newCredEnv(t, db, clock)
 		t1 := e.f.Tenant
@@ -403,6 +411,7 @@ func TestAuthService_SwitchTenant_SourceChecks(t *testing.T) {
 }
 
 func TestAuthService_RemovedMembership(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		e := newCredEnv(t, db, clock)
 		t1 := e.f.Tenant
@@ -433,6 +442,7 @@ func TestAuthService_RemovedMembership(t *testing.T) {
 }
 
 func TestAuthService_RefreshAccessToken(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		e := newCredEnv(t, db, clock)
 		adminCtx := e.adminCtx(t)
@@ -512,6 +522,7 @@ func TestAuthService_RefreshAccessToken(t *testing.T) {
 }
 
 func TestAuthService_RefreshAccessToken_SourceRevoked(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		e := newCredEnv(t, db, clock)
 		k, secret := e.mustCreateKey(t, e.adminCtx(t), "k", "")
@@ -529,6 +540,7 @@ func TestAuthService_RefreshAccessToken_SourceRevoked(t *testing.T) {
 }
 
 func TestAuthService_Sessions(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		e := newCredEnv(t, db, clock)
 		t1 := e.f.Tenant
@@ -608,6 +620,7 @@ func TestAuthService_Sessions(t *testing.T) {
 }
 
 func TestAuthService_SessionLastSeen(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		e := newCredEnv(t, db, clock)
 		secret, _, err := e.auth.CreateSession(context.Background(), e.f.Admin.ID)
@@ -632,6 +645,7 @@ func TestAuthService_SessionLastSeen(t *testing.T) {
 // No column of the credential tables ever holds a secret's text: only
 // SHA-256 hashes are stored.
 func TestAuthService_NoSecretsStored(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		e := newCredEnv(t, db, clock)
 		adminCtx := e.adminCtx(t)
@@ -722,6 +736,7 @@ func (b *syncBuffer) String() string {
 // replica it still succeeds and logs nothing. Past the minute it does try,
 // and that failure is logged, not returned.
 func TestAuthService_Authenticate_NoWriteWhenThrottled(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		if !db.Postgres() && sqliteReadsSerialized(t, db) {
 			t.Skip("SQLite read transactions take the write lock (the read pool uses _txlock=immediate), so a held write lock blocks Authenticate's reads; this test runs once reads are deferred")

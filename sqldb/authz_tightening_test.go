@@ -26,6 +26,7 @@ func mustWorldKey(t *testing.T, db *sqldb.DB, ctx context.Context, name, userID 
 }
 
 func TestAuthzTightening_FindAPIKeys(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		w := newWorld(t, db, clock)
 		s := sqldb.NewAPIKeyService(db)
@@ -67,6 +68,7 @@ func TestAuthzTightening_FindAPIKeys(t *testing.T) {
 }
 
 func TestAuthzTightening_DeleteAPIKey(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		w := newWorld(t, db, clock)
 		s := sqldb.NewAPIKeyService(db)
@@ -115,6 +117,7 @@ func TestAuthzTightening_DeleteAPIKey(t *testing.T) {
 }
 
 func TestAuthzTightening_APITokens(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		w := newWorld(t, db, clock)
 		s := sqldb.NewAPITokenService(db)
@@ -156,6 +159,7 @@ func TestAuthzTightening_APITokens(t *testing.T) {
 }
 
 func TestAuthzTightening_ServiceAccountsAndMembers(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		w := newWorld(t, db, clock)
 		sas := sqldb.NewServiceAccountService(db)

@@ -11,6 +11,7 @@ import (
 )
 
 func TestBootstrapService_Bootstrap(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, _ *latchkeytest.Clock) {
 		ctx := context.Background()
 		s := sqldb.NewBootstrapService(db)
@@ -88,6 +89,7 @@ func TestBootstrapService_Bootstrap(t *testing.T) {
 }
 
 func TestBootstrapService_Bootstrap_ReuseUser(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, _ *latchkeytest.Clock) {
 		ctx := context.Background()
 		f := latchkeytest.MustBootstrap(t, db)
@@ -115,6 +117,7 @@ func TestBootstrapService_Bootstrap_ReuseUser(t *testing.T) {
 }
 
 func TestBootstrapService_Bootstrap_Errors(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, _ *latchkeytest.Clock) {
 		ctx := context.Background()
 		latchkeytest.MustBootstrap(t, db)

@@ -22,6 +22,7 @@ func mustNewCache(tb testing.TB) (*sqldb.AuthCache, *inmem.EventService) {
 }
 
 func TestAuthCache_HitAndTTL(t *testing.T) {
+	t.Parallel()
 	c, _ := mustNewCache(t)
 	c.TTL = 10 * time.Second
 	owner := &latchkey.User{ID: "u1", Kind: latchkey.UserKindHuman}
@@ -52,6 +53,7 @@ func TestAuthCache_HitAndTTL(t *testing.T) {
 }
 
 func TestAuthCache_InvalidateUser(t *testing.T) {
+	t.Parallel()
 	c, events := mustNewCache(t)
 	u1 := &latchkey.User{ID: "u1"}
 	u2 := &latchkey.User{ID: "u2"}
@@ -104,6 +106,7 @@ func TestAuthCache_InvalidateUser(t *testing.T) {
 // what it read after the invalidation, else a revoked credential would be
 // cached again, for a whole TTL.
 func TestAuthCache_InvalidationRace(t *testing.T) {
+	t.Parallel()
 	c, events := mustNewCache(t)
 	owner := &latchkey.User{ID: "u1"}
 
@@ -133,6 +136,7 @@ func TestAuthCache_InvalidationRace(t *testing.T) {
 }
 
 func TestAuthCache_SizeBound(t *testing.T) {
+	t.Parallel()
 	c, _ := mustNewCache(t)
 	c.MaxEntries = 3
 	for i := range 5 {
@@ -167,6 +171,7 @@ func TestAuthCache_SizeBound(t *testing.T) {
 // While events may be lost the cache serves and stores nothing; when they
 // flow again it starts from empty.
 func TestAuthCache_InterruptedAndResumed(t *testing.T) {
+	t.Parallel()
 	c, events := mustNewCache(t)
 	c.PutRole(c.Generation(), "u1", "t1", latchkey.RoleUser, t0)
 	events.Publish(t.Context(), latchkey.Event{Type: latchkey.EventsInterrupted})
@@ -198,6 +203,7 @@ func TestAuthCache_InterruptedAndResumed(t *testing.T) {
 // Concurrent stores, hits and invalidations keep the cache consistent
 // (run with -race) and within its bound.
 func TestAuthCache_Concurrent(t *testing.T) {
+	t.Parallel()
 	c, events := mustNewCache(t)
 	c.MaxEntries = 50
 	var wg sync.WaitGroup

@@ -40,6 +40,7 @@ type checkpointer struct {
 
 	mu    sync.Mutex
 	stats CheckpointStats
+	ran   chan struct{} // if not nil, closed when the next checkpoint is done (tests wait on it)
 }
 
 // CheckpointStats counts the background checkpoints of an SQLite DB.
@@ -104,6 +105,10 @@ func (c *checkpointer) checkpoint() {
 		c.stats.Busy++
 	default:
 		c.stats.WALFrames, c.stats.Backfilled = log, done
+	}
+	if c.ran != nil {
+		close(c.ran)
+		c.ran = nil
 	}
 }
 

@@ -86,7 +86,7 @@ func TestDB_BackgroundCheckpoint(t *testing.T) {
 	}
 
 	// Once writes stop, the background checkpoint copies every frame.
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.After(10 * time.Second)
 	for {
 		st := db.CheckpointStats()
 		if st.Errors != 0 {
@@ -96,11 +96,13 @@ func TestDB_BackgroundCheckpoint(t *testing.T) {
 			t.Logf("checkpoints: %+v, largest WAL %d bytes", st, maxWAL)
 			break
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("background checkpoint did not catch up: %+v", st)
-		}
+		ran := db.CheckpointRan()
 		mustWrite(`INSERT INTO ckpt_test (v) VALUES (x'00')`) // a write kicks it
-		time.Sleep(150 * time.Millisecond)
+		select {
+		case <-ran:
+		case <-deadline:
+			t.Fatalf("background checkpoint did not catch up: %+v", db.CheckpointStats())
+		}
 	}
 
 	tx, err := db.BeginTx(ctx, false)
@@ -118,6 +120,7 @@ func TestDB_BackgroundCheckpoint(t *testing.T) {
 
 // PostgreSQL has no background checkpointer of ours.
 func TestDB_CheckpointStatsPostgres(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, _ *latchkeytest.Clock) {
 		if !db.Postgres() {
 			t.Skip("SQLite: see TestDB_BackgroundCheckpoint")
@@ -130,6 +133,7 @@ func TestDB_CheckpointStatsPostgres(t *testing.T) {
 
 // Ids are version-7 UUIDs carrying the DB clock's milliseconds.
 func TestDB_NewID(t *testing.T) {
+	t.Parallel()
 	clock := latchkeytest.NewClock()
 	db := latchkeytest.MustOpenDB(t, "sqlite", clock)
 	seen := map[string]bool{}

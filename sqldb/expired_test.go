@@ -11,6 +11,7 @@ import (
 )
 
 func TestDB_DeleteExpiredCredentials(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		ctx := context.Background()
 		e := newCredEnv(t, db, clock)

@@ -54,3 +54,15 @@ func (db *DB) NewID() (string, error) { return db.newID() }
 
 // WriterAutoCheckpoint is the write connection's wal_autocheckpoint, in pages.
 const WriterAutoCheckpoint = writerAutoCheckpoint
+
+// CheckpointRan returns a channel that is closed when the next background
+// checkpoint (or the one running) is done.
+func (db *DB) CheckpointRan() <-chan struct{} {
+	c := db.ckpt
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ran == nil {
+		c.ran = make(chan struct{})
+	}
+	return c.ran
+}

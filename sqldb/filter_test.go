@@ -13,6 +13,7 @@ import (
 // row, are answered in SQL: key, service account and run names, membership
 // roles and agent types.
 func TestFind_EqFilters(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		w := newWorld(t, db, clock)
 		ctx := w.ctx(cAdmin)

@@ -51,6 +51,7 @@ func runIDs(runs []*latchkey.FlowRun) []string {
 }
 
 func TestFlowRunService_CreateFlowRun(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		w := newWorld(t, db, clock)
 		s := sqldb.NewFlowRunService(db)
@@ -109,6 +110,7 @@ func TestFlowRunService_CreateFlowRun(t *testing.T) {
 }
 
 func TestFlowRunService_FindFlowRuns(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		w := newWorld(t, db, clock)
 		s := sqldb.NewFlowRunService(db)
@@ -163,6 +165,7 @@ func TestFlowRunService_FindFlowRuns(t *testing.T) {
 }
 
 func TestFlowRunService_FindFlowRunsInQueue(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		w := newWorld(t, db, clock)
 		s := sqldb.NewFlowRunService(db)
@@ -219,6 +222,7 @@ func TestFlowRunService_FindFlowRunsInQueue(t *testing.T) {
 }
 
 func TestFlowRunService_SetFlowRunStates(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		w := newWorld(t, db, clock)
 		s := sqldb.NewFlowRunService(db)
@@ -326,6 +330,7 @@ func TestFlowRunService_SetFlowRunStates(t *testing.T) {
 // stale version is refused. Either way a finished run never changes and
 // a run is submitted once.
 func TestFlowRunService_VersionLocking(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		w := newWorld(t, db, clock)
 		s := sqldb.NewFlowRunService(db)
@@ -394,6 +399,7 @@ func TestFlowRunService_VersionLocking(t *testing.T) {
 }
 
 func TestFlowRunService_HeartbeatFlowRun(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		w := newWorld(t, db, clock)
 		s := sqldb.NewFlowRunService(db)
@@ -431,6 +437,7 @@ func TestFlowRunService_HeartbeatFlowRun(t *testing.T) {
 }
 
 func TestFlowRunService_RunLogs(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		w := newWorld(t, db, clock)
 		s := sqldb.NewFlowRunService(db)
@@ -523,6 +530,7 @@ func TestFlowRunService_RunLogs(t *testing.T) {
 }
 
 func TestFlowRunService_MarkLostFlowRuns(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		w := newWorld(t, db, clock)
 		s := sqldb.NewFlowRunService(db)

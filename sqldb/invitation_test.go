@@ -25,6 +25,7 @@ func mustInvite(t *testing.T, db *sqldb.DB, w *world, email string, role latchke
 }
 
 func TestInvitationService_Invite(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		w := newWorld(t, db, clock)
 		s := sqldb.NewInvitationService(db)
@@ -68,6 +69,7 @@ func TestInvitationService_Invite(t *testing.T) {
 }
 
 func TestInvitationService_Accept(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		w := newWorld(t, db, clock)
 		s := sqldb.NewInvitationService(db)
@@ -148,6 +150,7 @@ func TestInvitationService_Accept(t *testing.T) {
 }
 
 func TestInvitationService_DeclineAndWithdraw(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		w := newWorld(t, db, clock)
 		s := sqldb.NewInvitationService(db)

@@ -29,6 +29,7 @@ func mustMembershipID(tb testing.TB, db *sqldb.DB, userID, tenantID string) stri
 }
 
 func TestMembershipService_FindMemberships(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		w := newWorld(t, db, clock)
 		// userB is also a USER of A: admins of A see that membership, not the one in B.
@@ -94,6 +95,7 @@ func TestMembershipService_FindMemberships(t *testing.T) {
 }
 
 func TestMembershipService_CreateMembership(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		w := newWorld(t, db, clock)
 		s := sqldb.NewMembershipService(db)
@@ -178,6 +180,7 @@ func TestMembershipService_CreateMembership(t *testing.T) {
 }
 
 func TestMembershipService_UpdateMembershipRole(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		w := newWorld(t, db, clock)
 		s := sqldb.NewMembershipService(db)
@@ -247,6 +250,7 @@ func TestMembershipService_UpdateMembershipRole(t *testing.T) {
 }
 
 func TestMembershipService_DeleteMembership(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		w := newWorld(t, db, clock)
 		s := sqldb.NewMembershipService(db)
@@ -309,6 +313,7 @@ func TestMembershipService_DeleteMembership(t *testing.T) {
 // Two admins demoting each other at the same moment must not leave the
 // tenant without one.
 func TestMembershipService_LastAdminRace(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		w := newWorld(t, db, clock)
 		s := sqldb.NewMembershipService(db)

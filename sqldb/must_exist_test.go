@@ -14,6 +14,7 @@ import (
 // With MustExist, Open refuses a database that does not exist yet and
 // creates nothing; once the database exists, it opens it.
 func TestDB_MustExist(t *testing.T) {
+	t.Parallel()
 	for _, engine := range latchkeytest.Engines() {
 		t.Run(engine, func(t *testing.T) {
 			t.Parallel()

@@ -14,6 +14,7 @@ import (
 // latchkey.ValidateName) and stores nothing; a name at the limit in
 // multi-byte characters is accepted.
 func TestStores_RefuseBadNames(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		e := newCredEnv(t, db, clock)
 		ctx := e.adminCtx(t)

@@ -11,6 +11,7 @@ import (
 )
 
 func TestUserService_CreatePasswordResetForEmail(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		ctx := context.Background()
 		f := latchkeytest.MustBootstrap(t, db)

@@ -15,6 +15,7 @@ import (
 
 // Minting writes nothing: SwitchTenant leaves every table as it was.
 func TestAuthService_SwitchTenantWritesNothing(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		e := newCredEnv(t, db, clock)
 		adminCtx := e.adminCtx(t)
@@ -36,6 +37,7 @@ func TestAuthService_SwitchTenantWritesNothing(t *testing.T) {
 // 64 concurrent refreshes of one token: exactly one wins; the others are
 // reuses, which revoke the family (the winner's new pair included).
 func TestAuthService_RefreshRace(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		e := newCredEnv(t, db, clock)
 		ctx := context.Background()
@@ -96,6 +98,7 @@ func TestAuthService_RefreshRace(t *testing.T) {
 // until they expire: once, into the new kind, in the same family; a
 // replay of the old one then revokes the family.
 func TestAuthService_RefreshStoredToken(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		e := newCredEnv(t, db, clock)
 		ctx := context.Background()
@@ -144,6 +147,7 @@ func TestAuthService_RefreshStoredToken(t *testing.T) {
 // A forged, truncated or tampered refresh token, or one signed under a
 // system secret the server no longer has, is invalid; an expired one says so.
 func TestAuthService_RefreshTokenSignature(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		e := newCredEnv(t, db, clock)
 		ctx := context.Background()

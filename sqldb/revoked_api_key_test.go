@@ -12,6 +12,7 @@ import (
 )
 
 func TestAPIKeyService_FindRevokedAPIKeys(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		w := newWorld(t, db, clock)
 		keys := sqldb.NewAPIKeyService(db)

@@ -12,6 +12,7 @@ import (
 )
 
 func TestSearch_MembersAndServiceAccounts(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		w := newWorld(t, db, clock)
 		latchkeytest.MustCreateMember(t, db, w.a.ID, "per%cent@example.com", latchkey.RoleUser)
@@ -91,6 +92,7 @@ func TestSearch_MembersAndServiceAccounts(t *testing.T) {
 }
 
 func TestServiceAccountService_UpdateRole(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		w := newWorld(t, db, clock)
 		s := sqldb.NewServiceAccountService(db)
@@ -125,6 +127,7 @@ func TestServiceAccountService_UpdateRole(t *testing.T) {
 }
 
 func TestAuditService_DateRangeAndActingKey(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		w := newWorld(t, db, clock)
 		keys := sqldb.NewAPIKeyService(db)
@@ -172,6 +175,7 @@ func TestAuditService_DateRangeAndActingKey(t *testing.T) {
 }
 
 func TestUserService_ResetPasswordAudited(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		w := newWorld(t, db, clock)
 		users := sqldb.NewUserService(db)

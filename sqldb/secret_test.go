@@ -253,6 +253,7 @@ func TestDB_PostgresNeedsSecret(t *testing.T) {
 
 // The table holds no seed: only a sealed value, bound to its row.
 func TestSigningKeyService_EncryptedAtRest(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, _ *latchkeytest.Clock) {
 		k1, k2 := mustCreateKey(t, db), mustCreateKey(t, db)
 		raw := rawPrivateKeys(t, db)
@@ -328,6 +329,7 @@ func TestDB_SQLiteCopyWithoutSecret(t *testing.T) {
 // A database opened with a secret that did not encrypt its keys fails to
 // open; it never makes a new key.
 func TestDB_WrongSecret(t *testing.T) {
+	t.Parallel()
 	for _, engine := range latchkeytest.Engines() {
 		t.Run(engine, func(t *testing.T) {
 			t.Parallel()
@@ -356,6 +358,7 @@ func firstKey(m map[string][]byte) string {
 // Rotation: opened with [new, old], the keys are re-encrypted under new,
 // so that old can then go.
 func TestDB_RotateSystemSecret(t *testing.T) {
+	t.Parallel()
 	for _, engine := range latchkeytest.Engines() {
 		t.Run(engine, func(t *testing.T) {
 			t.Parallel()
@@ -407,6 +410,7 @@ func TestDB_RotateSystemSecret(t *testing.T) {
 // are, and encrypted at the next open, once; replicas starting together
 // on PostgreSQL all come up.
 func TestDB_EncryptsPlaintextKeys(t *testing.T) {
+	t.Parallel()
 	for _, engine := range latchkeytest.Engines() {
 		t.Run(engine, func(t *testing.T) {
 			t.Parallel()

@@ -20,6 +20,7 @@ func saIDs(sas []*latchkey.ServiceAccount) []string {
 }
 
 func TestServiceAccountService_FindServiceAccounts(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		w := newWorld(t, db, clock)
 		s := sqldb.NewServiceAccountService(db)
@@ -59,6 +60,7 @@ func TestServiceAccountService_FindServiceAccounts(t *testing.T) {
 }
 
 func TestServiceAccountService_CreateServiceAccount(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		w := newWorld(t, db, clock)
 		s := sqldb.NewServiceAccountService(db)
@@ -120,6 +122,7 @@ func TestServiceAccountService_CreateServiceAccount(t *testing.T) {
 }
 
 func TestServiceAccountService_DeleteServiceAccount(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		w := newWorld(t, db, clock)
 		s := sqldb.NewServiceAccountService(db)
@@ -167,6 +170,7 @@ func TestServiceAccountService_DeleteServiceAccount(t *testing.T) {
 
 // Concurrent creations of a name end with one service account of that name.
 func TestServiceAccountService_CreateServiceAccount_DuplicateNameConcurrent(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		w := newWorld(t, db, clock)
 		s := sqldb.NewServiceAccountService(db)

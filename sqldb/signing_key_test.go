@@ -22,6 +22,7 @@ func mustNewSigningKey(tb testing.TB, db *sqldb.DB) *latchkey.SigningKey {
 }
 
 func TestSigningKeyService(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		ctx := context.Background()
 		s := sqldb.NewSigningKeyService(db)

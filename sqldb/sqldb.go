@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -290,7 +291,9 @@ func (db *DB) migrate(ctx context.Context) error {
 		gd = goose.DialectSQLite3
 	case postgres:
 		gd = goose.DialectPostgres
-		locker, err := lock.NewPostgresSessionLocker()
+		// Replicas on one schema migrate one at a time; those of other
+		// schemas in the database (other deployments, tests) need not wait.
+		locker, err := lock.NewPostgresSessionLocker(lock.WithLockID(migrationLockID(db.channel)))
 		if err != nil {
 			return fmt.Errorf("migrate: %w", err)
 		}
@@ -308,6 +311,14 @@ func (db *DB) migrate(ctx context.Context) error {
 		db.Logger.Info("applied migration", "version", r.Source.Version, "path", r.Source.Path, "duration", r.Duration)
 	}
 	return nil
+}
+
+// migrationLockID is the advisory lock replicas take to migrate the schema
+// whose NOTIFY channel is channel.
+func migrationLockID(channel string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte(channel))
+	return int64(h.Sum64())
 }
 
 // Close closes the database.

@@ -11,6 +11,7 @@ import (
 )
 
 func TestDB_Open(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, _ *latchkeytest.Clock) {
 		tx, err := db.BeginTx(context.Background(), false)
 		if err != nil {
@@ -30,6 +31,7 @@ func TestDB_Open(t *testing.T) {
 // migrations once and all come up. (SQLite is single-node: see
 // TestDB_ReadersDoNotBlock and TestDB_Reopen.)
 func TestDB_ConcurrentOpen(t *testing.T) {
+	t.Parallel()
 	for _, engine := range latchkeytest.Engines() {
 		if engine != "postgres" {
 			continue
@@ -59,6 +61,7 @@ func TestDB_ConcurrentOpen(t *testing.T) {
 }
 
 func TestDB_OpenMemoryRefused(t *testing.T) {
+	t.Parallel()
 	if err := sqldb.NewDB(":memory:").Open(context.Background()); err == nil {
 		t.Fatal("expected error for :memory:")
 	}
@@ -67,6 +70,7 @@ func TestDB_OpenMemoryRefused(t *testing.T) {
 // Two read transactions run side by side, and beside a writer: readers
 // must not take SQLite's write lock.
 func TestDB_ReadersDoNotBlock(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, _ *latchkeytest.Clock) {
 		ctx := context.Background()
 		w, err := db.BeginTx(ctx, true)
@@ -108,6 +112,7 @@ func TestDB_ReadersDoNotBlock(t *testing.T) {
 
 // Readers cannot write, even by mistake.
 func TestDB_ReadTxIsReadOnly(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, _ *latchkeytest.Clock) {
 		ctx := context.Background()
 		r, err := db.BeginTx(ctx, false)
@@ -123,6 +128,7 @@ func TestDB_ReadTxIsReadOnly(t *testing.T) {
 }
 
 func TestDB_Reopen(t *testing.T) {
+	t.Parallel()
 	dsn := latchkeytest.MustDSN(t, "sqlite")
 	for i := 0; i < 2; i++ {
 		db := sqldb.NewDB(dsn)

@@ -20,6 +20,7 @@ func tenantSlugs(ts []*latchkey.Tenant) []string {
 }
 
 func TestTenantService_FindTenants_Visibility(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		w := newWorld(t, db, clock)
 		// The admin of A is also admin of a third tenant.
@@ -60,6 +61,7 @@ func TestTenantService_FindTenants_Visibility(t *testing.T) {
 }
 
 func TestTenantService_FindTenantByID(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		w := newWorld(t, db, clock)
 		c := latchkeytest.MustCreateTenant(t, db, "tenant-three", w.admin)
@@ -94,6 +96,7 @@ func TestTenantService_FindTenantByID(t *testing.T) {
 }
 
 func TestTenantService_FindTenants_Filter(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		w := newWorld(t, db, clock)
 		s := sqldb.NewTenantService(db)
@@ -147,6 +150,7 @@ func TestTenantService_FindTenants_Filter(t *testing.T) {
 }
 
 func TestTenantService_CreateTenant(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		w := newWorld(t, db, clock)
 		s := sqldb.NewTenantService(db)

@@ -27,6 +27,7 @@ func userIDs(us []*latchkey.User) []string {
 }
 
 func TestUserService_FindUserByID(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		w := newWorld(t, db, clock)
 		s := newUserService(db)
@@ -104,6 +105,7 @@ func TestUserService_FindUserByID(t *testing.T) {
 }
 
 func TestUserService_FindUsers(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		w := newWorld(t, db, clock)
 		s := newUserService(db)
@@ -180,6 +182,7 @@ func mustSetPasswordByReset(t *testing.T, w *world, s *sqldb.UserService, userID
 }
 
 func TestUserService_AuthenticatePassword(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		w := newWorld(t, db, clock)
 		s := newUserService(db)
@@ -227,6 +230,7 @@ func TestUserService_AuthenticatePassword(t *testing.T) {
 }
 
 func TestUserService_SetPassword(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		w := newWorld(t, db, clock)
 		s := newUserService(db)
@@ -285,6 +289,7 @@ func TestUserService_SetPassword(t *testing.T) {
 }
 
 func TestUserService_CreatePasswordReset(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		w := newWorld(t, db, clock)
 		s := newUserService(db)
@@ -355,6 +360,7 @@ func TestUserService_CreatePasswordReset(t *testing.T) {
 }
 
 func TestUserService_ResetPassword(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		w := newWorld(t, db, clock)
 		s := newUserService(db)

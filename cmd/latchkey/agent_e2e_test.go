@@ -136,6 +136,7 @@ func waitFor(tb testing.TB, d time.Duration, what string, fn func() bool, debug 
 // run is marked as having lost contact. The key reaches the agent by flag,
 // by environment variable and by ~/.prefect/config.toml.
 func TestAgent_EndToEnd(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name  string
 		setup func(t *testing.T, home, key, api string) (args, env []string)
@@ -379,6 +380,7 @@ func (c *e2eClock) Advance(d time.Duration) { c.offset.Add(int64(d)) }
 // over the old key is refused while the agent, unaffected, runs the next
 // flow run.
 func TestAgent_RollKeyWithSIGHUP(t *testing.T) {
+	t.Parallel()
 	eachEngine(t, func(t *testing.T, engine string) {
 		t.Parallel()
 		clock := &e2eClock{}

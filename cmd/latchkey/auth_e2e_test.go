@@ -335,6 +335,7 @@ func tenantsTable(defaultID, twoID, current string) string {
 // errors, and finally a search of every byte printed (and the server's
 // logs) for the secrets handed out.
 func TestAuthCLI_EndToEnd(t *testing.T) {
+	t.Parallel()
 	eachEngine(t, func(t *testing.T, engine string) {
 		s := MustRunMain(t, engine)
 		rec := newAuthRecorder()
@@ -750,6 +751,7 @@ func (rec *authRecorder) checkNoLeaks(t *testing.T, s *TestServer) {
 // a CLI whose access token nears expiry between two requests renews it
 // with refresh_token (bearer: the refresh token) before using it.
 func TestAuthCLI_TokenRefresh(t *testing.T) {
+	t.Parallel()
 	eachEngine(t, func(t *testing.T, engine string) {
 		clock := latchkeytest.NewClock()
 		clock.Set(time.Now())
@@ -812,6 +814,7 @@ func TestAuthCLI_TokenRefresh(t *testing.T) {
 // before they expire, and reports the key's revocation as an
 // AuthorizationError.
 func TestAuthClient_TokenSource(t *testing.T) {
+	t.Parallel()
 	eachEngine(t, func(t *testing.T, engine string) {
 		clock := latchkeytest.NewClock()
 		clock.Set(time.Now())

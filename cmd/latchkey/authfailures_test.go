@@ -19,6 +19,7 @@ import (
 // sign-ins from one address are stored as one row per identifier and
 // minute, with their count, and the key text never.
 func TestAuthFailures_Aggregated(t *testing.T) {
+	t.Parallel()
 	eachEngine(t, func(t *testing.T, engine string) {
 		s := MustRunMain(t, engine)
 		const badKey = "lku_0123456789abcdefghijklmnopqrstuvwxyzABCD"

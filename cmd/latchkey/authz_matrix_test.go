@@ -277,6 +277,7 @@ func (c *azClock) Now() time.Time          { return time.Now().Add(time.Duration
 func (c *azClock) Advance(d time.Duration) { c.offset.Add(int64(d)) }
 
 func TestAuthzMatrix(t *testing.T) {
+	t.Parallel()
 	eachEngine(t, func(t *testing.T, engine string) {
 		x := newAZWorld(t, engine)
 		before := map[string]map[string]string{
@@ -1151,6 +1152,7 @@ func (x *azWorld) checkUnchanged(t *testing.T, before map[string]map[string]stri
 // has a row in azOps or is listed in azPendingFields, so that a new
 // operation cannot escape the matrix.
 func TestAuthzMatrix_CoversSchema(t *testing.T) {
+	t.Parallel()
 	s := MustRunMain(t, "sqlite")
 	var schema struct {
 		Query    struct{ Fields []struct{ Name string } } `json:"queryType"`

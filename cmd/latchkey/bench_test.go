@@ -26,6 +26,7 @@ import (
 // TestBench_Smoke runs `latchkey bench` for a moment with every scenario
 // and checks that each one ran, succeeded, and got a ratio to the baseline.
 func TestBench_Smoke(t *testing.T) {
+	t.Parallel()
 	var stdout, stderr bytes.Buffer
 	env := &main.Env{Stdout: &stdout, Stderr: &stderr, Getenv: func(string) string { return "" }, Now: time.Now}
 	code := main.Run(context.Background(), []string{"bench", "--keys", "300", "--users", "3", "--sample", "20", "--jwts", "4",
@@ -61,6 +62,7 @@ func TestBench_Smoke(t *testing.T) {
 
 // TestBench_VerifyScalingSmoke runs --verify-scaling with tiny databases.
 func TestBench_VerifyScalingSmoke(t *testing.T) {
+	t.Parallel()
 	var stdout, stderr bytes.Buffer
 	env := &main.Env{Stdout: &stdout, Stderr: &stderr, Getenv: func(string) string { return "" }, Now: time.Now}
 	code := main.Run(context.Background(), []string{"bench", "--verify-scaling", "--scale-keys", "10,2000", "--users", "2", "--sample", "10",
@@ -76,6 +78,7 @@ func TestBench_VerifyScalingSmoke(t *testing.T) {
 // TestBench_OpenLoopSmoke runs (a) and (e) open-loop at a fixed rate: each
 // gets about rate × duration requests, however fast the server is.
 func TestBench_OpenLoopSmoke(t *testing.T) {
+	t.Parallel()
 	var stdout, stderr bytes.Buffer
 	env := &main.Env{Stdout: &stdout, Stderr: &stderr, Getenv: func(string) string { return "" }, Now: time.Now}
 	code := main.Run(context.Background(), []string{"bench", "--keys", "50", "--users", "2", "--sample", "10", "--jwts", "2",
@@ -102,6 +105,7 @@ func TestBench_OpenLoopSmoke(t *testing.T) {
 // TestBench_ForwardAuthSmoke runs the forward-auth scenarios (f) and (g)
 // briefly: every request must get 200 "OK" (the run exits 1 otherwise).
 func TestBench_ForwardAuthSmoke(t *testing.T) {
+	t.Parallel()
 	var stdout, stderr bytes.Buffer
 	env := &main.Env{Stdout: &stdout, Stderr: &stderr, Getenv: func(string) string { return "" }, Now: time.Now}
 	code := main.Run(context.Background(), []string{"bench", "--keys", "50", "--users", "2", "--sample", "10", "--jwts", "2",
@@ -121,6 +125,7 @@ func TestBench_ForwardAuthSmoke(t *testing.T) {
 }
 
 func TestBench_BadFlags(t *testing.T) {
+	t.Parallel()
 	for _, args := range [][]string{
 		{"--scenarios", "xyz"},
 		{"--conns", "0"},

@@ -15,6 +15,7 @@ import (
 // maximum is refused; a list without limit gets the default page; offset
 // pages on; filters are answered in SQL or refused.
 func TestBounds_ListsAndFilters(t *testing.T) {
+	t.Parallel()
 	eachEngine(t, func(t *testing.T, engine string) {
 		s := MustRunMain(t, engine)
 		var run struct{ ID string }

@@ -16,6 +16,7 @@ import (
 // `auth status` asks the real server about the stored key: who and where
 // it is, and when it no longer works, why (expired, revoked), in words.
 func TestAuthCLI_StatusAsksServer(t *testing.T) {
+	t.Parallel()
 	eachEngine(t, func(t *testing.T, engine string) {
 		clock := latchkeytest.NewClock()
 		clock.Set(time.Now())

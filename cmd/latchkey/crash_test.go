@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -64,9 +65,9 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// startCrashServer starts `latchkey server` on dsn and waits until it
-// answers /healthz. On a fresh database it returns the bootstrap key read
-// from its stdout.
+// startCrashServer starts `latchkey server` on dsn, waits until it says
+// it is listening and checks that it answers /healthz. On a fresh database
+// it returns the bootstrap key read from its stdout.
 func startCrashServer(t *testing.T, bin, dsn string, fresh bool) (*crashServer, string) {
 	t.Helper()
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
@@ -91,7 +92,7 @@ func startCrashServer(t *testing.T, bin, dsn string, fresh bool) (*crashServer, 
 	}()
 	t.Cleanup(s.kill)
 
-	keyCh := make(chan string, 1)
+	keyCh, listening := make(chan string, 1), make(chan struct{})
 	go func() {
 		sc := bufio.NewScanner(pr)
 		next := false
@@ -103,6 +104,9 @@ func startCrashServer(t *testing.T, bin, dsn string, fresh bool) (*crashServer, 
 				next = false
 			}
 			next = strings.HasPrefix(line, "Admin API key")
+			if strings.HasPrefix(line, "Latchkey is listening on ") {
+				close(listening)
+			}
 		}
 	}()
 	var key string
@@ -115,24 +119,21 @@ func startCrashServer(t *testing.T, bin, dsn string, fresh bool) (*crashServer, 
 			t.Fatalf("no bootstrap key; stdout %q, stderr %s", s.stdout, s.stderr)
 		}
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get(s.url + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-		select {
-		case <-s.done:
-			t.Fatalf("server exited: %s", s.stderr)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("server not healthy: %v\n%s", err, s.stderr)
-		}
-		time.Sleep(20 * time.Millisecond)
+	// It says so once it serves.
+	select {
+	case <-listening:
+	case <-s.done:
+		t.Fatalf("server exited: %s", s.stderr)
+	case <-time.After(90 * time.Second):
+		t.Fatalf("server not listening; stdout %q, stderr %s", s.stdout, s.stderr)
+	}
+	resp, err := http.Get(s.url + "/healthz")
+	if err != nil {
+		t.Fatalf("server not healthy: %v\n%s", err, s.stderr)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("server not healthy: %s\n%s", resp.Status, s.stderr)
 	}
 	return s, key
 }
@@ -198,7 +199,9 @@ func crashDo(client *http.Client, url, cred, query string, vars any, field strin
 
 // churn runs clients that create keys and revoke about half of them, until
 // stop is closed or their connection dies, and returns every key asked for.
-func churn(t *testing.T, url, adminKey, prefix string, clients int, stop <-chan struct{}) []*crashKey {
+// It calls acked after each acknowledged operation, from the clients'
+// goroutines.
+func churn(t *testing.T, url, adminKey, prefix string, clients int, stop <-chan struct{}, acked func()) []*crashKey {
 	var mu sync.Mutex
 	var keys []*crashKey
 	var wg sync.WaitGroup
@@ -229,6 +232,7 @@ func churn(t *testing.T, url, adminKey, prefix string, clients int, stop <-chan 
 					continue
 				}
 				k.create, k.id, k.secret = crashAcked, out.ID, out.Key
+				acked()
 				if i%2 == 1 {
 					continue
 				}
@@ -243,6 +247,7 @@ func churn(t *testing.T, url, adminKey, prefix string, clients int, stop <-chan 
 					t.Logf("revoke %s refused: %s %s", k.name, gqlErr, data)
 				default:
 					k.revoke = crashAcked
+					acked()
 				}
 			}
 		}()
@@ -338,6 +343,7 @@ func checkAfterCrash(t *testing.T, url, adminKey string, keys []*crashKey) {
 }
 
 func TestCrash_KillDuringKeyChurn(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("builds and kills the server binary")
 	}
@@ -354,11 +360,25 @@ func TestCrash_KillDuringKeyChurn(t *testing.T) {
 			stop := make(chan struct{})
 			var keys []*crashKey
 			done := make(chan struct{})
+			// The kill comes once this round's clients have had 100
+			// operations acknowledged.
+			enough := make(chan struct{})
+			var n atomic.Int32
 			go func() {
-				keys = churn(t, srv.url, adminKey, fmt.Sprintf("crash-r%d", round), 4, stop)
+				keys = churn(t, srv.url, adminKey, fmt.Sprintf("crash-r%d", round), 4, stop, func() {
+					if n.Add(1) == 100 {
+						close(enough)
+					}
+				})
 				close(done)
 			}()
-			time.Sleep(2 * time.Second)
+			select {
+			case <-enough:
+			case <-done:
+				t.Fatalf("the clients stopped after %d acknowledged operations, before the kill\n%s", n.Load(), srv.stderr)
+			case <-time.After(90 * time.Second):
+				t.Fatalf("%d acknowledged operations in 90 s\n%s", n.Load(), srv.stderr)
+			}
 			srv.kill() // mid-flight: the clients are still sending
 			close(stop)
 			select {

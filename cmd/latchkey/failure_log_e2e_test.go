@@ -55,6 +55,7 @@ func linesWith(lines []map[string]any, key, value string) []map[string]any {
 // info, with the reason, the credential's non-secret identifier or the run,
 // and the client address; no secret is ever in the log.
 func TestServer_FailureLog(t *testing.T) {
+	t.Parallel()
 	eachEngine(t, func(t *testing.T, engine string) {
 		clock := latchkeytest.NewClock()
 		s := MustRunMain(t, engine, func(m *main.Main) {

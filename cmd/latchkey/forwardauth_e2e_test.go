@@ -247,6 +247,7 @@ func (x *faWorld) mustSAKey(t *testing.T, name string, role latchkey.Role) (saID
 }
 
 func TestForwardAuth_Proxies(t *testing.T) {
+	t.Parallel()
 	for _, engine := range latchkeytest.Engines() {
 		t.Run(engine, func(t *testing.T) {
 			s := MustRunMain(t, engine, func(m *main.Main) {
@@ -455,6 +456,7 @@ func (x *faWorld) run(t *testing.T, proxy string, stripsAll bool) {
 // GraphQL) refuses the very next /auth/verify, on both engines; revoking
 // it on another replica refuses it there as soon as the event arrives.
 func TestForwardAuth_RevokedAtOnce(t *testing.T) {
+	t.Parallel()
 	for _, engine := range latchkeytest.Engines() {
 		t.Run(engine, func(t *testing.T) {
 			s := MustRunMain(t, engine)
@@ -486,6 +488,7 @@ func TestForwardAuth_RevokedAtOnce(t *testing.T) {
 // TestForwardAuth_Replicas: a key revoked on one replica is refused by
 // /auth/verify on the other once the event has arrived (PostgreSQL).
 func TestForwardAuth_Replicas(t *testing.T) {
+	t.Parallel()
 	a, b := mustRunReplicas(t)
 	x := &faWorld{s: a}
 	_, keyID, key := x.mustSAKey(t, "revoke-on-a", latchkey.RoleUser)

@@ -9,6 +9,7 @@ import (
 )
 
 func TestGCPercentFor(t *testing.T) {
+	t.Parallel()
 	const mib = 1 << 20
 	for _, tc := range []struct {
 		floor, live uint64
@@ -54,6 +55,7 @@ func TestGCTuner(t *testing.T) {
 }
 
 func TestParseFlags_GCMinHeap(t *testing.T) {
+	t.Parallel()
 	noEnv := func(string) string { return "" }
 	for _, tc := range []struct {
 		args []string

@@ -100,6 +100,7 @@ func gqlBody(t *testing.T, query string, variables any) []byte {
 }
 
 func TestLimits_BodyTooLarge(t *testing.T) {
+	t.Parallel()
 	s := MustRunMain(t, "sqlite")
 	// A valid request, padded past 1 MiB.
 	body := gqlBody(t, "query { hello }"+strings.Repeat(" ", graphql.DefaultMaxBodyBytes), "null")
@@ -134,6 +135,7 @@ func TestLimits_BodyTooLarge(t *testing.T) {
 }
 
 func TestLimits_TooDeep(t *testing.T) {
+	t.Parallel()
 	s := MustRunMain(t, "sqlite")
 	// user { memberships { user { memberships { ... { id } } } } }: 49
 	// nested fields and a leaf, 50 levels.
@@ -163,6 +165,7 @@ func aliases(n int, field string) string {
 }
 
 func TestLimits_TooWide(t *testing.T) {
+	t.Parallel()
 	s := MustRunMain(t, "sqlite")
 	for _, tc := range []struct {
 		name, query, want string
@@ -186,6 +189,7 @@ func TestLimits_TooWide(t *testing.T) {
 }
 
 func TestLimits_HugeVariables(t *testing.T) {
+	t.Parallel()
 	s := MustRunMain(t, "sqlite")
 	t.Run("over the body limit", func(t *testing.T) {
 		vars, _ := json.Marshal(map[string]any{"input": map[string]any{"name": strings.Repeat("k", graphql.DefaultMaxBodyBytes)}})
@@ -230,6 +234,7 @@ func TestLimits_HugeVariables(t *testing.T) {
 // seconds of CPU each (exponential in the fragment chain; quadratic in the
 // number of identical fields, in gqlparser's OverlappingFieldsCanBeMerged).
 func TestLimits_ExpensiveQueriesAreCheap(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("burns CPU until the limit is fixed")
 	}

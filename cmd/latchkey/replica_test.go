@@ -143,6 +143,7 @@ func percentile(ds []time.Duration, p float64) time.Duration {
 // bound, from the moment the request was sent. Other credentials keep
 // working on both replicas.
 func TestReplicas_RevocationPropagation(t *testing.T) {
+	t.Parallel()
 	a, b := mustRunReplicas(t)
 	servers := []*TestServer{a, b}
 	admin := a.AdminKey
@@ -213,6 +214,7 @@ func TestReplicas_RevocationPropagation(t *testing.T) {
 // (no event) is still accepted by both warm replicas, and an event alone
 // makes them reject it. This is what lets the test above fail.
 func TestReplicas_CacheNeedsEvents(t *testing.T) {
+	t.Parallel()
 	a, b := mustRunReplicas(t)
 	key := createKey(t, a, a.AdminKey, map[string]any{"name": "k"})
 	id := mustKeyID(t, a, a.AdminKey, "k")
@@ -249,6 +251,7 @@ func TestReplicas_CacheNeedsEvents(t *testing.T) {
 // rejected by B within the bound too, with the access tokens minted from
 // them.
 func TestReplicas_OtherRevocations(t *testing.T) {
+	t.Parallel()
 	a, b := mustRunReplicas(t)
 	servers := []*TestServer{a, b}
 	admin := a.AdminKey
@@ -315,6 +318,7 @@ func TestReplicas_OtherRevocations(t *testing.T) {
 // its settings can make the UI's cookies Secure: an https --public-url (or
 // --secure-cookies) does.
 func TestServer_SecureCookiesBehindTLSProxy(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		name   string
 		opt    func(*main.Main)
@@ -352,6 +356,7 @@ func TestServer_SecureCookiesBehindTLSProxy(t *testing.T) {
 // The cache's work and, on PostgreSQL, the listener's state are exported
 // at /metrics.
 func TestServer_EventMetrics(t *testing.T) {
+	t.Parallel()
 	eachEngine(t, func(t *testing.T, engine string) {
 		s := MustRunMain(t, engine)
 		for range 3 {
@@ -379,6 +384,7 @@ func TestServer_EventMetrics(t *testing.T) {
 // the database they share, so a browser trusted by one is trusted by all;
 // another database has another key.
 func TestReplicas_DeviceKey(t *testing.T) {
+	t.Parallel()
 	a, b := mustRunReplicas(t)
 	ka, err := main.DeviceKey(a.Main)
 	if err != nil {

@@ -173,6 +173,7 @@ func (u *secCLI) auth(t *testing.T, want int, showPrefix string, args ...string)
 }
 
 func TestNoSecretInAnyOutput(t *testing.T) {
+	t.Parallel()
 	c := &secSession{}
 	clock := &azClock{}
 	s := MustRunMain(t, "sqlite", func(m *main.Main) { m.Now = clock.Now }) // logs at debug level

@@ -61,6 +61,7 @@ func keyLike(tb testing.TB, victim string) string {
 // fresh address, and from one of the attacker's addresses behind the
 // same proxy — and the attacker's guesses are throttled.
 func TestServer_NoLockout(t *testing.T) {
+	t.Parallel()
 	eachEngine(t, func(t *testing.T, engine string) {
 		s := MustRunMain(t, engine, func(m *main.Main) {
 			m.FailedAuthPerAddr, m.FailedAuthPerKey = main.DefaultFailedAuthPerAddr, main.DefaultFailedAuthPerKey
@@ -134,6 +135,7 @@ func TestServer_NoLockout(t *testing.T) {
 // other client is untouched, and the log says the address is throttled.
 // (What the lane refuses when it is full: ratelimit's TestGuard_Gate.)
 func TestServer_SlowLane(t *testing.T) {
+	t.Parallel()
 	s := MustRunMain(t, "sqlite", func(m *main.Main) {
 		m.FailedAuthPerAddr = 2
 		m.TrustedProxies, _ = latchkey.ParseTrustedProxies("127.0.0.1")
@@ -162,6 +164,7 @@ func TestServer_SlowLane(t *testing.T) {
 // limits nor forges the audit log; from an untrusted peer the header is
 // ignored.
 func TestServer_TrustedProxies(t *testing.T) {
+	t.Parallel()
 	s := MustRunMain(t, "sqlite", func(m *main.Main) {
 		m.TrustedProxies, _ = latchkey.ParseTrustedProxies("127.0.0.1,10.0.0.0/8")
 	})
@@ -209,6 +212,7 @@ func TestServer_TrustedProxies(t *testing.T) {
 }
 
 func TestServer_FailedAuthFlags(t *testing.T) {
+	t.Parallel()
 	m := main.NewMain(&main.Env{Stderr: io.Discard})
 	if m.FailedAuthPerAddr != main.DefaultFailedAuthPerAddr || m.FailedAuthPerKey != main.DefaultFailedAuthPerKey || m.TrustedProxies != nil {
 		t.Fatalf("defaults: %d %d %v", m.FailedAuthPerAddr, m.FailedAuthPerKey, m.TrustedProxies)
@@ -248,6 +252,7 @@ func TestServer_FailedAuthFlags(t *testing.T) {
 // TestServer_AuditLog follows changes made over GraphQL, by `latchkey admin`
 // and on first start into the log, and reads it as admins do.
 func TestServer_AuditLog(t *testing.T) {
+	t.Parallel()
 	eachEngine(t, func(t *testing.T, engine string) {
 		dsn := latchkeytest.MustDSN(t, engine)
 		s := MustRunMainDSN(t, dsn)

@@ -52,6 +52,7 @@ func eachEngine(t *testing.T, fn func(t *testing.T, engine string)) {
 }
 
 func TestServer_BootstrapPrintsKeyOnce(t *testing.T) {
+	t.Parallel()
 	dsn := latchkeytest.MustDSN(t, "sqlite")
 	s := MustRunMainDSN(t, dsn)
 	if _, err := latchkey.ParseSecret(s.AdminKey); err != nil || !strings.HasPrefix(s.AdminKey, latchkey.PrefixUserKey) {
@@ -80,6 +81,7 @@ func TestServer_BootstrapPrintsKeyOnce(t *testing.T) {
 }
 
 func TestServer_HealthAndJWKS(t *testing.T) {
+	t.Parallel()
 	s := MustRunMain(t, "sqlite")
 	resp, err := http.Get(s.URL + "/healthz")
 	if err != nil {
@@ -112,6 +114,7 @@ func TestServer_HealthAndJWKS(t *testing.T) {
 // The Prefect 1.x login, list-tenants and switch-tenants flows, with the
 // exact query texts, string variables, and both API paths.
 func TestServer_PrefectLoginFlow(t *testing.T) {
+	t.Parallel()
 	eachEngine(t, func(t *testing.T, engine string) {
 		s := MustRunMain(t, engine)
 		for _, path := range []string{"/", "/graphql"} {
@@ -132,6 +135,7 @@ func TestServer_PrefectLoginFlow(t *testing.T) {
 }
 
 func TestServer_SwitchTenants(t *testing.T) {
+	t.Parallel()
 	eachEngine(t, func(t *testing.T, engine string) {
 		s := MustRunMain(t, engine)
 		var info authInfo
@@ -175,6 +179,7 @@ func createKey(t *testing.T, s *TestServer, cred string, input map[string]any) s
 }
 
 func TestServer_KeyLifecycle(t *testing.T) {
+	t.Parallel()
 	eachEngine(t, func(t *testing.T, engine string) {
 		s := MustRunMain(t, engine)
 		var info authInfo
@@ -237,6 +242,7 @@ func TestServer_KeyLifecycle(t *testing.T) {
 }
 
 func TestServer_MistypedAndBogusCredentials(t *testing.T) {
+	t.Parallel()
 	s := MustRunMain(t, "sqlite")
 	typo := s.AdminKey[:10] + string(rune(s.AdminKey[10]^1)) + s.AdminKey[11:]
 	for name, cred := range map[string]string{
@@ -276,6 +282,7 @@ func TestServer_MistypedAndBogusCredentials(t *testing.T) {
 
 // An access token minted from a key is rejected the moment the key is revoked.
 func TestServer_RevokedKeyRejectsItsJWTs(t *testing.T) {
+	t.Parallel()
 	eachEngine(t, func(t *testing.T, engine string) {
 		s := MustRunMain(t, engine)
 		var info authInfo
@@ -319,6 +326,7 @@ func TestServer_RevokedKeyRejectsItsJWTs(t *testing.T) {
 }
 
 func TestServer_ExpiredKey(t *testing.T) {
+	t.Parallel()
 	clock := latchkeytest.NewClock()
 	clock.Set(time.Now())
 	s := MustRunMain(t, "sqlite", func(m *main.Main) { m.Now = clock.Now })
@@ -337,6 +345,7 @@ func TestServer_ExpiredKey(t *testing.T) {
 // Deprecated tokens: a raw token's auth_info has a null tenant_id (the
 // Prefect client's sign that it is a token) and its scope.
 func TestServer_LegacyTokens(t *testing.T) {
+	t.Parallel()
 	eachEngine(t, func(t *testing.T, engine string) {
 		s := MustRunMain(t, engine)
 		var info authInfo
@@ -375,6 +384,7 @@ func TestServer_LegacyTokens(t *testing.T) {
 }
 
 func TestAdminInit(t *testing.T) {
+	t.Parallel()
 	dsn := latchkeytest.MustDSN(t, "sqlite")
 	var out, errb syncBuffer
 	env := &main.Env{Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }, Now: time.Now}

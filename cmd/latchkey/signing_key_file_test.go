@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -89,6 +90,7 @@ func mustMintJWT(t *testing.T, s *TestServer, key string, pub ed25519.PublicKey)
 }
 
 func TestServer_SigningKeyFile(t *testing.T) {
+	t.Parallel()
 	eachEngine(t, func(t *testing.T, engine string) {
 		dsn := latchkeytest.MustDSN(t, engine)
 		priv := mustEd25519(t)
@@ -145,19 +147,31 @@ func runServerEnv(t *testing.T, env map[string]string, args ...string) (int, str
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second) // migrations may wait for other tests' advisory lock
 	defer cancel()
 	var stdout, stderr syncBuffer
-	go func() {
-		for ctx.Err() == nil && !strings.Contains(stderr.String(), "latchkey listening") {
-			time.Sleep(10 * time.Millisecond)
-		}
-		cancel()
-	}()
 	code := main.Run(ctx, append([]string{"server", "--addr", "127.0.0.1:0"}, args...), &main.Env{
-		Stdout: &stdout, Stderr: &stderr, Getenv: func(k string) string { return env[k] }, Now: time.Now,
+		Stdout: &stdout, Stderr: &whenWritten{w: &stderr, want: "latchkey listening", then: cancel}, Getenv: func(k string) string { return env[k] }, Now: time.Now,
 	})
 	return code, stderr.String()
 }
 
+// whenWritten writes to w, and calls then once everything written so far
+// contains want.
+type whenWritten struct {
+	w    *syncBuffer
+	want string
+	then func()
+	once sync.Once
+}
+
+func (ww *whenWritten) Write(p []byte) (int, error) {
+	n, err := ww.w.Write(p)
+	if strings.Contains(ww.w.String(), ww.want) {
+		ww.once.Do(ww.then)
+	}
+	return n, err
+}
+
 func TestServer_SigningKeyFileRefused(t *testing.T) {
+	t.Parallel()
 	priv := mustEd25519(t)
 	seed := base64.StdEncoding.EncodeToString(priv.Seed())
 	for _, mode := range []os.FileMode{0o644, 0o640, 0o604, 0o660, 0o602, 0o610, 0o601, 0o666, 0o777} {
@@ -198,6 +212,7 @@ func TestServer_SigningKeyFileRefused(t *testing.T) {
 }
 
 func TestServer_SigningKeyFileInvalid(t *testing.T) {
+	t.Parallel()
 	ec, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)

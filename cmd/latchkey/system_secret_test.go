@@ -44,6 +44,7 @@ func wantMode(t *testing.T, path string, want os.FileMode) {
 // is the secret file made beside it, which the log names; a restart uses
 // it and signs with the same key.
 func TestServer_SQLiteSecretFile(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "latchkey.db")
 	s := MustRunMainDSN(t, path)
 	s.MustDo(t, s.AdminKey, "", qAuthInfoTenant, nil, "auth_info", nil)
@@ -73,6 +74,7 @@ func TestServer_SQLiteSecretFile(t *testing.T) {
 
 // A copy of an SQLite database alone does not start, and gets no secret.
 func TestServer_SQLiteCopyWithoutSecret(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "latchkey.db")
 	if code, stderr := runServerArgs(t, "--db", path); code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
@@ -100,6 +102,7 @@ func TestServer_SQLiteCopyWithoutSecret(t *testing.T) {
 }
 
 func TestServer_RefusesSharedDatabase(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "latchkey.db")
 	if code, stderr := runServerArgs(t, "--db", path); code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
@@ -114,6 +117,7 @@ func TestServer_RefusesSharedDatabase(t *testing.T) {
 }
 
 func TestServer_SystemSecretFileRefused(t *testing.T) {
+	t.Parallel()
 	for _, mode := range []os.FileMode{0o644, 0o640, 0o604} {
 		t.Run(fmt.Sprintf("%04o", mode), func(t *testing.T) {
 			db := filepath.Join(t.TempDir(), "latchkey.db")
@@ -144,6 +148,7 @@ func TestServer_SystemSecretFileRefused(t *testing.T) {
 }
 
 func TestServer_PostgresNeedsSecret(t *testing.T) {
+	t.Parallel()
 	dsn := latchkeytest.MustDSN(t, "postgres")
 	code, stderr := runServerArgs(t, "--db", dsn)
 	if code != 1 || !strings.Contains(stderr, "PostgreSQL needs a system secret") ||
@@ -155,6 +160,7 @@ func TestServer_PostgresNeedsSecret(t *testing.T) {
 // Where the secret comes from: --system-secret-file before
 // LATCHKEY_SYSTEM_SECRETS; rotation with [new, old] then [new].
 func TestServer_SystemSecretSources(t *testing.T) {
+	t.Parallel()
 	eachEngine(t, func(t *testing.T, engine string) {
 		dsn := latchkeytest.MustDSN(t, engine)
 		fileA := mustSecretFile(t, 0o600, secretA)
@@ -195,6 +201,7 @@ func TestServer_SystemSecretSources(t *testing.T) {
 }
 
 func TestServer_SystemSecretHelp(t *testing.T) {
+	t.Parallel()
 	var stdout, stderr syncBuffer
 	_ = main.Run(t.Context(), []string{"server", "--help"}, &main.Env{Stdout: &stdout, Stderr: &stderr})
 	for _, want := range []string{"--system-secret-file", "LATCHKEY_SYSTEM_SECRETS", "LATCHKEY_SYSTEM_SECRET_FILE", "DB.secret beside the database"} {
@@ -215,6 +222,7 @@ func TestServer_SystemSecretHelp(t *testing.T) {
 // `latchkey admin` opens the database with the same secret, and reports a
 // secret file it makes (only `admin init` creates a database).
 func TestAdmin_SystemSecret(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "latchkey.db")
 	var out, errb syncBuffer
 	env := &main.Env{Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }}

@@ -20,6 +20,7 @@ import (
 // listed. A revoked key stays listed under the Revoked filter. Screenshots
 // at 1280 and 390 px wide.
 func TestUI_InvitationsAndRevokedKeys(t *testing.T) {
+	t.Parallel()
 	ctx := MustBrowser(t)
 	s := MustRunMain(t, "sqlite")
 	bg := context.Background()

@@ -60,6 +60,7 @@ func MustBrowser(t *testing.T) context.Context {
 // show-once page, use it against the GraphQL API, revoke it through the
 // confirmation dialog, and check the API then rejects it.
 func TestUI_ServiceAccountKeyLifecycle(t *testing.T) {
+	t.Parallel()
 	ctx := MustBrowser(t)
 	s := MustRunMain(t, "sqlite")
 
@@ -457,6 +458,7 @@ func colorScheme(scheme string) chromedp.Action[chromedp.Void] {
 }
 
 func TestAdminPasswordLink(t *testing.T) {
+	t.Parallel()
 	s := MustRunMain(t, "sqlite")
 	first := resetLinkRE.FindStringSubmatch(s.Stdout.String())
 	if first == nil {
