@@ -314,8 +314,13 @@ func (db *DB) migrate(ctx context.Context) error {
 }
 
 // migrationLockID is the advisory lock replicas take to migrate the schema
-// whose NOTIFY channel is channel.
+// whose NOTIFY channel is channel. The public schema keeps goose's own id,
+// the one every earlier version took, so that during a rolling upgrade old
+// and new replicas still migrate one at a time.
 func migrationLockID(channel string) int64 {
+	if channel == notifyChannel("public") {
+		return lock.DefaultLockID
+	}
 	h := fnv.New64a()
 	h.Write([]byte(channel))
 	return int64(h.Sum64())
