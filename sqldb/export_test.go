@@ -66,3 +66,7 @@ func (db *DB) CheckpointRan() <-chan struct{} {
 	}
 	return c.ran
 }
+
+// MigrationLockID returns the advisory lock id replicas take to migrate
+// schema.
+func MigrationLockID(schema string) int64 { return migrationLockID(notifyChannel(schema)) }
