@@ -56,6 +56,7 @@ func TestLimits_Complexity(t *testing.T) {
 
 // The document cache keeps short query texts of authenticated callers only.
 func TestDocCache(t *testing.T) {
+	t.Parallel()
 	c := docCache{lru.New[*ast.QueryDocument](10)}
 	anon := context.Background()
 	authed := latchkey.NewContextWithAuth(anon, &latchkey.Auth{User: &latchkey.User{ID: "u"}})

@@ -10,6 +10,7 @@ import (
 )
 
 func TestDB_Seed(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		ctx := context.Background()
 		f := latchkeytest.MustBootstrap(t, db)
@@ -75,6 +76,7 @@ func TestDB_Seed(t *testing.T) {
 }
 
 func TestDB_SeedRefusesBadPopulations(t *testing.T) {
+	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		ctx := context.Background()
 		f := latchkeytest.MustBootstrap(t, db)
