@@ -103,7 +103,8 @@ func TestBench_OpenLoopSmoke(t *testing.T) {
 }
 
 // TestBench_ForwardAuthSmoke runs the forward-auth scenarios (f) and (g)
-// briefly: every request must get 200 "OK" (the run exits 1 otherwise).
+// briefly: every request must get 200 with no body (the run exits 1
+// otherwise).
 func TestBench_ForwardAuthSmoke(t *testing.T) {
 	t.Parallel()
 	var stdout, stderr bytes.Buffer
