@@ -54,6 +54,12 @@ type AuthFailureService interface {
 	// the stored ones. It needs no caller: the server calls it.
 	RecordAuthFailures(ctx context.Context, failures []*AuthFailure) error
 
+	// DeleteAuthFailuresBefore deletes the counts of the minutes before
+	// t and returns how many records went. Anonymous callers create
+	// these records, so the server keeps them only so long
+	// (--auth-failure-retention). It needs no caller: the server calls it.
+	DeleteAuthFailuresBefore(ctx context.Context, t time.Time) (int64, error)
+
 	// FindAuthFailures returns, newest minute first, the failures that
 	// concern the caller's acting tenant, and their count before Offset
 	// and Limit: failed sign-ins with the email of one of its members.

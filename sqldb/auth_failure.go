@@ -57,6 +57,28 @@ func (s *AuthFailureService) RecordAuthFailures(ctx context.Context, failures []
 	return nil
 }
 
+// DeleteAuthFailuresBefore deletes the counts of the minutes before t (by
+// the minute index).
+func (s *AuthFailureService) DeleteAuthFailuresBefore(ctx context.Context, t time.Time) (int64, error) {
+	tx, err := s.db.BeginTx(ctx, true)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, `DELETE FROM auth_failures WHERE minute < ?`, Time(t.UTC()))
+	if err != nil {
+		return 0, fmt.Errorf("delete auth failures: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("delete auth failures: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("delete auth failures: commit: %w", err)
+	}
+	return n, nil
+}
+
 // FindAuthFailures returns the failed sign-ins with the emails of the
 // acting tenant's members, newest minute first.
 func (s *AuthFailureService) FindAuthFailures(ctx context.Context, filter latchkey.AuthFailureFilter) ([]*latchkey.AuthFailure, int, error) {

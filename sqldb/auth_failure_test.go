@@ -65,3 +65,40 @@ func TestAuthFailureService(t *testing.T) {
 		}
 	})
 }
+
+// DeleteAuthFailuresBefore deletes the minutes before its time, and only
+// those, on both engines.
+func TestAuthFailureService_DeleteBefore(t *testing.T) {
+	t.Parallel()
+	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
+		s := sqldb.NewAuthFailureService(db)
+		ctx := context.Background()
+		minute := time.Date(2030, 5, 1, 10, 0, 0, 0, time.UTC)
+		var fs []*latchkey.AuthFailure
+		for i := range 5 { // minutes 10:00 to 10:04, two records each
+			m := minute.Add(time.Duration(i) * time.Minute)
+			for _, kind := range []latchkey.AuthFailureKind{latchkey.AuthFailureCredential, latchkey.AuthFailureSignIn} {
+				fs = append(fs, &latchkey.AuthFailure{Kind: kind, Identifier: "user@example.com", ClientAddr: "203.0.113.1",
+					Minute: m, Count: 1, FirstAt: m, LastAt: m})
+			}
+		}
+		if err := s.RecordAuthFailures(ctx, fs); err != nil {
+			t.Fatal(err)
+		}
+		// Before 10:02:30: the minutes 10:00, 10:01 and 10:02 go.
+		n, err := s.DeleteAuthFailuresBefore(ctx, minute.Add(2*time.Minute+30*time.Second))
+		if err != nil || n != 6 {
+			t.Fatalf("deleted %d, %v; want 6", n, err)
+		}
+		rows := latchkeytest.MustQueryAll(t, db, `SELECT minute FROM auth_failures ORDER BY minute, kind`)
+		if len(rows) != 4 {
+			t.Fatalf("left %v, want the minutes 10:03 and 10:04 (4 records)", rows)
+		}
+		if n, err := s.DeleteAuthFailuresBefore(ctx, minute); err != nil || n != 0 {
+			t.Errorf("deleting before the oldest: %d, %v", n, err)
+		}
+		if c := latchkeytest.MustCount(t, db, `SELECT COUNT(*) FROM auth_failures`); c != 4 {
+			t.Errorf("%d records left, want 4", c)
+		}
+	})
+}

@@ -34,6 +34,10 @@ type failureAggregator struct {
 	Now    func() time.Time
 	Logger *slog.Logger
 
+	// Retention, if positive, is how long stored counts are kept: each
+	// flush deletes the minutes older than that.
+	Retention time.Duration
+
 	mu      sync.Mutex
 	counts  map[failureKey]*latchkey.AuthFailure
 	dropped int
@@ -78,8 +82,9 @@ func (a *failureAggregator) add(kind latchkey.AuthFailureKind, identifier, addr 
 	f.LastAt = now
 }
 
-// Flush writes the counts so far to the store. On failure they are lost
-// (and logged): counting never holds up authentication.
+// Flush writes the counts so far to the store, then deletes the stored
+// ones older than Retention. On failure the counts are lost (and logged):
+// counting never holds up authentication.
 func (a *failureAggregator) Flush(ctx context.Context) error {
 	a.mu.Lock()
 	counts, dropped := a.counts, a.dropped
@@ -95,6 +100,12 @@ func (a *failureAggregator) Flush(ctx context.Context) error {
 	if err := a.Store.RecordAuthFailures(ctx, fs); err != nil {
 		a.Logger.Error("record failed authentications", "err", latchkey.RedactSecrets(err.Error()), "records", len(fs))
 		return err
+	}
+	if a.Retention > 0 {
+		if _, err := a.Store.DeleteAuthFailuresBefore(ctx, a.Now().Add(-a.Retention)); err != nil {
+			a.Logger.Error("delete old counts of failed authentications", "err", err)
+			return err
+		}
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package main_test
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -9,10 +10,12 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/latchkey/latchkey"
 	main "github.com/latchkey/latchkey/cmd/latchkey"
 	"github.com/latchkey/latchkey/internal/latchkeytest"
+	"github.com/latchkey/latchkey/sqldb"
 )
 
 // TestAuthFailures_Aggregated: repeated failed key authentications and
@@ -90,4 +93,42 @@ func TestAuthFailures_Aggregated(t *testing.T) {
 			t.Errorf("after an empty flush: %d failures", n)
 		}
 	})
+}
+
+// TestAuthFailures_Retention: anonymous callers create the counts, so the
+// server keeps them --auth-failure-retention (30 days by default) and each
+// flush deletes older ones; 0 keeps them.
+func TestAuthFailures_Retention(t *testing.T) {
+	t.Parallel()
+	s := MustRunMain(t, "sqlite")
+	if s.Main.AuthFailureRetention != main.DefaultAuthFailureRetention || main.DefaultAuthFailureRetention != 30*24*time.Hour {
+		t.Fatalf("default retention %s", s.Main.AuthFailureRetention)
+	}
+	now := time.Now().UTC()
+	store := sqldb.NewAuthFailureService(s.DB)
+	var fs []*latchkey.AuthFailure
+	for _, age := range []time.Duration{31 * 24 * time.Hour, 29 * 24 * time.Hour, time.Hour} {
+		m := now.Add(-age).Truncate(time.Minute)
+		fs = append(fs, &latchkey.AuthFailure{Kind: latchkey.AuthFailureCredential, Identifier: "lku_…abcd",
+			ClientAddr: "203.0.113.9", Minute: m, Count: 1, FirstAt: m, LastAt: m})
+	}
+	if err := store.RecordAuthFailures(context.Background(), fs); err != nil {
+		t.Fatal(err)
+	}
+	if err := main.FlushAuthFailures(s.Main); err != nil {
+		t.Fatal(err)
+	}
+	if n := latchkeytest.MustCount(t, s.DB, `SELECT COUNT(*) FROM auth_failures`); n != 2 {
+		t.Errorf("%d records after the flush, want 2 (the one of 31 days ago deleted)", n)
+	}
+
+	for _, bad := range []string{"-1h", "30m"} {
+		if err := main.NewMain(&main.Env{Stderr: io.Discard}).ParseFlags([]string{"--auth-failure-retention", bad}, func(string) string { return "" }); err == nil {
+			t.Errorf("--auth-failure-retention %s accepted", bad)
+		}
+	}
+	m := main.NewMain(&main.Env{Stderr: io.Discard})
+	if err := m.ParseFlags([]string{"--auth-failure-retention", "0"}, func(string) string { return "" }); err != nil || m.AuthFailureRetention != 0 {
+		t.Errorf("--auth-failure-retention 0: %v, %s", err, m.AuthFailureRetention)
+	}
 }

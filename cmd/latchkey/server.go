@@ -43,6 +43,10 @@ const (
 	// failed-authentication limits (in a row, then per minute).
 	DefaultFailedAuthPerAddr = 20
 	DefaultFailedAuthPerKey  = 10
+
+	// DefaultAuthFailureRetention is how long the counts of failed
+	// authentications are kept (--auth-failure-retention).
+	DefaultAuthFailureRetention = 30 * 24 * time.Hour
 )
 
 // Main is the server program. End-to-end tests build one with NewMain, set
@@ -111,6 +115,12 @@ type Main struct {
 	FailedSignInsPerDevice int
 	SignInChecks           int
 
+	// AuthFailureRetention is how long the per-minute counts of failed
+	// authentications are kept; older ones are deleted once a minute. 0
+	// keeps them forever. Anonymous callers create them: at most 10,000
+	// records a minute per replica.
+	AuthFailureRetention time.Duration
+
 	// TrustedProxies are the addresses of the reverse proxies in front of
 	// the server (--trusted-proxies): only a connection from one of them
 	// may name the client in X-Forwarded-For, and the client is the
@@ -160,6 +170,7 @@ func NewMain(env *Env) *Main {
 		Stdout: env.Stdout, Stderr: env.Stderr, Now: env.Now, AuthCacheTTL: sqldb.DefaultAuthCacheTTL,
 		FailedAuthPerAddr: DefaultFailedAuthPerAddr, FailedAuthPerKey: DefaultFailedAuthPerKey,
 		FailedSignInsPerDevice: ratelimit.DefaultFailedSignInsPerDevice, SignInChecks: DefaultSignInChecks(),
+		AuthFailureRetention: DefaultAuthFailureRetention,
 	}
 }
 
@@ -200,6 +211,7 @@ func (m *Main) flags(fs *pflag.FlagSet, getenv func(string) string) (apply func(
 	fs.IntVar(&m.FailedAuthPerAddr, "failed-auth-per-addr", m.FailedAuthPerAddr, "failed authentications a client address may have in a row, then per minute, before its uncached checks share a slow lane (valid credentials still work); for UI sign-ins from new browsers, before they are refused; 0: no limit")
 	fs.IntVar(&m.FailedAuthPerKey, "failed-auth-per-key", m.FailedAuthPerKey, "failed password sign-ins for one email from browsers it has not signed in from, in a row, then per minute; 0: no limit")
 	fs.IntVar(&m.FailedSignInsPerDevice, "failed-signin-per-device", m.FailedSignInsPerDevice, "wrong UI passwords a browser the user signed in from before may send in a row, then one every 12 minutes; it is never locked out by failures elsewhere; 0: no limit")
+	fs.DurationVar(&m.AuthFailureRetention, "auth-failure-retention", m.AuthFailureRetention, "keep the per-minute counts of failed authentications (Audit log → Failed sign-ins) this long, then delete them; 0: forever")
 	fs.IntVar(&m.SignInChecks, "signin-checks", m.SignInChecks, "password checks of UI sign-ins from other browsers that may run at once (each holds a core and an Argon2id hash's memory); 0: no bound")
 	gcMinHeap := fs.Int("gc-min-heap", DefaultGCMinHeapMiB, "keep the garbage collector's heap goal at least this many `MiB`: fewer collections (0: Go's default; ignored if GOGC is set)")
 	trustedProxies := fs.String("trusted-proxies", getenv("LATCHKEY_TRUSTED_PROXIES"), "comma-separated `CIDRs` and addresses of your reverse proxies, e.g. 10.0.0.0/8,127.0.0.1: only they may name the client in X-Forwarded-For (env LATCHKEY_TRUSTED_PROXIES)")
@@ -229,6 +241,9 @@ func (m *Main) flags(fs *pflag.FlagSet, getenv func(string) string) (apply func(
 		}
 		if m.FailedAuthPerAddr < 0 || m.FailedAuthPerKey < 0 {
 			return fmt.Errorf("invalid --failed-auth-per-addr or --failed-auth-per-key: use 0 (no limit) or more")
+		}
+		if m.AuthFailureRetention < 0 || (m.AuthFailureRetention > 0 && m.AuthFailureRetention < time.Hour) {
+			return fmt.Errorf("invalid --auth-failure-retention %s: use 0 (keep forever) or 1h or more", m.AuthFailureRetention)
 		}
 		if m.FailedSignInsPerDevice < 0 || m.SignInChecks < 0 {
 			return fmt.Errorf("invalid --failed-signin-per-device or --signin-checks: use 0 (no limit) or more")
@@ -362,6 +377,7 @@ func (m *Main) Run(ctx context.Context) error {
 	audit := sqldb.NewAuditService(m.DB)
 	authFailures := sqldb.NewAuthFailureService(m.DB)
 	m.failures = newFailureAggregator(authFailures, m.Now, m.Logger)
+	m.failures.Retention = m.AuthFailureRetention
 	m.failures.Start()
 	failures := failureFanout{m.Limiter, m.failures}
 	invitations := sqldb.NewInvitationService(m.DB)
