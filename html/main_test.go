@@ -1,7 +1,6 @@
 package html_test
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -24,23 +23,8 @@ import (
 	"github.com/latchkey/latchkey/sqldb"
 )
 
-// syncBuffer is a bytes.Buffer safe for the server's logger and a test.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// syncBuffer is a bytes.Buffer safe for concurrent writes and reads.
+type syncBuffer = latchkeytest.SyncBuffer
 
 // Env is a UI served by httptest on real SQLite services.
 type Env struct {
