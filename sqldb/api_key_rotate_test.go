@@ -279,7 +279,7 @@ func TestAPIKeyService_RotateAPIKey_HumanKeyAuthorization(t *testing.T) {
 		if _, err := keys.CreateAPIKey(w.ctx(cUser), k); err != nil {
 			t.Fatal(err)
 		}
-		worldExec(t, db, `DELETE FROM memberships WHERE user_id = ? AND tenant_id = ?`, w.user.ID, w.a.ID)
+		latchkeytest.MustExec(t, db, `DELETE FROM memberships WHERE user_id = ? AND tenant_id = ?`, w.user.ID, w.a.ID)
 		_, err := keys.RotateAPIKey(w.ctx(cUser), &latchkey.APIKeyRotation{OldKeyID: k.ID})
 		wantErr(t, err, latchkey.EFORBIDDEN)
 	})

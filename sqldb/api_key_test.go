@@ -180,11 +180,7 @@ func TestAPIKeyService_CreateAPIKey_DefaultTenant(t *testing.T) {
 	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		e := newCredEnv(t, db, clock)
-		t1 := e.f.Tenant
-		t2 := latchkeytest.MustCreateTenant(t, db, "two", nil)
-		t3 := latchkeytest.MustCreateTenant(t, db, "three", nil)
-		u := latchkeytest.MustCreateMember(t, db, t1.ID, "u@example.com", latchkey.RoleUser)
-		latchkeytest.MustCreateMember(t, db, t2.ID, "u@example.com", latchkey.RoleReadOnlyUser)
+		t1, t2, t3, u := e.threeTenants(t, latchkey.RoleUser, latchkey.RoleReadOnlyUser)
 		ctx1 := latchkeytest.AuthContext(context.Background(), u, t1.ID, latchkey.RoleUser)
 		ctx2 := latchkeytest.AuthContext(context.Background(), u, t2.ID, latchkey.RoleReadOnlyUser)
 
@@ -265,7 +261,7 @@ func TestAPIKeyService_FindAPIKeys(t *testing.T) {
 		// A second tenant, administered by admin2 and also by the fixture admin.
 		admin2 := latchkeytest.MustCreateMember(t, db, t1.ID, "admin2@example.com", latchkey.RoleReadOnlyUser)
 		t2 := latchkeytest.MustCreateTenant(t, db, "two", admin2)
-		mustExecSQL(t, db, `INSERT INTO memberships (id, tenant_id, user_id, role, created_at) VALUES (?, ?, ?, ?, ?)`,
+		latchkeytest.MustExec(t, db, `INSERT INTO memberships (id, tenant_id, user_id, role, created_at) VALUES (?, ?, ?, ?, ?)`,
 			"11111111-1111-4111-8111-111111111111", t2.ID, e.f.Admin.ID, string(latchkey.RoleTenantAdmin), sqldb.Time(clock.Now()))
 		user := latchkeytest.MustCreateMember(t, db, t1.ID, "user@example.com", latchkey.RoleUser)
 		sa1 := latchkeytest.MustCreateServiceAccount(t, db, t1.ID, "sa1", latchkey.RoleUser)

@@ -333,11 +333,11 @@ func failAuditTenant(t *testing.T, db *sqldb.DB, tenantID string) {
 func failAuditWhen(t *testing.T, db *sqldb.DB, name, cond string) {
 	t.Helper()
 	if db.Postgres() {
-		worldExec(t, db, `CREATE FUNCTION fail_audit_`+name+`() RETURNS trigger AS $$ BEGIN IF `+cond+` THEN RAISE EXCEPTION 'audit refused by test'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql`)
-		worldExec(t, db, `CREATE TRIGGER fail_audit_`+name+` BEFORE INSERT ON audit_events FOR EACH ROW EXECUTE FUNCTION fail_audit_`+name+`()`)
+		latchkeytest.MustExec(t, db, `CREATE FUNCTION fail_audit_`+name+`() RETURNS trigger AS $$ BEGIN IF `+cond+` THEN RAISE EXCEPTION 'audit refused by test'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql`)
+		latchkeytest.MustExec(t, db, `CREATE TRIGGER fail_audit_`+name+` BEFORE INSERT ON audit_events FOR EACH ROW EXECUTE FUNCTION fail_audit_`+name+`()`)
 		return
 	}
-	worldExec(t, db, `CREATE TRIGGER fail_audit_`+name+` BEFORE INSERT ON audit_events WHEN `+cond+` BEGIN SELECT RAISE(ABORT, 'audit refused by test'); END`)
+	latchkeytest.MustExec(t, db, `CREATE TRIGGER fail_audit_`+name+` BEFORE INSERT ON audit_events WHEN `+cond+` BEGIN SELECT RAISE(ABORT, 'audit refused by test'); END`)
 }
 
 func TestAudit_FindAuditEvents_Authorization(t *testing.T) {

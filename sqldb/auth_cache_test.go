@@ -79,7 +79,7 @@ func TestAuthCache_ServesFromCacheUntilEvent(t *testing.T) {
 		}
 		mustWarm(t, e, c, at.AccessToken, "")
 
-		mustExecSQL(t, db, `DELETE FROM api_keys WHERE id = ?`, k.ID)
+		latchkeytest.MustExec(t, db, `DELETE FROM api_keys WHERE id = ?`, k.ID)
 		e.mustAuthenticate(t, secret, "")
 		e.mustAuthenticate(t, at.AccessToken, "")
 

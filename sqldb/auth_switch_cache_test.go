@@ -92,7 +92,7 @@ func TestAuthCache_SwitchTenant(t *testing.T) {
 		if _, err := e.auth.SwitchTenant(key2Ctx, ""); err != nil {
 			t.Fatal(err)
 		}
-		mustExecSQL(t, db, `DELETE FROM memberships WHERE user_id = ? AND tenant_id = ?`, u.ID, t2.ID)
+		latchkeytest.MustExec(t, db, `DELETE FROM memberships WHERE user_id = ? AND tenant_id = ?`, u.ID, t2.ID)
 		mustSwitchFromCache(t, e, c, key2Ctx, "")
 		if err := db.Events.Publish(context.Background(), latchkey.Event{Type: latchkey.EventMembershipChanged, UserID: u.ID, TenantID: t2.ID}); err != nil {
 			t.Fatal(err)

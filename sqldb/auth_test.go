@@ -110,11 +110,7 @@ func TestAuthService_Authenticate_TenantHeader(t *testing.T) {
 	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		e := newCredEnv(t, db, clock)
-		t1 := e.f.Tenant
-		t2 := latchkeytest.MustCreateTenant(t, db, "two", nil)
-		t3 := latchkeytest.MustCreateTenant(t, db, "three", nil)
-		u := latchkeytest.MustCreateMember(t, db, t1.ID, "u@example.com", latchkey.RoleTenantAdmin)
-		latchkeytest.MustCreateMember(t, db, t2.ID, "u@example.com", latchkey.RoleReadOnlyUser)
+		t1, t2, t3, u := e.threeTenants(t, latchkey.RoleTenantAdmin, latchkey.RoleReadOnlyUser)
 		_, secret := e.mustCreateKey(t, latchkeytest.AuthContext(context.Background(), u, t1.ID, latchkey.RoleTenantAdmin), "k", "")
 
 		a, err := e.auth.Authenticate(context.Background(), secret, t2.ID)
@@ -146,7 +142,7 @@ func TestAuthService_Authenticate_TenantHeader(t *testing.T) {
 			t.Errorf("SA auth=%+v", a)
 		}
 		// Even with a membership row in another tenant (which should never exist).
-		mustExecSQL(t, db, `INSERT INTO memberships (id, tenant_id, user_id, role, created_at) VALUES (?, ?, ?, ?, ?)`,
+		latchkeytest.MustExec(t, db, `INSERT INTO memberships (id, tenant_id, user_id, role, created_at) VALUES (?, ?, ?, ?, ?)`,
 			"22222222-2222-4222-8222-222222222222", t2.ID, sa.ID, string(latchkey.RoleUser), sqldb.Time(clock.Now()))
 		_, err = e.auth.Authenticate(context.Background(), saSecret, t2.ID)
 		expectCode(t, err, latchkey.EUNAUTHENTICATED, "Not a member of tenant "+t2.ID+".")
@@ -235,7 +231,7 @@ func TestAuthService_Authenticate_APIToken(t *testing.T) {
 
 		// The owner must still be a member of the token's tenant.
 		_, secret := e.mustCreateToken(t, latchkeytest.AuthContext(context.Background(), ro, t1.ID, latchkey.RoleReadOnlyUser), "t", latchkey.TokenScopeUser)
-		mustExecSQL(t, db, `DELETE FROM memberships WHERE user_id = ? AND tenant_id = ?`, ro.ID, t1.ID)
+		latchkeytest.MustExec(t, db, `DELETE FROM memberships WHERE user_id = ? AND tenant_id = ?`, ro.ID, t1.ID)
 		_, err := e.auth.Authenticate(context.Background(), secret, "")
 		expectCode(t, err, latchkey.EUNAUTHENTICATED, "Not a member of tenant")
 	})
@@ -245,11 +241,7 @@ func TestAuthService_SwitchTenant_AccessToken(t *testing.T) {
 	t.Parallel()
 	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
 		e := newCredEnv(t, db, clock)
-		t1 := e.f.Tenant
-		t2 := latchkeytest.MustCreateTenant(t, db, "two", nil)
-		t3 := latchkeytest.MustCreateTenant(t, db, "three", nil)
-		u := latchkeytest.MustCreateMember(t, db, t1.ID, "u@example.com", latchkey.RoleUser)
-		latchkeytest.MustCreateMember(t, db, t2.ID, "u@example.com", latchkey.RoleTenantAdmin)
+		t1, t2, t3, u := e.threeTenants(t, latchkey.RoleUser, latchkey.RoleTenantAdmin)
 		k, secret := e.mustCreateKey(t, latchkeytest.AuthContext(context.Background(), u, t1.ID, latchkey.RoleUser), "k", "")
 		keyCtx := e.mustAuthenticate(t, secret, "")
 
@@ -283,7 +275,7 @@ func TestAuthService_SwitchTenant_AccessToken(t *testing.T) {
 		} else if a2.TenantID != t2.ID || a2.Role != latchkey.RoleTenantAdmin {
 			t.Errorf("auth in t2=%+v", a2)
 		}
-		mustExecSQL(t, db, `UPDATE memberships SET role = ? WHERE user_id = ? AND tenant_id = ?`, string(latchkey.RoleReadOnlyUser), u.ID, t2.ID)
+		latchkeytest.MustExec(t, db, `UPDATE memberships SET role = ? WHERE user_id = ? AND tenant_id = ?`, string(latchkey.RoleReadOnlyUser), u.ID, t2.ID)
 		if a2, err = e.auth.Authenticate(context.Background(), at2.AccessToken, ""); err != nil {
 			t.Fatal(err)
 		} else if a2.Role != latchkey.RoleReadOnlyUser {
@@ -424,7 +416,7 @@ func TestAuthService_RemovedMembership(t *testing.T) {
 		}
 		e.mustAuthenticate(t, at.AccessToken, t2.ID)
 
-		mustExecSQL(t, db, `DELETE FROM memberships WHERE user_id = ? AND tenant_id = ?`, u.ID, t2.ID)
+		latchkeytest.MustExec(t, db, `DELETE FROM memberships WHERE user_id = ? AND tenant_id = ?`, u.ID, t2.ID)
 		_, err = e.auth.Authenticate(context.Background(), secret, t2.ID)
 		expectCode(t, err, latchkey.EUNAUTHENTICATED, "Not a member of tenant "+t2.ID)
 		_, err = e.auth.Authenticate(context.Background(), at.AccessToken, "")
@@ -576,13 +568,13 @@ func TestAuthService_Sessions(t *testing.T) {
 		expectCode(t, err, latchkey.EUNAUTHENTICATED, "")
 
 		// Without its default tenant, a session acts in the oldest membership left.
-		mustExecSQL(t, db, `DELETE FROM memberships WHERE user_id = ? AND tenant_id = ?`, u.ID, t1.ID)
+		latchkeytest.MustExec(t, db, `DELETE FROM memberships WHERE user_id = ? AND tenant_id = ?`, u.ID, t1.ID)
 		if a, err := e.auth.Authenticate(context.Background(), secret, ""); err != nil {
 			t.Fatal(err)
 		} else if a.TenantID != t2.ID {
 			t.Errorf("fallback tenant=%q, want %q", a.TenantID, t2.ID)
 		}
-		mustExecSQL(t, db, `DELETE FROM memberships WHERE user_id = ? AND tenant_id = ?`, u.ID, t2.ID)
+		latchkeytest.MustExec(t, db, `DELETE FROM memberships WHERE user_id = ? AND tenant_id = ?`, u.ID, t2.ID)
 		_, err = e.auth.Authenticate(context.Background(), secret, "")
 		expectCode(t, err, latchkey.EUNAUTHENTICATED, "not a member of any tenant")
 		latchkeytest.MustCreateMember(t, db, t1.ID, "u@example.com", latchkey.RoleUser)

@@ -100,6 +100,19 @@ func (e *credEnv) adminCtx(tb testing.TB) context.Context {
 	return e.mustAuthenticate(tb, e.f.AdminKey, "")
 }
 
+// threeTenants makes tenants "two" and "three" beside the fixture tenant
+// and u@example.com, a member of the fixture tenant with role1 and of "two"
+// with role2 (not of "three").
+func (e *credEnv) threeTenants(t *testing.T, role1, role2 latchkey.Role) (t1, t2, t3 *latchkey.Tenant, u *latchkey.User) {
+	t.Helper()
+	t1 = e.f.Tenant
+	t2 = latchkeytest.MustCreateTenant(t, e.db, "two", nil)
+	t3 = latchkeytest.MustCreateTenant(t, e.db, "three", nil)
+	u = latchkeytest.MustCreateMember(t, e.db, t1.ID, "u@example.com", role1)
+	latchkeytest.MustCreateMember(t, e.db, t2.ID, "u@example.com", role2)
+	return t1, t2, t3, u
+}
+
 // mustCreateKey creates a key named name for userID ("" = the caller) and
 // returns the key and its secret.
 func (e *credEnv) mustCreateKey(tb testing.TB, ctx context.Context, name, userID string) (*latchkey.APIKey, string) {
@@ -121,23 +134,6 @@ func (e *credEnv) mustCreateToken(tb testing.TB, ctx context.Context, name strin
 		tb.Fatalf("create api token %q: %v", name, err)
 	}
 	return tok, secret
-}
-
-// mustExecSQL runs a statement outside every service, as another replica
-// or an admin tool would.
-func mustExecSQL(tb testing.TB, db *sqldb.DB, query string, args ...any) {
-	tb.Helper()
-	tx, err := db.BeginTx(context.Background(), true)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer tx.Rollback()
-	if _, err := tx.ExecContext(context.Background(), query, args...); err != nil {
-		tb.Fatalf("exec %q: %v", query, err)
-	}
-	if err := tx.Commit(); err != nil {
-		tb.Fatal(err)
-	}
 }
 
 // expectCode fails unless err has code (and, if msgPart is not empty, a

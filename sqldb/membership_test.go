@@ -322,7 +322,7 @@ func TestMembershipService_LastAdminRace(t *testing.T) {
 		adminCtx := w.ctx(cAdmin)
 		userCtx := latchkeytest.AuthContext(context.Background(), w.user, w.a.ID, latchkey.RoleTenantAdmin)
 		for i := 0; i < 10; i++ {
-			worldExec(t, db, `UPDATE memberships SET role = ? WHERE id IN (?, ?)`, string(latchkey.RoleTenantAdmin), adminID, userID)
+			latchkeytest.MustExec(t, db, `UPDATE memberships SET role = ? WHERE id IN (?, ?)`, string(latchkey.RoleTenantAdmin), adminID, userID)
 			errs := make(chan error, 2)
 			go func() { _, err := s.UpdateMembershipRole(adminCtx, userID, latchkey.RoleUser); errs <- err }()
 			go func() { _, err := s.UpdateMembershipRole(userCtx, adminID, latchkey.RoleUser); errs <- err }()

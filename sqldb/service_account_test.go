@@ -133,7 +133,7 @@ func TestServiceAccountService_DeleteServiceAccount(t *testing.T) {
 			}
 			sa := latchkeytest.MustCreateServiceAccount(t, db, tenantID, "doomed "+name, latchkey.RoleUser)
 			// A key of the account, which must go with it.
-			worldExec(t, db, `INSERT INTO api_keys (id, user_id, name, key_hash, created_by_user_id, default_tenant_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			latchkeytest.MustExec(t, db, `INSERT INTO api_keys (id, user_id, name, key_hash, created_by_user_id, default_tenant_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 				"key-"+name, sa.ID, "k", latchkey.HashSecret("key-"+name), w.admin.ID, tenantID, sqldb.Time(clock.Now()))
 			if err := s.DeleteServiceAccount(ctx, sa.ID); err != nil {
 				if n := latchkeytest.MustCount(t, db, `SELECT COUNT(*) FROM api_keys WHERE user_id = ?`, sa.ID); n != 1 {

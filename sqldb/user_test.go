@@ -273,7 +273,7 @@ func TestUserService_SetPassword(t *testing.T) {
 
 		// Other sessions end; the one in use stays.
 		for _, id := range []string{"s-current", "s-other"} {
-			worldExec(t, db, `INSERT INTO sessions (id, token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?)`,
+			latchkeytest.MustExec(t, db, `INSERT INTO sessions (id, token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?)`,
 				id, latchkey.HashSecret(id), w.user.ID, sqldb.Time(clock.Now()), sqldb.Time(clock.Now().Add(time.Hour)))
 		}
 		a := *latchkey.AuthFromContext(ctx)
@@ -375,7 +375,7 @@ func TestUserService_ResetPassword(t *testing.T) {
 			// A bad password does not consume it.
 			_, err = s.ResetPassword(bg, secret, "short")
 			wantErr(t, err, latchkey.EINVALID)
-			worldExec(t, db, `INSERT INTO sessions (id, token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?)`,
+			latchkeytest.MustExec(t, db, `INSERT INTO sessions (id, token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?)`,
 				"s1", latchkey.HashSecret("s1"), w.user.ID, sqldb.Time(clock.Now()), sqldb.Time(clock.Now().Add(time.Hour)))
 			u, err := s.ResetPassword(bg, secret, "brand new password")
 			if err != nil {

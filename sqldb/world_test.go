@@ -114,22 +114,6 @@ func (w *world) eachCaller(t *testing.T, want map[string]latchkey.Code, fn func(
 	}
 }
 
-// worldExec runs a statement outside every service.
-func worldExec(tb testing.TB, db *sqldb.DB, query string, args ...any) {
-	tb.Helper()
-	tx, err := db.BeginTx(context.Background(), true)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer tx.Rollback()
-	if _, err := tx.ExecContext(context.Background(), query, args...); err != nil {
-		tb.Fatalf("exec %q: %v", query, err)
-	}
-	if err := tx.Commit(); err != nil {
-		tb.Fatal(err)
-	}
-}
-
 // wantErr fails unless err has code.
 func wantErr(tb testing.TB, err error, code latchkey.Code) {
 	tb.Helper()
