@@ -33,11 +33,7 @@ func TestMutation_RotateAPIKey(t *testing.T) {
 		"key_id": keyID, "old_key_expires_in_seconds": 3600, "expires_at": "2030-01-02T03:04:05Z",
 	}}).MustData(t, &data)
 	want := map[string]string{"id": newID, "key": secret, "token": secret, "old_key_id": keyID, "old_key_expires_at": "2022-02-23T13:00:00+00:00"}
-	for k, v := range want {
-		if data.RotateAPIKey[k] != v {
-			t.Errorf("%s = %q, want %q", k, data.RotateAPIKey[k], v)
-		}
-	}
+	mustFields(t, "", data.RotateAPIKey, want)
 	if got.OldKeyID != keyID || got.OldKeyExpiresIn != time.Hour || got.ExpiresAt == nil ||
 		!got.ExpiresAt.Equal(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)) {
 		t.Errorf("RotateAPIKey got %+v", got)

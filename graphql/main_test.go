@@ -225,3 +225,14 @@ func mustNotCall(tb testing.TB, name string) func() {
 
 // SetHandler replaces the handler requests go to; they pass Authn first.
 func (e *Env) SetHandler(h http.Handler) { e.handler = e.Authn.API(h) }
+
+// mustFields checks that got holds every field of want, with want's value;
+// prefix names the object in the failure message.
+func mustFields[V comparable](tb testing.TB, prefix string, got, want map[string]V) {
+	tb.Helper()
+	for k, v := range want {
+		if g, ok := got[k]; !ok || g != v {
+			tb.Errorf("%s%s = %#v (present %v), want %#v", prefix, k, g, ok, v)
+		}
+	}
+}

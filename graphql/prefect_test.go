@@ -73,11 +73,7 @@ func TestPrefect_LoginTenantByIDLiteral(t *testing.T) {
 		t.Fatalf("len(tenant) = %d, want %d", got, want)
 	}
 	want := map[string]string{"id": tenantOneID, "slug": "tenant-one", "name": "Tenant One"}
-	for k, v := range want {
-		if got := data.Tenant[0][k]; got != v {
-			t.Errorf("tenant.%s = %q, want %q", k, got, v)
-		}
-	}
+	mustFields(t, "tenant.", data.Tenant[0], want)
 }
 
 func TestPrefect_FieldOrderDoesNotMatter(t *testing.T) {
@@ -389,11 +385,7 @@ func TestPrefect015_SwitchTenant(t *testing.T) {
 		t.Errorf("SwitchTenant tenant = %q, want %q", gotTenant, tenantOneID)
 	}
 	want := map[string]string{"access_token": "eyJhbGciOiJFZERTQSJ9.e30.sig", "expires_at": "2022-01-25T10:10:00+00:00", "refresh_token": refreshTok}
-	for k, v := range want {
-		if got := data.SwitchTenant[k]; got != v {
-			t.Errorf("%s = %q, want %q", k, got, v)
-		}
-	}
+	mustFields(t, "", data.SwitchTenant, want)
 }
 
 func TestPrefect015_RefreshToken(t *testing.T) {
@@ -555,11 +547,7 @@ func TestPrefect_CreateTenantServerBackend(t *testing.T) {
 		t.Fatalf("CreateTenant got %+v", got)
 	}
 	want := map[string]string{"id": tenantTwoID, "slug": "tenant-two", "name": "Tenant Two", "created_at": "2022-02-23T12:00:00+00:00"}
-	for k, v := range want {
-		if data.CreateTenant[k] != v {
-			t.Errorf("%s = %q, want %q", k, data.CreateTenant[k], v)
-		}
-	}
+	mustFields(t, "", data.CreateTenant, want)
 }
 
 // identifier is the key's stored prefix and last four characters, and null

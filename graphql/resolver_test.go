@@ -72,11 +72,7 @@ func TestQuery_AuthAPIKeyAllFields(t *testing.T) {
 	if len(data.AuthAPIKey) != 1 {
 		t.Fatalf("len = %d", len(data.AuthAPIKey))
 	}
-	for k, v := range want {
-		if got, ok := data.AuthAPIKey[0][k]; !ok || got != v {
-			t.Errorf("%s = %v (present %v), want %v", k, got, ok, v)
-		}
-	}
+	mustFields(t, "", data.AuthAPIKey[0], want)
 }
 
 func TestQuery_ServiceAccount(t *testing.T) {
@@ -171,11 +167,7 @@ func TestQuery_APITokenAllFields(t *testing.T) {
 	}
 	e.Query(t, "{ api_token { id name scope created_at last_used_at tenant_id user_id } }", nil).MustData(t, &data)
 	want := map[string]any{"id": tokenID, "name": "agent", "scope": "TENANT", "created_at": "2022-02-23T12:00:00+00:00", "last_used_at": nil, "tenant_id": tenantOneID, "user_id": userID}
-	for k, v := range want {
-		if got, ok := data.APIToken[0][k]; !ok || got != v {
-			t.Errorf("%s = %v (present %v), want %v", k, got, ok, v)
-		}
-	}
+	mustFields(t, "", data.APIToken[0], want)
 }
 
 func TestMutation_CreateAPIKeyPayload(t *testing.T) {
@@ -192,11 +184,7 @@ func TestMutation_CreateAPIKeyPayload(t *testing.T) {
 	}
 	e.Query(t, `mutation { create_api_key(input: {name: "agent-key", user_id: "55555555-5555-5555-5555-555555555555", default_tenant_id: "22222222-2222-2222-2222-222222222222"}) { id key token } }`, nil).MustData(t, &data)
 	want := map[string]string{"id": keyID, "key": "lku_shownonceshownonceshownonceshoAAAAAA", "token": "lku_shownonceshownonceshownonceshoAAAAAA"}
-	for k, v := range want {
-		if data.CreateAPIKey[k] != v {
-			t.Errorf("%s = %q, want %q", k, data.CreateAPIKey[k], v)
-		}
-	}
+	mustFields(t, "", data.CreateAPIKey, want)
 	if got.UserID != saID || got.DefaultTenantID != tenantTwoID || got.ExpiresAt != nil {
 		t.Errorf("CreateAPIKey got %+v", got)
 	}

@@ -391,11 +391,7 @@ func TestHandler_PrefectHeadersTolerated(t *testing.T) {
 		"X-PREFECT-TENANT-ID":    tenantOneID,
 	}, "{ auth_info { tenant_id user_id role api_token_scope } }", nil).MustData(t, &data)
 	want := map[string]any{"tenant_id": tenantOneID, "user_id": userID, "role": "TENANT_ADMIN", "api_token_scope": nil}
-	for k, v := range want {
-		if got, ok := data.AuthInfo[k]; !ok || got != v {
-			t.Errorf("%s = %v (present %v), want %v", k, got, ok, v)
-		}
-	}
+	mustFields(t, "", data.AuthInfo, want)
 }
 
 func TestHandler_RefreshTokenPath(t *testing.T) {
