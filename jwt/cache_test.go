@@ -47,7 +47,7 @@ func TestVerifyCache_TimeIsCheckedOnEveryUse(t *testing.T) {
 	tok := MustMint(t, e.TS, c)
 	MustVerify(t, e.TS, tok, false)
 
-	e.Clock.Advance(latchkey.DefaultAccessTokenTTL + jwt.DefaultLeeway + time.Second)
+	e.Clock.Add(latchkey.DefaultAccessTokenTTL + jwt.DefaultLeeway + time.Second)
 	MustReject(t, e.TS, tok, false, jwt.MessageExpiredToken)
 	if got := MustVerify(t, e.TS, tok, true).ID; got != c.ID {
 		t.Fatalf("refresh verify jti = %q, want %q", got, c.ID)
@@ -64,7 +64,7 @@ func TestVerifyCache_KeyLeavingTheRing(t *testing.T) {
 	if _, err := e.TS.Rotate(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	e.Clock.Advance(latchkey.DefaultRefreshTokenTTL + latchkey.DefaultAccessTokenTTL + jwt.DefaultReloadInterval + jwt.DefaultLeeway + time.Second)
+	e.Clock.Add(latchkey.DefaultRefreshTokenTTL + latchkey.DefaultAccessTokenTTL + jwt.DefaultReloadInterval + jwt.DefaultLeeway + time.Second)
 	MustMint(t, e.TS, SampleClaims(e.Clock.Now())) // reloads the ring without the old key
 	MustReject(t, e.TS, tok, true, jwt.MessageInvalidToken)
 	if got, want := e.TS.VerifyCacheLen(), 0; got != want {
@@ -86,7 +86,7 @@ func TestVerifyCache_KeyReplacedUnderTheSameID(t *testing.T) {
 	e.Store.keys[0].PrivateKey = seed
 	e.Store.keys[0].PublicKey = ed25519.NewKeyFromSeed(seed).Public().(ed25519.PublicKey)
 	e.Store.mu.Unlock()
-	e.Clock.Advance(jwt.DefaultReloadInterval)
+	e.Clock.Add(jwt.DefaultReloadInterval)
 	MustMint(t, e.TS, SampleClaims(e.Clock.Now())) // reloads the ring
 	MustReject(t, e.TS, tok, false, jwt.MessageInvalidToken)
 }

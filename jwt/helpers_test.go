@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/internal/latchkeytest"
 	"github.com/latchkey/latchkey/jwt"
 )
 
@@ -27,26 +28,13 @@ const (
 var t0 = time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
 
 // Clock is a settable clock for TokenService.Now.
-type Clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+type Clock = latchkeytest.Clock
 
 // NewClock returns a clock stopped at t0.
-func NewClock() *Clock { return &Clock{t: t0} }
-
-// Now returns the clock's time.
-func (c *Clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-// Advance moves the clock forward by d.
-func (c *Clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
+func NewClock() *Clock {
+	c := latchkeytest.NewClock()
+	c.Set(t0)
+	return c
 }
 
 // Rand is a deterministic, concurrency-safe random source.

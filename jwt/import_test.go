@@ -39,7 +39,7 @@ func TestImportKey(t *testing.T) {
 	oldTok := MustMint(t, e.TS, SampleClaims(e.Clock.Now()))
 
 	priv := MustEd25519Key(t, 7)
-	e.Clock.Advance(time.Minute)
+	e.Clock.Add(time.Minute)
 	kid, err := e.TS.ImportKey(ctx, priv)
 	if err != nil {
 		t.Fatal(err)

@@ -252,7 +252,7 @@ func TestVerifyAccessToken_UnknownKIDReloadIsRateLimited(t *testing.T) {
 	if got, want := e.Store.Finds(), before+1; got != want {
 		t.Fatalf("FindSigningKeys calls = %d, want %d", got, want)
 	}
-	e.Clock.Advance(jwt.DefaultMinReloadInterval)
+	e.Clock.Add(jwt.DefaultMinReloadInterval)
 	MustReject(t, e.TS, tok, false, jwt.MessageInvalidToken)
 	MustReject(t, e.TS, tok, false, jwt.MessageInvalidToken)
 	if got, want := e.Store.Finds(), before+2; got != want {
@@ -265,22 +265,22 @@ func TestVerifyAccessToken_Expiry(t *testing.T) {
 	e := MustOpenEnv(t)
 	tok := MustMint(t, e.TS, SampleClaims(e.Clock.Now()))
 
-	e.Clock.Advance(latchkey.DefaultAccessTokenTTL - time.Second)
+	e.Clock.Add(latchkey.DefaultAccessTokenTTL - time.Second)
 	MustVerify(t, e.TS, tok, false)
 
-	e.Clock.Advance(time.Second + jwt.DefaultLeeway - time.Second) // inside the leeway
+	e.Clock.Add(time.Second + jwt.DefaultLeeway - time.Second) // inside the leeway
 	MustVerify(t, e.TS, tok, false)
 
-	e.Clock.Advance(2 * time.Second)
+	e.Clock.Add(2 * time.Second)
 	MustReject(t, e.TS, tok, false, jwt.MessageExpiredToken)
 	if got, want := MustVerify(t, e.TS, tok, true).ID, "jti-1"; got != want {
 		t.Fatalf("allowExpired jti = %q, want %q", got, want)
 	}
 
 	// Refreshable until RefreshWindow past expiry, then not at all.
-	e.Clock.Advance(latchkey.DefaultRefreshTokenTTL - jwt.DefaultLeeway - 2*time.Second)
+	e.Clock.Add(latchkey.DefaultRefreshTokenTTL - jwt.DefaultLeeway - 2*time.Second)
 	MustVerify(t, e.TS, tok, true)
-	e.Clock.Advance(2 * time.Second)
+	e.Clock.Add(2 * time.Second)
 	MustReject(t, e.TS, tok, true, jwt.MessageExpiredToken)
 	MustReject(t, e.TS, tok, false, jwt.MessageExpiredToken)
 }
@@ -293,7 +293,7 @@ func TestVerifyAccessToken_NotBefore(t *testing.T) {
 	tok := MustMint(t, e.TS, c)
 	MustReject(t, e.TS, tok, false, jwt.MessageInvalidToken)
 	MustReject(t, e.TS, tok, true, jwt.MessageInvalidToken)
-	e.Clock.Advance(time.Minute - jwt.DefaultLeeway)
+	e.Clock.Add(time.Minute - jwt.DefaultLeeway)
 	if got := MustVerify(t, e.TS, tok, false).NotBefore; !got.Equal(c.NotBefore) {
 		t.Fatalf("nbf = %v, want %v", got, c.NotBefore)
 	}
@@ -394,7 +394,7 @@ func TestRotate(t *testing.T) {
 	oldKID := MustSigningKey(t, e.Store).ID
 	tok1 := MustMint(t, e.TS, SampleClaims(e.Clock.Now()))
 
-	e.Clock.Advance(time.Minute)
+	e.Clock.Add(time.Minute)
 	newKID, err := e.TS.Rotate(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -443,7 +443,7 @@ func TestRotate_RetiredKeyStopsSigning(t *testing.T) {
 	// A lagging replica may sign with the retired key until it reloads.
 	MustVerify(t, e.TS, MustCraft(t, Header(old.ID), ClaimsAt(e.Clock.Now()), sign), false)
 
-	e.Clock.Advance(jwt.DefaultReloadInterval + jwt.DefaultLeeway + time.Second)
+	e.Clock.Add(jwt.DefaultReloadInterval + jwt.DefaultLeeway + time.Second)
 	late := MustCraft(t, Header(old.ID), ClaimsAt(e.Clock.Now()), sign)
 	MustReject(t, e.TS, late, false, jwt.MessageInvalidToken)
 }
@@ -456,12 +456,12 @@ func TestRotate_RetiredKeyRetention(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Past expiry, but within the refresh window: refreshable.
-	e.Clock.Advance(latchkey.DefaultRefreshTokenTTL)
+	e.Clock.Add(latchkey.DefaultRefreshTokenTTL)
 	MustVerify(t, e.TS, tok, true)
 	MustMint(t, e.TS, SampleClaims(e.Clock.Now())) // reloads the ring
 
 	// Past the refresh window: the key is gone, whatever the token says.
-	e.Clock.Advance(latchkey.DefaultAccessTokenTTL + jwt.DefaultReloadInterval + jwt.DefaultLeeway + time.Second)
+	e.Clock.Add(latchkey.DefaultAccessTokenTTL + jwt.DefaultReloadInterval + jwt.DefaultLeeway + time.Second)
 	MustMint(t, e.TS, SampleClaims(e.Clock.Now()))
 	MustReject(t, e.TS, tok, true, jwt.MessageInvalidToken)
 }
@@ -478,12 +478,12 @@ func TestAutoRotate(t *testing.T) {
 	kid1 := TokenKID(t, MustMint(t, a, SampleClaims(clock.Now())))
 	old := MustMint(t, b, SampleClaims(clock.Now()))
 
-	clock.Advance(59 * time.Minute)
+	clock.Add(59 * time.Minute)
 	if got := TokenKID(t, MustMint(t, a, SampleClaims(clock.Now()))); got != kid1 {
 		t.Fatalf("rotated early: kid %q, want %q", got, kid1)
 	}
 
-	clock.Advance(2 * time.Minute)
+	clock.Add(2 * time.Minute)
 	kid2 := TokenKID(t, MustMint(t, a, SampleClaims(clock.Now())))
 	if kid2 == kid1 {
 		t.Fatal("did not rotate after RotateAfter")
@@ -554,7 +554,7 @@ func TestMultiReplica_LaggingReplicaCatchesUp(t *testing.T) {
 	}
 	MustVerify(t, s1, lag, false)
 
-	clock.Advance(jwt.DefaultReloadInterval)
+	clock.Add(jwt.DefaultReloadInterval)
 	tok := MustMint(t, s2, SampleClaims(clock.Now()))
 	if got := TokenKID(t, tok); got != newKID {
 		t.Fatalf("s2 kid after reload = %q, want %q", got, newKID)
@@ -597,7 +597,7 @@ func TestJWKS(t *testing.T) {
 
 	// After rotation both keys are published, newest first, until the old
 	// key's last token has expired.
-	e.Clock.Advance(time.Minute)
+	e.Clock.Add(time.Minute)
 	newKID, err := e.TS.Rotate(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -612,7 +612,7 @@ func TestJWKS(t *testing.T) {
 	MustVerifyWithJWKS(t, raw, tok)
 	MustVerifyWithJWKS(t, raw, tok2)
 
-	e.Clock.Advance(jwt.DefaultReloadInterval + latchkey.DefaultAccessTokenTTL + jwt.DefaultLeeway)
+	e.Clock.Add(jwt.DefaultReloadInterval + latchkey.DefaultAccessTokenTTL + jwt.DefaultLeeway)
 	if raw, err = e.TS.JWKS(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -733,7 +733,7 @@ func TestConcurrentMintVerifyRotate(t *testing.T) {
 				if _, err := verify.VerifyAccessToken(ctx, tok, false); err != nil {
 					// A kid unknown to the verifier is found by the
 					// rate-limited reload at most once per second.
-					clock.Advance(jwt.DefaultMinReloadInterval)
+					clock.Add(jwt.DefaultMinReloadInterval)
 					if _, err := verify.VerifyAccessToken(ctx, tok, false); err != nil {
 						errs <- err
 						return
