@@ -6,32 +6,21 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/internal/latchkeytest"
 	"github.com/latchkey/latchkey/ratelimit"
 )
 
 // clock is a settable clock.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
+type clock = latchkeytest.Clock
 
-func newClock() *clock { return &clock{now: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
+func newClock() *clock {
+	c := latchkeytest.NewClock()
+	c.Set(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
+	return c
 }
 
 func TestLimiter_BurstThenRate(t *testing.T) {
