@@ -11,24 +11,17 @@ import (
 	"time"
 
 	"github.com/latchkey/latchkey/client"
+	"github.com/latchkey/latchkey/internal/latchkeytest"
 )
 
 // clock is a settable fake clock.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
+type clock = latchkeytest.Clock
 
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
+// newClock returns a clock stopped at 2026-11-25 12:00 UTC.
+func newClock() *clock {
+	c := latchkeytest.NewClock()
+	c.Set(time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC))
+	return c
 }
 
 // tokenServer mints access tokens for the key "lku_key" and renews them
@@ -138,7 +131,7 @@ func newTokenClient(ts *tokenServer, clk *clock) (*client.Client, *client.TokenS
 func TestTokenSourceRefreshBeforeExpiry(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	clk := &clock{now: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
+	clk := newClock()
 	ts := MustTokenServer(t, clk)
 	c, src := newTokenClient(ts, clk)
 
@@ -212,7 +205,7 @@ func TestTokenSourceRefreshBeforeExpiry(t *testing.T) {
 func TestTokenSourceFallsBackToSwitch(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	clk := &clock{now: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
+	clk := newClock()
 	ts := MustTokenServer(t, clk)
 	_, src := newTokenClient(ts, clk)
 	if _, err := src.Token(ctx); err != nil {
@@ -244,7 +237,7 @@ func TestTokenSourceFallsBackToSwitch(t *testing.T) {
 func TestTokenSourceShortLifetimeMargin(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	clk := &clock{now: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
+	clk := newClock()
 	ts := MustTokenServer(t, clk)
 	ts.ttl = 60 * time.Second // margin: 10% = 6 s
 	_, src := newTokenClient(ts, clk)
@@ -270,7 +263,7 @@ func TestTokenSourceShortLifetimeMargin(t *testing.T) {
 func TestTokenSourceConcurrent(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	clk := &clock{now: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
+	clk := newClock()
 	ts := MustTokenServer(t, clk)
 	ts.beforeSwitch = func() { time.Sleep(20 * time.Millisecond) }
 	c, _ := newTokenClient(ts, clk)
@@ -308,7 +301,7 @@ func TestTokenSourceConcurrent(t *testing.T) {
 func TestTokenSourceRetriesRejectedToken(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	clk := &clock{now: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
+	clk := newClock()
 	ts := MustTokenServer(t, clk)
 	c, _ := newTokenClient(ts, clk)
 	if _, err := c.Hello(ctx); err != nil {
@@ -325,7 +318,7 @@ func TestTokenSourceRetriesRejectedToken(t *testing.T) {
 
 func TestTokenSourceContextCancelledWhileWaiting(t *testing.T) {
 	t.Parallel()
-	clk := &clock{now: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
+	clk := newClock()
 	ts := MustTokenServer(t, clk)
 	// The first exchange is answered only once the test is done with it.
 	inExchange, release := make(chan struct{}), make(chan struct{})
