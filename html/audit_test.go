@@ -21,8 +21,7 @@ import (
 
 func TestAuditLog(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		e := MustNewEnv(t, db, clock)
+	RunWithEnv(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, e *Env) {
 		b := e.NewBrowser(t)
 		clock.Add(time.Minute)
 		keys := b.SignIn("admin@example.com", AdminPassword)
@@ -63,8 +62,7 @@ func TestAuditLog(t *testing.T) {
 
 func TestAuditLog_Pages(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		e := MustNewEnv(t, db, clock)
+	RunWithEnv(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, e *Env) {
 		b := e.NewBrowser(t)
 		b.SignIn("admin@example.com", AdminPassword)
 		keys := sqldb.NewAPIKeyService(db)
@@ -101,8 +99,7 @@ func TestAuditLog_Pages(t *testing.T) {
 
 func TestAuditLog_EmptyAndForbidden(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		e := MustNewEnv(t, db, clock)
+	RunWithEnv(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, e *Env) {
 		if _, err := sqldb.NewAPIKeyService(db).CreateAPIKey(e.Fixture.AdminContext(), &latchkey.APIKey{Name: "admins-only"}); err != nil {
 			t.Fatal(err)
 		}
@@ -126,8 +123,7 @@ func TestAuditLog_EmptyAndForbidden(t *testing.T) {
 
 func TestSignIn_RateLimited(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		e := MustNewEnv(t, db, clock)
+	RunWithEnv(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, e *Env) {
 		e.Limiter = ratelimit.NewSignIn(ratelimit.SignInLimits{PerAddr: 20, PerEmail: 3, PerDevice: 5}, clock.Now,
 			slog.New(slog.NewTextHandler(e.Logs, nil)))
 		e = e.MustAddReplica(t)
@@ -180,8 +176,7 @@ func TestSignIn_RateLimited(t *testing.T) {
 // out a browser that signed in before behind the same address.
 func TestSignIn_AddressLimitSparesTrustedDevice(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		e := MustNewEnv(t, db, clock)
+	RunWithEnv(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, e *Env) {
 		e.Limiter = ratelimit.NewSignIn(ratelimit.SignInLimits{PerAddr: 3, PerEmail: 100, PerDevice: 5}, clock.Now, nil)
 		e = e.MustAddReplica(t)
 		owner := e.NewBrowser(t)
@@ -205,8 +200,7 @@ func TestSignIn_AddressLimitSparesTrustedDevice(t *testing.T) {
 
 func TestAuditLog_FiltersAndExport(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		e := MustNewEnv(t, db, clock)
+	RunWithEnv(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, e *Env) {
 		b := e.NewBrowser(t)
 		clock.Set(time.Date(2030, 3, 10, 12, 0, 0, 0, time.UTC))
 		b.SignIn("admin@example.com", AdminPassword)
@@ -292,8 +286,7 @@ func TestShortUserAgent(t *testing.T) {
 
 func TestAuditLog_FailedSignIns(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		e := MustNewEnv(t, db, clock)
+	RunWithEnv(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, e *Env) {
 		b := e.NewBrowser(t)
 		// A wrong password is reported (by email and address); a right one is not.
 		form := b.Get("/ui/signin").MustStatus(t, http.StatusOK)

@@ -30,8 +30,7 @@ func rollControl(action string) []string {
 
 func TestRollKey_Personal(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		e := MustNewEnv(t, db, clock)
+	RunWithEnv(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, e *Env) {
 		ctx := context.Background()
 		b := e.NewBrowser(t)
 		token := b.SignIn("admin@example.com", AdminPassword).CSRF(t)
@@ -128,8 +127,7 @@ func TestRollKey_Personal(t *testing.T) {
 
 func TestRollKey_ServiceAccount(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		e := MustNewEnv(t, db, clock)
+	RunWithEnv(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, e *Env) {
 		ctx := context.Background()
 		b := e.NewBrowser(t)
 		token := b.SignIn("admin@example.com", AdminPassword).CSRF(t)

@@ -67,6 +67,15 @@ func (s *signInFailures) Got() []string {
 	return slices.Clone(s.got)
 }
 
+// RunWithEnv runs fn on every engine (latchkeytest.RunWithDB) with an Env
+// made by MustNewEnv.
+func RunWithEnv(t *testing.T, fn func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, e *Env)) {
+	t.Helper()
+	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
+		fn(t, db, clock, MustNewEnv(t, db, clock))
+	})
+}
+
 // MustNewEnv bootstraps db (tenant-one, admin@example.com with password
 // AdminPassword) and serves the UI on it.
 func MustNewEnv(tb testing.TB, db *sqldb.DB, clock *latchkeytest.Clock) *Env {

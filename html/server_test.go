@@ -46,8 +46,7 @@ func setCookieHeader(tb testing.TB, resp *http.Response, name string) string {
 
 func TestSignIn(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		e := MustNewEnv(t, db, clock)
+	RunWithEnv(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, e *Env) {
 		b := e.NewBrowser(t)
 
 		// Anonymous pages send the browser to the sign-in form.
@@ -113,8 +112,7 @@ func TestSignIn(t *testing.T) {
 
 func TestSignIn_SecureCookie(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		e := MustNewEnv(t, db, clock)
+	RunWithEnv(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, e *Env) {
 		ts := httptest.NewTLSServer(e.Server.Config.Handler)
 		defer ts.Close()
 		b := e.NewBrowser(t)
@@ -134,8 +132,7 @@ func TestSignIn_SecureCookie(t *testing.T) {
 
 func TestSignOut(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		e := MustNewEnv(t, db, clock)
+	RunWithEnv(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, e *Env) {
 		b := e.NewBrowser(t)
 		keys := b.SignIn("admin@example.com", AdminPassword)
 		secret := b.Cookie(html.SessionCookie).Value
@@ -159,8 +156,7 @@ func TestSignOut(t *testing.T) {
 // does not sign anyone in.
 func TestSession_APIKeyInCookie(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		e := MustNewEnv(t, db, clock)
+	RunWithEnv(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, e *Env) {
 		b := e.NewBrowser(t)
 		u, _ := url.Parse(e.Server.URL + "/ui/")
 		b.Client.Jar.SetCookies(u, []*http.Cookie{{Name: html.SessionCookie, Value: e.Fixture.AdminKey, Path: "/ui/"}})
@@ -171,8 +167,7 @@ func TestSession_APIKeyInCookie(t *testing.T) {
 
 func TestCSRF(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		e := MustNewEnv(t, db, clock)
+	RunWithEnv(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, e *Env) {
 		b := e.NewBrowser(t)
 		keys := b.SignIn("admin@example.com", AdminPassword)
 		token := keys.CSRF(t)
@@ -242,8 +237,7 @@ func TestCSRF_AcrossReplicas(t *testing.T) {
 
 func TestPersonalKeys(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		e := MustNewEnv(t, db, clock)
+	RunWithEnv(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, e *Env) {
 		ctx := context.Background()
 		b := e.NewBrowser(t)
 		keys := b.SignIn("admin@example.com", AdminPassword)
@@ -337,8 +331,7 @@ func TestPersonalKeys(t *testing.T) {
 
 func TestPersonalKeys_EmptyState(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		e := MustNewEnv(t, db, clock)
+	RunWithEnv(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, e *Env) {
 		latchkeytest.MustCreateMember(t, db, e.Fixture.Tenant.ID, "carol@example.com", latchkey.RoleReadOnlyUser)
 		e.MustSetPassword(t, "carol@example.com", "carol password 1")
 		b := e.NewBrowser(t)
@@ -357,8 +350,7 @@ func TestPersonalKeys_EmptyState(t *testing.T) {
 
 func TestTeamPages_NonAdmin(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		e := MustNewEnv(t, db, clock)
+	RunWithEnv(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, e *Env) {
 		sa := latchkeytest.MustCreateServiceAccount(t, db, e.Fixture.Tenant.ID, "hidden-agent", latchkey.RoleUser)
 		saKey := &latchkey.APIKey{Name: "hidden-agent-key", UserID: sa.ID}
 		if _, err := sqldb.NewAPIKeyService(db).CreateAPIKey(e.Fixture.AdminContext(), saKey); err != nil {
@@ -368,7 +360,7 @@ func TestTeamPages_NonAdmin(t *testing.T) {
 
 		for _, role := range []latchkey.Role{latchkey.RoleUser, latchkey.RoleReadOnlyUser} {
 			t.Run(string(role), func(t *testing.T) {
-				mustExec(t, db, `UPDATE memberships SET role = ? WHERE user_id = ?`, string(role), bob.ID)
+				latchkeytest.MustExec(t, db, `UPDATE memberships SET role = ? WHERE user_id = ?`, string(role), bob.ID)
 				e.MustSetPassword(t, "bob@example.com", "bob password 12")
 				b := e.NewBrowser(t)
 				keys := b.SignIn("bob@example.com", "bob password 12")
@@ -406,25 +398,9 @@ func TestTeamPages_NonAdmin(t *testing.T) {
 	})
 }
 
-func mustExec(tb testing.TB, db *sqldb.DB, query string, args ...any) {
-	tb.Helper()
-	tx, err := db.BeginTx(context.Background(), true)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer tx.Rollback()
-	if _, err := tx.ExecContext(context.Background(), query, args...); err != nil {
-		tb.Fatal(err)
-	}
-	if err := tx.Commit(); err != nil {
-		tb.Fatal(err)
-	}
-}
-
 func TestServiceAccounts(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		e := MustNewEnv(t, db, clock)
+	RunWithEnv(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, e *Env) {
 		ctx := context.Background()
 		b := e.NewBrowser(t)
 		token := b.SignIn("admin@example.com", AdminPassword).CSRF(t)
@@ -498,8 +474,7 @@ func TestServiceAccounts(t *testing.T) {
 
 func TestMembers(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		e := MustNewEnv(t, db, clock)
+	RunWithEnv(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, e *Env) {
 		admin := e.NewBrowser(t)
 		token := admin.SignIn("admin@example.com", AdminPassword).CSRF(t)
 		admin.Get("/ui/team/members").MustStatus(t, http.StatusOK).MustContain(t, "admin@example.com", ">you<")
@@ -603,8 +578,7 @@ func TestMembers(t *testing.T) {
 
 func TestTenantSwitch(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		e := MustNewEnv(t, db, clock)
+	RunWithEnv(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, e *Env) {
 		two := latchkeytest.MustCreateTenant(t, db, "tenant-two", e.Fixture.Admin)
 		latchkeytest.MustCreateServiceAccount(t, db, e.Fixture.Tenant.ID, "one-agent", latchkey.RoleUser)
 		b := e.NewBrowser(t)
@@ -628,7 +602,7 @@ func TestTenantSwitch(t *testing.T) {
 		b.Post("/ui/tenant", url.Values{"csrf_token": {token}, "tenant_id": {"00000000-0000-0000-0000-000000000000"}}).MustStatus(t, http.StatusNotFound)
 
 		// Losing the chosen tenant falls back to the default one.
-		mustExec(t, db, `DELETE FROM memberships WHERE tenant_id = ? AND user_id = ?`, two.ID, e.Fixture.Admin.ID)
+		latchkeytest.MustExec(t, db, `DELETE FROM memberships WHERE tenant_id = ? AND user_id = ?`, two.ID, e.Fixture.Admin.ID)
 		b.Get("/ui/keys").MustStatus(t, http.StatusOK).MustContain(t, "Tenant One").MustNotContain(t, "tenant-two")
 		if b.Cookie(html.TenantCookie) != nil {
 			t.Fatal("stale tenant cookie kept")
@@ -638,8 +612,7 @@ func TestTenantSwitch(t *testing.T) {
 
 func TestNotFoundAndAssets(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		e := MustNewEnv(t, db, clock)
+	RunWithEnv(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, e *Env) {
 		b := e.NewBrowser(t)
 		b.Get("/ui/no-such-page").MustStatus(t, http.StatusNotFound).MustContain(t, "Page not found").MustNotContain(t, "goroutine")
 		b.Get("/ui/").MustStatus(t, http.StatusSeeOther)
@@ -660,8 +633,7 @@ func TestNotFoundAndAssets(t *testing.T) {
 // visitors get the plain page with a sign-in link.
 func TestNotFound_KeepsNavigation(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		e := MustNewEnv(t, db, clock)
+	RunWithEnv(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, e *Env) {
 		anon := e.NewBrowser(t)
 		anon.Get("/ui/no-such-page").MustStatus(t, http.StatusNotFound).
 			MustContain(t, "Page not found", `href="/ui/signin"`).MustNotContain(t, `class="mainnav"`)
@@ -676,8 +648,7 @@ func TestNotFound_KeepsNavigation(t *testing.T) {
 // submits a GET form that leads to its confirmation page.
 func TestConfirmButtons_NoScript(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		e := MustNewEnv(t, db, clock)
+	RunWithEnv(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, e *Env) {
 		sa := latchkeytest.MustCreateServiceAccount(t, db, e.Fixture.Tenant.ID, "agent", latchkey.RoleUser)
 		saKey := &latchkey.APIKey{Name: "agent key", UserID: sa.ID}
 		if _, err := sqldb.NewAPIKeyService(db).CreateAPIKey(e.Fixture.AdminContext(), saKey); err != nil {
@@ -715,8 +686,7 @@ func TestConfirmButtons_NoScript(t *testing.T) {
 // read next drops it.
 func TestFormError_OncePerPage(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		e := MustNewEnv(t, db, clock)
+	RunWithEnv(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, e *Env) {
 		b := e.NewBrowser(t)
 		token := b.SignIn("admin@example.com", AdminPassword).CSRF(t)
 		b.Post("/ui/keys", url.Values{"csrf_token": {token}, "name": {""}}).MustStatus(t, http.StatusSeeOther)
@@ -727,8 +697,7 @@ func TestFormError_OncePerPage(t *testing.T) {
 
 func TestSearchAndServiceAccountRole(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		e := MustNewEnv(t, db, clock)
+	RunWithEnv(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, e *Env) {
 		b := e.NewBrowser(t)
 		token := b.SignIn("admin@example.com", AdminPassword).CSRF(t)
 		latchkeytest.MustCreateMember(t, db, e.Fixture.Tenant.ID, "carol@example.com", latchkey.RoleReadOnlyUser)
