@@ -6,9 +6,6 @@ import (
 	"math"
 	"strings"
 	"testing"
-
-	gql "github.com/99designs/gqlgen/graphql"
-	"github.com/vektah/gqlparser/v2"
 )
 
 func TestListCost(t *testing.T) {
@@ -44,20 +41,9 @@ func TestListCost(t *testing.T) {
 // Latchkey's agent send stays under both limits.
 func TestLimits_Cost(t *testing.T) {
 	t.Parallel()
-	es := NewExecutableSchema(Config{Resolvers: &resolver{s: &Server{}}})
 	l := &limits{maxDepth: 10, maxComplexity: 500}
-	if err := l.Validate(es); err != nil {
-		t.Fatal(err)
-	}
+	opCtx := mustValidateLimits(t, l)
 	ctx := context.Background()
-	opCtx := func(query string, vars map[string]any) *gql.OperationContext {
-		t.Helper()
-		doc, errs := gqlparser.LoadQueryWithRules(es.Schema(), query, nil)
-		if errs != nil {
-			t.Fatal(errs)
-		}
-		return &gql.OperationContext{RawQuery: query, Doc: doc, Operation: doc.Operations[0], Variables: vars}
-	}
 	cost := func(query string, vars map[string]any) int {
 		t.Helper()
 		return l.cost(ctx, opCtx(query, vars))

@@ -13,17 +13,16 @@ import (
 	"github.com/latchkey/latchkey"
 )
 
-// The field limit gives the same verdict every time, for documents with or
-// without variables and with one operation or several.
-func TestLimits_Complexity(t *testing.T) {
-	t.Parallel()
+// mustValidateLimits validates l against the schema and returns a function
+// that parses and validates a query into the operation context the executor
+// would hand l.
+func mustValidateLimits(t *testing.T, l *limits) func(query string, vars map[string]any) *gql.OperationContext {
+	t.Helper()
 	es := NewExecutableSchema(Config{Resolvers: &resolver{s: &Server{}}})
-	l := &limits{maxDepth: 10, maxComplexity: 3, maxTokens: DefaultMaxTokens}
 	if err := l.Validate(es); err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
-	opCtx := func(query string, vars map[string]any) *gql.OperationContext {
+	return func(query string, vars map[string]any) *gql.OperationContext {
 		t.Helper()
 		doc, errs := gqlparser.LoadQueryWithRules(es.Schema(), query, nil)
 		if errs != nil {
@@ -31,6 +30,15 @@ func TestLimits_Complexity(t *testing.T) {
 		}
 		return &gql.OperationContext{RawQuery: query, Doc: doc, Operation: doc.Operations[0], Variables: vars}
 	}
+}
+
+// The field limit gives the same verdict every time, for documents with or
+// without variables and with one operation or several.
+func TestLimits_Complexity(t *testing.T) {
+	t.Parallel()
+	l := &limits{maxDepth: 10, maxComplexity: 3, maxTokens: DefaultMaxTokens}
+	opCtx := mustValidateLimits(t, l)
+	ctx := context.Background()
 	for _, tc := range []struct {
 		query string
 		vars  map[string]any
