@@ -19,9 +19,7 @@ type clock = latchkeytest.Clock
 
 // newClock returns a clock stopped at 2026-11-25 12:00 UTC.
 func newClock() *clock {
-	c := latchkeytest.NewClock()
-	c.Set(time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC))
-	return c
+	return latchkeytest.NewClockAt(time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC))
 }
 
 // tokenServer mints access tokens for the key "lku_key" and renews them

@@ -31,11 +31,7 @@ var t0 = time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
 type Clock = latchkeytest.Clock
 
 // NewClock returns a clock stopped at t0.
-func NewClock() *Clock {
-	c := latchkeytest.NewClock()
-	c.Set(t0)
-	return c
-}
+func NewClock() *Clock { return latchkeytest.NewClockAt(t0) }
 
 // Rand is a deterministic, concurrency-safe random source.
 type Rand struct {

@@ -17,11 +17,7 @@ import (
 // clock is a settable clock.
 type clock = latchkeytest.Clock
 
-func newClock() *clock {
-	c := latchkeytest.NewClock()
-	c.Set(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
-	return c
-}
+func newClock() *clock { return latchkeytest.NewClockAt(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)) }
 
 func TestLimiter_BurstThenRate(t *testing.T) {
 	t.Parallel()
