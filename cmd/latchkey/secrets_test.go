@@ -105,19 +105,6 @@ func (s secSniffer) RoundTrip(req *http.Request) (*http.Response, error) {
 	return resp, nil
 }
 
-// secFragments are the parts of a secret that must not be printed: all of
-// it, the part after a Latchkey prefix, a JWT's signature.
-func secFragments(secret string) []string {
-	out := []string{secret}
-	if _, err := latchkey.ParseSecret(secret); err == nil {
-		out = append(out, secret[4:])
-	}
-	if parts := strings.Split(secret, "."); len(parts) == 3 && len(parts[2]) >= 16 {
-		out = append(out, parts[2])
-	}
-	return out
-}
-
 // cli runs `latchkey args...` as the binary would, with home as $HOME.
 type secCLI struct {
 	c    *secSession
@@ -373,7 +360,7 @@ func checkNoSecrets(t *testing.T, c *secSession) {
 			text = strings.Join(lines, "\n")
 		}
 		for sec, where := range c.secrets {
-			for _, f := range secFragments(sec) {
+			for _, f := range fragments(sec) {
 				if strings.Contains(text, f) {
 					t.Errorf("%s contains a secret (from %s): %.12s…\n%s", o.what, where, f, o.text)
 					break
