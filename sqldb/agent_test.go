@@ -42,8 +42,7 @@ func mustRegisterAgent(tb testing.TB, s *sqldb.AgentService, ctx context.Context
 
 func TestAgentService_RegisterAgent(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		w := newWorld(t, db, clock)
+	runWithWorld(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, w *world) {
 		s := sqldb.NewAgentService(db)
 		w.eachCaller(t, agentWriters(), func(t *testing.T, name string, ctx context.Context) error {
 			before := latchkeytest.MustCount(t, db, `SELECT COUNT(*) FROM agents`)
@@ -101,8 +100,7 @@ func TestAgentService_RegisterAgent(t *testing.T) {
 
 func TestAgentService_UpdateAgentLastSeen(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		w := newWorld(t, db, clock)
+	runWithWorld(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, w *world) {
 		s := sqldb.NewAgentService(db)
 		agA := mustRegisterAgent(t, s, w.ctx(cSA), "a")
 		agB := mustRegisterAgent(t, s, w.ctx(cOtherTenant), "b")
@@ -130,8 +128,7 @@ func TestAgentService_UpdateAgentLastSeen(t *testing.T) {
 
 func TestAgentService_FindAgents(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		w := newWorld(t, db, clock)
+	runWithWorld(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, w *world) {
 		s := sqldb.NewAgentService(db)
 		old := mustRegisterAgent(t, s, w.ctx(cSA), "old", "x")
 		clock.Add(time.Minute)

@@ -37,8 +37,7 @@ func findKey(tb testing.TB, keys *sqldb.APIKeyService, ctx context.Context, id s
 // new one, which has the old one's owner, name and default tenant.
 func TestAPIKeyService_RotateAPIKey_GracePeriod(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		e := newCredEnv(t, db, clock)
+	runWithCredEnv(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, e *credEnv) {
 		adminCtx := e.adminCtx(t)
 		sa := latchkeytest.MustCreateServiceAccount(t, db, e.f.Tenant.ID, "agent", latchkey.RoleUser)
 		old, oldSecret := e.mustCreateKey(t, adminCtx, "agent key", sa.ID)
@@ -93,10 +92,7 @@ func TestAPIKeyService_RotateAPIKey_NowWithCache(t *testing.T) {
 		e, c := newCachedEnv(t, db, clock)
 		adminCtx := mustWarm(t, e, c, e.f.AdminKey, "")
 		old, oldSecret := e.mustCreateKey(t, adminCtx, "laptop", "")
-		at, err := e.auth.SwitchTenant(mustWarm(t, e, c, oldSecret, ""), "")
-		if err != nil {
-			t.Fatal(err)
-		}
+		at := e.mustSwitchTenant(t, mustWarm(t, e, c, oldSecret, ""), "")
 		mustWarm(t, e, c, at.AccessToken, "")
 
 		r, secret := mustRotate(t, e.keys, adminCtx, old.ID, 0)
@@ -131,8 +127,7 @@ func TestAPIKeyService_RotateAPIKey_GraceWithCache(t *testing.T) {
 // asked for (which must be in the future).
 func TestAPIKeyService_RotateAPIKey_Expiry(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		e := newCredEnv(t, db, clock)
+	runWithCredEnv(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, e *credEnv) {
 		ctx := e.adminCtx(t)
 		soon := clock.Now().Add(10 * time.Minute)
 		old := &latchkey.APIKey{Name: "short", ExpiresAt: &soon}
@@ -167,8 +162,7 @@ func TestAPIKeyService_RotateAPIKey_Expiry(t *testing.T) {
 // Bad requests change nothing and say what is wrong.
 func TestAPIKeyService_RotateAPIKey_Invalid(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		e := newCredEnv(t, db, clock)
+	runWithCredEnv(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, e *credEnv) {
 		ctx := e.adminCtx(t)
 		k, _ := e.mustCreateKey(t, ctx, "k", "")
 		gone, _ := e.mustCreateKey(t, ctx, "gone", "")
@@ -212,8 +206,7 @@ func TestAPIKeyService_RotateAPIKey_Invalid(t *testing.T) {
 // one for it, that is, a human TENANT_ADMIN of its tenant.
 func TestAPIKeyService_RotateAPIKey_ServiceAccountKeyAuthorization(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		w := newWorld(t, db, clock)
+	runWithWorld(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, w *world) {
 		keys := sqldb.NewAPIKeyService(db)
 		want := map[string]latchkey.Code{
 			cAdmin: "", cUserToken: "", cUser: latchkey.ENOTFOUND, cReadOnly: latchkey.ENOTFOUND,
@@ -243,8 +236,7 @@ func TestAPIKeyService_RotateAPIKey_ServiceAccountKeyAuthorization(t *testing.T)
 // unscoped credential; nobody else.
 func TestAPIKeyService_RotateAPIKey_HumanKeyAuthorization(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		w := newWorld(t, db, clock)
+	runWithWorld(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, w *world) {
 		keys := sqldb.NewAPIKeyService(db)
 		for _, tt := range []struct {
 			name  string
@@ -289,8 +281,7 @@ func TestAPIKeyService_RotateAPIKey_HumanKeyAuthorization(t *testing.T) {
 // failed roll writes none and changes nothing.
 func TestAPIKeyService_RotateAPIKey_Audit(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		w := newWorld(t, db, clock)
+	runWithWorld(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, w *world) {
 		clock.Add(time.Minute)
 		now := clock.Now()
 		keys := sqldb.NewAPIKeyService(db)
@@ -350,8 +341,7 @@ func TestAPIKeyService_RotateAPIKey_Audit(t *testing.T) {
 // the old key has expired (expired keys do not hold on to their names).
 func TestAPIKeyService_RotateAPIKey_KeepsUniqueNames(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		e := newCredEnv(t, db, clock)
+	runWithCredEnv(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, e *credEnv) {
 		ctx := e.adminCtx(t)
 		old, _ := e.mustCreateKey(t, ctx, "deploy", "")
 		r, _ := mustRotate(t, e.keys, ctx, old.ID, time.Hour)

@@ -14,8 +14,7 @@ import (
 
 func TestAPIKeyService_CreateAPIKey_Self(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		e := newCredEnv(t, db, clock)
+	runWithCredEnv(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, e *credEnv) {
 		ctx := e.adminCtx(t)
 		clock.Add(time.Hour)
 		k, secret := e.mustCreateKey(t, ctx, "laptop", "")
@@ -62,8 +61,7 @@ func TestAPIKeyService_CreateAPIKey_Self(t *testing.T) {
 
 func TestAPIKeyService_CreateAPIKey_ServiceAccount(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		e := newCredEnv(t, db, clock)
+	runWithCredEnv(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, e *credEnv) {
 		ctx := e.adminCtx(t)
 		sa := latchkeytest.MustCreateServiceAccount(t, db, e.f.Tenant.ID, "agent", latchkey.RoleUser)
 
@@ -100,8 +98,7 @@ func TestAPIKeyService_CreateAPIKey_ServiceAccount(t *testing.T) {
 
 func TestAPIKeyService_CreateAPIKey_Forbidden(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		e := newCredEnv(t, db, clock)
+	runWithCredEnv(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, e *credEnv) {
 		tid := e.f.Tenant.ID
 		adminCtx := e.adminCtx(t)
 		sa := latchkeytest.MustCreateServiceAccount(t, db, tid, "agent", latchkey.RoleTenantAdmin)
@@ -158,8 +155,7 @@ func TestAPIKeyService_CreateAPIKey_Forbidden(t *testing.T) {
 
 func TestAPIKeyService_CreateAPIKey_ReadOnlyUser(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		e := newCredEnv(t, db, clock)
+	runWithCredEnv(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, e *credEnv) {
 		ro := latchkeytest.MustCreateMember(t, db, e.f.Tenant.ID, "ro@example.com", latchkey.RoleReadOnlyUser)
 		k, secret := e.mustCreateKey(t, latchkeytest.AuthContext(context.Background(), ro, e.f.Tenant.ID, latchkey.RoleReadOnlyUser), "ro key", "")
 		a, err := e.auth.Authenticate(context.Background(), secret, "")
@@ -178,8 +174,7 @@ func TestAPIKeyService_CreateAPIKey_ReadOnlyUser(t *testing.T) {
 
 func TestAPIKeyService_CreateAPIKey_DefaultTenant(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		e := newCredEnv(t, db, clock)
+	runWithCredEnv(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, e *credEnv) {
 		t1, t2, t3, u := e.threeTenants(t, latchkey.RoleUser, latchkey.RoleReadOnlyUser)
 		ctx1 := latchkeytest.AuthContext(context.Background(), u, t1.ID, latchkey.RoleUser)
 		ctx2 := latchkeytest.AuthContext(context.Background(), u, t2.ID, latchkey.RoleReadOnlyUser)
@@ -210,8 +205,7 @@ func TestAPIKeyService_CreateAPIKey_DefaultTenant(t *testing.T) {
 
 func TestAPIKeyService_CreateAPIKey_Expiry(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		e := newCredEnv(t, db, clock)
+	runWithCredEnv(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, e *credEnv) {
 		ctx := e.adminCtx(t)
 		now := clock.Now()
 		for _, at := range []time.Time{now.Add(-time.Second), now} {
@@ -252,8 +246,7 @@ func sortedIDs(ids ...string) []string {
 
 func TestAPIKeyService_FindAPIKeys(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		e := newCredEnv(t, db, clock)
+	runWithCredEnv(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, e *credEnv) {
 		t1 := e.f.Tenant
 		adminCtx := e.adminCtx(t)
 		bootKey := latchkey.AuthFromContext(adminCtx).APIKeyID
@@ -356,8 +349,7 @@ func TestAPIKeyService_FindAPIKeys(t *testing.T) {
 
 func TestAPIKeyService_DeleteAPIKey(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		e := newCredEnv(t, db, clock)
+	runWithCredEnv(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, e *credEnv) {
 		t1 := e.f.Tenant
 		adminCtx := e.adminCtx(t)
 		user := latchkeytest.MustCreateMember(t, db, t1.ID, "user@example.com", latchkey.RoleUser)
@@ -412,8 +404,7 @@ func TestAPIKeyService_DeleteAPIKey(t *testing.T) {
 // and returned by every lookup; nothing more of the key is stored.
 func TestAPIKeyService_Identifier(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		e := newCredEnv(t, db, clock)
+	runWithCredEnv(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, e *credEnv) {
 		ctx := e.adminCtx(t)
 		k, secret := e.mustCreateKey(t, ctx, "laptop", "")
 		want := secret[:4] + "…" + secret[len(secret)-4:]
@@ -447,8 +438,7 @@ func TestAPIKeyService_Identifier(t *testing.T) {
 // and the name is free again once the key is revoked.
 func TestAPIKeyService_CreateAPIKey_DuplicateName(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		e := newCredEnv(t, db, clock)
+	runWithCredEnv(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, e *credEnv) {
 		ctx := e.adminCtx(t)
 		sa := latchkeytest.MustCreateServiceAccount(t, db, e.f.Tenant.ID, "agent", latchkey.RoleUser)
 		mine, _ := e.mustCreateKey(t, ctx, "ci", "")
@@ -477,8 +467,7 @@ func TestAPIKeyService_CreateAPIKey_DuplicateName(t *testing.T) {
 // Concurrent creations of a name end with one key of that name.
 func TestAPIKeyService_CreateAPIKey_DuplicateNameConcurrent(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		e := newCredEnv(t, db, clock)
+	runWithCredEnv(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, e *credEnv) {
 		ctx := e.adminCtx(t)
 		const n = 4
 		errs := make(chan error, n)

@@ -21,8 +21,7 @@ func tokenIDs(tokens []*latchkey.APIToken) []string {
 
 func TestAPITokenService_CreateAPIToken(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		e := newCredEnv(t, db, clock)
+	runWithCredEnv(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, e *credEnv) {
 		tid := e.f.Tenant.ID
 		adminCtx := e.adminCtx(t)
 		user := latchkey.AuthFromContext(adminCtx).User
@@ -86,8 +85,7 @@ func TestAPITokenService_CreateAPIToken(t *testing.T) {
 
 func TestAPITokenService_FindDelete(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		e := newCredEnv(t, db, clock)
+	runWithCredEnv(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, e *credEnv) {
 		t1 := e.f.Tenant
 		adminCtx := e.adminCtx(t)
 		user := latchkeytest.MustCreateMember(t, db, t1.ID, "user@example.com", latchkey.RoleUser)

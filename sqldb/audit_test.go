@@ -85,8 +85,7 @@ func checkEvent(t *testing.T, e *latchkey.AuditEvent, tenantID string, actor *la
 
 func TestAudit_EachActionWritesOneEvent(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		w := newWorld(t, db, clock)
+	runWithWorld(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, w *world) {
 		clock.Add(time.Minute)
 		now := clock.Now()
 		A := w.a.ID
@@ -257,8 +256,7 @@ func equalMaps(a, b map[string]string) bool {
 
 func TestAudit_RefusedAndRolledBackChangesWriteNothing(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		w := newWorld(t, db, clock)
+	runWithWorld(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, w *world) {
 		before := len(auditRows(t, db))
 		members := sqldb.NewMembershipService(db)
 		keys := sqldb.NewAPIKeyService(db)
@@ -342,8 +340,7 @@ func failAuditWhen(t *testing.T, db *sqldb.DB, name, cond string) {
 
 func TestAudit_FindAuditEvents_Authorization(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		w := newWorld(t, db, clock)
+	runWithWorld(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, w *world) {
 		s := sqldb.NewAuditService(db)
 		// One event in each tenant.
 		keyA := mustWorldKey(t, db, withClient(w.ctx(cAdmin)), "a key", w.sa.ID)
@@ -387,8 +384,7 @@ func TestAudit_FindAuditEvents_Authorization(t *testing.T) {
 
 func TestAudit_FindAuditEvents_OrderFilterPage(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		w := newWorld(t, db, clock)
+	runWithWorld(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, w *world) {
 		s := sqldb.NewAuditService(db)
 		admin := withClient(w.ctx(cAdmin))
 		var ids []string // key ids, oldest first
@@ -435,8 +431,7 @@ func eventTargets(evs []*latchkey.AuditEvent) []string {
 // secret.
 func TestAudit_NoSecrets(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		e := newCredEnv(t, db, clock)
+	runWithCredEnv(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, e *credEnv) {
 		admin := withClient(e.adminCtx(t))
 		secrets := []string{e.f.AdminKey}
 		sa := latchkeytest.MustCreateServiceAccount(t, db, e.f.Tenant.ID, "agent", latchkey.RoleUser)
@@ -463,10 +458,7 @@ func TestAudit_NoSecrets(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		pair, err := e.auth.SwitchTenant(e.mustAuthenticate(t, secrets[1], ""), "")
-		if err != nil {
-			t.Fatal(err)
-		}
+		pair := e.mustSwitchTenant(t, e.mustAuthenticate(t, secrets[1], ""), "")
 		secrets = append(secrets, reset, reset2, session, pair.AccessToken, pair.RefreshToken)
 		if err := e.keys.DeleteAPIKey(admin, key.ID); err != nil {
 			t.Fatal(err)

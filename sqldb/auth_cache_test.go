@@ -73,10 +73,7 @@ func TestAuthCache_ServesFromCacheUntilEvent(t *testing.T) {
 		adminCtx := mustWarm(t, e, c, e.f.AdminKey, "")
 		k, secret := e.mustCreateKey(t, adminCtx, "k", "")
 		keyCtx := mustWarm(t, e, c, secret, "")
-		at, err := e.auth.SwitchTenant(keyCtx, "")
-		if err != nil {
-			t.Fatal(err)
-		}
+		at := e.mustSwitchTenant(t, keyCtx, "")
 		mustWarm(t, e, c, at.AccessToken, "")
 
 		latchkeytest.MustExec(t, db, `DELETE FROM api_keys WHERE id = ?`, k.ID)
@@ -111,10 +108,7 @@ func TestAuthCache_RevocationIsImmediate(t *testing.T) {
 
 		t.Run("api key", func(t *testing.T) {
 			k, secret := e.mustCreateKey(t, adminCtx, "k", "")
-			at, err := e.auth.SwitchTenant(mustWarm(t, e, c, secret, ""), "")
-			if err != nil {
-				t.Fatal(err)
-			}
+			at := e.mustSwitchTenant(t, mustWarm(t, e, c, secret, ""), "")
 			mustWarm(t, e, c, at.AccessToken, "")
 			if err := e.keys.DeleteAPIKey(adminCtx, k.ID); err != nil {
 				t.Fatal(err)
@@ -126,10 +120,7 @@ func TestAuthCache_RevocationIsImmediate(t *testing.T) {
 
 		t.Run("api token", func(t *testing.T) {
 			tok, secret := e.mustCreateToken(t, adminCtx, "t", latchkey.TokenScopeUser)
-			at, err := e.auth.SwitchTenant(mustWarm(t, e, c, secret, ""), "")
-			if err != nil {
-				t.Fatal(err)
-			}
+			at := e.mustSwitchTenant(t, mustWarm(t, e, c, secret, ""), "")
 			mustWarm(t, e, c, at.AccessToken, "")
 			if err := e.tokens.DeleteAPIToken(adminCtx, tok.ID); err != nil {
 				t.Fatal(err)
@@ -146,10 +137,7 @@ func TestAuthCache_RevocationIsImmediate(t *testing.T) {
 				t.Fatal(err)
 			}
 			_, secret := e.mustCreateKey(t, adminCtx, "agent key", sa.ID)
-			at, err := e.auth.SwitchTenant(mustWarm(t, e, c, secret, ""), "")
-			if err != nil {
-				t.Fatal(err)
-			}
+			at := e.mustSwitchTenant(t, mustWarm(t, e, c, secret, ""), "")
 			mustWarm(t, e, c, at.AccessToken, "")
 			if err := sas.DeleteServiceAccount(adminCtx, sa.ID); err != nil {
 				t.Fatal(err)
@@ -165,10 +153,7 @@ func TestAuthCache_RevocationIsImmediate(t *testing.T) {
 			latchkeytest.MustCreateMember(t, db, t2.ID, "member@example.com", latchkey.RoleUser)
 			_, secret := e.mustCreateKey(t, latchkeytest.AuthContext(context.Background(), u, t1.ID, latchkey.RoleUser), "k", "")
 			keyCtx := mustWarm(t, e, c, secret, "")
-			at, err := e.auth.SwitchTenant(keyCtx, "")
-			if err != nil {
-				t.Fatal(err)
-			}
+			at := e.mustSwitchTenant(t, keyCtx, "")
 			mustWarm(t, e, c, at.AccessToken, "")
 			mustWarm(t, e, c, secret, t2.ID)
 
@@ -299,10 +284,7 @@ func TestAuthCache_ConcurrentRevocation(t *testing.T) {
 		adminCtx := e.mustAuthenticate(t, e.f.AdminKey, "")
 		for round := range 5 {
 			k, secret := e.mustCreateKey(t, adminCtx, "k", "")
-			at, err := e.auth.SwitchTenant(e.mustAuthenticate(t, secret, ""), "")
-			if err != nil {
-				t.Fatal(err)
-			}
+			at := e.mustSwitchTenant(t, e.mustAuthenticate(t, secret, ""), "")
 			// Each worker says when it has sent a request that started
 			// after the revocation returned, and then one that started
 			// after every worker had: once every request from before the

@@ -12,8 +12,7 @@ import (
 
 func TestAuthFailureService(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		w := newWorld(t, db, clock)
+	runWithWorld(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, w *world) {
 		s := sqldb.NewAuthFailureService(db)
 		minute := time.Date(2030, 5, 1, 10, 0, 0, 0, time.UTC)
 		f := func(kind latchkey.AuthFailureKind, id, addr string, m time.Time, n int, first, last int) *latchkey.AuthFailure {

@@ -30,14 +30,8 @@ func TestAuthService_RefreshReuseRevokesAccessTokens(t *testing.T) {
 				}
 				ctx := context.Background()
 				adminCtx := e.adminCtx(t)
-				at1, err := e.auth.SwitchTenant(adminCtx, "")
-				if err != nil {
-					t.Fatal(err)
-				}
-				other, err := e.auth.SwitchTenant(adminCtx, "")
-				if err != nil {
-					t.Fatal(err)
-				}
+				at1 := e.mustSwitchTenant(t, adminCtx, "")
+				other := e.mustSwitchTenant(t, adminCtx, "")
 				at2, err := e.auth.RefreshAccessToken(ctx, at1.RefreshToken, at1.AccessToken)
 				if err != nil {
 					t.Fatal(err)

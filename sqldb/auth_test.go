@@ -14,8 +14,7 @@ import (
 
 func TestAuthService_Authenticate_APIKey(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		e := newCredEnv(t, db, clock)
+	runWithCredEnv(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, e *credEnv) {
 		a, err := e.auth.Authenticate(context.Background(), e.f.AdminKey, "")
 		if err != nil {
 			t.Fatal(err)
@@ -61,8 +60,7 @@ func TestAuthService_Authenticate_APIKey(t *testing.T) {
 // (panic on the nil pool).
 func TestAuthService_Authenticate_MistypedKeyNoLookup(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		e := newCredEnv(t, db, clock)
+	runWithCredEnv(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, e *credEnv) {
 		unopened := sqldb.NewDB("sqlite:" + t.TempDir() + "/never-opened.db")
 		auth := sqldb.NewAuthService(unopened, e.jwt)
 		touched := func(cred string) (touched bool, err error) {
@@ -88,8 +86,7 @@ func TestAuthService_Authenticate_MistypedKeyNoLookup(t *testing.T) {
 
 func TestAuthService_Authenticate_APIKeyExpired(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		e := newCredEnv(t, db, clock)
+	runWithCredEnv(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, e *credEnv) {
 		at := clock.Now().Add(time.Hour)
 		k := &latchkey.APIKey{Name: "short", ExpiresAt: &at}
 		secret, err := e.keys.CreateAPIKey(e.adminCtx(t), k)
@@ -108,8 +105,7 @@ func TestAuthService_Authenticate_APIKeyExpired(t *testing.T) {
 
 func TestAuthService_Authenticate_TenantHeader(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		e := newCredEnv(t, db, clock)
+	runWithCredEnv(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, e *credEnv) {
 		t1, t2, t3, u := e.threeTenants(t, latchkey.RoleTenantAdmin, latchkey.RoleReadOnlyUser)
 		_, secret := e.mustCreateKey(t, latchkeytest.AuthContext(context.Background(), u, t1.ID, latchkey.RoleTenantAdmin), "k", "")
 
@@ -151,8 +147,7 @@ func TestAuthService_Authenticate_TenantHeader(t *testing.T) {
 
 func TestAuthService_Authenticate_LastUsed(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		e := newCredEnv(t, db, clock)
+	runWithCredEnv(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, e *credEnv) {
 		k, secret := e.mustCreateKey(t, e.adminCtx(t), "k", "")
 		tok, tokSecret := e.mustCreateToken(t, e.adminCtx(t), "t", latchkey.TokenScopeUser)
 		if got := lastUsedAt(t, db, "api_keys", "last_used_at", k.ID); !got.IsZero() {
@@ -190,8 +185,7 @@ func TestAuthService_Authenticate_LastUsed(t *testing.T) {
 
 func TestAuthService_Authenticate_APIToken(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		e := newCredEnv(t, db, clock)
+	runWithCredEnv(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, e *credEnv) {
 		t1 := e.f.Tenant
 		adminCtx := e.adminCtx(t)
 		ro := latchkeytest.MustCreateMember(t, db, t1.ID, "ro@example.com", latchkey.RoleReadOnlyUser)
@@ -239,17 +233,13 @@ func TestAuthService_Authenticate_APIToken(t *testing.T) {
 
 func TestAuthService_SwitchTenant_AccessToken(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		e := newCredEnv(t, db, clock)
+	runWithCredEnv(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, e *credEnv) {
 		t1, t2, t3, u := e.threeTenants(t, latchkey.RoleUser, latchkey.RoleTenantAdmin)
 		k, secret := e.mustCreateKey(t, latchkeytest.AuthContext(context.Background(), u, t1.ID, latchkey.RoleUser), "k", "")
 		keyCtx := e.mustAuthenticate(t, secret, "")
 
 		// Same tenant ("" = acting tenant).
-		at, err := e.auth.SwitchTenant(keyCtx, "")
-		if err != nil {
-			t.Fatal(err)
-		}
+		at := e.mustSwitchTenant(t, keyCtx, "")
 		if got, want := at.ExpiresAt, clock.Now().Add(latchkey.DefaultAccessTokenTTL); !got.Equal(want) {
 			t.Errorf("ExpiresAt=%v, want %v", got, want)
 		}
@@ -265,10 +255,7 @@ func TestAuthService_SwitchTenant_AccessToken(t *testing.T) {
 		}
 
 		// Another tenant: the role there is looked up, never carried.
-		at2, err := e.auth.SwitchTenant(keyCtx, t2.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
+		at2 := e.mustSwitchTenant(t, keyCtx, t2.ID)
 		a2, err := e.auth.Authenticate(context.Background(), at2.AccessToken, t2.ID)
 		if err != nil {
 			t.Fatal(err)
@@ -319,8 +306,7 @@ func TestAuthService_SwitchTenant_AccessToken(t *testing.T) {
 
 func TestAuthService_SwitchTenant_SourceChecks(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		e := newCredEnv(t, db, clock)
+	runWithCredEnv(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, e *credEnv) {
 		t1 := e.f.Tenant
 		adminCtx := e.adminCtx(t)
 		t2 := latchkeytest.MustCreateTenant(t, db, "two", e.f.Admin)
@@ -332,10 +318,7 @@ func TestAuthService_SwitchTenant_SourceChecks(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		at, err := e.auth.SwitchTenant(e.mustAuthenticate(t, secret, ""), "")
-		if err != nil {
-			t.Fatal(err)
-		}
+		at := e.mustSwitchTenant(t, e.mustAuthenticate(t, secret, ""), "")
 		clock.Add(2 * time.Minute)
 		_, err = e.auth.Authenticate(context.Background(), at.AccessToken, "")
 		expectCode(t, err, latchkey.EUNAUTHENTICATED, "API key expired.")
@@ -365,10 +348,7 @@ func TestAuthService_SwitchTenant_SourceChecks(t *testing.T) {
 			ctx := e.mustAuthenticate(t, secret, "")
 			_, err := e.auth.SwitchTenant(ctx, t2.ID)
 			expectCode(t, err, latchkey.EFORBIDDEN, "")
-			at, err := e.auth.SwitchTenant(ctx, t1.ID)
-			if err != nil {
-				t.Fatal(err)
-			}
+			at := e.mustSwitchTenant(t, ctx, t1.ID)
 			a, err := e.auth.Authenticate(context.Background(), at.AccessToken, "")
 			if err != nil {
 				t.Fatal(err)
@@ -403,21 +383,17 @@ func TestAuthService_SwitchTenant_SourceChecks(t *testing.T) {
 
 func TestAuthService_RemovedMembership(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		e := newCredEnv(t, db, clock)
+	runWithCredEnv(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, e *credEnv) {
 		t1 := e.f.Tenant
 		t2 := latchkeytest.MustCreateTenant(t, db, "two", nil)
 		u := latchkeytest.MustCreateMember(t, db, t1.ID, "u@example.com", latchkey.RoleUser)
 		latchkeytest.MustCreateMember(t, db, t2.ID, "u@example.com", latchkey.RoleUser)
 		_, secret := e.mustCreateKey(t, latchkeytest.AuthContext(context.Background(), u, t1.ID, latchkey.RoleUser), "k", "")
-		at, err := e.auth.SwitchTenant(e.mustAuthenticate(t, secret, t2.ID), "")
-		if err != nil {
-			t.Fatal(err)
-		}
+		at := e.mustSwitchTenant(t, e.mustAuthenticate(t, secret, t2.ID), "")
 		e.mustAuthenticate(t, at.AccessToken, t2.ID)
 
 		latchkeytest.MustExec(t, db, `DELETE FROM memberships WHERE user_id = ? AND tenant_id = ?`, u.ID, t2.ID)
-		_, err = e.auth.Authenticate(context.Background(), secret, t2.ID)
+		_, err := e.auth.Authenticate(context.Background(), secret, t2.ID)
 		expectCode(t, err, latchkey.EUNAUTHENTICATED, "Not a member of tenant "+t2.ID)
 		_, err = e.auth.Authenticate(context.Background(), at.AccessToken, "")
 		expectCode(t, err, latchkey.EUNAUTHENTICATED, "Not a member of tenant "+t2.ID)
@@ -434,18 +410,14 @@ func TestAuthService_RemovedMembership(t *testing.T) {
 
 func TestAuthService_RefreshAccessToken(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		e := newCredEnv(t, db, clock)
+	runWithCredEnv(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, e *credEnv) {
 		adminCtx := e.adminCtx(t)
 		keyID := latchkey.AuthFromContext(adminCtx).APIKeyID
-		at1, err := e.auth.SwitchTenant(adminCtx, "")
-		if err != nil {
-			t.Fatal(err)
-		}
+		at1 := e.mustSwitchTenant(t, adminCtx, "")
 
 		// The access token may have expired; the refresh token has not.
 		clock.Add(latchkey.DefaultAccessTokenTTL + time.Minute)
-		_, err = e.auth.Authenticate(context.Background(), at1.AccessToken, "")
+		_, err := e.auth.Authenticate(context.Background(), at1.AccessToken, "")
 		expectCode(t, err, latchkey.EUNAUTHENTICATED, "")
 		at2, err := e.auth.RefreshAccessToken(context.Background(), at1.RefreshToken, at1.AccessToken)
 		if err != nil {
@@ -472,10 +444,7 @@ func TestAuthService_RefreshAccessToken(t *testing.T) {
 		}
 
 		// A refresh token with someone else's access token: refused, not consumed.
-		at3, err := e.auth.SwitchTenant(adminCtx, "")
-		if err != nil {
-			t.Fatal(err)
-		}
+		at3 := e.mustSwitchTenant(t, adminCtx, "")
 		_, err = e.auth.RefreshAccessToken(context.Background(), at3.RefreshToken, at2.AccessToken)
 		expectCode(t, err, latchkey.EUNAUTHENTICATED, "does not belong")
 		_, err = e.auth.RefreshAccessToken(context.Background(), at3.RefreshToken, "eyJnot.a.token")
@@ -502,10 +471,7 @@ func TestAuthService_RefreshAccessToken(t *testing.T) {
 		}
 
 		// Expired refresh tokens.
-		at5, err := e.auth.SwitchTenant(adminCtx, "")
-		if err != nil {
-			t.Fatal(err)
-		}
+		at5 := e.mustSwitchTenant(t, adminCtx, "")
 		clock.Add(latchkey.DefaultRefreshTokenTTL)
 		_, err = e.auth.RefreshAccessToken(context.Background(), at5.RefreshToken, at5.AccessToken)
 		expectCode(t, err, latchkey.EUNAUTHENTICATED, "Refresh token expired")
@@ -514,26 +480,21 @@ func TestAuthService_RefreshAccessToken(t *testing.T) {
 
 func TestAuthService_RefreshAccessToken_SourceRevoked(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		e := newCredEnv(t, db, clock)
+	runWithCredEnv(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, e *credEnv) {
 		k, secret := e.mustCreateKey(t, e.adminCtx(t), "k", "")
 		keyCtx := e.mustAuthenticate(t, secret, "")
-		at, err := e.auth.SwitchTenant(keyCtx, "")
-		if err != nil {
-			t.Fatal(err)
-		}
+		at := e.mustSwitchTenant(t, keyCtx, "")
 		if err := e.keys.DeleteAPIKey(keyCtx, k.ID); err != nil {
 			t.Fatal(err)
 		}
-		_, err = e.auth.RefreshAccessToken(context.Background(), at.RefreshToken, at.AccessToken)
+		_, err := e.auth.RefreshAccessToken(context.Background(), at.RefreshToken, at.AccessToken)
 		expectCode(t, err, latchkey.EUNAUTHENTICATED, "")
 	})
 }
 
 func TestAuthService_Sessions(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		e := newCredEnv(t, db, clock)
+	runWithCredEnv(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, e *credEnv) {
 		t1 := e.f.Tenant
 		t2 := latchkeytest.MustCreateTenant(t, db, "two", nil)
 		u := latchkeytest.MustCreateMember(t, db, t1.ID, "u@example.com", latchkey.RoleUser)
@@ -612,8 +573,7 @@ func TestAuthService_Sessions(t *testing.T) {
 
 func TestAuthService_SessionLastSeen(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		e := newCredEnv(t, db, clock)
+	runWithCredEnv(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, e *credEnv) {
 		secret, _, err := e.auth.CreateSession(context.Background(), e.f.Admin.ID)
 		if err != nil {
 			t.Fatal(err)
@@ -637,8 +597,7 @@ func TestAuthService_SessionLastSeen(t *testing.T) {
 // SHA-256 hashes are stored.
 func TestAuthService_NoSecretsStored(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		e := newCredEnv(t, db, clock)
+	runWithCredEnv(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, e *credEnv) {
 		adminCtx := e.adminCtx(t)
 		sa := latchkeytest.MustCreateServiceAccount(t, db, e.f.Tenant.ID, "agent", latchkey.RoleUser)
 		secrets := map[string]string{"bootstrap key": e.f.AdminKey}
@@ -647,12 +606,9 @@ func TestAuthService_NoSecretsStored(t *testing.T) {
 		for _, scope := range []latchkey.TokenScope{latchkey.TokenScopeUser, latchkey.TokenScopeTenant, latchkey.TokenScopeRunner} {
 			_, secrets["token "+string(scope)] = e.mustCreateToken(t, adminCtx, "t", scope)
 		}
-		at, err := e.auth.SwitchTenant(adminCtx, "")
-		if err != nil {
-			t.Fatal(err)
-		}
+		at := e.mustSwitchTenant(t, adminCtx, "")
 		secrets["refresh 1"], secrets["access 1"] = at.RefreshToken, at.AccessToken
-		at, err = e.auth.RefreshAccessToken(context.Background(), at.RefreshToken, at.AccessToken)
+		at, err := e.auth.RefreshAccessToken(context.Background(), at.RefreshToken, at.AccessToken)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -27,8 +27,7 @@ func mustWorldKey(t *testing.T, db *sqldb.DB, ctx context.Context, name, userID 
 
 func TestAuthzTightening_FindAPIKeys(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		w := newWorld(t, db, clock)
+	runWithWorld(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, w *world) {
 		s := sqldb.NewAPIKeyService(db)
 		admin := w.ctx(cAdmin)
 		adminKeys, _, err := s.FindAPIKeys(admin, latchkey.APIKeyFilter{UserID: &w.admin.ID})
@@ -69,8 +68,7 @@ func TestAuthzTightening_FindAPIKeys(t *testing.T) {
 
 func TestAuthzTightening_DeleteAPIKey(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		w := newWorld(t, db, clock)
+	runWithWorld(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, w *world) {
 		s := sqldb.NewAPIKeyService(db)
 		admin := w.ctx(cAdmin)
 		exists := func(id string) bool {
@@ -118,8 +116,7 @@ func TestAuthzTightening_DeleteAPIKey(t *testing.T) {
 
 func TestAuthzTightening_APITokens(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		w := newWorld(t, db, clock)
+	runWithWorld(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, w *world) {
 		s := sqldb.NewAPITokenService(db)
 		mustToken := func(ctx context.Context, scope latchkey.TokenScope) string {
 			t.Helper()
@@ -160,8 +157,7 @@ func TestAuthzTightening_APITokens(t *testing.T) {
 
 func TestAuthzTightening_ServiceAccountsAndMembers(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		w := newWorld(t, db, clock)
+	runWithWorld(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, w *world) {
 		sas := sqldb.NewServiceAccountService(db)
 		for _, name := range []string{cSA, cSAAdmin} {
 			ctx := w.ctx(name)

@@ -69,6 +69,15 @@ type credEnv struct {
 	jwt    *fakeTokenService
 }
 
+// runWithCredEnv runs fn on every engine (latchkeytest.RunWithDB) with a
+// credEnv made by newCredEnv.
+func runWithCredEnv(t *testing.T, fn func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, e *credEnv)) {
+	t.Helper()
+	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
+		fn(t, db, clock, newCredEnv(t, db, clock))
+	})
+}
+
 func newCredEnv(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) *credEnv {
 	t.Helper()
 	jwt := newFakeTokenService(clock)
@@ -92,6 +101,17 @@ func (e *credEnv) mustAuthenticate(tb testing.TB, credential, tenantID string) c
 		tb.Fatalf("authenticate: %v", err)
 	}
 	return latchkey.NewContextWithAuth(context.Background(), a)
+}
+
+// mustSwitchTenant exchanges ctx's credential for an access token in
+// tenantID ("" = the acting tenant).
+func (e *credEnv) mustSwitchTenant(tb testing.TB, ctx context.Context, tenantID string) *latchkey.AccessToken {
+	tb.Helper()
+	at, err := e.auth.SwitchTenant(ctx, tenantID)
+	if err != nil {
+		tb.Fatalf("switch tenant %q: %v", tenantID, err)
+	}
+	return at
 }
 
 // adminCtx is the bootstrap admin authenticated with its key in the fixture tenant.

@@ -22,10 +22,7 @@ func TestDB_DeleteExpiredCredentials(t *testing.T) {
 
 		// One refresh token spent (its family's row is kept: reuse
 		// detection), one fresh pair (no row: minting writes nothing).
-		old, err := e.auth.SwitchTenant(adminCtx, "")
-		if err != nil {
-			t.Fatal(err)
-		}
+		old := e.mustSwitchTenant(t, adminCtx, "")
 		if _, err := e.auth.RefreshAccessToken(ctx, old.RefreshToken, old.AccessToken); err != nil {
 			t.Fatal(err)
 		}

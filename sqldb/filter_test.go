@@ -14,8 +14,7 @@ import (
 // roles and agent types.
 func TestFind_EqFilters(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		w := newWorld(t, db, clock)
+	runWithWorld(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, w *world) {
 		ctx := w.ctx(cAdmin)
 
 		keys := sqldb.NewAPIKeyService(db)

@@ -52,8 +52,7 @@ func runIDs(runs []*latchkey.FlowRun) []string {
 
 func TestFlowRunService_CreateFlowRun(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		w := newWorld(t, db, clock)
+	runWithWorld(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, w *world) {
 		s := sqldb.NewFlowRunService(db)
 		want := agentWriters()
 		want[cRunnerToken] = latchkey.EFORBIDDEN // RUNNER tokens may only do what agents do
@@ -111,8 +110,7 @@ func TestFlowRunService_CreateFlowRun(t *testing.T) {
 
 func TestFlowRunService_FindFlowRuns(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		w := newWorld(t, db, clock)
+	runWithWorld(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, w *world) {
 		s := sqldb.NewFlowRunService(db)
 		r1 := mustCreateRun(t, s, w.ctx(cUser), "b-first")
 		clock.Add(time.Second)
@@ -166,8 +164,7 @@ func TestFlowRunService_FindFlowRuns(t *testing.T) {
 
 func TestFlowRunService_FindFlowRunsInQueue(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		w := newWorld(t, db, clock)
+	runWithWorld(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, w *world) {
 		s := sqldb.NewFlowRunService(db)
 		ctx := w.ctx(cUser)
 		noLabels := mustCreateRun(t, s, ctx, "no labels")
@@ -223,8 +220,7 @@ func TestFlowRunService_FindFlowRunsInQueue(t *testing.T) {
 
 func TestFlowRunService_SetFlowRunStates(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		w := newWorld(t, db, clock)
+	runWithWorld(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, w *world) {
 		s := sqldb.NewFlowRunService(db)
 		agents := sqldb.NewAgentService(db)
 		ag := mustRegisterAgent(t, agents, w.ctx(cSA), "agent")
@@ -331,8 +327,7 @@ func TestFlowRunService_SetFlowRunStates(t *testing.T) {
 // a run is submitted once.
 func TestFlowRunService_VersionLocking(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		w := newWorld(t, db, clock)
+	runWithWorld(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, w *world) {
 		s := sqldb.NewFlowRunService(db)
 		ctx := w.ctx(cSA)
 		create := func(locking bool) *latchkey.FlowRun {
@@ -400,8 +395,7 @@ func TestFlowRunService_VersionLocking(t *testing.T) {
 
 func TestFlowRunService_HeartbeatFlowRun(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		w := newWorld(t, db, clock)
+	runWithWorld(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, w *world) {
 		s := sqldb.NewFlowRunService(db)
 		runA := mustSetState(t, s, w.ctx(cUser), mustCreateRun(t, s, w.ctx(cUser), "a"), latchkey.FlowRunRunning, "")
 		runB := mustSetState(t, s, w.ctx(cOtherTenant), mustCreateRun(t, s, w.ctx(cOtherTenant), "b"), latchkey.FlowRunRunning, "")
@@ -438,8 +432,7 @@ func TestFlowRunService_HeartbeatFlowRun(t *testing.T) {
 
 func TestFlowRunService_RunLogs(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		w := newWorld(t, db, clock)
+	runWithWorld(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, w *world) {
 		s := sqldb.NewFlowRunService(db)
 		runA := mustCreateRun(t, s, w.ctx(cUser), "a")
 		runB := mustCreateRun(t, s, w.ctx(cOtherTenant), "b")
@@ -531,8 +524,7 @@ func TestFlowRunService_RunLogs(t *testing.T) {
 
 func TestFlowRunService_MarkLostFlowRuns(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		w := newWorld(t, db, clock)
+	runWithWorld(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, w *world) {
 		s := sqldb.NewFlowRunService(db)
 		ctx, ctxB := w.ctx(cSA), w.ctx(cOtherTenant)
 		running := mustSetState(t, s, ctx, mustCreateRun(t, s, ctx, "running"), latchkey.FlowRunRunning, "")

@@ -26,8 +26,7 @@ func mustInvite(t *testing.T, db *sqldb.DB, w *world, email string, role latchke
 
 func TestInvitationService_Invite(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		w := newWorld(t, db, clock)
+	runWithWorld(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, w *world) {
 		s := sqldb.NewInvitationService(db)
 		var inv *latchkey.Invitation
 		e := mustOneNewEvent(t, db, func() error {
@@ -70,8 +69,7 @@ func TestInvitationService_Invite(t *testing.T) {
 
 func TestInvitationService_Accept(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		w := newWorld(t, db, clock)
+	runWithWorld(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, w *world) {
 		s := sqldb.NewInvitationService(db)
 		inv := mustInvite(t, db, w, "userb@example.com", latchkey.RoleReadOnlyUser)
 		bg := context.Background()
@@ -151,8 +149,7 @@ func TestInvitationService_Accept(t *testing.T) {
 
 func TestInvitationService_DeclineAndWithdraw(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		w := newWorld(t, db, clock)
+	runWithWorld(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, w *world) {
 		s := sqldb.NewInvitationService(db)
 		inv := mustInvite(t, db, w, "adminb@example.com", latchkey.RoleTenantAdmin)
 		adminB := withClient(w.ctx(cOtherTenant))

@@ -30,8 +30,7 @@ func mustMembershipID(tb testing.TB, db *sqldb.DB, userID, tenantID string) stri
 
 func TestMembershipService_FindMemberships(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		w := newWorld(t, db, clock)
+	runWithWorld(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, w *world) {
 		// userB is also a USER of A: admins of A see that membership, not the one in B.
 		latchkeytest.MustCreateMember(t, db, w.a.ID, "userb@example.com", latchkey.RoleUser)
 		s := sqldb.NewMembershipService(db)
@@ -96,8 +95,7 @@ func TestMembershipService_FindMemberships(t *testing.T) {
 
 func TestMembershipService_CreateMembership(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		w := newWorld(t, db, clock)
+	runWithWorld(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, w *world) {
 		s := sqldb.NewMembershipService(db)
 		w.eachCaller(t, onlyHumanAdmins(), func(t *testing.T, name string, ctx context.Context) error {
 			email := "new-" + name + "@example.com"
@@ -181,8 +179,7 @@ func TestMembershipService_CreateMembership(t *testing.T) {
 
 func TestMembershipService_UpdateMembershipRole(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		w := newWorld(t, db, clock)
+	runWithWorld(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, w *world) {
 		s := sqldb.NewMembershipService(db)
 		w.eachCaller(t, onlyHumanAdmins(), func(t *testing.T, name string, ctx context.Context) error {
 			// Each caller promotes the USER of its own tenant to READ_ONLY_USER and back.
@@ -251,8 +248,7 @@ func TestMembershipService_UpdateMembershipRole(t *testing.T) {
 
 func TestMembershipService_DeleteMembership(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		w := newWorld(t, db, clock)
+	runWithWorld(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, w *world) {
 		s := sqldb.NewMembershipService(db)
 		w.eachCaller(t, onlyHumanAdmins(), func(t *testing.T, name string, ctx context.Context) error {
 			tenantID := latchkey.AuthFromContext(ctx)
@@ -314,8 +310,7 @@ func TestMembershipService_DeleteMembership(t *testing.T) {
 // tenant without one.
 func TestMembershipService_LastAdminRace(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		w := newWorld(t, db, clock)
+	runWithWorld(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, w *world) {
 		s := sqldb.NewMembershipService(db)
 		adminID := mustMembershipID(t, db, w.admin.ID, w.a.ID)
 		userID := mustMembershipID(t, db, w.user.ID, w.a.ID)

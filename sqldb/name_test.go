@@ -15,8 +15,7 @@ import (
 // multi-byte characters is accepted.
 func TestStores_RefuseBadNames(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		e := newCredEnv(t, db, clock)
+	runWithCredEnv(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, e *credEnv) {
 		ctx := e.adminCtx(t)
 		tenants := sqldb.NewTenantService(db)
 		accounts := sqldb.NewServiceAccountService(db)

@@ -16,8 +16,7 @@ import (
 // Minting writes nothing: SwitchTenant leaves every table as it was.
 func TestAuthService_SwitchTenantWritesNothing(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		e := newCredEnv(t, db, clock)
+	runWithCredEnv(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, e *credEnv) {
 		adminCtx := e.adminCtx(t)
 		count := func() int {
 			return latchkeytest.MustCount(t, db, `SELECT (SELECT COUNT(*) FROM refresh_families) + (SELECT COUNT(*) FROM refresh_tokens) + (SELECT COUNT(*) FROM audit_events)`)
@@ -38,8 +37,7 @@ func TestAuthService_SwitchTenantWritesNothing(t *testing.T) {
 // reuses, which revoke the family (the winner's new pair included).
 func TestAuthService_RefreshRace(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		e := newCredEnv(t, db, clock)
+	runWithCredEnv(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, e *credEnv) {
 		ctx := context.Background()
 		at, err := e.auth.SwitchTenant(e.adminCtx(t), "")
 		if err != nil {
@@ -99,8 +97,7 @@ func TestAuthService_RefreshRace(t *testing.T) {
 // replay of the old one then revokes the family.
 func TestAuthService_RefreshStoredToken(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		e := newCredEnv(t, db, clock)
+	runWithCredEnv(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, e *credEnv) {
 		ctx := context.Background()
 		a, err := e.auth.Authenticate(ctx, e.f.AdminKey, "")
 		if err != nil {
@@ -148,13 +145,9 @@ func TestAuthService_RefreshStoredToken(t *testing.T) {
 // system secret the server no longer has, is invalid; an expired one says so.
 func TestAuthService_RefreshTokenSignature(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		e := newCredEnv(t, db, clock)
+	runWithCredEnv(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, e *credEnv) {
 		ctx := context.Background()
-		at, err := e.auth.SwitchTenant(e.adminCtx(t), "")
-		if err != nil {
-			t.Fatal(err)
-		}
+		at := e.mustSwitchTenant(t, e.adminCtx(t), "")
 		tok := at.RefreshToken
 		flip := func(i int) string {
 			b := []byte(tok)
@@ -170,7 +163,7 @@ func TestAuthService_RefreshTokenSignature(t *testing.T) {
 			expectCode(t, err, latchkey.EUNAUTHENTICATED, "Invalid refresh token.")
 		}
 		clock.Add(latchkey.DefaultRefreshTokenTTL)
-		_, err = e.auth.RefreshAccessToken(ctx, tok, at.AccessToken)
+		_, err := e.auth.RefreshAccessToken(ctx, tok, at.AccessToken)
 		expectCode(t, err, latchkey.EUNAUTHENTICATED, "Refresh token expired")
 	})
 }

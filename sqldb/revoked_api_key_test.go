@@ -13,8 +13,7 @@ import (
 
 func TestAPIKeyService_FindRevokedAPIKeys(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		w := newWorld(t, db, clock)
+	runWithWorld(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, w *world) {
 		keys := sqldb.NewAPIKeyService(db)
 		mustKey := func(ctx context.Context, k *latchkey.APIKey) (*latchkey.APIKey, string) {
 			t.Helper()

@@ -13,8 +13,7 @@ import (
 
 func TestSearch_MembersAndServiceAccounts(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		w := newWorld(t, db, clock)
+	runWithWorld(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, w *world) {
 		latchkeytest.MustCreateMember(t, db, w.a.ID, "per%cent@example.com", latchkey.RoleUser)
 		latchkeytest.MustCreateMember(t, db, w.a.ID, "under_score@example.com", latchkey.RoleUser)
 		latchkeytest.MustCreateServiceAccount(t, db, w.a.ID, "Deploy_Bot", latchkey.RoleUser)
@@ -93,8 +92,7 @@ func TestSearch_MembersAndServiceAccounts(t *testing.T) {
 
 func TestServiceAccountService_UpdateRole(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		w := newWorld(t, db, clock)
+	runWithWorld(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, w *world) {
 		s := sqldb.NewServiceAccountService(db)
 		w.eachCaller(t, map[string]latchkey.Code{
 			cAdmin: "", cUserToken: "", cUser: latchkey.EFORBIDDEN, cReadOnly: latchkey.EFORBIDDEN,
@@ -128,8 +126,7 @@ func TestServiceAccountService_UpdateRole(t *testing.T) {
 
 func TestAuditService_DateRangeAndActingKey(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		w := newWorld(t, db, clock)
+	runWithWorld(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, w *world) {
 		keys := sqldb.NewAPIKeyService(db)
 		start := clock.Now()
 		// The admin acts with a key named "ci key" (the world's caller
@@ -176,8 +173,7 @@ func TestAuditService_DateRangeAndActingKey(t *testing.T) {
 
 func TestUserService_ResetPasswordAudited(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		w := newWorld(t, db, clock)
+	runWithWorld(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, w *world) {
 		users := sqldb.NewUserService(db)
 		users.PasswordParams = latchkeytest.FastPasswordParams()
 		secret, _, err := users.CreatePasswordReset(w.ctx(cAdmin), w.user.ID)

@@ -21,8 +21,7 @@ func saIDs(sas []*latchkey.ServiceAccount) []string {
 
 func TestServiceAccountService_FindServiceAccounts(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		w := newWorld(t, db, clock)
+	runWithWorld(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, w *world) {
 		s := sqldb.NewServiceAccountService(db)
 		// Service accounts never manage service accounts, whatever their role.
 		w.eachCaller(t, onlyHumanAdmins(), func(t *testing.T, name string, ctx context.Context) error {
@@ -61,8 +60,7 @@ func TestServiceAccountService_FindServiceAccounts(t *testing.T) {
 
 func TestServiceAccountService_CreateServiceAccount(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		w := newWorld(t, db, clock)
+	runWithWorld(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, w *world) {
 		s := sqldb.NewServiceAccountService(db)
 		w.eachCaller(t, onlyHumanAdmins(), func(t *testing.T, name string, ctx context.Context) error {
 			before := latchkeytest.MustCount(t, db, `SELECT COUNT(*) FROM users`)
@@ -123,8 +121,7 @@ func TestServiceAccountService_CreateServiceAccount(t *testing.T) {
 
 func TestServiceAccountService_DeleteServiceAccount(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		w := newWorld(t, db, clock)
+	runWithWorld(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, w *world) {
 		s := sqldb.NewServiceAccountService(db)
 		w.eachCaller(t, onlyHumanAdmins(), func(t *testing.T, name string, ctx context.Context) error {
 			tenantID := w.a.ID
@@ -171,8 +168,7 @@ func TestServiceAccountService_DeleteServiceAccount(t *testing.T) {
 // Concurrent creations of a name end with one service account of that name.
 func TestServiceAccountService_CreateServiceAccount_DuplicateNameConcurrent(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		w := newWorld(t, db, clock)
+	runWithWorld(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, w *world) {
 		s := sqldb.NewServiceAccountService(db)
 		ctx := w.ctx(cAdmin)
 		const n = 4

@@ -21,8 +21,7 @@ func tenantSlugs(ts []*latchkey.Tenant) []string {
 
 func TestTenantService_FindTenants_Visibility(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		w := newWorld(t, db, clock)
+	runWithWorld(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, w *world) {
 		// The admin of A is also admin of a third tenant.
 		clock.Add(time.Second)
 		latchkeytest.MustCreateTenant(t, db, "tenant-three", w.admin)
@@ -62,8 +61,7 @@ func TestTenantService_FindTenants_Visibility(t *testing.T) {
 
 func TestTenantService_FindTenantByID(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		w := newWorld(t, db, clock)
+	runWithWorld(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, w *world) {
 		c := latchkeytest.MustCreateTenant(t, db, "tenant-three", w.admin)
 		s := sqldb.NewTenantService(db)
 		// Own tenant: every authenticated caller of A.
@@ -97,8 +95,7 @@ func TestTenantService_FindTenantByID(t *testing.T) {
 
 func TestTenantService_FindTenants_Filter(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		w := newWorld(t, db, clock)
+	runWithWorld(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, w *world) {
 		s := sqldb.NewTenantService(db)
 		for _, slug := range []string{"delta", "bravo", "charlie"} {
 			clock.Add(time.Second)
@@ -151,8 +148,7 @@ func TestTenantService_FindTenants_Filter(t *testing.T) {
 
 func TestTenantService_CreateTenant(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		w := newWorld(t, db, clock)
+	runWithWorld(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, w *world) {
 		s := sqldb.NewTenantService(db)
 		w.eachCaller(t, onlyHumanAdmins(), func(t *testing.T, name string, ctx context.Context) error {
 			tn := &latchkey.Tenant{Name: "New " + name}

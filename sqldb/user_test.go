@@ -28,8 +28,7 @@ func userIDs(us []*latchkey.User) []string {
 
 func TestUserService_FindUserByID(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		w := newWorld(t, db, clock)
+	runWithWorld(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, w *world) {
 		s := newUserService(db)
 		for _, tt := range []struct {
 			target string
@@ -106,8 +105,7 @@ func TestUserService_FindUserByID(t *testing.T) {
 
 func TestUserService_FindUsers(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		w := newWorld(t, db, clock)
+	runWithWorld(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, w *world) {
 		s := newUserService(db)
 		membersA := []string{w.admin.ID, w.user.ID, w.readonly.ID, w.sa.ID, w.saAdmin.ID}
 		membersB := []string{w.adminB.ID, w.userB.ID, w.saB.ID}
@@ -183,8 +181,7 @@ func mustSetPasswordByReset(t *testing.T, w *world, s *sqldb.UserService, userID
 
 func TestUserService_AuthenticatePassword(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		w := newWorld(t, db, clock)
+	runWithWorld(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, w *world) {
 		s := newUserService(db)
 		ctx := context.Background()
 		mustSetPasswordByReset(t, w, s, w.user.ID, "correct horse battery")
@@ -231,8 +228,7 @@ func TestUserService_AuthenticatePassword(t *testing.T) {
 
 func TestUserService_SetPassword(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		w := newWorld(t, db, clock)
+	runWithWorld(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, w *world) {
 		s := newUserService(db)
 		mustSetPasswordByReset(t, w, s, w.user.ID, "first password 1")
 		mustSetPasswordByReset(t, w, s, w.admin.ID, "admin password 1")
@@ -290,8 +286,7 @@ func TestUserService_SetPassword(t *testing.T) {
 
 func TestUserService_CreatePasswordReset(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		w := newWorld(t, db, clock)
+	runWithWorld(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, w *world) {
 		s := newUserService(db)
 		want := onlyHumanAdmins()
 		want[cOtherTenant] = latchkey.ENOTFOUND // the user is not a member of B
@@ -361,8 +356,7 @@ func TestUserService_CreatePasswordReset(t *testing.T) {
 
 func TestUserService_ResetPassword(t *testing.T) {
 	t.Parallel()
-	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
-		w := newWorld(t, db, clock)
+	runWithWorld(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, w *world) {
 		s := newUserService(db)
 		bg := context.Background()
 		admin := w.ctx(cAdmin)

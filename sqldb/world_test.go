@@ -49,6 +49,15 @@ const (
 	cOtherTenant = "other-tenant" // TENANT_ADMIN of B acting in B
 )
 
+// runWithWorld runs fn on every engine (latchkeytest.RunWithDB) with a
+// world made by newWorld.
+func runWithWorld(t *testing.T, fn func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock, w *world)) {
+	t.Helper()
+	latchkeytest.RunWithDB(t, func(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) {
+		fn(t, db, clock, newWorld(t, db, clock))
+	})
+}
+
 func newWorld(t *testing.T, db *sqldb.DB, clock *latchkeytest.Clock) *world {
 	t.Helper()
 	w := &world{db: db, clock: clock, f: latchkeytest.MustBootstrap(t, db)}
