@@ -413,26 +413,7 @@ func findAPIKeys(ctx context.Context, tx *Tx, a *latchkey.Auth, filter latchkey.
 	}
 	orderBy = append(orderBy, "api_keys.created_at", "api_keys.id")
 
-	rows, err := tx.QueryContext(ctx, `SELECT `+apiKeyColumns+`, COUNT(*) OVER ()
-		FROM api_keys
-		WHERE `+strings.Join(conds, " AND ")+`
-		ORDER BY `+strings.Join(orderBy, ", ")+
-		formatLimitOffset(filter.Limit, filter.Offset), args...)
-	if err != nil {
-		return nil, 0, fmt.Errorf("find api keys: %w", err)
-	}
-	var n int
-	keys, err := collect(rows, func(rows *sql.Rows) (*latchkey.APIKey, error) { return scanAPIKey(rows, &n) })
-	if err != nil {
-		return nil, 0, fmt.Errorf("find api keys: %w", err)
-	}
-	if len(keys) == 0 && filter.Offset > 0 {
-		// The window count is lost when the offset skips every row.
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM api_keys WHERE `+strings.Join(conds, " AND "), args...).Scan(&n); err != nil {
-			return nil, 0, fmt.Errorf("count api keys: %w", err)
-		}
-	}
-	return keys, n, nil
+	return findCounted(ctx, tx, "api keys", apiKeyColumns, "api_keys", conds, args, strings.Join(orderBy, ", "), filter.Limit, filter.Offset, scanAPIKey)
 }
 
 // findAPIKeyByHash returns the key with the given SHA-256 and its owner, or

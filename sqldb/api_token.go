@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/latchkey/latchkey"
@@ -222,26 +221,7 @@ func findAPITokens(ctx context.Context, tx *Tx, a *latchkey.Auth, filter latchke
 	if v := filter.UserID; v != nil {
 		conds, args = append(conds, `api_tokens.user_id = ?`), append(args, *v)
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT `+apiTokenColumns+`, COUNT(*) OVER ()
-		FROM api_tokens
-		WHERE `+strings.Join(conds, " AND ")+`
-		ORDER BY api_tokens.created_at, api_tokens.id`+
-		formatLimitOffset(filter.Limit, filter.Offset), args...)
-	if err != nil {
-		return nil, 0, fmt.Errorf("find api tokens: %w", err)
-	}
-	var n int
-	tokens, err := collect(rows, func(rows *sql.Rows) (*latchkey.APIToken, error) { return scanAPIToken(rows, &n) })
-	if err != nil {
-		return nil, 0, fmt.Errorf("find api tokens: %w", err)
-	}
-	if len(tokens) == 0 && filter.Offset > 0 {
-		// The window count is lost when the offset skips every row.
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM api_tokens WHERE `+strings.Join(conds, " AND "), args...).Scan(&n); err != nil {
-			return nil, 0, fmt.Errorf("count api tokens: %w", err)
-		}
-	}
-	return tokens, n, nil
+	return findCounted(ctx, tx, "api tokens", apiTokenColumns, "api_tokens", conds, args, "api_tokens.created_at, api_tokens.id", filter.Limit, filter.Offset, scanAPIToken)
 }
 
 // findAPITokenByHash returns the token with the given SHA-256 and its
