@@ -140,10 +140,7 @@ func findAgents(ctx context.Context, tx *Tx, tenantID string, filter latchkey.Ag
 		if len(filter.IDs) == 0 {
 			return []*latchkey.Agent{}, 0, nil
 		}
-		conds = append(conds, `agents.id IN (`+placeholders(len(filter.IDs))+`)`)
-		for _, id := range filter.IDs {
-			args = append(args, id)
-		}
+		conds, args = appendIn(conds, args, `agents.id`, filter.IDs)
 	}
 	if v := filter.Name; v != nil {
 		conds, args = append(conds, `agents.name = ?`), append(args, *v)

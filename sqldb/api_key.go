@@ -378,10 +378,7 @@ func findAPIKeys(ctx context.Context, tx *Tx, a *latchkey.Auth, filter latchkey.
 		if len(filter.IDs) == 0 {
 			return []*latchkey.APIKey{}, 0, nil
 		}
-		conds = append(conds, `api_keys.id IN (`+placeholders(len(filter.IDs))+`)`)
-		for _, id := range filter.IDs {
-			args = append(args, id)
-		}
+		conds, args = appendIn(conds, args, `api_keys.id`, filter.IDs)
 	}
 	if v := filter.UserID; v != nil {
 		conds, args = append(conds, `api_keys.user_id = ?`), append(args, *v)

@@ -158,6 +158,16 @@ func placeholders(n int) string {
 	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
 }
 
+// appendIn appends the condition "column IN (values)" to conds and values
+// to args.
+func appendIn[S ~string](conds []string, args []any, column string, values []S) ([]string, []any) {
+	conds = append(conds, column+` IN (`+placeholders(len(values))+`)`)
+	for _, v := range values {
+		args = append(args, string(v))
+	}
+	return conds, args
+}
+
 // errNoRows reports whether err is sql.ErrNoRows.
 func errNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }
 

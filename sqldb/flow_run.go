@@ -548,19 +548,13 @@ func findFlowRuns(ctx context.Context, tx *Tx, tenantID string, filter latchkey.
 		if len(filter.IDs) == 0 {
 			return []*latchkey.FlowRun{}, 0, nil
 		}
-		conds = append(conds, `flow_runs.id IN (`+placeholders(len(filter.IDs))+`)`)
-		for _, id := range filter.IDs {
-			args = append(args, id)
-		}
+		conds, args = appendIn(conds, args, `flow_runs.id`, filter.IDs)
 	}
 	if filter.States != nil {
 		if len(filter.States) == 0 {
 			return []*latchkey.FlowRun{}, 0, nil
 		}
-		conds = append(conds, `flow_runs.state IN (`+placeholders(len(filter.States))+`)`)
-		for _, s := range filter.States {
-			args = append(args, string(s))
-		}
+		conds, args = appendIn(conds, args, `flow_runs.state`, filter.States)
 	}
 	if v := filter.AgentID; v != nil {
 		conds, args = append(conds, `flow_runs.agent_id = ?`), append(args, *v)

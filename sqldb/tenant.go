@@ -127,10 +127,7 @@ func findTenants(ctx context.Context, tx *Tx, a *latchkey.Auth, filter latchkey.
 		if len(filter.IDs) == 0 {
 			return []*latchkey.Tenant{}, 0, nil
 		}
-		where = append(where, `tenants.id IN (`+placeholders(len(filter.IDs))+`)`)
-		for _, id := range filter.IDs {
-			args = append(args, id)
-		}
+		where, args = appendIn(where, args, `tenants.id`, filter.IDs)
 	}
 	if v := filter.Slug; v != nil {
 		where, args = append(where, `tenants.slug = ?`), append(args, *v)
