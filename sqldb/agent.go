@@ -86,11 +86,7 @@ func (s *AgentService) RegisterAgent(ctx context.Context, agent *latchkey.Agent)
 // UpdateAgentLastSeen sets the agent's LastSeenAt to now. Needs a writing
 // role (EFORBIDDEN); ENOTFOUND for an agent outside the acting tenant.
 func (s *AgentService) UpdateAgentLastSeen(ctx context.Context, id string) error {
-	a, err := requireAgentWrite(ctx)
-	if err != nil {
-		return err
-	}
-	tx, err := s.db.BeginTx(ctx, true)
+	a, tx, err := s.db.beginAs(ctx, requireAgentWrite, true)
 	if err != nil {
 		return err
 	}
@@ -113,11 +109,7 @@ func (s *AgentService) UpdateAgentLastSeen(ctx context.Context, id string) error
 // filter, most recently seen first, and the count before Offset and Limit.
 // Any member may list them.
 func (s *AgentService) FindAgents(ctx context.Context, filter latchkey.AgentFilter) ([]*latchkey.Agent, int, error) {
-	a, err := requireAuth(ctx)
-	if err != nil {
-		return nil, 0, err
-	}
-	tx, err := s.db.BeginTx(ctx, false)
+	a, tx, err := s.db.beginAs(ctx, requireAuth, false)
 	if err != nil {
 		return nil, 0, err
 	}

@@ -28,11 +28,7 @@ func NewAPITokenService(db *DB) *APITokenService {
 // Offset and Limit. Service accounts (which own no tokens) and TENANT and
 // RUNNER tokens get EFORBIDDEN.
 func (s *APITokenService) FindAPITokens(ctx context.Context, filter latchkey.APITokenFilter) ([]*latchkey.APIToken, int, error) {
-	a, err := requireTokenManager(ctx)
-	if err != nil {
-		return nil, 0, err
-	}
-	tx, err := s.db.BeginTx(ctx, false)
+	a, tx, err := s.db.beginAs(ctx, requireTokenManager, false)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -121,11 +117,7 @@ func (s *APITokenService) CreateAPIToken(ctx context.Context, token *latchkey.AP
 // it stop authenticating. Returns ENOTFOUND for any other token, EFORBIDDEN
 // for service accounts and TENANT and RUNNER tokens.
 func (s *APITokenService) DeleteAPIToken(ctx context.Context, id string) error {
-	a, err := requireTokenManager(ctx)
-	if err != nil {
-		return err
-	}
-	tx, err := s.db.BeginTx(ctx, true)
+	a, tx, err := s.db.beginAs(ctx, requireTokenManager, true)
 	if err != nil {
 		return err
 	}

@@ -28,11 +28,7 @@ const maxQueue = 100
 
 // FindFlowRunByID returns a run of the caller's acting tenant, or ENOTFOUND.
 func (s *FlowRunService) FindFlowRunByID(ctx context.Context, id string) (*latchkey.FlowRun, error) {
-	a, err := requireAuth(ctx)
-	if err != nil {
-		return nil, err
-	}
-	tx, err := s.db.BeginTx(ctx, false)
+	a, tx, err := s.db.beginAs(ctx, requireAuth, false)
 	if err != nil {
 		return nil, err
 	}
@@ -47,11 +43,7 @@ func (s *FlowRunService) FindFlowRunByID(ctx context.Context, id string) (*latch
 // FindFlowRuns returns the runs of the caller's acting tenant matching
 // filter, and their count before Offset and Limit. Any member may read them.
 func (s *FlowRunService) FindFlowRuns(ctx context.Context, filter latchkey.FlowRunFilter) ([]*latchkey.FlowRun, int, error) {
-	a, err := requireAuth(ctx)
-	if err != nil {
-		return nil, 0, err
-	}
-	tx, err := s.db.BeginTx(ctx, false)
+	a, tx, err := s.db.beginAs(ctx, requireAuth, false)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -277,11 +269,7 @@ func setFlowRunState(ctx context.Context, tx *Tx, tenantID string, u *latchkey.F
 // finished. Needs a writing role (EFORBIDDEN); ENOTFOUND for a run outside
 // the acting tenant.
 func (s *FlowRunService) HeartbeatFlowRun(ctx context.Context, id string) (bool, error) {
-	a, err := requireAgentWrite(ctx)
-	if err != nil {
-		return false, err
-	}
-	tx, err := s.db.BeginTx(ctx, true)
+	a, tx, err := s.db.beginAs(ctx, requireAgentWrite, true)
 	if err != nil {
 		return false, err
 	}
@@ -383,11 +371,7 @@ func insertRunLogs(ctx context.Context, tx *Tx, tenantID string, logs []*latchke
 // FindRunLogs returns log lines of the acting tenant's runs, oldest first,
 // and their count before Offset and Limit. Any member may read them.
 func (s *FlowRunService) FindRunLogs(ctx context.Context, filter latchkey.RunLogFilter) ([]*latchkey.RunLog, int, error) {
-	a, err := requireAuth(ctx)
-	if err != nil {
-		return nil, 0, err
-	}
-	tx, err := s.db.BeginTx(ctx, false)
+	a, tx, err := s.db.beginAs(ctx, requireAuth, false)
 	if err != nil {
 		return nil, 0, err
 	}

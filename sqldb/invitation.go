@@ -74,11 +74,7 @@ func inviteUser(ctx context.Context, tx *Tx, a *latchkey.Auth, u *latchkey.User,
 // FindInvitations returns the pending invitations of the caller's acting
 // tenant. Human TENANT_ADMINs only (EFORBIDDEN).
 func (s *InvitationService) FindInvitations(ctx context.Context, filter latchkey.InvitationFilter) ([]*latchkey.Invitation, int, error) {
-	a, err := requireMembershipAdmin(ctx)
-	if err != nil {
-		return nil, 0, err
-	}
-	tx, err := s.db.BeginTx(ctx, false)
+	a, tx, err := s.db.beginAs(ctx, requireMembershipAdmin, false)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -106,11 +102,7 @@ func (s *InvitationService) FindInvitations(ctx context.Context, filter latchkey
 // DeleteInvitation withdraws pending invitation id of the caller's acting
 // tenant. Human TENANT_ADMINs only (EFORBIDDEN); ENOTFOUND otherwise.
 func (s *InvitationService) DeleteInvitation(ctx context.Context, id string) error {
-	a, err := requireMembershipAdmin(ctx)
-	if err != nil {
-		return err
-	}
-	tx, err := s.db.BeginTx(ctx, true)
+	a, tx, err := s.db.beginAs(ctx, requireMembershipAdmin, true)
 	if err != nil {
 		return err
 	}
@@ -209,11 +201,7 @@ func takeMyInvitation(ctx context.Context, tx *Tx, a *latchkey.Auth, id string) 
 // with its role, records it in that tenant's audit log and tells every
 // replica's caches.
 func (s *InvitationService) AcceptInvitation(ctx context.Context, id string) (*latchkey.Membership, error) {
-	a, err := requireInvitee(ctx)
-	if err != nil {
-		return nil, err
-	}
-	tx, err := s.db.BeginTx(ctx, true)
+	a, tx, err := s.db.beginAs(ctx, requireInvitee, true)
 	if err != nil {
 		return nil, err
 	}
@@ -249,11 +237,7 @@ func (s *InvitationService) AcceptInvitation(ctx context.Context, id string) (*l
 // log records that the invitation was declined, but neither who the user
 // is nor where they were: they never joined.
 func (s *InvitationService) DeclineInvitation(ctx context.Context, id string) error {
-	a, err := requireInvitee(ctx)
-	if err != nil {
-		return err
-	}
-	tx, err := s.db.BeginTx(ctx, true)
+	a, tx, err := s.db.beginAs(ctx, requireInvitee, true)
 	if err != nil {
 		return err
 	}

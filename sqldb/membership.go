@@ -365,11 +365,7 @@ func (s *MembershipService) UpdateMembershipRole(ctx context.Context, id string,
 // ECONFLICT for the last human TENANT_ADMIN's. If the tenant was the
 // user's default, the user is left without one.
 func (s *MembershipService) DeleteMembership(ctx context.Context, id string) error {
-	a, err := requireMembershipAdmin(ctx)
-	if err != nil {
-		return err
-	}
-	tx, err := s.db.BeginTx(ctx, true)
+	a, tx, err := s.db.beginAs(ctx, requireMembershipAdmin, true)
 	if err != nil {
 		return err
 	}

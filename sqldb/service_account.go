@@ -172,11 +172,7 @@ func (s *ServiceAccountService) CreateServiceAccount(ctx context.Context, sa *la
 // credentials stop working at once. Same callers as CreateServiceAccount
 // (EFORBIDDEN). Returns ENOTFOUND for an account of another tenant.
 func (s *ServiceAccountService) DeleteServiceAccount(ctx context.Context, id string) error {
-	a, err := requireServiceAccountAdmin(ctx)
-	if err != nil {
-		return err
-	}
-	tx, err := s.db.BeginTx(ctx, true)
+	a, tx, err := s.db.beginAs(ctx, requireServiceAccountAdmin, true)
 	if err != nil {
 		return err
 	}

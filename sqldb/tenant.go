@@ -47,11 +47,7 @@ func NewTenantService(db *DB) *TenantService {
 // FindTenantByID returns a tenant the caller is a member of. Returns
 // ENOTFOUND if there is none or the caller is not a member.
 func (s *TenantService) FindTenantByID(ctx context.Context, id string) (*latchkey.Tenant, error) {
-	a, err := requireAuth(ctx)
-	if err != nil {
-		return nil, err
-	}
-	tx, err := s.db.BeginTx(ctx, false)
+	a, tx, err := s.db.beginAs(ctx, requireAuth, false)
 	if err != nil {
 		return nil, err
 	}
@@ -70,11 +66,7 @@ func (s *TenantService) FindTenantByID(ctx context.Context, id string) (*latchke
 // match filter, and their count before Offset and Limit. Returns EINVALID
 // for an OrderBy field other than id, slug, name or created_at.
 func (s *TenantService) FindTenants(ctx context.Context, filter latchkey.TenantFilter) ([]*latchkey.Tenant, int, error) {
-	a, err := requireAuth(ctx)
-	if err != nil {
-		return nil, 0, err
-	}
-	tx, err := s.db.BeginTx(ctx, false)
+	a, tx, err := s.db.beginAs(ctx, requireAuth, false)
 	if err != nil {
 		return nil, 0, err
 	}

@@ -68,11 +68,7 @@ func NewUserService(db *DB) *UserService {
 // account) of the caller's acting tenant. RUNNER tokens see only
 // themselves. Returns ENOTFOUND otherwise.
 func (s *UserService) FindUserByID(ctx context.Context, id string) (*latchkey.User, error) {
-	a, err := requireAuth(ctx)
-	if err != nil {
-		return nil, err
-	}
-	tx, err := s.db.BeginTx(ctx, false)
+	a, tx, err := s.db.beginAs(ctx, requireAuth, false)
 	if err != nil {
 		return nil, err
 	}
@@ -91,11 +87,7 @@ func (s *UserService) FindUserByID(ctx context.Context, id string) (*latchkey.Us
 // and their count before Offset and Limit. A TenantID other than the
 // acting tenant matches nothing.
 func (s *UserService) FindUsers(ctx context.Context, filter latchkey.UserFilter) ([]*latchkey.User, int, error) {
-	a, err := requireAuth(ctx)
-	if err != nil {
-		return nil, 0, err
-	}
-	tx, err := s.db.BeginTx(ctx, false)
+	a, tx, err := s.db.beginAs(ctx, requireAuth, false)
 	if err != nil {
 		return nil, 0, err
 	}
