@@ -30,10 +30,8 @@ func NewAPIKeyService(db *DB) *APIKeyService {
 // role. TENANT and RUNNER tokens get EFORBIDDEN: a shared token must not
 // enumerate its owner's keys.
 func (s *APIKeyService) FindAPIKeys(ctx context.Context, filter latchkey.APIKeyFilter) ([]*latchkey.APIKey, int, error) {
-	a, err := requireAuth(ctx)
+	a, err := requireUnscoped(ctx)
 	if err != nil {
-		return nil, 0, err
-	} else if err := requireNotScopedToken(a); err != nil {
 		return nil, 0, err
 	}
 	tx, err := s.db.BeginTx(ctx, false)
@@ -60,10 +58,8 @@ func (s *APIKeyService) FindAPIKeys(ctx context.Context, filter latchkey.APIKeyF
 // an expiry not in the future, or a service-account key with a default
 // tenant other than the account's.
 func (s *APIKeyService) CreateAPIKey(ctx context.Context, key *latchkey.APIKey) (string, error) {
-	a, err := requireAuth(ctx)
+	a, err := requireUnscoped(ctx)
 	if err != nil {
-		return "", err
-	} else if err := requireNotScopedToken(a); err != nil {
 		return "", err
 	} else if err := requireHuman(a); err != nil {
 		return "", latchkey.Errorf(latchkey.EFORBIDDEN, "Service accounts cannot create API keys.")
@@ -96,10 +92,8 @@ func (s *APIKeyService) CreateAPIKey(ctx context.Context, key *latchkey.APIKey) 
 // authenticating because their source is gone. Returns ENOTFOUND for any
 // other key; EFORBIDDEN for TENANT and RUNNER tokens.
 func (s *APIKeyService) DeleteAPIKey(ctx context.Context, id string) error {
-	a, err := requireAuth(ctx)
+	a, err := requireUnscoped(ctx)
 	if err != nil {
-		return err
-	} else if err := requireNotScopedToken(a); err != nil {
 		return err
 	}
 	tx, err := s.db.BeginTx(ctx, true)
@@ -143,10 +137,8 @@ func (s *APIKeyService) DeleteAPIKey(ctx context.Context, id string) error {
 // expiry is published, so every replica's cache drops the old key and sees
 // its new expiry.
 func (s *APIKeyService) RotateAPIKey(ctx context.Context, r *latchkey.APIKeyRotation) (string, error) {
-	a, err := requireAuth(ctx)
+	a, err := requireUnscoped(ctx)
 	if err != nil {
-		return "", err
-	} else if err := requireNotScopedToken(a); err != nil {
 		return "", err
 	} else if err := requireHuman(a); err != nil {
 		return "", latchkey.Errorf(latchkey.EFORBIDDEN, "Service accounts cannot roll API keys; ask a tenant admin.")

@@ -49,10 +49,8 @@ func (s *APITokenService) FindAPITokens(ctx context.Context, filter latchkey.API
 // scopes unless the caller is a TENANT_ADMIN; EINVALID for a bad scope or
 // name.
 func (s *APITokenService) CreateAPIToken(ctx context.Context, token *latchkey.APIToken) (string, error) {
-	a, err := requireAuth(ctx)
+	a, err := requireUnscoped(ctx)
 	if err != nil {
-		return "", err
-	} else if err := requireNotScopedToken(a); err != nil {
 		return "", err
 	} else if err := requireHuman(a); err != nil {
 		return "", latchkey.Errorf(latchkey.EFORBIDDEN, "Service accounts cannot create API tokens.")
@@ -150,10 +148,8 @@ func (s *APITokenService) DeleteAPIToken(ctx context.Context, id string) error {
 // TENANT or RUNNER token (a leaked shared token must not enumerate or
 // revoke its owner's credentials).
 func requireTokenManager(ctx context.Context) (*latchkey.Auth, error) {
-	a, err := requireAuth(ctx)
+	a, err := requireUnscoped(ctx)
 	if err != nil {
-		return nil, err
-	} else if err := requireNotScopedToken(a); err != nil {
 		return nil, err
 	} else if err := requireHuman(a); err != nil {
 		return nil, err

@@ -35,6 +35,17 @@ func requireNotRunner(a *latchkey.Auth) error {
 	return nil
 }
 
+// requireUnscoped is requireAuth followed by requireNotScopedToken.
+func requireUnscoped(ctx context.Context) (*latchkey.Auth, error) {
+	a, err := requireAuth(ctx)
+	if err != nil {
+		return nil, err
+	} else if err := requireNotScopedToken(a); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
 // requireNotScopedToken returns EFORBIDDEN for a caller holding a TENANT or
 // RUNNER legacy token (or an access token minted from one): such callers may
 // not mint credentials. USER-scoped tokens pass.

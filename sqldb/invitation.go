@@ -136,13 +136,11 @@ func errInvitationNotFound() error {
 // requireInvitee checks that a may act on its own invitations: a human,
 // not using a TENANT or RUNNER token.
 func requireInvitee(ctx context.Context) (*latchkey.Auth, error) {
-	a, err := requireAuth(ctx)
+	a, err := requireUnscoped(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if err := requireNotScopedToken(a); err != nil {
-		return nil, err
-	} else if err := requireHuman(a); err != nil {
+	if err := requireHuman(a); err != nil {
 		return nil, err
 	}
 	return a, nil

@@ -93,13 +93,11 @@ func findServiceAccounts(ctx context.Context, tx *Tx, tenantID string, filter la
 // accounts: a human TENANT_ADMIN of its acting tenant, not using a TENANT or
 // RUNNER token.
 func requireServiceAccountAdmin(ctx context.Context) (*latchkey.Auth, error) {
-	a, err := requireAuth(ctx)
+	a, err := requireUnscoped(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if err := requireNotScopedToken(a); err != nil {
-		return nil, err
-	} else if err := requireHuman(a); err != nil {
+	if err := requireHuman(a); err != nil {
 		return nil, err
 	} else if err := requireAdmin(a); err != nil {
 		return nil, err
