@@ -30,11 +30,7 @@ func NewAPIKeyService(db *DB) *APIKeyService {
 // role. TENANT and RUNNER tokens get EFORBIDDEN: a shared token must not
 // enumerate its owner's keys.
 func (s *APIKeyService) FindAPIKeys(ctx context.Context, filter latchkey.APIKeyFilter) ([]*latchkey.APIKey, int, error) {
-	a, err := requireUnscoped(ctx)
-	if err != nil {
-		return nil, 0, err
-	}
-	tx, err := s.db.BeginTx(ctx, false)
+	a, tx, err := s.db.beginAs(ctx, requireUnscoped, false)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -92,11 +88,7 @@ func (s *APIKeyService) CreateAPIKey(ctx context.Context, key *latchkey.APIKey) 
 // authenticating because their source is gone. Returns ENOTFOUND for any
 // other key; EFORBIDDEN for TENANT and RUNNER tokens.
 func (s *APIKeyService) DeleteAPIKey(ctx context.Context, id string) error {
-	a, err := requireUnscoped(ctx)
-	if err != nil {
-		return err
-	}
-	tx, err := s.db.BeginTx(ctx, true)
+	a, tx, err := s.db.beginAs(ctx, requireUnscoped, true)
 	if err != nil {
 		return err
 	}
