@@ -141,16 +141,9 @@ func findAgents(ctx context.Context, tx *Tx, tenantID string, filter latchkey.Ag
 		conds, args = append(conds, `agents.type = ?`), append(args, *v)
 	}
 	where := strings.Join(conds, " AND ")
-	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM agents WHERE `+where, args...).Scan(&n); err != nil {
-		return nil, 0, fmt.Errorf("count agents: %w", err)
-	}
-	rows, err := tx.QueryContext(ctx, `SELECT `+agentColumns+` FROM agents WHERE `+where+
-		` ORDER BY agents.last_seen_at DESC, agents.id`+formatLimitOffset(filter.Limit, filter.Offset), args...)
-	if err != nil {
-		return nil, 0, fmt.Errorf("find agents: %w", err)
-	}
-	agents, err := collect(rows, func(rows *sql.Rows) (*latchkey.Agent, error) {
+	query := `SELECT ` + agentColumns + ` FROM agents WHERE ` + where +
+		` ORDER BY agents.last_seen_at DESC, agents.id` + formatLimitOffset(filter.Limit, filter.Offset)
+	return findPage(ctx, tx, "agents", "agents", where, args, query, func(rows *sql.Rows) (*latchkey.Agent, error) {
 		var (
 			ag                  latchkey.Agent
 			labels              string
@@ -166,8 +159,4 @@ func findAgents(ctx context.Context, tx *Tx, tenantID string, filter latchkey.Ag
 		ag.UserID, ag.CreatedAt, ag.LastSeenAt = userID.String, time.Time(createdAt), time.Time(lastSeen)
 		return &ag, nil
 	})
-	if err != nil {
-		return nil, 0, fmt.Errorf("find agents: %w", err)
-	}
-	return agents, n, nil
 }

@@ -381,16 +381,9 @@ func (s *FlowRunService) FindRunLogs(ctx context.Context, filter latchkey.RunLog
 		conds, args = append(conds, `flow_run_id = ?`), append(args, *v)
 	}
 	where := strings.Join(conds, " AND ")
-	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM flow_run_logs WHERE `+where, args...).Scan(&n); err != nil {
-		return nil, 0, fmt.Errorf("count run logs: %w", err)
-	}
-	rows, err := tx.QueryContext(ctx, `SELECT id, tenant_id, flow_run_id, logged_at, name, level, message, created_at
-		FROM flow_run_logs WHERE `+where+` ORDER BY logged_at, id`+formatLimitOffset(filter.Limit, filter.Offset), args...)
-	if err != nil {
-		return nil, 0, fmt.Errorf("find run logs: %w", err)
-	}
-	logs, err := collect(rows, func(rows *sql.Rows) (*latchkey.RunLog, error) {
+	query := `SELECT id, tenant_id, flow_run_id, logged_at, name, level, message, created_at
+		FROM flow_run_logs WHERE ` + where + ` ORDER BY logged_at, id` + formatLimitOffset(filter.Limit, filter.Offset)
+	logs, n, err := findPage(ctx, tx, "run logs", "flow_run_logs", where, args, query, func(rows *sql.Rows) (*latchkey.RunLog, error) {
 		var (
 			l             latchkey.RunLog
 			level         string
@@ -403,7 +396,7 @@ func (s *FlowRunService) FindRunLogs(ctx context.Context, filter latchkey.RunLog
 		return &l, nil
 	})
 	if err != nil {
-		return nil, 0, fmt.Errorf("find run logs: %w", err)
+		return nil, 0, err
 	}
 	return logs, n, tx.Commit()
 }
@@ -559,18 +552,7 @@ func findFlowRuns(ctx context.Context, tx *Tx, tenantID string, filter latchkey.
 	}
 	orderBy = append(orderBy, "flow_runs.scheduled_start_time", "flow_runs.id")
 	where := strings.Join(conds, " AND ")
-	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM flow_runs WHERE `+where, args...).Scan(&n); err != nil {
-		return nil, 0, fmt.Errorf("count flow runs: %w", err)
-	}
-	rows, err := tx.QueryContext(ctx, `SELECT `+flowRunColumns+` FROM flow_runs WHERE `+where+
-		` ORDER BY `+strings.Join(orderBy, ", ")+formatLimitOffset(filter.Limit, filter.Offset), args...)
-	if err != nil {
-		return nil, 0, fmt.Errorf("find flow runs: %w", err)
-	}
-	runs, err := collect(rows, func(rows *sql.Rows) (*latchkey.FlowRun, error) { return scanFlowRun(rows) })
-	if err != nil {
-		return nil, 0, fmt.Errorf("find flow runs: %w", err)
-	}
-	return runs, n, nil
+	query := `SELECT ` + flowRunColumns + ` FROM flow_runs WHERE ` + where +
+		` ORDER BY ` + strings.Join(orderBy, ", ") + formatLimitOffset(filter.Limit, filter.Offset)
+	return findPage(ctx, tx, "flow runs", "flow_runs", where, args, query, func(rows *sql.Rows) (*latchkey.FlowRun, error) { return scanFlowRun(rows) })
 }

@@ -83,20 +83,9 @@ func (s *InvitationService) FindInvitations(ctx context.Context, filter latchkey
 	if filter.ID != nil {
 		cond, args = cond+` AND id = ?`, append(args, *filter.ID)
 	}
-	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM invitations WHERE `+cond, args...).Scan(&n); err != nil {
-		return nil, 0, fmt.Errorf("count invitations: %w", err)
-	}
-	rows, err := tx.QueryContext(ctx, `SELECT `+invitationColumns+` FROM invitations WHERE `+cond+
-		` ORDER BY created_at, id`+formatLimitOffset(filter.Limit, filter.Offset), args...)
-	if err != nil {
-		return nil, 0, fmt.Errorf("find invitations: %w", err)
-	}
-	invs, err := collect(rows, func(rows *sql.Rows) (*latchkey.Invitation, error) { return scanInvitation(rows) })
-	if err != nil {
-		return nil, 0, fmt.Errorf("find invitations: %w", err)
-	}
-	return invs, n, nil
+	query := `SELECT ` + invitationColumns + ` FROM invitations WHERE ` + cond +
+		` ORDER BY created_at, id` + formatLimitOffset(filter.Limit, filter.Offset)
+	return findPage(ctx, tx, "invitations", "invitations", cond, args, query, func(rows *sql.Rows) (*latchkey.Invitation, error) { return scanInvitation(rows) })
 }
 
 // DeleteInvitation withdraws pending invitation id of the caller's acting

@@ -56,6 +56,25 @@ func findCounted[T any](ctx context.Context, tx *Tx, what, columns, table string
 	return out, n, nil
 }
 
+// findPage counts the rows of table matching where, then runs query (the
+// page of them, with the same args) and reads its rows with scan. what
+// names the rows in errors ("agents").
+func findPage[T any](ctx context.Context, tx *Tx, what, table, where string, args []any, query string, scan func(*sql.Rows) (T, error)) ([]T, int, error) {
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+table+` WHERE `+where, args...).Scan(&n); err != nil {
+		return nil, 0, fmt.Errorf("count %s: %w", what, err)
+	}
+	rows, err := tx.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("find %s: %w", what, err)
+	}
+	out, err := collect(rows, scan)
+	if err != nil {
+		return nil, 0, fmt.Errorf("find %s: %w", what, err)
+	}
+	return out, n, nil
+}
+
 // findWithOwner runs query, whose one row is a credential's columns followed
 // by userColumns, and reads them with scan and scanUser. It returns the zero
 // T, nil and no error when there is no row.

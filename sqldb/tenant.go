@@ -129,16 +129,9 @@ func findTenants(ctx context.Context, tx *Tx, a *latchkey.Auth, filter latchkey.
 	}
 	cond := strings.Join(where, " AND ")
 
-	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM tenants WHERE `+cond, args...).Scan(&n); err != nil {
-		return nil, 0, fmt.Errorf("count tenants: %w", err)
-	}
-	rows, err := tx.QueryContext(ctx, `SELECT tenants.id, tenants.slug, tenants.name, tenants.created_at FROM tenants WHERE `+cond+
-		orderBy+formatLimitOffset(filter.Limit, filter.Offset), args...)
-	if err != nil {
-		return nil, 0, fmt.Errorf("find tenants: %w", err)
-	}
-	tenants, err := collect(rows, func(rows *sql.Rows) (*latchkey.Tenant, error) {
+	query := `SELECT tenants.id, tenants.slug, tenants.name, tenants.created_at FROM tenants WHERE ` + cond +
+		orderBy + formatLimitOffset(filter.Limit, filter.Offset)
+	return findPage(ctx, tx, "tenants", "tenants", cond, args, query, func(rows *sql.Rows) (*latchkey.Tenant, error) {
 		var t latchkey.Tenant
 		var createdAt Time
 		if err := rows.Scan(&t.ID, &t.Slug, &t.Name, &createdAt); err != nil {
@@ -147,10 +140,6 @@ func findTenants(ctx context.Context, tx *Tx, a *latchkey.Auth, filter latchkey.
 		t.CreatedAt = time.Time(createdAt)
 		return &t, nil
 	})
-	if err != nil {
-		return nil, 0, fmt.Errorf("find tenants: %w", err)
-	}
-	return tenants, n, nil
 }
 
 // CreateTenant creates a tenant and makes the caller its TENANT_ADMIN. The

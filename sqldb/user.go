@@ -120,26 +120,15 @@ func findUsers(ctx context.Context, tx *Tx, a *latchkey.Auth, filter latchkey.Us
 	}
 	cond := strings.Join(where, " AND ")
 
-	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM users WHERE `+cond, args...).Scan(&n); err != nil {
-		return nil, 0, fmt.Errorf("count users: %w", err)
-	}
-	rows, err := tx.QueryContext(ctx, `SELECT `+userColumns+` FROM users WHERE `+cond+
-		` ORDER BY users.created_at, users.id`+formatLimitOffset(filter.Limit, filter.Offset), args...)
-	if err != nil {
-		return nil, 0, fmt.Errorf("find users: %w", err)
-	}
-	users, err := collect(rows, func(rows *sql.Rows) (*latchkey.User, error) {
+	query := `SELECT ` + userColumns + ` FROM users WHERE ` + cond +
+		` ORDER BY users.created_at, users.id` + formatLimitOffset(filter.Limit, filter.Offset)
+	return findPage(ctx, tx, "users", "users", cond, args, query, func(rows *sql.Rows) (*latchkey.User, error) {
 		u, err := scanUser(rows)
 		if err != nil {
 			return nil, fmt.Errorf("scan user: %w", err)
 		}
 		return u, nil
 	})
-	if err != nil {
-		return nil, 0, fmt.Errorf("find users: %w", err)
-	}
-	return users, n, nil
 }
 
 // errBadLogin is the one answer to a wrong email or password.
