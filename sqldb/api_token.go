@@ -28,7 +28,7 @@ func NewAPITokenService(db *DB) *APITokenService {
 // Offset and Limit. Service accounts (which own no tokens) and TENANT and
 // RUNNER tokens get EFORBIDDEN.
 func (s *APITokenService) FindAPITokens(ctx context.Context, filter latchkey.APITokenFilter) ([]*latchkey.APIToken, int, error) {
-	a, tx, err := s.db.beginAs(ctx, requireTokenManager, false)
+	a, tx, err := s.db.beginAs(ctx, requireUnscopedHuman, false)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -115,7 +115,7 @@ func (s *APITokenService) CreateAPIToken(ctx context.Context, token *latchkey.AP
 // it stop authenticating. Returns ENOTFOUND for any other token, EFORBIDDEN
 // for service accounts and TENANT and RUNNER tokens.
 func (s *APITokenService) DeleteAPIToken(ctx context.Context, id string) error {
-	a, tx, err := s.db.beginAs(ctx, requireTokenManager, true)
+	a, tx, err := s.db.beginAs(ctx, requireUnscopedHuman, true)
 	if err != nil {
 		return err
 	}
@@ -141,20 +141,6 @@ func (s *APITokenService) DeleteAPIToken(ctx context.Context, id string) error {
 		return fmt.Errorf("delete api token: commit: %w", err)
 	}
 	return nil
-}
-
-// requireTokenManager returns the caller if it may list and delete legacy
-// tokens: not a service account (they own none and manage no one's), not a
-// TENANT or RUNNER token (a leaked shared token must not enumerate or
-// revoke its owner's credentials).
-func requireTokenManager(ctx context.Context) (*latchkey.Auth, error) {
-	a, err := requireUnscoped(ctx)
-	if err != nil {
-		return nil, err
-	} else if err := requireHuman(a); err != nil {
-		return nil, err
-	}
-	return a, nil
 }
 
 // apiTokenAudit is the audit record of a change to token, in its tenant.

@@ -165,16 +165,7 @@ func NewAuditService(db *DB) *AuditService {
 // Limit. Only a human TENANT_ADMIN of the acting tenant, not using a TENANT
 // or RUNNER token, may read them (EFORBIDDEN).
 func (s *AuditService) FindAuditEvents(ctx context.Context, filter latchkey.AuditFilter) ([]*latchkey.AuditEvent, int, error) {
-	a, err := requireUnscoped(ctx)
-	if err != nil {
-		return nil, 0, err
-	}
-	if err := requireHuman(a); err != nil {
-		return nil, 0, err
-	} else if err := requireAdmin(a); err != nil {
-		return nil, 0, err
-	}
-	tx, err := s.db.BeginTx(ctx, false)
+	a, tx, err := s.db.beginAs(ctx, requireUnscopedHumanAdmin, false)
 	if err != nil {
 		return nil, 0, err
 	}

@@ -82,7 +82,7 @@ func (s *AuthFailureService) DeleteAuthFailuresBefore(ctx context.Context, t tim
 // FindAuthFailures returns the failed sign-ins with the emails of the
 // acting tenant's members, newest minute first.
 func (s *AuthFailureService) FindAuthFailures(ctx context.Context, filter latchkey.AuthFailureFilter) ([]*latchkey.AuthFailure, int, error) {
-	a, err := requireMembershipAdmin(ctx)
+	a, err := requireUnscopedHumanAdmin(ctx)
 	if err != nil {
 		return nil, 0, err
 	}

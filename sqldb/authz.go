@@ -46,6 +46,33 @@ func requireUnscoped(ctx context.Context) (*latchkey.Auth, error) {
 	return a, nil
 }
 
+// requireUnscopedHuman is requireUnscoped for a human: the caller may act
+// on its own credentials and invitations (not a service account, which owns
+// none; not a TENANT or RUNNER token, which a leak must not turn against
+// its owner).
+func requireUnscopedHuman(ctx context.Context) (*latchkey.Auth, error) {
+	a, err := requireUnscoped(ctx)
+	if err != nil {
+		return nil, err
+	} else if err := requireHuman(a); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// requireUnscopedHumanAdmin is requireUnscopedHuman for a TENANT_ADMIN of
+// the acting tenant: the caller may manage its memberships and service
+// accounts and read its audit log and failed sign-ins.
+func requireUnscopedHumanAdmin(ctx context.Context) (*latchkey.Auth, error) {
+	a, err := requireUnscopedHuman(ctx)
+	if err != nil {
+		return nil, err
+	} else if err := requireAdmin(a); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
 // requireNotScopedToken returns EFORBIDDEN for a caller holding a TENANT or
 // RUNNER legacy token (or an access token minted from one): such callers may
 // not mint credentials. USER-scoped tokens pass.

@@ -74,7 +74,7 @@ func inviteUser(ctx context.Context, tx *Tx, a *latchkey.Auth, u *latchkey.User,
 // FindInvitations returns the pending invitations of the caller's acting
 // tenant. Human TENANT_ADMINs only (EFORBIDDEN).
 func (s *InvitationService) FindInvitations(ctx context.Context, filter latchkey.InvitationFilter) ([]*latchkey.Invitation, int, error) {
-	a, tx, err := s.db.beginAs(ctx, requireMembershipAdmin, false)
+	a, tx, err := s.db.beginAs(ctx, requireUnscopedHumanAdmin, false)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -91,7 +91,7 @@ func (s *InvitationService) FindInvitations(ctx context.Context, filter latchkey
 // DeleteInvitation withdraws pending invitation id of the caller's acting
 // tenant. Human TENANT_ADMINs only (EFORBIDDEN); ENOTFOUND otherwise.
 func (s *InvitationService) DeleteInvitation(ctx context.Context, id string) error {
-	a, tx, err := s.db.beginAs(ctx, requireMembershipAdmin, true)
+	a, tx, err := s.db.beginAs(ctx, requireUnscopedHumanAdmin, true)
 	if err != nil {
 		return err
 	}
@@ -122,23 +122,10 @@ func errInvitationNotFound() error {
 	return latchkey.Errorf(latchkey.ENOTFOUND, "Invitation not found: it may have been withdrawn, accepted or declined.")
 }
 
-// requireInvitee checks that a may act on its own invitations: a human,
-// not using a TENANT or RUNNER token.
-func requireInvitee(ctx context.Context) (*latchkey.Auth, error) {
-	a, err := requireUnscoped(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if err := requireHuman(a); err != nil {
-		return nil, err
-	}
-	return a, nil
-}
-
 // FindMyInvitations returns the caller's pending invitations, at most
 // limit (and never more than 100), with the tenants' names.
 func (s *InvitationService) FindMyInvitations(ctx context.Context, limit int) ([]*latchkey.Invitation, error) {
-	a, err := requireInvitee(ctx)
+	a, err := requireUnscopedHuman(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -188,7 +175,7 @@ func takeMyInvitation(ctx context.Context, tx *Tx, a *latchkey.Auth, id string) 
 // with its role, records it in that tenant's audit log and tells every
 // replica's caches.
 func (s *InvitationService) AcceptInvitation(ctx context.Context, id string) (*latchkey.Membership, error) {
-	a, tx, err := s.db.beginAs(ctx, requireInvitee, true)
+	a, tx, err := s.db.beginAs(ctx, requireUnscopedHuman, true)
 	if err != nil {
 		return nil, err
 	}
@@ -224,7 +211,7 @@ func (s *InvitationService) AcceptInvitation(ctx context.Context, id string) (*l
 // log records that the invitation was declined, but neither who the user
 // is nor where they were: they never joined.
 func (s *InvitationService) DeclineInvitation(ctx context.Context, id string) error {
-	a, tx, err := s.db.beginAs(ctx, requireInvitee, true)
+	a, tx, err := s.db.beginAs(ctx, requireUnscopedHuman, true)
 	if err != nil {
 		return err
 	}
