@@ -86,11 +86,7 @@ func (s *AgentService) RegisterAgent(ctx context.Context, agent *latchkey.Agent)
 // UpdateAgentLastSeen sets the agent's LastSeenAt to now. Needs a writing
 // role (EFORBIDDEN); ENOTFOUND for an agent outside the acting tenant.
 func (s *AgentService) UpdateAgentLastSeen(ctx context.Context, id string) error {
-	a, err := requireAgentWrite(ctx)
-	if err != nil {
-		return err
-	}
-	tx, err := s.db.BeginTx(ctx, true)
+	a, tx, err := s.db.beginAs(ctx, requireAgentWrite, true)
 	if err != nil {
 		return err
 	}
@@ -113,11 +109,7 @@ func (s *AgentService) UpdateAgentLastSeen(ctx context.Context, id string) error
 // filter, most recently seen first, and the count before Offset and Limit.
 // Any member may list them.
 func (s *AgentService) FindAgents(ctx context.Context, filter latchkey.AgentFilter) ([]*latchkey.Agent, int, error) {
-	a, err := requireAuth(ctx)
-	if err != nil {
-		return nil, 0, err
-	}
-	tx, err := s.db.BeginTx(ctx, false)
+	a, tx, err := s.db.beginAs(ctx, requireAuth, false)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -140,10 +132,7 @@ func findAgents(ctx context.Context, tx *Tx, tenantID string, filter latchkey.Ag
 		if len(filter.IDs) == 0 {
 			return []*latchkey.Agent{}, 0, nil
 		}
-		conds = append(conds, `agents.id IN (`+placeholders(len(filter.IDs))+`)`)
-		for _, id := range filter.IDs {
-			args = append(args, id)
-		}
+		conds, args = appendIn(conds, args, `agents.id`, filter.IDs)
 	}
 	if v := filter.Name; v != nil {
 		conds, args = append(conds, `agents.name = ?`), append(args, *v)
@@ -152,16 +141,9 @@ func findAgents(ctx context.Context, tx *Tx, tenantID string, filter latchkey.Ag
 		conds, args = append(conds, `agents.type = ?`), append(args, *v)
 	}
 	where := strings.Join(conds, " AND ")
-	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM agents WHERE `+where, args...).Scan(&n); err != nil {
-		return nil, 0, fmt.Errorf("count agents: %w", err)
-	}
-	rows, err := tx.QueryContext(ctx, `SELECT `+agentColumns+` FROM agents WHERE `+where+
-		` ORDER BY agents.last_seen_at DESC, agents.id`+formatLimitOffset(filter.Limit, filter.Offset), args...)
-	if err != nil {
-		return nil, 0, fmt.Errorf("find agents: %w", err)
-	}
-	agents, err := collect(rows, func(rows *sql.Rows) (*latchkey.Agent, error) {
+	query := `SELECT ` + agentColumns + ` FROM agents WHERE ` + where +
+		` ORDER BY agents.last_seen_at DESC, agents.id` + formatLimitOffset(filter.Limit, filter.Offset)
+	return findPage(ctx, tx, "agents", "agents", where, args, query, func(rows *sql.Rows) (*latchkey.Agent, error) {
 		var (
 			ag                  latchkey.Agent
 			labels              string
@@ -177,8 +159,4 @@ func findAgents(ctx context.Context, tx *Tx, tenantID string, filter latchkey.Ag
 		ag.UserID, ag.CreatedAt, ag.LastSeenAt = userID.String, time.Time(createdAt), time.Time(lastSeen)
 		return &ag, nil
 	})
-	if err != nil {
-		return nil, 0, fmt.Errorf("find agents: %w", err)
-	}
-	return agents, n, nil
 }

@@ -30,13 +30,7 @@ func NewAPIKeyService(db *DB) *APIKeyService {
 // role. TENANT and RUNNER tokens get EFORBIDDEN: a shared token must not
 // enumerate its owner's keys.
 func (s *APIKeyService) FindAPIKeys(ctx context.Context, filter latchkey.APIKeyFilter) ([]*latchkey.APIKey, int, error) {
-	a, err := requireAuth(ctx)
-	if err != nil {
-		return nil, 0, err
-	} else if err := requireNotScopedToken(a); err != nil {
-		return nil, 0, err
-	}
-	tx, err := s.db.BeginTx(ctx, false)
+	a, tx, err := s.db.beginAs(ctx, requireUnscoped, false)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -60,10 +54,8 @@ func (s *APIKeyService) FindAPIKeys(ctx context.Context, filter latchkey.APIKeyF
 // an expiry not in the future, or a service-account key with a default
 // tenant other than the account's.
 func (s *APIKeyService) CreateAPIKey(ctx context.Context, key *latchkey.APIKey) (string, error) {
-	a, err := requireAuth(ctx)
+	a, err := requireUnscoped(ctx)
 	if err != nil {
-		return "", err
-	} else if err := requireNotScopedToken(a); err != nil {
 		return "", err
 	} else if err := requireHuman(a); err != nil {
 		return "", latchkey.Errorf(latchkey.EFORBIDDEN, "Service accounts cannot create API keys.")
@@ -96,13 +88,7 @@ func (s *APIKeyService) CreateAPIKey(ctx context.Context, key *latchkey.APIKey) 
 // authenticating because their source is gone. Returns ENOTFOUND for any
 // other key; EFORBIDDEN for TENANT and RUNNER tokens.
 func (s *APIKeyService) DeleteAPIKey(ctx context.Context, id string) error {
-	a, err := requireAuth(ctx)
-	if err != nil {
-		return err
-	} else if err := requireNotScopedToken(a); err != nil {
-		return err
-	}
-	tx, err := s.db.BeginTx(ctx, true)
+	a, tx, err := s.db.beginAs(ctx, requireUnscoped, true)
 	if err != nil {
 		return err
 	}
@@ -143,10 +129,8 @@ func (s *APIKeyService) DeleteAPIKey(ctx context.Context, id string) error {
 // expiry is published, so every replica's cache drops the old key and sees
 // its new expiry.
 func (s *APIKeyService) RotateAPIKey(ctx context.Context, r *latchkey.APIKeyRotation) (string, error) {
-	a, err := requireAuth(ctx)
+	a, err := requireUnscoped(ctx)
 	if err != nil {
-		return "", err
-	} else if err := requireNotScopedToken(a); err != nil {
 		return "", err
 	} else if err := requireHuman(a); err != nil {
 		return "", latchkey.Errorf(latchkey.EFORBIDDEN, "Service accounts cannot roll API keys; ask a tenant admin.")
@@ -378,10 +362,7 @@ func findAPIKeys(ctx context.Context, tx *Tx, a *latchkey.Auth, filter latchkey.
 		if len(filter.IDs) == 0 {
 			return []*latchkey.APIKey{}, 0, nil
 		}
-		conds = append(conds, `api_keys.id IN (`+placeholders(len(filter.IDs))+`)`)
-		for _, id := range filter.IDs {
-			args = append(args, id)
-		}
+		conds, args = appendIn(conds, args, `api_keys.id`, filter.IDs)
 	}
 	if v := filter.UserID; v != nil {
 		conds, args = append(conds, `api_keys.user_id = ?`), append(args, *v)
@@ -413,26 +394,7 @@ func findAPIKeys(ctx context.Context, tx *Tx, a *latchkey.Auth, filter latchkey.
 	}
 	orderBy = append(orderBy, "api_keys.created_at", "api_keys.id")
 
-	rows, err := tx.QueryContext(ctx, `SELECT `+apiKeyColumns+`, COUNT(*) OVER ()
-		FROM api_keys
-		WHERE `+strings.Join(conds, " AND ")+`
-		ORDER BY `+strings.Join(orderBy, ", ")+
-		formatLimitOffset(filter.Limit, filter.Offset), args...)
-	if err != nil {
-		return nil, 0, fmt.Errorf("find api keys: %w", err)
-	}
-	var n int
-	keys, err := collect(rows, func(rows *sql.Rows) (*latchkey.APIKey, error) { return scanAPIKey(rows, &n) })
-	if err != nil {
-		return nil, 0, fmt.Errorf("find api keys: %w", err)
-	}
-	if len(keys) == 0 && filter.Offset > 0 {
-		// The window count is lost when the offset skips every row.
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM api_keys WHERE `+strings.Join(conds, " AND "), args...).Scan(&n); err != nil {
-			return nil, 0, fmt.Errorf("count api keys: %w", err)
-		}
-	}
-	return keys, n, nil
+	return findCounted(ctx, tx, "api keys", apiKeyColumns, "api_keys", conds, args, strings.Join(orderBy, ", "), filter.Limit, filter.Offset, scanAPIKey)
 }
 
 // findAPIKeyByHash returns the key with the given SHA-256 and its owner, or

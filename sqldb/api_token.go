@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/latchkey/latchkey"
@@ -29,11 +28,7 @@ func NewAPITokenService(db *DB) *APITokenService {
 // Offset and Limit. Service accounts (which own no tokens) and TENANT and
 // RUNNER tokens get EFORBIDDEN.
 func (s *APITokenService) FindAPITokens(ctx context.Context, filter latchkey.APITokenFilter) ([]*latchkey.APIToken, int, error) {
-	a, err := requireTokenManager(ctx)
-	if err != nil {
-		return nil, 0, err
-	}
-	tx, err := s.db.BeginTx(ctx, false)
+	a, tx, err := s.db.beginAs(ctx, requireUnscopedHuman, false)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -54,10 +49,8 @@ func (s *APITokenService) FindAPITokens(ctx context.Context, filter latchkey.API
 // scopes unless the caller is a TENANT_ADMIN; EINVALID for a bad scope or
 // name.
 func (s *APITokenService) CreateAPIToken(ctx context.Context, token *latchkey.APIToken) (string, error) {
-	a, err := requireAuth(ctx)
+	a, err := requireUnscoped(ctx)
 	if err != nil {
-		return "", err
-	} else if err := requireNotScopedToken(a); err != nil {
 		return "", err
 	} else if err := requireHuman(a); err != nil {
 		return "", latchkey.Errorf(latchkey.EFORBIDDEN, "Service accounts cannot create API tokens.")
@@ -122,11 +115,7 @@ func (s *APITokenService) CreateAPIToken(ctx context.Context, token *latchkey.AP
 // it stop authenticating. Returns ENOTFOUND for any other token, EFORBIDDEN
 // for service accounts and TENANT and RUNNER tokens.
 func (s *APITokenService) DeleteAPIToken(ctx context.Context, id string) error {
-	a, err := requireTokenManager(ctx)
-	if err != nil {
-		return err
-	}
-	tx, err := s.db.BeginTx(ctx, true)
+	a, tx, err := s.db.beginAs(ctx, requireUnscopedHuman, true)
 	if err != nil {
 		return err
 	}
@@ -152,22 +141,6 @@ func (s *APITokenService) DeleteAPIToken(ctx context.Context, id string) error {
 		return fmt.Errorf("delete api token: commit: %w", err)
 	}
 	return nil
-}
-
-// requireTokenManager returns the caller if it may list and delete legacy
-// tokens: not a service account (they own none and manage no one's), not a
-// TENANT or RUNNER token (a leaked shared token must not enumerate or
-// revoke its owner's credentials).
-func requireTokenManager(ctx context.Context) (*latchkey.Auth, error) {
-	a, err := requireAuth(ctx)
-	if err != nil {
-		return nil, err
-	} else if err := requireNotScopedToken(a); err != nil {
-		return nil, err
-	} else if err := requireHuman(a); err != nil {
-		return nil, err
-	}
-	return a, nil
 }
 
 // apiTokenAudit is the audit record of a change to token, in its tenant.
@@ -222,26 +195,7 @@ func findAPITokens(ctx context.Context, tx *Tx, a *latchkey.Auth, filter latchke
 	if v := filter.UserID; v != nil {
 		conds, args = append(conds, `api_tokens.user_id = ?`), append(args, *v)
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT `+apiTokenColumns+`, COUNT(*) OVER ()
-		FROM api_tokens
-		WHERE `+strings.Join(conds, " AND ")+`
-		ORDER BY api_tokens.created_at, api_tokens.id`+
-		formatLimitOffset(filter.Limit, filter.Offset), args...)
-	if err != nil {
-		return nil, 0, fmt.Errorf("find api tokens: %w", err)
-	}
-	var n int
-	tokens, err := collect(rows, func(rows *sql.Rows) (*latchkey.APIToken, error) { return scanAPIToken(rows, &n) })
-	if err != nil {
-		return nil, 0, fmt.Errorf("find api tokens: %w", err)
-	}
-	if len(tokens) == 0 && filter.Offset > 0 {
-		// The window count is lost when the offset skips every row.
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM api_tokens WHERE `+strings.Join(conds, " AND "), args...).Scan(&n); err != nil {
-			return nil, 0, fmt.Errorf("count api tokens: %w", err)
-		}
-	}
-	return tokens, n, nil
+	return findCounted(ctx, tx, "api tokens", apiTokenColumns, "api_tokens", conds, args, "api_tokens.created_at, api_tokens.id", filter.Limit, filter.Offset, scanAPIToken)
 }
 
 // findAPITokenByHash returns the token with the given SHA-256 and its

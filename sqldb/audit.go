@@ -165,18 +165,7 @@ func NewAuditService(db *DB) *AuditService {
 // Limit. Only a human TENANT_ADMIN of the acting tenant, not using a TENANT
 // or RUNNER token, may read them (EFORBIDDEN).
 func (s *AuditService) FindAuditEvents(ctx context.Context, filter latchkey.AuditFilter) ([]*latchkey.AuditEvent, int, error) {
-	a, err := requireAuth(ctx)
-	if err != nil {
-		return nil, 0, err
-	}
-	if err := requireNotScopedToken(a); err != nil {
-		return nil, 0, err
-	} else if err := requireHuman(a); err != nil {
-		return nil, 0, err
-	} else if err := requireAdmin(a); err != nil {
-		return nil, 0, err
-	}
-	tx, err := s.db.BeginTx(ctx, false)
+	a, tx, err := s.db.beginAs(ctx, requireUnscopedHumanAdmin, false)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -222,22 +211,15 @@ func findAuditEvents(ctx context.Context, tx *Tx, tenantID string, filter latchk
 		order = ` ORDER BY created_at DESC, seq DESC`
 	}
 
-	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM audit_events WHERE `+cond, args...).Scan(&n); err != nil {
-		return nil, 0, fmt.Errorf("count audit events: %w", err)
-	}
 	// The acting key's name and identifier: from api_keys, or from
 	// revoked_api_keys once revoked (ids are unique across both).
-	rows, err := tx.QueryContext(ctx, `SELECT id, tenant_id, actor_user_id, actor_kind, actor_credential_id, action, target_type, target_id, details, client_addr, user_agent, created_at,
+	query := `SELECT id, tenant_id, actor_user_id, actor_kind, actor_credential_id, action, target_type, target_id, details, client_addr, user_agent, created_at,
 		COALESCE((SELECT api_keys.name FROM api_keys WHERE api_keys.id = audit_events.actor_credential_id),
 			(SELECT revoked_api_keys.name FROM revoked_api_keys WHERE revoked_api_keys.id = audit_events.actor_credential_id), ''),
 		COALESCE((SELECT api_keys.identifier FROM api_keys WHERE api_keys.id = audit_events.actor_credential_id),
 			(SELECT revoked_api_keys.identifier FROM revoked_api_keys WHERE revoked_api_keys.id = audit_events.actor_credential_id), '')
-		FROM audit_events WHERE `+cond+order+formatLimitOffset(filter.Limit, filter.Offset), args...)
-	if err != nil {
-		return nil, 0, fmt.Errorf("find audit events: %w", err)
-	}
-	events, err := collect(rows, func(rows *sql.Rows) (*latchkey.AuditEvent, error) {
+		FROM audit_events WHERE ` + cond + order + formatLimitOffset(filter.Limit, filter.Offset)
+	return findPage(ctx, tx, "audit events", "audit_events", cond, args, query, func(rows *sql.Rows) (*latchkey.AuditEvent, error) {
 		var (
 			e                     latchkey.AuditEvent
 			actor, credential     sql.NullString
@@ -255,8 +237,4 @@ func findAuditEvents(ctx context.Context, tx *Tx, tenantID string, filter latchk
 		}
 		return &e, nil
 	})
-	if err != nil {
-		return nil, 0, fmt.Errorf("find audit events: %w", err)
-	}
-	return events, n, nil
 }

@@ -82,7 +82,7 @@ func (s *AuthFailureService) DeleteAuthFailuresBefore(ctx context.Context, t tim
 // FindAuthFailures returns the failed sign-ins with the emails of the
 // acting tenant's members, newest minute first.
 func (s *AuthFailureService) FindAuthFailures(ctx context.Context, filter latchkey.AuthFailureFilter) ([]*latchkey.AuthFailure, int, error) {
-	a, err := requireMembershipAdmin(ctx)
+	a, err := requireUnscopedHumanAdmin(ctx)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -99,16 +99,9 @@ func (s *AuthFailureService) FindAuthFailures(ctx context.Context, filter latchk
 		return nil, 0, err
 	}
 	defer tx.Rollback()
-	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM auth_failures WHERE `+cond, args...).Scan(&n); err != nil {
-		return nil, 0, fmt.Errorf("count auth failures: %w", err)
-	}
-	rows, err := tx.QueryContext(ctx, `SELECT kind, identifier, client_addr, minute, count, first_at, last_at FROM auth_failures WHERE `+cond+
-		` ORDER BY minute DESC, identifier, client_addr`+formatLimitOffset(filter.Limit, filter.Offset), args...)
-	if err != nil {
-		return nil, 0, fmt.Errorf("find auth failures: %w", err)
-	}
-	fs, err := collect(rows, func(rows *sql.Rows) (*latchkey.AuthFailure, error) {
+	query := `SELECT kind, identifier, client_addr, minute, count, first_at, last_at FROM auth_failures WHERE ` + cond +
+		` ORDER BY minute DESC, identifier, client_addr` + formatLimitOffset(filter.Limit, filter.Offset)
+	return findPage(ctx, tx, "auth failures", "auth_failures", cond, args, query, func(rows *sql.Rows) (*latchkey.AuthFailure, error) {
 		var (
 			f                     latchkey.AuthFailure
 			kind                  string
@@ -120,8 +113,4 @@ func (s *AuthFailureService) FindAuthFailures(ctx context.Context, filter latchk
 		f.Kind, f.Minute, f.FirstAt, f.LastAt = latchkey.AuthFailureKind(kind), time.Time(minute), time.Time(first), time.Time(latest)
 		return &f, nil
 	})
-	if err != nil {
-		return nil, 0, fmt.Errorf("find auth failures: %w", err)
-	}
-	return fs, n, nil
 }

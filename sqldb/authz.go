@@ -35,6 +35,44 @@ func requireNotRunner(a *latchkey.Auth) error {
 	return nil
 }
 
+// requireUnscoped is requireAuth followed by requireNotScopedToken.
+func requireUnscoped(ctx context.Context) (*latchkey.Auth, error) {
+	a, err := requireAuth(ctx)
+	if err != nil {
+		return nil, err
+	} else if err := requireNotScopedToken(a); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// requireUnscopedHuman is requireUnscoped for a human: the caller may act
+// on its own credentials and invitations (not a service account, which owns
+// none; not a TENANT or RUNNER token, which a leak must not turn against
+// its owner).
+func requireUnscopedHuman(ctx context.Context) (*latchkey.Auth, error) {
+	a, err := requireUnscoped(ctx)
+	if err != nil {
+		return nil, err
+	} else if err := requireHuman(a); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// requireUnscopedHumanAdmin is requireUnscopedHuman for a TENANT_ADMIN of
+// the acting tenant: the caller may manage its memberships and service
+// accounts and read its audit log and failed sign-ins.
+func requireUnscopedHumanAdmin(ctx context.Context) (*latchkey.Auth, error) {
+	a, err := requireUnscopedHuman(ctx)
+	if err != nil {
+		return nil, err
+	} else if err := requireAdmin(a); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
 // requireNotScopedToken returns EFORBIDDEN for a caller holding a TENANT or
 // RUNNER legacy token (or an access token minted from one): such callers may
 // not mint credentials. USER-scoped tokens pass.
@@ -156,6 +194,16 @@ func formatLimitOffset(limit, offset int) string {
 // placeholders returns "?, ?, ?" for n arguments (n > 0).
 func placeholders(n int) string {
 	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
+}
+
+// appendIn appends the condition "column IN (values)" to conds and values
+// to args.
+func appendIn[S ~string](conds []string, args []any, column string, values []S) ([]string, []any) {
+	conds = append(conds, column+` IN (`+placeholders(len(values))+`)`)
+	for _, v := range values {
+		args = append(args, string(v))
+	}
+	return conds, args
 }
 
 // errNoRows reports whether err is sql.ErrNoRows.

@@ -28,11 +28,7 @@ const maxQueue = 100
 
 // FindFlowRunByID returns a run of the caller's acting tenant, or ENOTFOUND.
 func (s *FlowRunService) FindFlowRunByID(ctx context.Context, id string) (*latchkey.FlowRun, error) {
-	a, err := requireAuth(ctx)
-	if err != nil {
-		return nil, err
-	}
-	tx, err := s.db.BeginTx(ctx, false)
+	a, tx, err := s.db.beginAs(ctx, requireAuth, false)
 	if err != nil {
 		return nil, err
 	}
@@ -47,11 +43,7 @@ func (s *FlowRunService) FindFlowRunByID(ctx context.Context, id string) (*latch
 // FindFlowRuns returns the runs of the caller's acting tenant matching
 // filter, and their count before Offset and Limit. Any member may read them.
 func (s *FlowRunService) FindFlowRuns(ctx context.Context, filter latchkey.FlowRunFilter) ([]*latchkey.FlowRun, int, error) {
-	a, err := requireAuth(ctx)
-	if err != nil {
-		return nil, 0, err
-	}
-	tx, err := s.db.BeginTx(ctx, false)
+	a, tx, err := s.db.beginAs(ctx, requireAuth, false)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -277,11 +269,7 @@ func setFlowRunState(ctx context.Context, tx *Tx, tenantID string, u *latchkey.F
 // finished. Needs a writing role (EFORBIDDEN); ENOTFOUND for a run outside
 // the acting tenant.
 func (s *FlowRunService) HeartbeatFlowRun(ctx context.Context, id string) (bool, error) {
-	a, err := requireAgentWrite(ctx)
-	if err != nil {
-		return false, err
-	}
-	tx, err := s.db.BeginTx(ctx, true)
+	a, tx, err := s.db.beginAs(ctx, requireAgentWrite, true)
 	if err != nil {
 		return false, err
 	}
@@ -383,11 +371,7 @@ func insertRunLogs(ctx context.Context, tx *Tx, tenantID string, logs []*latchke
 // FindRunLogs returns log lines of the acting tenant's runs, oldest first,
 // and their count before Offset and Limit. Any member may read them.
 func (s *FlowRunService) FindRunLogs(ctx context.Context, filter latchkey.RunLogFilter) ([]*latchkey.RunLog, int, error) {
-	a, err := requireAuth(ctx)
-	if err != nil {
-		return nil, 0, err
-	}
-	tx, err := s.db.BeginTx(ctx, false)
+	a, tx, err := s.db.beginAs(ctx, requireAuth, false)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -397,16 +381,9 @@ func (s *FlowRunService) FindRunLogs(ctx context.Context, filter latchkey.RunLog
 		conds, args = append(conds, `flow_run_id = ?`), append(args, *v)
 	}
 	where := strings.Join(conds, " AND ")
-	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM flow_run_logs WHERE `+where, args...).Scan(&n); err != nil {
-		return nil, 0, fmt.Errorf("count run logs: %w", err)
-	}
-	rows, err := tx.QueryContext(ctx, `SELECT id, tenant_id, flow_run_id, logged_at, name, level, message, created_at
-		FROM flow_run_logs WHERE `+where+` ORDER BY logged_at, id`+formatLimitOffset(filter.Limit, filter.Offset), args...)
-	if err != nil {
-		return nil, 0, fmt.Errorf("find run logs: %w", err)
-	}
-	logs, err := collect(rows, func(rows *sql.Rows) (*latchkey.RunLog, error) {
+	query := `SELECT id, tenant_id, flow_run_id, logged_at, name, level, message, created_at
+		FROM flow_run_logs WHERE ` + where + ` ORDER BY logged_at, id` + formatLimitOffset(filter.Limit, filter.Offset)
+	logs, n, err := findPage(ctx, tx, "run logs", "flow_run_logs", where, args, query, func(rows *sql.Rows) (*latchkey.RunLog, error) {
 		var (
 			l             latchkey.RunLog
 			level         string
@@ -419,7 +396,7 @@ func (s *FlowRunService) FindRunLogs(ctx context.Context, filter latchkey.RunLog
 		return &l, nil
 	})
 	if err != nil {
-		return nil, 0, fmt.Errorf("find run logs: %w", err)
+		return nil, 0, err
 	}
 	return logs, n, tx.Commit()
 }
@@ -548,19 +525,13 @@ func findFlowRuns(ctx context.Context, tx *Tx, tenantID string, filter latchkey.
 		if len(filter.IDs) == 0 {
 			return []*latchkey.FlowRun{}, 0, nil
 		}
-		conds = append(conds, `flow_runs.id IN (`+placeholders(len(filter.IDs))+`)`)
-		for _, id := range filter.IDs {
-			args = append(args, id)
-		}
+		conds, args = appendIn(conds, args, `flow_runs.id`, filter.IDs)
 	}
 	if filter.States != nil {
 		if len(filter.States) == 0 {
 			return []*latchkey.FlowRun{}, 0, nil
 		}
-		conds = append(conds, `flow_runs.state IN (`+placeholders(len(filter.States))+`)`)
-		for _, s := range filter.States {
-			args = append(args, string(s))
-		}
+		conds, args = appendIn(conds, args, `flow_runs.state`, filter.States)
 	}
 	if v := filter.AgentID; v != nil {
 		conds, args = append(conds, `flow_runs.agent_id = ?`), append(args, *v)
@@ -581,18 +552,7 @@ func findFlowRuns(ctx context.Context, tx *Tx, tenantID string, filter latchkey.
 	}
 	orderBy = append(orderBy, "flow_runs.scheduled_start_time", "flow_runs.id")
 	where := strings.Join(conds, " AND ")
-	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM flow_runs WHERE `+where, args...).Scan(&n); err != nil {
-		return nil, 0, fmt.Errorf("count flow runs: %w", err)
-	}
-	rows, err := tx.QueryContext(ctx, `SELECT `+flowRunColumns+` FROM flow_runs WHERE `+where+
-		` ORDER BY `+strings.Join(orderBy, ", ")+formatLimitOffset(filter.Limit, filter.Offset), args...)
-	if err != nil {
-		return nil, 0, fmt.Errorf("find flow runs: %w", err)
-	}
-	runs, err := collect(rows, func(rows *sql.Rows) (*latchkey.FlowRun, error) { return scanFlowRun(rows) })
-	if err != nil {
-		return nil, 0, fmt.Errorf("find flow runs: %w", err)
-	}
-	return runs, n, nil
+	query := `SELECT ` + flowRunColumns + ` FROM flow_runs WHERE ` + where +
+		` ORDER BY ` + strings.Join(orderBy, ", ") + formatLimitOffset(filter.Limit, filter.Offset)
+	return findPage(ctx, tx, "flow runs", "flow_runs", where, args, query, func(rows *sql.Rows) (*latchkey.FlowRun, error) { return scanFlowRun(rows) })
 }

@@ -74,11 +74,7 @@ func inviteUser(ctx context.Context, tx *Tx, a *latchkey.Auth, u *latchkey.User,
 // FindInvitations returns the pending invitations of the caller's acting
 // tenant. Human TENANT_ADMINs only (EFORBIDDEN).
 func (s *InvitationService) FindInvitations(ctx context.Context, filter latchkey.InvitationFilter) ([]*latchkey.Invitation, int, error) {
-	a, err := requireMembershipAdmin(ctx)
-	if err != nil {
-		return nil, 0, err
-	}
-	tx, err := s.db.BeginTx(ctx, false)
+	a, tx, err := s.db.beginAs(ctx, requireUnscopedHumanAdmin, false)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -87,30 +83,15 @@ func (s *InvitationService) FindInvitations(ctx context.Context, filter latchkey
 	if filter.ID != nil {
 		cond, args = cond+` AND id = ?`, append(args, *filter.ID)
 	}
-	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM invitations WHERE `+cond, args...).Scan(&n); err != nil {
-		return nil, 0, fmt.Errorf("count invitations: %w", err)
-	}
-	rows, err := tx.QueryContext(ctx, `SELECT `+invitationColumns+` FROM invitations WHERE `+cond+
-		` ORDER BY created_at, id`+formatLimitOffset(filter.Limit, filter.Offset), args...)
-	if err != nil {
-		return nil, 0, fmt.Errorf("find invitations: %w", err)
-	}
-	invs, err := collect(rows, func(rows *sql.Rows) (*latchkey.Invitation, error) { return scanInvitation(rows) })
-	if err != nil {
-		return nil, 0, fmt.Errorf("find invitations: %w", err)
-	}
-	return invs, n, nil
+	query := `SELECT ` + invitationColumns + ` FROM invitations WHERE ` + cond +
+		` ORDER BY created_at, id` + formatLimitOffset(filter.Limit, filter.Offset)
+	return findPage(ctx, tx, "invitations", "invitations", cond, args, query, func(rows *sql.Rows) (*latchkey.Invitation, error) { return scanInvitation(rows) })
 }
 
 // DeleteInvitation withdraws pending invitation id of the caller's acting
 // tenant. Human TENANT_ADMINs only (EFORBIDDEN); ENOTFOUND otherwise.
 func (s *InvitationService) DeleteInvitation(ctx context.Context, id string) error {
-	a, err := requireMembershipAdmin(ctx)
-	if err != nil {
-		return err
-	}
-	tx, err := s.db.BeginTx(ctx, true)
+	a, tx, err := s.db.beginAs(ctx, requireUnscopedHumanAdmin, true)
 	if err != nil {
 		return err
 	}
@@ -141,25 +122,10 @@ func errInvitationNotFound() error {
 	return latchkey.Errorf(latchkey.ENOTFOUND, "Invitation not found: it may have been withdrawn, accepted or declined.")
 }
 
-// requireInvitee checks that a may act on its own invitations: a human,
-// not using a TENANT or RUNNER token.
-func requireInvitee(ctx context.Context) (*latchkey.Auth, error) {
-	a, err := requireAuth(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if err := requireNotScopedToken(a); err != nil {
-		return nil, err
-	} else if err := requireHuman(a); err != nil {
-		return nil, err
-	}
-	return a, nil
-}
-
 // FindMyInvitations returns the caller's pending invitations, at most
 // limit (and never more than 100), with the tenants' names.
 func (s *InvitationService) FindMyInvitations(ctx context.Context, limit int) ([]*latchkey.Invitation, error) {
-	a, err := requireInvitee(ctx)
+	a, err := requireUnscopedHuman(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -209,11 +175,7 @@ func takeMyInvitation(ctx context.Context, tx *Tx, a *latchkey.Auth, id string) 
 // with its role, records it in that tenant's audit log and tells every
 // replica's caches.
 func (s *InvitationService) AcceptInvitation(ctx context.Context, id string) (*latchkey.Membership, error) {
-	a, err := requireInvitee(ctx)
-	if err != nil {
-		return nil, err
-	}
-	tx, err := s.db.BeginTx(ctx, true)
+	a, tx, err := s.db.beginAs(ctx, requireUnscopedHuman, true)
 	if err != nil {
 		return nil, err
 	}
@@ -249,11 +211,7 @@ func (s *InvitationService) AcceptInvitation(ctx context.Context, id string) (*l
 // log records that the invitation was declined, but neither who the user
 // is nor where they were: they never joined.
 func (s *InvitationService) DeclineInvitation(ctx context.Context, id string) error {
-	a, err := requireInvitee(ctx)
-	if err != nil {
-		return err
-	}
-	tx, err := s.db.BeginTx(ctx, true)
+	a, tx, err := s.db.beginAs(ctx, requireUnscopedHuman, true)
 	if err != nil {
 		return err
 	}

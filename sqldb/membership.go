@@ -147,23 +147,6 @@ func findMembershipInTenant(ctx context.Context, tx *Tx, id, tenantID string) (*
 	return m, nil
 }
 
-// requireMembershipAdmin checks that a may manage memberships: a human
-// TENANT_ADMIN of its acting tenant, not using a TENANT or RUNNER token.
-func requireMembershipAdmin(ctx context.Context) (*latchkey.Auth, error) {
-	a, err := requireAuth(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if err := requireNotScopedToken(a); err != nil {
-		return nil, err
-	} else if err := requireHuman(a); err != nil {
-		return nil, err
-	} else if err := requireAdmin(a); err != nil {
-		return nil, err
-	}
-	return a, nil
-}
-
 // lockTenant serializes transactions that change a tenant's admins, so two
 // concurrent demotions cannot both see another admin left. (SQLite
 // transactions are serialized already; PostgreSQL takes the row lock.)
@@ -206,7 +189,7 @@ func errServiceAccountMembership() error {
 // service account; ENOTFOUND for an unknown user id; ECONFLICT if already a
 // member or invited.
 func (s *MembershipService) CreateMembership(ctx context.Context, in latchkey.MembershipCreate) (*latchkey.Membership, *latchkey.Invitation, error) {
-	a, err := requireMembershipAdmin(ctx)
+	a, err := requireUnscopedHumanAdmin(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -315,7 +298,7 @@ func membershipDetails(m *latchkey.Membership) map[string]string {
 // a service account's membership, and ECONFLICT when it would leave the
 // tenant without a human TENANT_ADMIN.
 func (s *MembershipService) UpdateMembershipRole(ctx context.Context, id string, role latchkey.Role) (*latchkey.Membership, error) {
-	a, err := requireMembershipAdmin(ctx)
+	a, err := requireUnscopedHumanAdmin(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -365,11 +348,7 @@ func (s *MembershipService) UpdateMembershipRole(ctx context.Context, id string,
 // ECONFLICT for the last human TENANT_ADMIN's. If the tenant was the
 // user's default, the user is left without one.
 func (s *MembershipService) DeleteMembership(ctx context.Context, id string) error {
-	a, err := requireMembershipAdmin(ctx)
-	if err != nil {
-		return err
-	}
-	tx, err := s.db.BeginTx(ctx, true)
+	a, tx, err := s.db.beginAs(ctx, requireUnscopedHumanAdmin, true)
 	if err != nil {
 		return err
 	}

@@ -33,10 +33,8 @@ func recordRevokedAPIKeys(ctx context.Context, tx *Tx, a *latchkey.Auth, cond st
 // FindRevokedAPIKeys returns the revoked keys the caller may see (see
 // latchkey.RevokedAPIKeyService), newest revocation first.
 func (s *APIKeyService) FindRevokedAPIKeys(ctx context.Context, filter latchkey.RevokedAPIKeyFilter) ([]*latchkey.RevokedAPIKey, int, error) {
-	a, err := requireAuth(ctx)
+	a, err := requireUnscoped(ctx)
 	if err != nil {
-		return nil, 0, err
-	} else if err := requireNotScopedToken(a); err != nil {
 		return nil, 0, err
 	}
 	cond, args := `revoked_api_keys.user_id = ?`, []any{a.User.ID}
@@ -55,16 +53,9 @@ func (s *APIKeyService) FindRevokedAPIKeys(ctx context.Context, filter latchkey.
 		return nil, 0, err
 	}
 	defer tx.Rollback()
-	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM revoked_api_keys WHERE `+cond, args...).Scan(&n); err != nil {
-		return nil, 0, fmt.Errorf("count revoked api keys: %w", err)
-	}
-	rows, err := tx.QueryContext(ctx, `SELECT id, name, user_id, owner_kind, owner_name, default_tenant_id, created_by_user_id, created_at, revoked_at, revoked_by_user_id
-		FROM revoked_api_keys WHERE `+cond+` ORDER BY revoked_at DESC, id`+formatLimitOffset(filter.Limit, filter.Offset), args...)
-	if err != nil {
-		return nil, 0, fmt.Errorf("find revoked api keys: %w", err)
-	}
-	keys, err := collect(rows, func(rows *sql.Rows) (*latchkey.RevokedAPIKey, error) {
+	query := `SELECT id, name, user_id, owner_kind, owner_name, default_tenant_id, created_by_user_id, created_at, revoked_at, revoked_by_user_id
+		FROM revoked_api_keys WHERE ` + cond + ` ORDER BY revoked_at DESC, id` + formatLimitOffset(filter.Limit, filter.Offset)
+	return findPage(ctx, tx, "revoked api keys", "revoked_api_keys", cond, args, query, func(rows *sql.Rows) (*latchkey.RevokedAPIKey, error) {
 		var (
 			k                    latchkey.RevokedAPIKey
 			kind                 string
@@ -78,8 +69,4 @@ func (s *APIKeyService) FindRevokedAPIKeys(ctx context.Context, filter latchkey.
 		k.CreatedAt, k.RevokedAt = time.Time(createdAt), time.Time(revokedAt)
 		return &k, nil
 	})
-	if err != nil {
-		return nil, 0, fmt.Errorf("find revoked api keys: %w", err)
-	}
-	return keys, n, nil
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
+	"strings"
 
 	"github.com/latchkey/latchkey"
 )
@@ -25,6 +27,52 @@ func collect[T any](rows *sql.Rows, scan func(*sql.Rows) (T, error)) ([]T, error
 		return nil, err
 	}
 	return out, nil
+}
+
+// findCounted returns the rows of table matching where (joined with AND),
+// ordered by orderBy, read with scan, and their count before limit and
+// offset. what names the rows in errors ("api keys").
+func findCounted[T any](ctx context.Context, tx *Tx, what, columns, table string, where []string, args []any, orderBy string, limit, offset int, scan func(rowScanner, ...any) (T, error)) ([]T, int, error) {
+	cond := strings.Join(where, " AND ")
+	rows, err := tx.QueryContext(ctx, `SELECT `+columns+`, COUNT(*) OVER ()
+		FROM `+table+`
+		WHERE `+cond+`
+		ORDER BY `+orderBy+
+		formatLimitOffset(limit, offset), args...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("find %s: %w", what, err)
+	}
+	var n int
+	out, err := collect(rows, func(rows *sql.Rows) (T, error) { return scan(rows, &n) })
+	if err != nil {
+		return nil, 0, fmt.Errorf("find %s: %w", what, err)
+	}
+	if len(out) == 0 && offset > 0 {
+		// The window count is lost when the offset skips every row.
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+table+` WHERE `+cond, args...).Scan(&n); err != nil {
+			return nil, 0, fmt.Errorf("count %s: %w", what, err)
+		}
+	}
+	return out, n, nil
+}
+
+// findPage counts the rows of table matching where, then runs query (the
+// page of them, with the same args) and reads its rows with scan. what
+// names the rows in errors ("agents").
+func findPage[T any](ctx context.Context, tx *Tx, what, table, where string, args []any, query string, scan func(*sql.Rows) (T, error)) ([]T, int, error) {
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+table+` WHERE `+where, args...).Scan(&n); err != nil {
+		return nil, 0, fmt.Errorf("count %s: %w", what, err)
+	}
+	rows, err := tx.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("find %s: %w", what, err)
+	}
+	out, err := collect(rows, scan)
+	if err != nil {
+		return nil, 0, fmt.Errorf("find %s: %w", what, err)
+	}
+	return out, n, nil
 }
 
 // findWithOwner runs query, whose one row is a credential's columns followed

@@ -89,31 +89,13 @@ func findServiceAccounts(ctx context.Context, tx *Tx, tenantID string, filter la
 	return sas, n, nil
 }
 
-// requireServiceAccountAdmin checks that a may create or delete service
-// accounts: a human TENANT_ADMIN of its acting tenant, not using a TENANT or
-// RUNNER token.
-func requireServiceAccountAdmin(ctx context.Context) (*latchkey.Auth, error) {
-	a, err := requireAuth(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if err := requireNotScopedToken(a); err != nil {
-		return nil, err
-	} else if err := requireHuman(a); err != nil {
-		return nil, err
-	} else if err := requireAdmin(a); err != nil {
-		return nil, err
-	}
-	return a, nil
-}
-
 // CreateServiceAccount creates a service account in the caller's acting
 // tenant (sa.TenantID, if set, must be it: EFORBIDDEN otherwise) and fills
 // in its ID, TenantID, CreatedByUserID and CreatedAt. The caller must be a
 // human TENANT_ADMIN there, not using a TENANT or RUNNER token (EFORBIDDEN).
 // An empty role means USER; a bad name or role is EINVALID.
 func (s *ServiceAccountService) CreateServiceAccount(ctx context.Context, sa *latchkey.ServiceAccount) error {
-	a, err := requireServiceAccountAdmin(ctx)
+	a, err := requireUnscopedHumanAdmin(ctx)
 	if err != nil {
 		return err
 	}
@@ -172,11 +154,7 @@ func (s *ServiceAccountService) CreateServiceAccount(ctx context.Context, sa *la
 // credentials stop working at once. Same callers as CreateServiceAccount
 // (EFORBIDDEN). Returns ENOTFOUND for an account of another tenant.
 func (s *ServiceAccountService) DeleteServiceAccount(ctx context.Context, id string) error {
-	a, err := requireServiceAccountAdmin(ctx)
-	if err != nil {
-		return err
-	}
-	tx, err := s.db.BeginTx(ctx, true)
+	a, tx, err := s.db.beginAs(ctx, requireUnscopedHumanAdmin, true)
 	if err != nil {
 		return err
 	}
@@ -215,7 +193,7 @@ func (s *ServiceAccountService) DeleteServiceAccount(ctx context.Context, id str
 // role. The change is audited, and every replica's caches hear of it, so
 // the account's keys act with the new role at once.
 func (s *ServiceAccountService) UpdateServiceAccountRole(ctx context.Context, id string, role latchkey.Role) (*latchkey.ServiceAccount, error) {
-	a, err := requireServiceAccountAdmin(ctx)
+	a, err := requireUnscopedHumanAdmin(ctx)
 	if err != nil {
 		return nil, err
 	}

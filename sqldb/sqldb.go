@@ -396,6 +396,20 @@ func (db *DB) BeginTx(ctx context.Context, writable bool) (*Tx, error) {
 	return &Tx{Tx: tx, db: db, h: h, now: db.Now().UTC().Truncate(time.Microsecond)}, nil
 }
 
+// beginAs checks the caller in ctx with require and, if it may go on,
+// begins a transaction as BeginTx does. The caller must Rollback it.
+func (db *DB) beginAs(ctx context.Context, require func(context.Context) (*latchkey.Auth, error), writable bool) (*latchkey.Auth, *Tx, error) {
+	a, err := require(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	tx, err := db.BeginTx(ctx, writable)
+	if err != nil {
+		return nil, nil, err
+	}
+	return a, tx, nil
+}
+
 // Now returns the transaction's time.
 func (tx *Tx) Now() time.Time { return tx.now }
 

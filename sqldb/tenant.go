@@ -47,11 +47,7 @@ func NewTenantService(db *DB) *TenantService {
 // FindTenantByID returns a tenant the caller is a member of. Returns
 // ENOTFOUND if there is none or the caller is not a member.
 func (s *TenantService) FindTenantByID(ctx context.Context, id string) (*latchkey.Tenant, error) {
-	a, err := requireAuth(ctx)
-	if err != nil {
-		return nil, err
-	}
-	tx, err := s.db.BeginTx(ctx, false)
+	a, tx, err := s.db.beginAs(ctx, requireAuth, false)
 	if err != nil {
 		return nil, err
 	}
@@ -70,11 +66,7 @@ func (s *TenantService) FindTenantByID(ctx context.Context, id string) (*latchke
 // match filter, and their count before Offset and Limit. Returns EINVALID
 // for an OrderBy field other than id, slug, name or created_at.
 func (s *TenantService) FindTenants(ctx context.Context, filter latchkey.TenantFilter) ([]*latchkey.Tenant, int, error) {
-	a, err := requireAuth(ctx)
-	if err != nil {
-		return nil, 0, err
-	}
-	tx, err := s.db.BeginTx(ctx, false)
+	a, tx, err := s.db.beginAs(ctx, requireAuth, false)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -127,10 +119,7 @@ func findTenants(ctx context.Context, tx *Tx, a *latchkey.Auth, filter latchkey.
 		if len(filter.IDs) == 0 {
 			return []*latchkey.Tenant{}, 0, nil
 		}
-		where = append(where, `tenants.id IN (`+placeholders(len(filter.IDs))+`)`)
-		for _, id := range filter.IDs {
-			args = append(args, id)
-		}
+		where, args = appendIn(where, args, `tenants.id`, filter.IDs)
 	}
 	if v := filter.Slug; v != nil {
 		where, args = append(where, `tenants.slug = ?`), append(args, *v)
@@ -140,16 +129,9 @@ func findTenants(ctx context.Context, tx *Tx, a *latchkey.Auth, filter latchkey.
 	}
 	cond := strings.Join(where, " AND ")
 
-	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM tenants WHERE `+cond, args...).Scan(&n); err != nil {
-		return nil, 0, fmt.Errorf("count tenants: %w", err)
-	}
-	rows, err := tx.QueryContext(ctx, `SELECT tenants.id, tenants.slug, tenants.name, tenants.created_at FROM tenants WHERE `+cond+
-		orderBy+formatLimitOffset(filter.Limit, filter.Offset), args...)
-	if err != nil {
-		return nil, 0, fmt.Errorf("find tenants: %w", err)
-	}
-	tenants, err := collect(rows, func(rows *sql.Rows) (*latchkey.Tenant, error) {
+	query := `SELECT tenants.id, tenants.slug, tenants.name, tenants.created_at FROM tenants WHERE ` + cond +
+		orderBy + formatLimitOffset(filter.Limit, filter.Offset)
+	return findPage(ctx, tx, "tenants", "tenants", cond, args, query, func(rows *sql.Rows) (*latchkey.Tenant, error) {
 		var t latchkey.Tenant
 		var createdAt Time
 		if err := rows.Scan(&t.ID, &t.Slug, &t.Name, &createdAt); err != nil {
@@ -158,10 +140,6 @@ func findTenants(ctx context.Context, tx *Tx, a *latchkey.Auth, filter latchkey.
 		t.CreatedAt = time.Time(createdAt)
 		return &t, nil
 	})
-	if err != nil {
-		return nil, 0, fmt.Errorf("find tenants: %w", err)
-	}
-	return tenants, n, nil
 }
 
 // CreateTenant creates a tenant and makes the caller its TENANT_ADMIN. The

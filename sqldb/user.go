@@ -68,11 +68,7 @@ func NewUserService(db *DB) *UserService {
 // account) of the caller's acting tenant. RUNNER tokens see only
 // themselves. Returns ENOTFOUND otherwise.
 func (s *UserService) FindUserByID(ctx context.Context, id string) (*latchkey.User, error) {
-	a, err := requireAuth(ctx)
-	if err != nil {
-		return nil, err
-	}
-	tx, err := s.db.BeginTx(ctx, false)
+	a, tx, err := s.db.beginAs(ctx, requireAuth, false)
 	if err != nil {
 		return nil, err
 	}
@@ -91,11 +87,7 @@ func (s *UserService) FindUserByID(ctx context.Context, id string) (*latchkey.Us
 // and their count before Offset and Limit. A TenantID other than the
 // acting tenant matches nothing.
 func (s *UserService) FindUsers(ctx context.Context, filter latchkey.UserFilter) ([]*latchkey.User, int, error) {
-	a, err := requireAuth(ctx)
-	if err != nil {
-		return nil, 0, err
-	}
-	tx, err := s.db.BeginTx(ctx, false)
+	a, tx, err := s.db.beginAs(ctx, requireAuth, false)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -128,26 +120,15 @@ func findUsers(ctx context.Context, tx *Tx, a *latchkey.Auth, filter latchkey.Us
 	}
 	cond := strings.Join(where, " AND ")
 
-	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM users WHERE `+cond, args...).Scan(&n); err != nil {
-		return nil, 0, fmt.Errorf("count users: %w", err)
-	}
-	rows, err := tx.QueryContext(ctx, `SELECT `+userColumns+` FROM users WHERE `+cond+
-		` ORDER BY users.created_at, users.id`+formatLimitOffset(filter.Limit, filter.Offset), args...)
-	if err != nil {
-		return nil, 0, fmt.Errorf("find users: %w", err)
-	}
-	users, err := collect(rows, func(rows *sql.Rows) (*latchkey.User, error) {
+	query := `SELECT ` + userColumns + ` FROM users WHERE ` + cond +
+		` ORDER BY users.created_at, users.id` + formatLimitOffset(filter.Limit, filter.Offset)
+	return findPage(ctx, tx, "users", "users", cond, args, query, func(rows *sql.Rows) (*latchkey.User, error) {
 		u, err := scanUser(rows)
 		if err != nil {
 			return nil, fmt.Errorf("scan user: %w", err)
 		}
 		return u, nil
 	})
-	if err != nil {
-		return nil, 0, fmt.Errorf("find users: %w", err)
-	}
-	return users, n, nil
 }
 
 // errBadLogin is the one answer to a wrong email or password.
