@@ -1,6 +1,7 @@
 package graphql
 
 import (
+	"slices"
 	"strings"
 	"time"
 
@@ -45,13 +46,6 @@ func condsMatch(cs []cond, v string, null bool) bool {
 	return true
 }
 
-// boolExp is the shape shared by the where types evaluated here.
-type boolExp[T any] interface {
-	and() []T
-	or() []T
-	not() T
-}
-
 func (w *FlowRunBoolExp) and() []*FlowRunBoolExp { return w.And }
 func (w *FlowRunBoolExp) or() []*FlowRunBoolExp  { return w.Or }
 func (w *FlowRunBoolExp) not() *FlowRunBoolExp   { return w.Not }
@@ -62,10 +56,7 @@ func (w *AgentBoolExp) not() *AgentBoolExp       { return w.Not }
 // evalBoolExp evaluates w's _and, _or and _not with eval, then w's own
 // fields with fields. A nil expression matches; an empty _or matches
 // nothing.
-func evalBoolExp[T interface {
-	comparable
-	boolExp[T]
-}](w T, fields func(T) bool) bool {
+func evalBoolExp[T boolExp[T]](w T, fields func(T) bool) bool {
 	var zero T
 	if w == zero {
 		return true
@@ -140,27 +131,16 @@ func flowRunFilter(where *FlowRunBoolExp, orderBy []*FlowRunOrderBy) (latchkey.F
 	if e := where.ScheduledStartTime; e != nil && (e.Eq != nil || e.Neq != nil || e.Gt != nil || e.Gte != nil || e.Lt != nil || e.Lte != nil) {
 		rest = append(rest, "scheduled_start_time")
 	}
-	cs := append(uuidConds("id", where.ID), stringConds("state", where.State)...)
-	cs = append(cs, uuidConds("agent_id", where.AgentID)...)
-	cs = append(cs, stringConds("name", where.Name)...)
-	for _, c := range cs {
-		switch {
-		case c.field == "id" && c.op == opEq && f.ID == nil:
-			f.ID = ptr(c.values[0])
-		case c.field == "id" && c.op == opIn && f.IDs == nil:
-			f.IDs = c.values
-		case c.field == "state" && (c.op == opEq || c.op == opIn) && f.States == nil:
-			f.States = []latchkey.FlowRunState{}
-			for _, v := range c.values {
-				f.States = append(f.States, latchkey.FlowRunState(v))
-			}
-		case c.field == "agent_id" && c.op == opEq && f.AgentID == nil:
-			f.AgentID = ptr(c.values[0])
-		case c.field == "name" && c.op == opEq && f.Name == nil:
-			f.Name = ptr(c.values[0])
-		default:
-			rest = append(rest, c.String())
-		}
+	cs := slices.Concat(uuidConds("id", where.ID), stringConds("state", where.State),
+		uuidConds("agent_id", where.AgentID), stringConds("name", where.Name))
+	for _, c := range pushDown(cs,
+		pushRule{"id", opEq, setOne(&f.ID)},
+		pushRule{"id", opIn, setAll(&f.IDs)},
+		pushRule{"state", opEq, setAll(&f.States)},
+		pushRule{"state", opIn, setAll(&f.States)},
+		pushRule{"agent_id", opEq, setOne(&f.AgentID)},
+		pushRule{"name", opEq, setOne(&f.Name)}) {
+		rest = append(rest, c.String())
 	}
 	if len(rest) == 0 {
 		return f, nil, nil
@@ -186,19 +166,13 @@ func agentFilter(where *AgentBoolExp) (latchkey.AgentFilter, func(*latchkey.Agen
 	if where.And != nil || where.Or != nil || where.Not != nil {
 		rest = append(rest, "_and, _or or _not")
 	}
-	for _, c := range append(append(uuidConds("id", where.ID), stringConds("name", where.Name)...), stringConds("type", where.Type)...) {
-		switch {
-		case c.field == "id" && c.op == opEq && f.ID == nil:
-			f.ID = ptr(c.values[0])
-		case c.field == "id" && c.op == opIn && f.IDs == nil:
-			f.IDs = c.values
-		case c.field == "name" && c.op == opEq && f.Name == nil:
-			f.Name = ptr(c.values[0])
-		case c.field == "type" && c.op == opEq && f.Type == nil:
-			f.Type = ptr(c.values[0])
-		default:
-			rest = append(rest, c.String())
-		}
+	cs := slices.Concat(uuidConds("id", where.ID), stringConds("name", where.Name), stringConds("type", where.Type))
+	for _, c := range pushDown(cs,
+		pushRule{"id", opEq, setOne(&f.ID)},
+		pushRule{"id", opIn, setAll(&f.IDs)},
+		pushRule{"name", opEq, setOne(&f.Name)},
+		pushRule{"type", opEq, setOne(&f.Type)}) {
+		rest = append(rest, c.String())
 	}
 	if len(rest) == 0 {
 		return f, nil, nil

@@ -1,6 +1,7 @@
 package graphql
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/latchkey/latchkey"
@@ -95,25 +96,100 @@ func checkBoolExp(typeName string, or, not bool) error {
 	return nil
 }
 
-func tenantConds(w *TenantBoolExp) ([]cond, error) {
-	if w == nil {
+// boolExp is the shape shared by the where types: T is the pointer type
+// itself.
+type boolExp[T any] interface {
+	comparable
+	and() []T
+	or() []T
+	not() T
+}
+
+func (w *TenantBoolExp) and() []*TenantBoolExp                 { return w.And }
+func (w *TenantBoolExp) or() []*TenantBoolExp                  { return w.Or }
+func (w *TenantBoolExp) not() *TenantBoolExp                   { return w.Not }
+func (w *AuthAPIKeyBoolExp) and() []*AuthAPIKeyBoolExp         { return w.And }
+func (w *AuthAPIKeyBoolExp) or() []*AuthAPIKeyBoolExp          { return w.Or }
+func (w *AuthAPIKeyBoolExp) not() *AuthAPIKeyBoolExp           { return w.Not }
+func (w *ServiceAccountBoolExp) and() []*ServiceAccountBoolExp { return w.And }
+func (w *ServiceAccountBoolExp) or() []*ServiceAccountBoolExp  { return w.Or }
+func (w *ServiceAccountBoolExp) not() *ServiceAccountBoolExp   { return w.Not }
+func (w *MembershipBoolExp) and() []*MembershipBoolExp         { return w.And }
+func (w *MembershipBoolExp) or() []*MembershipBoolExp          { return w.Or }
+func (w *MembershipBoolExp) not() *MembershipBoolExp           { return w.Not }
+
+// whereConds flattens where into the conditions of its _and (recursively),
+// followed by those fields returns for its own columns. typeName names
+// where's GraphQL type in the error for _or and _not.
+func whereConds[T boolExp[T]](typeName string, where T, fields func(T) []cond) ([]cond, error) {
+	var zero T
+	if where == zero {
 		return nil, nil
 	}
-	if err := checkBoolExp("tenant_bool_exp", w.Or != nil, w.Not != nil); err != nil {
+	if err := checkBoolExp(typeName, where.or() != nil, where.not() != zero); err != nil {
 		return nil, err
 	}
 	var cs []cond
-	for _, sub := range w.And {
-		c, err := tenantConds(sub)
+	for _, sub := range where.and() {
+		c, err := whereConds(typeName, sub, fields)
 		if err != nil {
 			return nil, err
 		}
 		cs = append(cs, c...)
 	}
-	cs = append(cs, uuidConds("id", w.ID)...)
-	cs = append(cs, stringConds("slug", w.Slug)...)
-	cs = append(cs, stringConds("name", w.Name)...)
-	return cs, nil
+	return append(cs, fields(where)...), nil
+}
+
+// pushRule moves the conditions on field with operator op into a store
+// filter through set, which takes the condition's values and reports false
+// when its filter field is already set.
+type pushRule struct {
+	field string
+	op    op
+	set   func(values []string) bool
+}
+
+// pushDown moves each condition into the store filter with the first rule
+// that takes it, and returns the conditions none took.
+func pushDown(cs []cond, rules ...pushRule) []cond {
+	var rest []cond
+next:
+	for _, c := range cs {
+		for _, r := range rules {
+			if c.field == r.field && c.op == r.op && r.set(c.values) {
+				continue next
+			}
+		}
+		rest = append(rest, c)
+	}
+	return rest
+}
+
+// setOne is a pushRule setter that stores the value of an _eq condition in
+// *dst, unless *dst is already set.
+func setOne[S ~string](dst **S) func([]string) bool {
+	return func(values []string) bool {
+		if *dst != nil {
+			return false
+		}
+		*dst = ptr(S(values[0]))
+		return true
+	}
+}
+
+// setAll is a pushRule setter that stores the values of an _eq or _in
+// condition in *dst, unless *dst is already set.
+func setAll[S ~string](dst *[]S) func([]string) bool {
+	return func(values []string) bool {
+		if *dst != nil {
+			return false
+		}
+		*dst = make([]S, len(values))
+		for i, v := range values {
+			(*dst)[i] = S(v)
+		}
+		return true
+	}
 }
 
 func tenantField(t *latchkey.Tenant, field string) string {
@@ -132,25 +208,17 @@ func tenantField(t *latchkey.Tenant, field string) string {
 // the conditions left to check in memory.
 func tenantFilter(where *TenantBoolExp, orderBy []*TenantOrderBy) (latchkey.TenantFilter, []cond, error) {
 	var f latchkey.TenantFilter
-	cs, err := tenantConds(where)
+	cs, err := whereConds("tenant_bool_exp", where, func(w *TenantBoolExp) []cond {
+		return slices.Concat(uuidConds("id", w.ID), stringConds("slug", w.Slug), stringConds("name", w.Name))
+	})
 	if err != nil {
 		return f, nil, err
 	}
-	var rest []cond
-	for _, c := range cs {
-		switch {
-		case c.field == "id" && c.op == opEq && f.ID == nil:
-			f.ID = ptr(c.values[0])
-		case c.field == "id" && c.op == opIn && f.IDs == nil:
-			f.IDs = c.values
-		case c.field == "slug" && c.op == opEq && f.Slug == nil:
-			f.Slug = ptr(c.values[0])
-		case c.field == "name" && c.op == opEq && f.Name == nil:
-			f.Name = ptr(c.values[0])
-		default:
-			rest = append(rest, c)
-		}
-	}
+	rest := pushDown(cs,
+		pushRule{"id", opEq, setOne(&f.ID)},
+		pushRule{"id", opIn, setAll(&f.IDs)},
+		pushRule{"slug", opEq, setOne(&f.Slug)},
+		pushRule{"name", opEq, setOne(&f.Name)})
 	for _, o := range orderBy {
 		if o == nil {
 			continue
@@ -164,28 +232,6 @@ func tenantFilter(where *TenantBoolExp, orderBy []*TenantOrderBy) (latchkey.Tena
 		return f, nil, unsupportedConds("tenant", rest, "id (_eq, _in), slug (_eq) and name (_eq)")
 	}
 	return f, rest, nil
-}
-
-func apiKeyConds(w *AuthAPIKeyBoolExp) ([]cond, error) {
-	if w == nil {
-		return nil, nil
-	}
-	if err := checkBoolExp("auth_api_key_bool_exp", w.Or != nil, w.Not != nil); err != nil {
-		return nil, err
-	}
-	var cs []cond
-	for _, sub := range w.And {
-		c, err := apiKeyConds(sub)
-		if err != nil {
-			return nil, err
-		}
-		cs = append(cs, c...)
-	}
-	cs = append(cs, uuidConds("id", w.ID)...)
-	cs = append(cs, stringConds("name", w.Name)...)
-	cs = append(cs, uuidConds("user_id", w.UserID)...)
-	cs = append(cs, uuidConds("default_tenant_id", w.DefaultTenantID)...)
-	return cs, nil
 }
 
 func apiKeyField(k *latchkey.APIKey, field string) string {
@@ -206,27 +252,19 @@ func apiKeyField(k *latchkey.APIKey, field string) string {
 // the conditions left to check in memory.
 func apiKeyFilter(where *AuthAPIKeyBoolExp, orderBy []*AuthAPIKeyOrderBy) (latchkey.APIKeyFilter, []cond, error) {
 	var f latchkey.APIKeyFilter
-	cs, err := apiKeyConds(where)
+	cs, err := whereConds("auth_api_key_bool_exp", where, func(w *AuthAPIKeyBoolExp) []cond {
+		return slices.Concat(uuidConds("id", w.ID), stringConds("name", w.Name),
+			uuidConds("user_id", w.UserID), uuidConds("default_tenant_id", w.DefaultTenantID))
+	})
 	if err != nil {
 		return f, nil, err
 	}
-	var rest []cond
-	for _, c := range cs {
-		switch {
-		case c.field == "id" && c.op == opEq && f.ID == nil:
-			f.ID = ptr(c.values[0])
-		case c.field == "id" && c.op == opIn && f.IDs == nil:
-			f.IDs = c.values
-		case c.field == "user_id" && c.op == opEq && f.UserID == nil:
-			f.UserID = ptr(c.values[0])
-		case c.field == "default_tenant_id" && c.op == opEq && f.TenantID == nil:
-			f.TenantID = ptr(c.values[0])
-		case c.field == "name" && c.op == opEq && f.Name == nil:
-			f.Name = ptr(c.values[0])
-		default:
-			rest = append(rest, c)
-		}
-	}
+	rest := pushDown(cs,
+		pushRule{"id", opEq, setOne(&f.ID)},
+		pushRule{"id", opIn, setAll(&f.IDs)},
+		pushRule{"user_id", opEq, setOne(&f.UserID)},
+		pushRule{"default_tenant_id", opEq, setOne(&f.TenantID)},
+		pushRule{"name", opEq, setOne(&f.Name)})
 	for _, o := range orderBy {
 		if o == nil {
 			continue
@@ -239,27 +277,6 @@ func apiKeyFilter(where *AuthAPIKeyBoolExp, orderBy []*AuthAPIKeyOrderBy) (latch
 		return f, nil, unsupportedConds("auth_api_key", rest, "id (_eq, _in), name (_eq), user_id (_eq) and default_tenant_id (_eq)")
 	}
 	return f, rest, nil
-}
-
-func serviceAccountConds(w *ServiceAccountBoolExp) ([]cond, error) {
-	if w == nil {
-		return nil, nil
-	}
-	if err := checkBoolExp("service_account_bool_exp", w.Or != nil, w.Not != nil); err != nil {
-		return nil, err
-	}
-	var cs []cond
-	for _, sub := range w.And {
-		c, err := serviceAccountConds(sub)
-		if err != nil {
-			return nil, err
-		}
-		cs = append(cs, c...)
-	}
-	cs = append(cs, uuidConds("id", w.ID)...)
-	cs = append(cs, uuidConds("tenant_id", w.TenantID)...)
-	cs = append(cs, stringConds("name", w.Name)...)
-	return cs, nil
 }
 
 func serviceAccountField(sa *latchkey.ServiceAccount, field string) string {
@@ -278,49 +295,20 @@ func serviceAccountField(sa *latchkey.ServiceAccount, field string) string {
 // returns the conditions left to check in memory.
 func serviceAccountFilter(where *ServiceAccountBoolExp) (latchkey.ServiceAccountFilter, []cond, error) {
 	var f latchkey.ServiceAccountFilter
-	cs, err := serviceAccountConds(where)
+	cs, err := whereConds("service_account_bool_exp", where, func(w *ServiceAccountBoolExp) []cond {
+		return slices.Concat(uuidConds("id", w.ID), uuidConds("tenant_id", w.TenantID), stringConds("name", w.Name))
+	})
 	if err != nil {
 		return f, nil, err
 	}
-	var rest []cond
-	for _, c := range cs {
-		switch {
-		case c.field == "id" && c.op == opEq && f.ID == nil:
-			f.ID = ptr(c.values[0])
-		case c.field == "tenant_id" && c.op == opEq && f.TenantID == nil:
-			f.TenantID = ptr(c.values[0])
-		case c.field == "name" && c.op == opEq && f.Name == nil:
-			f.Name = ptr(c.values[0])
-		default:
-			rest = append(rest, c)
-		}
-	}
+	rest := pushDown(cs,
+		pushRule{"id", opEq, setOne(&f.ID)},
+		pushRule{"tenant_id", opEq, setOne(&f.TenantID)},
+		pushRule{"name", opEq, setOne(&f.Name)})
 	if len(rest) > 0 && !byIDs(f.ID, nil) {
 		return f, nil, unsupportedConds("service_account", rest, "id (_eq), tenant_id (_eq) and name (_eq)")
 	}
 	return f, rest, nil
-}
-
-func membershipConds(w *MembershipBoolExp) ([]cond, error) {
-	if w == nil {
-		return nil, nil
-	}
-	if err := checkBoolExp("membership_bool_exp", w.Or != nil, w.Not != nil); err != nil {
-		return nil, err
-	}
-	var cs []cond
-	for _, sub := range w.And {
-		c, err := membershipConds(sub)
-		if err != nil {
-			return nil, err
-		}
-		cs = append(cs, c...)
-	}
-	cs = append(cs, uuidConds("id", w.ID)...)
-	cs = append(cs, uuidConds("tenant_id", w.TenantID)...)
-	cs = append(cs, uuidConds("user_id", w.UserID)...)
-	cs = append(cs, stringConds("role", w.Role)...)
-	return cs, nil
 }
 
 func membershipField(m *latchkey.Membership, field string) string {
@@ -341,25 +329,18 @@ func membershipField(m *latchkey.Membership, field string) string {
 // conditions left to check in memory.
 func membershipFilter(where *MembershipBoolExp) (latchkey.MembershipFilter, []cond, error) {
 	var f latchkey.MembershipFilter
-	cs, err := membershipConds(where)
+	cs, err := whereConds("membership_bool_exp", where, func(w *MembershipBoolExp) []cond {
+		return slices.Concat(uuidConds("id", w.ID), uuidConds("tenant_id", w.TenantID),
+			uuidConds("user_id", w.UserID), stringConds("role", w.Role))
+	})
 	if err != nil {
 		return f, nil, err
 	}
-	var rest []cond
-	for _, c := range cs {
-		switch {
-		case c.field == "id" && c.op == opEq && f.ID == nil:
-			f.ID = ptr(c.values[0])
-		case c.field == "tenant_id" && c.op == opEq && f.TenantID == nil:
-			f.TenantID = ptr(c.values[0])
-		case c.field == "user_id" && c.op == opEq && f.UserID == nil:
-			f.UserID = ptr(c.values[0])
-		case c.field == "role" && c.op == opEq && f.Role == nil:
-			f.Role = ptr(latchkey.Role(c.values[0]))
-		default:
-			rest = append(rest, c)
-		}
-	}
+	rest := pushDown(cs,
+		pushRule{"id", opEq, setOne(&f.ID)},
+		pushRule{"tenant_id", opEq, setOne(&f.TenantID)},
+		pushRule{"user_id", opEq, setOne(&f.UserID)},
+		pushRule{"role", opEq, setOne(&f.Role)})
 	if len(rest) > 0 && !byIDs(f.ID, nil) {
 		return f, nil, unsupportedConds("membership", rest, "id (_eq), tenant_id (_eq), user_id (_eq) and role (_eq)")
 	}
