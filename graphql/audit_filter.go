@@ -1,31 +1,14 @@
 package graphql
 
 import (
+	"slices"
+
 	"github.com/latchkey/latchkey"
 )
 
-func auditEventConds(w *AuditEventBoolExp) ([]cond, error) {
-	if w == nil {
-		return nil, nil
-	}
-	if err := checkBoolExp("audit_event_bool_exp", w.Or != nil, w.Not != nil); err != nil {
-		return nil, err
-	}
-	var cs []cond
-	for _, sub := range w.And {
-		c, err := auditEventConds(sub)
-		if err != nil {
-			return nil, err
-		}
-		cs = append(cs, c...)
-	}
-	cs = append(cs, uuidConds("id", w.ID)...)
-	cs = append(cs, stringConds("action", w.Action)...)
-	cs = append(cs, stringConds("target_type", w.TargetType)...)
-	cs = append(cs, uuidConds("target_id", w.TargetID)...)
-	cs = append(cs, uuidConds("actor_user_id", w.ActorUserID)...)
-	return cs, nil
-}
+func (w *AuditEventBoolExp) and() []*AuditEventBoolExp { return w.And }
+func (w *AuditEventBoolExp) or() []*AuditEventBoolExp  { return w.Or }
+func (w *AuditEventBoolExp) not() *AuditEventBoolExp   { return w.Not }
 
 func auditEventField(e *latchkey.AuditEvent, field string) string {
 	switch field {
@@ -49,33 +32,20 @@ func auditEventField(e *latchkey.AuditEvent, field string) string {
 // one event by id, and refused otherwise.
 func auditEventFilter(where *AuditEventBoolExp, orderBy []*AuditEventOrderBy) (latchkey.AuditFilter, []cond, error) {
 	var f latchkey.AuditFilter
-	cs, err := auditEventConds(where)
+	cs, err := whereConds("audit_event_bool_exp", where, func(w *AuditEventBoolExp) []cond {
+		return slices.Concat(uuidConds("id", w.ID), stringConds("action", w.Action), stringConds("target_type", w.TargetType),
+			uuidConds("target_id", w.TargetID), uuidConds("actor_user_id", w.ActorUserID))
+	})
 	if err != nil {
 		return f, nil, err
 	}
-	var rest []cond
-	for _, c := range cs {
-		v := ""
-		if c.op == opEq {
-			v = c.values[0] // uuids arrive lower-cased, as the store keeps them
-		}
-		switch {
-		case c.op != opEq:
-			rest = append(rest, c)
-		case c.field == "id" && f.ID == nil:
-			f.ID = ptr(v)
-		case c.field == "action" && f.Action == nil:
-			f.Action = ptr(latchkey.AuditAction(v))
-		case c.field == "target_type" && f.TargetType == nil:
-			f.TargetType = ptr(v)
-		case c.field == "target_id" && f.TargetID == nil:
-			f.TargetID = ptr(v)
-		case c.field == "actor_user_id" && f.ActorUserID == nil:
-			f.ActorUserID = ptr(v)
-		default:
-			rest = append(rest, c)
-		}
-	}
+	// uuids arrive lower-cased, as the store keeps them.
+	rest := pushDown(cs,
+		pushRule{"id", opEq, setOne(&f.ID)},
+		pushRule{"action", opEq, setOne(&f.Action)},
+		pushRule{"target_type", opEq, setOne(&f.TargetType)},
+		pushRule{"target_id", opEq, setOne(&f.TargetID)},
+		pushRule{"actor_user_id", opEq, setOne(&f.ActorUserID)})
 	for _, o := range orderBy {
 		if o != nil {
 			f.OrderBy = appendSort(f.OrderBy, "created_at", o.CreatedAt)
