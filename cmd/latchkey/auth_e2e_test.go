@@ -753,8 +753,7 @@ func (rec *authRecorder) checkNoLeaks(t *testing.T, s *TestServer) {
 func TestAuthCLI_TokenRefresh(t *testing.T) {
 	t.Parallel()
 	eachEngine(t, func(t *testing.T, engine string) {
-		clock := latchkeytest.NewClock()
-		clock.Set(time.Now())
+		clock := latchkeytest.NewClockAt(time.Now())
 		s := MustRunMain(t, engine, func(m *main.Main) { m.Now = clock.Now })
 		rec := newAuthRecorder()
 		rec.addSecret(s.AdminKey, "bootstrap key")
@@ -816,8 +815,7 @@ func TestAuthCLI_TokenRefresh(t *testing.T) {
 func TestAuthClient_TokenSource(t *testing.T) {
 	t.Parallel()
 	eachEngine(t, func(t *testing.T, engine string) {
-		clock := latchkeytest.NewClock()
-		clock.Set(time.Now())
+		clock := latchkeytest.NewClockAt(time.Now())
 		s := MustRunMain(t, engine, func(m *main.Main) { m.Now = clock.Now })
 		rec := newAuthRecorder()
 		rec.addSecret(s.AdminKey, "bootstrap key")

@@ -18,8 +18,7 @@ import (
 func TestAuthCLI_StatusAsksServer(t *testing.T) {
 	t.Parallel()
 	eachEngine(t, func(t *testing.T, engine string) {
-		clock := latchkeytest.NewClock()
-		clock.Set(time.Now())
+		clock := latchkeytest.NewClockAt(time.Now())
 		s := MustRunMain(t, engine, func(m *main.Main) { m.Now = clock.Now })
 		rec := newAuthRecorder()
 		rec.addSecret(s.AdminKey, "bootstrap key")

@@ -327,8 +327,7 @@ func TestServer_RevokedKeyRejectsItsJWTs(t *testing.T) {
 
 func TestServer_ExpiredKey(t *testing.T) {
 	t.Parallel()
-	clock := latchkeytest.NewClock()
-	clock.Set(time.Now())
+	clock := latchkeytest.NewClockAt(time.Now())
 	s := MustRunMain(t, "sqlite", func(m *main.Main) { m.Now = clock.Now })
 	key := createKey(t, s, s.AdminKey, map[string]any{"name": "short", "expires_at": clock.Now().Add(time.Hour).Format(time.RFC3339)})
 	s.MustDo(t, key, "", qAuthInfoTenant, nil, "auth_info", nil)
