@@ -2,11 +2,11 @@ package graphql
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
 	gql "github.com/99designs/gqlgen/graphql"
-	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
 
@@ -62,10 +62,12 @@ func TestLimits_Complexity(t *testing.T) {
 	}
 }
 
-// The document cache keeps short query texts of authenticated callers only.
+// The document cache keeps short query texts; those of callers without a
+// credential in a small part of their own, which never pushes out the
+// authenticated callers' texts.
 func TestDocCache(t *testing.T) {
 	t.Parallel()
-	c := docCache{lru.New[*ast.QueryDocument](10)}
+	c := newDocCache(10)
 	anon := context.Background()
 	authed := latchkey.NewContextWithAuth(anon, &latchkey.Auth{User: &latchkey.User{ID: "u"}})
 	long := "{ hello }\n#" + strings.Repeat("x", maxCachedQuery)
@@ -73,12 +75,23 @@ func TestDocCache(t *testing.T) {
 	c.Add(anon, "{ a: hello }", doc)
 	c.Add(authed, "{ b: hello }", doc)
 	c.Add(authed, long, doc)
+	c.Add(anon, long, doc)
 	for _, tc := range []struct {
 		query string
 		want  bool
-	}{{"{ a: hello }", false}, {"{ b: hello }", true}, {long, false}} {
+	}{{"{ a: hello }", true}, {"{ b: hello }", true}, {long, false}} {
 		if got, ok := c.Get(authed, tc.query); ok != tc.want || (ok && got != doc) {
 			t.Errorf("%.20q cached: %v, want %v", tc.query, ok, tc.want)
 		}
+	}
+	// Many anonymous texts: they push out one another, never "{ b: hello }".
+	for i := range 10 * anonymousDocCache {
+		c.Add(anon, fmt.Sprintf("{ a%d: hello }", i), doc)
+	}
+	if _, ok := c.Get(anon, "{ b: hello }"); !ok {
+		t.Error("anonymous texts pushed out an authenticated caller's")
+	}
+	if _, ok := c.Get(anon, "{ a: hello }"); ok {
+		t.Error("the anonymous part kept more than its size")
 	}
 }

@@ -127,7 +127,7 @@ func (s *Server) Handler() http.Handler {
 		h.maxTokens = DefaultMaxTokens
 	}
 	lim.maxTokens = h.maxTokens
-	lim.docs = docCache{lru.New[*ast.QueryDocument](DefaultQueryCache)}
+	lim.docs = newDocCache(DefaultQueryCache)
 
 	exec := executor.New(NewExecutableSchema(Config{Resolvers: &resolver{s: s}}))
 	exec.SetQueryCache(lim.docs)
@@ -323,26 +323,45 @@ func (h *handler) anonymous(r *http.Request) bool {
 
 // docCache is the executor's cache of parsed and validated documents by
 // query text. Parsing and validating a query costs about twice what the
-// rest of an auth_info request does, and the Prefect client sends the same
-// few texts over and over. Since the texts are the caller's to choose, it
-// keeps only short ones (which bounds its memory) from authenticated
-// callers (so an anonymous one can neither fill it nor push others' texts
-// out).
-type docCache struct{ lru *lru.LRU[*ast.QueryDocument] }
+// rest of an auth_info request does, and clients send the same few texts
+// over and over. Since the texts are the caller's to choose, it keeps only
+// short ones (which bounds its memory), and those of callers without a
+// verified credential (refresh_token, which authenticates in its resolver)
+// in a small part of their own: they can churn that part, never fill the
+// authenticated callers' part or push its texts out.
+type docCache struct {
+	authed, anon *lru.LRU[*ast.QueryDocument]
+}
 
-// maxCachedQuery is the longest query text docCache keeps.
-const maxCachedQuery = 4 << 10
+// maxCachedQuery is the longest query text docCache keeps;
+// anonymousDocCache is how many texts of callers without a credential it
+// keeps (Prefect's refresh_token text is one).
+const (
+	maxCachedQuery    = 4 << 10
+	anonymousDocCache = 16
+)
+
+func newDocCache(size int) docCache {
+	return docCache{authed: lru.New[*ast.QueryDocument](size), anon: lru.New[*ast.QueryDocument](anonymousDocCache)}
+}
 
 // Get implements graphql.Cache.
 func (c docCache) Get(ctx context.Context, query string) (*ast.QueryDocument, bool) {
-	return c.lru.Get(ctx, query)
+	if doc, ok := c.authed.Get(ctx, query); ok {
+		return doc, true
+	}
+	return c.anon.Get(ctx, query)
 }
 
-// Add implements graphql.Cache: it keeps doc only for a short query from
-// an authenticated caller.
+// Add implements graphql.Cache: it keeps a short query's document in the
+// part of the caller's kind.
 func (c docCache) Add(ctx context.Context, query string, doc *ast.QueryDocument) {
-	if len(query) <= maxCachedQuery && latchkey.AuthFromContext(ctx) != nil {
-		c.lru.Add(ctx, query, doc)
+	if len(query) > maxCachedQuery {
+		return
+	} else if latchkey.AuthFromContext(ctx) != nil {
+		c.authed.Add(ctx, query, doc)
+	} else {
+		c.anon.Add(ctx, query, doc)
 	}
 }
 
